@@ -1,0 +1,23 @@
+/**
+ * The outcome of evaluating the policy for one caller.
+ *
+ * @module
+ */
+
+/** What the policy says about one caller. */
+export interface Decision {
+  /** Whether an acl (or, in tailscale mode, the cap rules) admits the caller. */
+  admitted: boolean;
+  /** Why not, when not admitted. */
+  reason?: string;
+  /** `Impersonate-User` value. */
+  user: string;
+  /** `Impersonate-Group` values, in order, without duplicates. */
+  groups: string[];
+  /** Recorder tags, in rule order, without duplicates. Empty: not recorded. */
+  recorders: string[];
+  /** Fail closed when true. */
+  enforceRecorder: boolean;
+  /** Which policy lines produced the decision (for `execgate policy test`). */
+  matched: { kind: "acl" | "grant"; index: number; line: number }[];
+}
