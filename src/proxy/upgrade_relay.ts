@@ -1,0 +1,454 @@
+/**
+ * The upgrade relay: a passive middlebox for `Connection: Upgrade` requests
+ * (WebSocket and SPDY). It sends the rewritten request head upstream, reads
+ * the answer's head, and then
+ *
+ * - on `101`, writes the answer to the client verbatim and relays raw bytes
+ *   both ways with TCP back-pressure, showing a copy of each direction to an
+ *   optional {@linkcode RelayTap} (which may hold upstream bytes back until
+ *   they are recorded, or abort the session);
+ * - on anything else (RBAC 403, 404, …), passes the answer through unchanged,
+ *   status, headers and body, and closes: no second request may ride on a
+ *   connection the proxy did not authorise.
+ *
+ * The sockets are typed structurally (a subset of Node's `net.Socket`), so the
+ * relay itself imports no runtime module.
+ *
+ * @module
+ */
+
+import type { EndReason } from "../recording/wire.ts";
+import { headerOf, type ResponseHead, ResponseHeadParser } from "./http_head.ts";
+import type { RelayTap } from "./relay_tap.ts";
+
+/** The part of a Node socket the relay uses. */
+export interface RelaySocket {
+  write(chunk: Uint8Array): boolean;
+  end(cb?: () => void): void;
+  destroy(): void;
+  pause(): void;
+  resume(): void;
+  on(event: "data", fn: (chunk: Uint8Array) => void): unknown;
+  on(event: "drain" | "end" | "close", fn: () => void): unknown;
+  on(event: "error", fn: (err: Error) => void): unknown;
+  once(event: "drain", fn: () => void): unknown;
+}
+
+/** Options of {@linkcode relayUpgrade}. */
+export interface RelayOptions {
+  /** The client's socket, positioned after its request head. */
+  client: RelaySocket;
+  /** Bytes the client sent after its request head (Node's `head`). */
+  clientHead: Uint8Array;
+  /** The request head to send upstream (request line + headers + CRLF CRLF). */
+  requestHead: Uint8Array;
+  /** Opens the connection to the upstream. */
+  connect: () => Promise<RelaySocket>;
+  /** Optional observer of the upgraded session. */
+  tap?: RelayTap;
+}
+
+/** How the relay went. */
+export interface RelayResult {
+  /** The upstream's status code (0 when it could not be reached or read). */
+  status: number;
+  /** Why the relay ended. */
+  reason: EndReason;
+  /** Error detail, if any. */
+  detail?: string;
+}
+
+const enc = new TextEncoder();
+
+/**
+ * Serialises a request head, refusing header values that could split it.
+ * @param method Request method.
+ * @param target Request target (path and query).
+ * @param headers Header pairs.
+ * @returns The head's bytes.
+ * @throws {TypeError} A name or value contains CR, LF or NUL.
+ */
+export function encodeRequestHead(
+  method: string,
+  target: string,
+  headers: [string, string][],
+): Uint8Array {
+  const bad = /[\r\n\0]/;
+  if (bad.test(method) || bad.test(target) || /\s/.test(target)) {
+    throw new TypeError(`Cannot build request head: target "${target}" is invalid`);
+  }
+  let s = `${method} ${target} HTTP/1.1\r\n`;
+  for (const [k, v] of headers) {
+    if (bad.test(k) || bad.test(v) || k.includes(":")) {
+      throw new TypeError(
+        `Cannot build request head: header "${k}" has a forbidden character`,
+      );
+    }
+    s += `${k}: ${v}\r\n`;
+  }
+  return enc.encode(s + "\r\n");
+}
+
+/**
+ * Writes a complete HTTP response to a raw socket and ends it.
+ * @param socket The client socket.
+ * @param status Status code.
+ * @param body JSON body (a Kubernetes `Status`).
+ */
+export function writeRawResponse(
+  socket: RelaySocket,
+  status: number,
+  body: unknown,
+): void {
+  const b = enc.encode(JSON.stringify(body));
+  const reason = status === 401
+    ? "Unauthorized"
+    : status === 403
+    ? "Forbidden"
+    : status === 502
+    ? "Bad Gateway"
+    : "Error";
+  socket.write(enc.encode(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${b.length}\r\nConnection: close\r\n\r\n`,
+  ));
+  socket.write(b);
+  socket.end();
+}
+
+/**
+ * Relays one upgrade request. Resolves when both sides are closed (and the
+ * tap has ended).
+ * @param opts Sockets, request head, tap.
+ * @returns How it went.
+ */
+export function relayUpgrade(opts: RelayOptions): Promise<RelayResult> {
+  return new Relay(opts).run();
+}
+
+class Relay {
+  #o: RelayOptions;
+  #up?: RelaySocket;
+  #status = 0;
+  #upPauses = 0;
+  #done = false;
+  #aborted = false;
+  #reason?: EndReason;
+  #detail?: string;
+  #chain: Promise<void> = Promise.resolve();
+  #resolve!: (r: RelayResult) => void;
+  #clientClosed = false;
+  #upClosed = false;
+
+  constructor(o: RelayOptions) {
+    this.#o = o;
+  }
+
+  run(): Promise<RelayResult> {
+    const p = new Promise<RelayResult>((r) => (this.#resolve = r));
+    const { client } = this.#o;
+    client.pause();
+    client.on("error", (e) => this.#fail("client-gone", e.message));
+    client.on("close", () => {
+      this.#clientClosed = true;
+      this.#reason ??= "client-gone";
+      if (this.#up && !this.#upClosed) endGracefully(this.#up);
+      this.#maybeFinish();
+    });
+    this.#o.connect().then((up) => this.#start(up), (e: Error) => {
+      if (!this.#clientClosed) {
+        writeRawResponse(client, 502, {
+          kind: "Status",
+          apiVersion: "v1",
+          metadata: {},
+          status: "Failure",
+          message: `the upstream API server could not be reached: ${e.message}`,
+          reason: "InternalError",
+          code: 502,
+        });
+      }
+      this.#upClosed = true;
+      this.#reason ??= "upstream-gone";
+      this.#detail ??= e.message;
+      this.#maybeFinish();
+    });
+    return p;
+  }
+
+  #start(up: RelaySocket): void {
+    this.#up = up;
+    if (this.#done) {
+      up.destroy();
+      return;
+    }
+    const parser = new ResponseHeadParser();
+    let phase: "head" | "open" | "passthrough" = "head";
+    let remaining = -1; // passthrough: body bytes left, -1 = until close
+    const chunked = new ChunkedEnd();
+    up.on("error", (e) => this.#fail("upstream-gone", e.message));
+    const upDone = () => {
+      if (this.#upClosed) return;
+      this.#upClosed = true;
+      this.#reason ??= "upstream-gone";
+      // Release whatever the tap still holds before ending the client.
+      this.#chain = this.#chain.then(() => {
+        if (!this.#clientClosed) endGracefully(this.#o.client);
+      });
+      this.#chain.then(() => this.#maybeFinish());
+    };
+    up.on("end", upDone);
+    up.on("close", upDone);
+    up.on("data", (chunk) => {
+      if (phase === "open") return this.#fromUpstream(chunk);
+      if (phase === "passthrough") {
+        this.#o.client.write(chunk);
+        if (remaining >= 0) remaining -= chunk.length;
+        if (remaining === 0 || (remaining < 0 && chunked.feed(chunk))) {
+          this.#endPassthrough();
+        }
+        return;
+      }
+      let got;
+      try {
+        got = parser.push(chunk);
+      } catch (e) {
+        writeRawResponse(this.#o.client, 502, {
+          kind: "Status",
+          apiVersion: "v1",
+          metadata: {},
+          status: "Failure",
+          message: (e as Error).message,
+          reason: "InternalError",
+          code: 502,
+        });
+        this.#fail("protocol-error", (e as Error).message);
+        return;
+      }
+      if (!got) return;
+      this.#status = got.head.status;
+      if (got.head.status === 101) {
+        phase = "open";
+        this.#open(got.head, got.raw.subarray(0, got.head.headLength), got.rest);
+      } else {
+        phase = "passthrough";
+        this.#o.client.write(got.raw);
+        const len = bodyLength(got.head);
+        if (len === "chunked") {
+          remaining = -1;
+          if (chunked.feed(got.rest)) this.#endPassthrough();
+        } else if (len !== undefined) {
+          remaining = len - got.rest.length;
+          if (remaining <= 0) this.#endPassthrough();
+        }
+      }
+    });
+    try {
+      up.write(this.#o.requestHead);
+    } catch (e) {
+      this.#fail("upstream-gone", (e as Error).message);
+    }
+  }
+
+  #endPassthrough(): void {
+    this.#reason ??= "normal";
+    endGracefully(this.#o.client);
+    this.#up?.destroy();
+  }
+
+  #open(head: ResponseHead, raw: Uint8Array, rest: Uint8Array): void {
+    const { client, tap } = this.#o;
+    const up = this.#up!;
+    if (tap) {
+      tap.abort = (toClient, detail) => this.#abort(toClient, detail);
+      tap.upgraded(
+        headerOf(head, "sec-websocket-protocol") ??
+          headerOf(head, "x-stream-protocol-version") ?? "",
+      );
+    }
+    client.write(raw);
+    if (rest.length > 0) this.#fromUpstream(rest);
+    client.on("data", (chunk) => {
+      if (this.#aborted) return;
+      if (!up.write(chunk)) {
+        client.pause();
+        up.once("drain", () => client.resume());
+      }
+      if (tap) {
+        try {
+          tap.fromClient(chunk);
+        } catch (e) {
+          this.#fail("protocol-error", (e as Error).message);
+        }
+      }
+    });
+    client.on("end", () => {
+      if (!this.#upClosed) up.end();
+    });
+    if (this.#o.clientHead.length > 0) {
+      const first = this.#o.clientHead;
+      up.write(first);
+      try {
+        tap?.fromClient(first);
+      } catch (e) {
+        this.#fail("protocol-error", (e as Error).message);
+      }
+    }
+    client.resume();
+  }
+
+  #pauseUp(): void {
+    if (this.#upPauses++ === 0) this.#up?.pause();
+  }
+
+  #resumeUp(): void {
+    if (--this.#upPauses === 0 && !this.#done) this.#up?.resume();
+  }
+
+  #toClient(bytes: Uint8Array): void {
+    if (this.#aborted || bytes.length === 0) return;
+    if (!this.#o.client.write(bytes)) {
+      this.#pauseUp();
+      this.#o.client.once("drain", () => this.#resumeUp());
+    }
+  }
+
+  #fromUpstream(chunk: Uint8Array): void {
+    const tap = this.#o.tap;
+    if (!tap) return this.#toClient(chunk);
+    this.#pauseUp();
+    this.#chain = this.#chain.then(async () => {
+      if (this.#aborted) return;
+      try {
+        this.#toClient(await tap.fromUpstream(chunk));
+      } catch (e) {
+        this.#fail("protocol-error", (e as Error).message);
+      }
+    }).finally(() => this.#resumeUp());
+  }
+
+  #abort(toClient: Uint8Array, detail: string): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = "recording-failed";
+    this.#detail = detail;
+    const { client } = this.#o;
+    this.#up?.destroy();
+    if (!this.#clientClosed) {
+      client.write(toClient);
+      endGracefully(client);
+    }
+  }
+
+  #fail(reason: EndReason, detail?: string): void {
+    this.#reason ??= reason;
+    this.#detail ??= detail;
+    this.#o.client.destroy();
+    this.#up?.destroy();
+  }
+
+  #maybeFinish(): void {
+    if (this.#clientClosed && (this.#upClosed || !this.#up)) {
+      this.#finish(this.#reason ?? "normal", this.#detail);
+    }
+  }
+
+  #finish(reason: EndReason, detail?: string): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#reason ??= reason;
+    this.#detail ??= detail;
+    const result: RelayResult = {
+      status: this.#status,
+      reason: this.#reason,
+      ...(this.#detail ? { detail: this.#detail } : {}),
+    };
+    const tap = this.#o.tap;
+    const ended = tap && this.#status === 101
+      ? this.#chain.then(() => tap.end(result.reason, result.detail))
+      : tap
+      ? tap.end(result.reason, result.detail)
+      : Promise.resolve();
+    ended.catch(() => {}).then(() => this.#resolve(result));
+  }
+}
+
+/** Ends a socket's writing side, then closes it once everything is flushed. */
+function endGracefully(s: RelaySocket): void {
+  s.end(() => s.destroy());
+}
+
+/** Body length of a non-101 answer: bytes, "chunked", or undefined (until close). */
+function bodyLength(head: ResponseHead): number | "chunked" | undefined {
+  if (head.status === 204 || head.status === 304) return 0;
+  const te = headerOf(head, "transfer-encoding");
+  if (te && te.toLowerCase().includes("chunked")) return "chunked";
+  const cl = headerOf(head, "content-length");
+  if (cl !== undefined && /^\d+$/.test(cl)) return Number(cl);
+  return undefined;
+}
+
+/** Detects the end of a chunked body (the `0\r\n…\r\n\r\n` terminator) incrementally. */
+class ChunkedEnd {
+  #state: "size" | "ext" | "sizeLf" | "data" | "dataCr" | "dataLf" | "trailer" =
+    "size";
+  #size = 0;
+  #left = 0;
+  #lineLen = 0;
+  #last = false;
+
+  /** @returns true once the terminator has been seen. */
+  feed(b: Uint8Array): boolean {
+    for (let i = 0; i < b.length; i++) {
+      const c = b[i]!;
+      switch (this.#state) {
+        case "size": {
+          const h = hexVal(c);
+          if (h >= 0) this.#size = this.#size * 16 + h;
+          else if (c === 13) this.#state = "sizeLf";
+          else this.#state = "ext";
+          break;
+        }
+        case "ext":
+          if (c === 13) this.#state = "sizeLf";
+          break;
+        case "sizeLf":
+          if (this.#size === 0) {
+            this.#last = true;
+            this.#state = "trailer";
+            this.#lineLen = 0;
+          } else {
+            this.#left = this.#size;
+            this.#state = "data";
+          }
+          this.#size = 0;
+          break;
+        case "data": {
+          const n = Math.min(this.#left, b.length - i);
+          this.#left -= n;
+          i += n - 1;
+          if (this.#left === 0) this.#state = "dataCr";
+          break;
+        }
+        case "dataCr":
+          this.#state = "dataLf";
+          break;
+        case "dataLf":
+          this.#state = "size";
+          break;
+        case "trailer":
+          if (c === 10) {
+            if (this.#lineLen === 0 && this.#last) return true;
+            this.#lineLen = 0;
+          } else if (c !== 13) this.#lineLen++;
+          break;
+      }
+    }
+    return false;
+  }
+}
+
+function hexVal(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
