@@ -1,0 +1,153 @@
+/**
+ * Parses a HuJSON config file and validates it with a zod schema, turning
+ * every problem into a {@linkcode PolicyError} that names the file, the JSON
+ * path and the line:column.
+ *
+ * @module
+ */
+
+import type { z } from "zod";
+import {
+  type HujsonNode,
+  HujsonSyntaxError,
+  locate,
+  parseHujson,
+  toPlainValue,
+} from "./hujson.ts";
+import { PolicyError } from "./policy_error.ts";
+
+/** A validated file with its syntax tree (to locate later semantic errors). */
+export interface ParsedHujsonFile<T> {
+  /** The validated value. */
+  value: T;
+  /** The positioned syntax tree. */
+  root: HujsonNode;
+  /** The file name. */
+  fileName: string;
+}
+
+/**
+ * Parses and validates a HuJSON file.
+ *
+ * @param text File contents.
+ * @param fileName File name used in errors.
+ * @param schema The zod schema (use strict objects to reject unknown fields).
+ * @returns The value and its syntax tree.
+ * @throws {PolicyError} On a syntax error or the first schema problem in
+ *   file order.
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { parseHujsonFile } from "./hujson_file.ts";
+ * const { value } = parseHujsonFile('{"a": 1,}', "f.hujson", z.object({ a: z.number() }).strict());
+ * if (value.a !== 1) throw new Error();
+ * ```
+ */
+export function parseHujsonFile<S extends z.ZodTypeAny>(
+  text: string,
+  fileName: string,
+  schema: S,
+): ParsedHujsonFile<z.output<S>> {
+  let root: HujsonNode;
+  try {
+    root = parseHujson(text);
+  } catch (e) {
+    if (e instanceof HujsonSyntaxError) {
+      throw new PolicyError(fileName, "", e.line, e.column, e.detail, {
+        cause: e,
+      });
+    }
+    throw e;
+  }
+  const result = schema.safeParse(toPlainValue(root));
+  if (result.success) return { value: result.data, root, fileName };
+  const errors = result.error.issues.map((issue) =>
+    issueToError(issue, root, fileName)
+  );
+  errors.sort((a, b) => a.line - b.line || a.column - b.column);
+  throw errors[0]!;
+}
+
+/**
+ * Builds a {@linkcode PolicyError} located at a path of a parsed file.
+ * @param file The parsed file.
+ * @param path Keys and indexes.
+ * @param detail What is wrong.
+ * @returns The error (to throw).
+ */
+export function errorAt(
+  file: { root: HujsonNode; fileName: string },
+  path: readonly (string | number)[],
+  detail: string,
+): PolicyError {
+  const pos = locate(file.root, path);
+  return new PolicyError(file.fileName, path, pos.line, pos.column, detail);
+}
+
+function issueToError(
+  issue: z.ZodIssue,
+  root: HujsonNode,
+  fileName: string,
+): PolicyError {
+  const path = issue.path;
+  switch (issue.code) {
+    case "unrecognized_keys": {
+      const key = issue.keys[0] ?? "";
+      const full = [...path, key];
+      const pos = locate(root, full, true);
+      const others = issue.keys.length > 1
+        ? ` (and ${
+          issue.keys.slice(1).map((k) => JSON.stringify(k)).join(", ")
+        })`
+        : "";
+      return new PolicyError(
+        fileName,
+        full,
+        pos.line,
+        pos.column,
+        `unknown field ${JSON.stringify(key)}${others}`,
+      );
+    }
+    case "invalid_type": {
+      const pos = locate(root, path);
+      const detail = issue.received === "undefined"
+        ? "required field is missing"
+        : `expected ${issue.expected}, got ${issue.received}`;
+      return new PolicyError(fileName, path, pos.line, pos.column, detail);
+    }
+    case "invalid_literal": {
+      const pos = locate(root, path);
+      return new PolicyError(
+        fileName,
+        path,
+        pos.line,
+        pos.column,
+        `unsupported value ${JSON.stringify(issue.received)}: expected ${
+          JSON.stringify(issue.expected)
+        }`,
+      );
+    }
+    case "invalid_enum_value": {
+      const pos = locate(root, path);
+      return new PolicyError(
+        fileName,
+        path,
+        pos.line,
+        pos.column,
+        `unsupported value ${JSON.stringify(issue.received)}: expected ${
+          issue.options.map((o) => JSON.stringify(o)).join(" or ")
+        }`,
+      );
+    }
+    default: {
+      const pos = locate(root, path);
+      return new PolicyError(
+        fileName,
+        path,
+        pos.line,
+        pos.column,
+        issue.message,
+      );
+    }
+  }
+}
