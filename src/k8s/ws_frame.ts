@@ -116,15 +116,13 @@ export class WsFrameParser {
       throw new SyntaxError(
         `Cannot decode WebSocket frame: reserved bits 0x${
           (b0 & 0x70).toString(16)
-        } are set at byte ${this.consumed + off}`,
+        } are set at byte ${this.consumed}`,
       );
     }
     const opcode = b0 & 0x0f;
     if ((opcode > 2 && opcode < 8) || opcode > 10) {
       throw new SyntaxError(
-        `Cannot decode WebSocket frame: opcode ${opcode} is unknown at byte ${
-          this.consumed + off
-        }`,
+        `Cannot decode WebSocket frame: opcode ${opcode} is unknown at byte ${this.consumed}`,
       );
     }
     const masked = (b1 & 0x80) !== 0;
@@ -142,9 +140,7 @@ export class WsFrameParser {
         (buf[off + 8]! << 8) + buf[off + 9]!;
       if (hi >= 0x200000) {
         throw new RangeError(
-          `Cannot decode WebSocket frame: 64-bit length does not fit at byte ${
-            this.consumed + off
-          }`,
+          `Cannot decode WebSocket frame: 64-bit length does not fit at byte ${this.consumed}`,
         );
       }
       len = hi * 0x100000000 + lo;
@@ -152,9 +148,7 @@ export class WsFrameParser {
     }
     if (opcode >= 8 && (len > 125 || !fin)) {
       throw new SyntaxError(
-        `Cannot decode WebSocket frame: control frame ${opcode} is fragmented or longer than 125 bytes at byte ${
-          this.consumed + off
-        }`,
+        `Cannot decode WebSocket frame: control frame ${opcode} is fragmented or longer than 125 bytes at byte ${this.consumed}`,
       );
     }
     if (len > this.#max) {

@@ -1,0 +1,156 @@
+/**
+ * The {@linkcode ChannelTap} of a channel-protocol WebSocket: one
+ * {@linkcode WsChannelParser} per direction, and the frames that end a session
+ * from the client's side.
+ *
+ * @module
+ */
+
+import type { ChannelMessage, ChannelTap } from "./channel_tap.ts";
+import {
+  CHANNEL_CLOSE,
+  CHANNEL_ERROR,
+  CHANNEL_RESIZE,
+  CHANNEL_STDERR,
+  CHANNEL_STDIN,
+  CHANNEL_STDOUT,
+  OPCODE_BINARY,
+  OPCODE_CLOSE,
+  OPCODE_CONTINUATION,
+  PROTOCOL_V5,
+} from "./constants.ts";
+import type { K8sStatus } from "./status.ts";
+import { protocolChannels, WsChannelParser } from "./ws_channel_parser.ts";
+import { encodeWsFrame } from "./ws_frame.ts";
+
+/** Options of {@linkcode WsChannelTap}. */
+export interface WsChannelTapOptions {
+  /**
+   * Largest channel message, in bytes.
+   * @default {16777216} (16 MiB)
+   */
+  maxMessageBytes?: number;
+}
+
+/**
+ * Decodes both directions of a `v4.channel.k8s.io` / `v5.channel.k8s.io`
+ * WebSocket. Client frames may carry channels 0 (stdin) and 4 (resize), and
+ * 255 (close) on v5; server frames 1 (stdout), 2 (stderr) and 3 (error), and
+ * 255 on v5. Anything else is an error.
+ *
+ * @example
+ * ```ts
+ * import { WsChannelTap } from "./ws_channel_tap.ts";
+ * import { encodeWsFrame } from "./ws_frame.ts";
+ * const tap = new WsChannelTap("v5.channel.k8s.io");
+ * const wire = encodeWsFrame({ opcode: 2, payload: new Uint8Array([1, 65]) });
+ * const [m] = tap.upstream(wire.subarray(0, 2));
+ * if (m !== undefined || tap.upstreamComplete !== 0) throw new Error();
+ * const [n] = tap.upstream(wire.subarray(2));
+ * if (n?.channel !== 1 || tap.upstreamComplete !== 3) throw new Error();
+ * ```
+ */
+export class WsChannelTap implements ChannelTap {
+  #client: WsChannelParser;
+  #upstream: WsChannelParser;
+  #clientOpenMessage = false;
+
+  /**
+   * @param protocol The negotiated subprotocol.
+   * @param options Limits.
+   * @throws {RangeError} The protocol is not v4 or v5 of the channel protocol.
+   */
+  constructor(protocol: string, options: WsChannelTapOptions = {}) {
+    protocolChannels(protocol); // throws on an unknown protocol
+    const v5 = protocol === PROTOCOL_V5;
+    const extra = v5 ? [CHANNEL_CLOSE] : [];
+    this.#client = new WsChannelParser({
+      protocol,
+      channels: [CHANNEL_STDIN, CHANNEL_RESIZE, ...extra],
+      maxMessageBytes: options.maxMessageBytes,
+      acceptText: true,
+    });
+    this.#upstream = new WsChannelParser({
+      protocol,
+      channels: [CHANNEL_STDOUT, CHANNEL_STDERR, CHANNEL_ERROR, ...extra],
+      maxMessageBytes: options.maxMessageBytes,
+    });
+  }
+
+  /** @inheritdoc */
+  client(chunk: Uint8Array): ChannelMessage[] {
+    return this.#client.push(chunk);
+  }
+
+  /** @inheritdoc */
+  upstream(chunk: Uint8Array): ChannelMessage[] {
+    return this.#upstream.push(chunk);
+  }
+
+  /** @inheritdoc */
+  get upstreamComplete(): number {
+    return this.#upstream.consumed;
+  }
+
+  /** @inheritdoc */
+  released(): void {
+    this.#clientOpenMessage = this.#upstream.messageOpen;
+  }
+
+  /** @inheritdoc */
+  abortBytes(message: string, status: K8sStatus): Uint8Array {
+    return wsAbortFrames(message, status, this.#clientOpenMessage);
+  }
+}
+
+/**
+ * Server → client frames (unmasked) that end a session: a stderr message, a
+ * channel-3 `Status`, and a close frame (1000). kubectl prints the message,
+ * then the status, and exits non-zero for a failure status.
+ * @param message Text for stderr.
+ * @param status The final status.
+ * @param finishOpenMessage The client has received the first fragments of a
+ * message: finish it with an empty final continuation first.
+ * @returns The frames' bytes.
+ */
+export function wsAbortFrames(
+  message: string,
+  status: K8sStatus,
+  finishOpenMessage = false,
+): Uint8Array {
+  const enc = new TextEncoder();
+  const withChannel = (channel: number, text: string) => {
+    const body = enc.encode(text);
+    const payload = new Uint8Array(body.length + 1);
+    payload[0] = channel;
+    payload.set(body, 1);
+    return payload;
+  };
+  const frames: Uint8Array[] = [];
+  if (finishOpenMessage) {
+    frames.push(
+      encodeWsFrame({ opcode: OPCODE_CONTINUATION, payload: new Uint8Array() }),
+    );
+  }
+  frames.push(
+    encodeWsFrame({
+      opcode: OPCODE_BINARY,
+      payload: withChannel(CHANNEL_STDERR, message),
+    }),
+    encodeWsFrame({
+      opcode: OPCODE_BINARY,
+      payload: withChannel(CHANNEL_ERROR, JSON.stringify(status)),
+    }),
+    encodeWsFrame({
+      opcode: OPCODE_CLOSE,
+      payload: new Uint8Array([0x03, 0xe8]),
+    }),
+  );
+  const out = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+  let off = 0;
+  for (const f of frames) {
+    out.set(f, off);
+    off += f.length;
+  }
+  return out;
+}
