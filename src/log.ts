@@ -44,5 +44,10 @@ export function memoryLogger(): Logger & { lines: LogFields[] } {
   const lines: LogFields[] = [];
   const push = (level: string) => (msg: string, fields?: LogFields) =>
     lines.push({ level, msg, ...fields });
-  return { lines, info: push("info"), warn: push("warn"), error: push("error") };
+  return {
+    lines,
+    info: push("info"),
+    warn: push("warn"),
+    error: push("error"),
+  };
 }

@@ -77,7 +77,11 @@ export function serveProxy(
       cert: opts.tls.certPem,
       key: opts.tls.keyPem,
       ...(opts.tls.clientCaPem
-        ? { ca: opts.tls.clientCaPem, requestCert: true, rejectUnauthorized: false }
+        ? {
+          ca: opts.tls.clientCaPem,
+          requestCert: true,
+          rejectUnauthorized: false,
+        }
         : {}),
     }, listener)
     : http.createServer(listener);
@@ -102,7 +106,11 @@ export function serveProxy(
         } catch { /* invalid for Headers; the relay still sees it raw */ }
       }
       proxy.upgrade(
-        { method: req.method ?? "GET", target: req.url ?? "/", rawHeaders: raw },
+        {
+          method: req.method ?? "GET",
+          target: req.url ?? "/",
+          rawHeaders: raw,
+        },
         socket as unknown as RelaySocket,
         new Uint8Array(head),
         peerOf(socket, headers),
@@ -116,7 +124,9 @@ export function serveProxy(
     server.once("error", reject);
     server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => {
       const port = (server.address() as AddressInfo).port;
-      const host = opts.host && opts.host !== "0.0.0.0" ? opts.host : "127.0.0.1";
+      const host = opts.host && opts.host !== "0.0.0.0"
+        ? opts.host
+        : "127.0.0.1";
       resolve({
         url: `${opts.tls ? "https" : "http"}://${host}:${port}`,
         port,

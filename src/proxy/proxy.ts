@@ -18,8 +18,8 @@ import { upstreamHeaders } from "./impersonation.ts";
 import type { RelayTap } from "./relay_tap.ts";
 import {
   encodeRequestHead,
-  relayUpgrade,
   type RelaySocket,
+  relayUpgrade,
   writeRawResponse,
 } from "./upgrade_relay.ts";
 
@@ -181,7 +181,12 @@ export function createProxy(deps: ProxyDeps): Proxy {
     }
     const out = new Headers(res.headers);
     for (
-      const h of ["connection", "keep-alive", "transfer-encoding", "content-encoding"]
+      const h of [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-encoding",
+      ]
     ) out.delete(h);
     if (res.headers.has("content-encoding")) out.delete("content-length");
     return new Response(res.body, { status: res.status, headers: out });
@@ -210,10 +215,11 @@ export function createProxy(deps: ProxyDeps): Proxy {
         return refuse(auth.status, auth.message);
       }
       const { identity, decision } = auth;
-      const upgradeHdr = req.rawHeaders.find(([k]) =>
-        k.toLowerCase() === "upgrade"
-      )?.[1] ?? "";
-      const transport = /^spdy\//i.test(upgradeHdr.trim()) ? "spdy" : "websocket";
+      const upgradeHdr =
+        req.rawHeaders.find(([k]) => k.toLowerCase() === "upgrade")?.[1] ?? "";
+      const transport = /^spdy\//i.test(upgradeHdr.trim())
+        ? "spdy"
+        : "websocket";
       const exec = parseExecRequest(req.target);
       let tap: RelayTap | undefined;
       const id = newId();
@@ -233,7 +239,10 @@ export function createProxy(deps: ProxyDeps): Proxy {
             session: id,
             error: (e as Error).message,
           });
-          return refuse(500, `the proxy could not set up recording: ${(e as Error).message}`);
+          return refuse(
+            500,
+            `the proxy could not set up recording: ${(e as Error).message}`,
+          );
         }
       }
       let requestHead: Uint8Array;

@@ -18,7 +18,11 @@
  */
 
 import type { EndReason } from "../recording/wire.ts";
-import { headerOf, type ResponseHead, ResponseHeadParser } from "./http_head.ts";
+import {
+  headerOf,
+  type ResponseHead,
+  ResponseHeadParser,
+} from "./http_head.ts";
 import type { RelayTap } from "./relay_tap.ts";
 
 /** The part of a Node socket the relay uses. */
@@ -75,7 +79,9 @@ export function encodeRequestHead(
 ): Uint8Array {
   const bad = /[\r\n\0]/;
   if (bad.test(method) || bad.test(target) || /\s/.test(target)) {
-    throw new TypeError(`Cannot build request head: target "${target}" is invalid`);
+    throw new TypeError(
+      `Cannot build request head: target "${target}" is invalid`,
+    );
   }
   let s = `${method} ${target} HTTP/1.1\r\n`;
   for (const [k, v] of headers) {
@@ -227,7 +233,11 @@ class Relay {
       this.#status = got.head.status;
       if (got.head.status === 101) {
         phase = "open";
-        this.#open(got.head, got.raw.subarray(0, got.head.headLength), got.rest);
+        this.#open(
+          got.head,
+          got.raw.subarray(0, got.head.headLength),
+          got.rest,
+        );
       } else {
         phase = "passthrough";
         this.#o.client.write(got.raw);

@@ -82,7 +82,9 @@ function named(
   const arr = Array.isArray(list) ? list : [];
   const hit = arr.find((e) => e && (e as { name?: unknown }).name === name);
   if (!hit) {
-    throw new Error(`Cannot read kubeconfig "${file}": ${kind} "${name}" is not defined`);
+    throw new Error(
+      `Cannot read kubeconfig "${file}": ${kind} "${name}" is not defined`,
+    );
   }
   return asRecord((hit as Record<string, unknown>)[kind], `${kind} "${name}"`);
 }
@@ -114,7 +116,9 @@ export async function kubeconfigUpstream(
   const user = ctx.user === undefined
     ? {}
     : named(doc.users, String(ctx.user), "user", path);
-  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/") + 1) : "";
+  const dir = path.includes("/")
+    ? path.slice(0, path.lastIndexOf("/") + 1)
+    : "";
   const rel = (p: string) => (p.startsWith("/") ? p : dir + p);
   const material = async (data: unknown, file: unknown) =>
     typeof data === "string"

@@ -55,7 +55,9 @@ export function upstreamConnector(
         port,
         ...(net.isIP(host) ? {} : { servername: host }),
         ...(up.caPem ? { ca: up.caPem } : {}),
-        ...(up.certPem && up.keyPem ? { cert: up.certPem, key: up.keyPem } : {}),
+        ...(up.certPem && up.keyPem
+          ? { cert: up.certPem, key: up.keyPem }
+          : {}),
         rejectUnauthorized: !up.insecureSkipVerify,
         ALPNProtocols: ["http/1.1"],
       }, () => {

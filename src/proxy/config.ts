@@ -1,0 +1,101 @@
+/**
+ * The proxy's configuration file, parsed once by zod into a resolved object
+ * with every default filled in. Impossible values are rejected at start with
+ * the field's path.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+
+const Duration = z.number().int().positive();
+
+/** The schema of the proxy configuration (JSON or HuJSON). */
+export const ProxyConfigSchema = z.object({
+  /** Hostname the proxy reports in recordings. */
+  hostname: z.string().min(1).default("execgate"),
+  /** The proxy's own tags: what policy `dst` entries match. */
+  tags: z.array(z.string().regex(/^tag:[A-Za-z0-9-]+$/)).default([]),
+  listen: z.object({
+    host: z.string().default("0.0.0.0"),
+    port: z.number().int().min(0).max(65535).default(8443),
+  }).strict().default({}),
+  /** Serving certificate; plain HTTP when absent (only behind a TLS terminator). */
+  tls: z.object({
+    certFile: z.string(),
+    keyFile: z.string(),
+  }).strict().optional(),
+  /** The real API server: a kubeconfig, or the in-cluster service account. */
+  upstream: z.union([
+    z.object({ kubeconfig: z.string(), context: z.string().optional() })
+      .strict(),
+    z.object({ inCluster: z.literal(true) }).strict(),
+  ]).default({ inCluster: true }),
+  /** How callers are identified. */
+  identity: z.discriminatedUnion("type", [
+    z.object({ type: z.literal("tokens"), file: z.string() }).strict(),
+    z.object({ type: z.literal("mtls"), caFile: z.string() }).strict(),
+    z.object({
+      type: z.literal("tailscale"),
+      socket: z.string().default("/var/run/tailscale/tailscaled.sock"),
+    }).strict(),
+  ]),
+  /** The policy file (not used in `tailscale` identity mode). */
+  policy: z.object({ file: z.string() }).strict().optional(),
+  /** Recorder tag → recorder base URLs, tried in order. */
+  recorders: z.record(
+    z.string().regex(/^tag:[A-Za-z0-9-]+$/),
+    z.array(z.string().url()).min(1),
+  ).default({}),
+  /** How the proxy authenticates to recorders. */
+  recorderAuth: z.object({
+    token: z.string().optional(),
+    tokenFile: z.string().optional(),
+    /** CA that signs the recorders' certificates. */
+    caFile: z.string().optional(),
+  }).strict().default({}),
+  recording: z.object({
+    /** How long a recorder may take to accept an upload. */
+    connectTimeoutMs: Duration.default(5_000),
+    /** How long without acknowledgement before a recorder counts as gone. */
+    ackTimeoutMs: Duration.default(10_000),
+    /** Largest WebSocket message the tap accepts. */
+    maxMessageBytes: z.number().int().positive().default(4 * 1024 * 1024),
+    /** Bytes buffered per session towards the recorder before back-pressure. */
+    queueBytes: z.number().int().positive().default(1024 * 1024),
+  }).strict().default({}),
+}).strict().superRefine((c, ctx) => {
+  if (c.identity.type !== "tailscale" && !c.policy) {
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      path: ["policy"],
+      message:
+        `a policy file is required with identity type "${c.identity.type}"`,
+    });
+  }
+});
+
+/** The resolved proxy configuration. */
+export type ProxyConfig = z.infer<typeof ProxyConfigSchema>;
+
+/**
+ * Validates a configuration object.
+ * @param raw Parsed JSON.
+ * @param source Where it came from, for messages.
+ * @returns The resolved config.
+ * @throws {TypeError} Listing each problem as `source: path: message`.
+ * @example
+ * ```ts
+ * import { parseProxyConfig } from "./config.ts";
+ * const c = parseProxyConfig({ identity: { type: "tokens", file: "t.json" }, policy: { file: "p.hujson" } });
+ * if (c.listen.port !== 8443 || c.recording.ackTimeoutMs !== 10000) throw new Error();
+ * ```
+ */
+export function parseProxyConfig(raw: unknown, source = "config"): ProxyConfig {
+  const r = ProxyConfigSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) =>
+    `${source}: ${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`
+  );
+  throw new TypeError(`Invalid proxy configuration:\n  ${lines.join("\n  ")}`);
+}
