@@ -44,10 +44,11 @@ export interface WsChannelTapOptions {
  * import { encodeWsFrame } from "./ws_frame.ts";
  * const tap = new WsChannelTap("v5.channel.k8s.io");
  * const wire = encodeWsFrame({ opcode: 2, payload: new Uint8Array([1, 65]) });
- * const [m] = tap.upstream(wire.subarray(0, 2));
- * if (m !== undefined || tap.upstreamComplete !== 0) throw new Error();
- * const [n] = tap.upstream(wire.subarray(2));
- * if (n?.channel !== 1 || tap.upstreamComplete !== 3) throw new Error();
+ * const none = tap.upstream(wire.subarray(0, 2));
+ * const before = tap.upstreamComplete; // 0: the frame is not whole yet
+ * const [m] = tap.upstream(wire.subarray(2));
+ * if (none.length !== 0 || before !== 0) throw new Error();
+ * if (m?.channel !== 1 || tap.upstreamComplete !== wire.length) throw new Error();
  * ```
  */
 export class WsChannelTap implements ChannelTap {

@@ -1,0 +1,291 @@
+/**
+ * The asciicast v2 encoder: turns a session's channel output into the lines of
+ * the upload body (see `wire.ts`). It knows nothing of sockets or recorders.
+ *
+ * ```
+ * {"version":2,"width":100,"height":30,"timestamp":1764201600,...}   header
+ * [0.012345,"o","$ "]                                                  stdout/stderr
+ * [1.5,"r","120x40"]                                                   resize (after the first)
+ * {"execgate.end":{"sessionId":"...","reason":"normal",...}}           manifest
+ * ```
+ *
+ * - The header is written once width and height are known: for a TTY session
+ *   at the first resize (kubectl sends one right after the upgrade), or at the
+ *   first output or the end with the default size if output comes first; for
+ *   a non-TTY session at once, with the default size. Nothing else is held
+ *   back, so the buffer before the header is the header alone.
+ * - stdout and stderr become `"o"` events, each channel decoded by its own
+ *   streaming `TextDecoder`, so a character split across frames stays whole.
+ *   Without a TTY the local terminal turned `\n` into `\r\n` (`onlcr`); the
+ *   encoder does the same so the cast replays as kubectl's user saw it.
+ * - stdin is never recorded.
+ *
+ * @module
+ */
+
+import type { Identity } from "../identity/identity.ts";
+import { exitCodeOf, type K8sStatus } from "../k8s/status.ts";
+import type { TerminalSize } from "../k8s/terminal_size.ts";
+import { Sha256 } from "./sha256.ts";
+import { shellQuote } from "./shell_quote.ts";
+import {
+  type CastHeader,
+  END_KEY,
+  type EndReason,
+  type SessionEnd,
+} from "./wire.ts";
+
+/** Size used when no resize came first. */
+export const DEFAULT_TERMINAL_SIZE: TerminalSize = { width: 80, height: 24 };
+
+/** What the cast header says about a session. */
+export interface CastSessionInfo {
+  /** Session id (`[A-Za-z0-9_-]{1,64}`). */
+  sessionId: string;
+  /** The command's argv. */
+  argv: string[];
+  /** Whether the session has a TTY. */
+  tty: boolean;
+  /** The caller. */
+  identity: Identity;
+  /** Pod, namespace, container and exec/attach. */
+  kubernetes: CastHeader["kubernetes"];
+  /** Hostname of this proxy. */
+  proxy: string;
+  /** Negotiated channel protocol, e.g. `v5.channel.k8s.io`. */
+  protocol: string;
+}
+
+/** Options of {@linkcode CastEncoder}. */
+export interface CastEncoderOptions extends CastSessionInfo {
+  /** Session start, Unix milliseconds: the header timestamp and time zero. */
+  startMs: number;
+  /** Size when output comes before any resize. @default {80x24} */
+  defaultSize?: TerminalSize;
+}
+
+/**
+ * Builds the header identity fields: tags when the device is tagged, else the
+ * user id and login name.
+ * @param identity The caller.
+ * @returns The `srcNode*` fields of {@linkcode CastHeader}.
+ */
+export function identityFields(
+  identity: Identity,
+): Pick<
+  CastHeader,
+  "srcNode" | "srcNodeID" | "srcNodeTags" | "srcNodeUserID" | "srcNodeUser"
+> {
+  const base = { srcNode: identity.hostname, srcNodeID: identity.nodeId };
+  if (identity.tags !== undefined && identity.tags.length > 0) {
+    return { ...base, srcNodeTags: [...identity.tags] };
+  }
+  return {
+    ...base,
+    ...(identity.userId !== undefined
+      ? { srcNodeUserID: identity.userId }
+      : {}),
+    ...(identity.loginName !== undefined
+      ? { srcNodeUser: identity.loginName }
+      : {}),
+  };
+}
+
+/**
+ * Encodes one session as asciicast v2 lines plus the end manifest. Each method
+ * returns the bytes to append to the upload body (possibly empty).
+ *
+ * @example
+ * ```ts
+ * import { CastEncoder } from "./cast_encoder.ts";
+ * const enc = new CastEncoder({
+ *   sessionId: "s1", argv: ["sh"], tty: true, startMs: 1_000_000,
+ *   identity: { hostname: "laptop", nodeId: "n1", userId: "u1", loginName: "a@b", groups: [] },
+ *   kubernetes: { podName: "p", namespace: "default", container: "c", sessionType: "exec" },
+ *   proxy: "execgate-0", protocol: "v5.channel.k8s.io",
+ * });
+ * const header = enc.resize({ width: 100, height: 30 }, 1_000_010);
+ * const event = enc.output(1, new TextEncoder().encode("hi"), 1_000_500);
+ * const text = new TextDecoder().decode(event);
+ * if (!new TextDecoder().decode(header).includes('"width":100')) throw new Error();
+ * if (text !== '[0.5,"o","hi"]\n') throw new Error(text);
+ * ```
+ */
+export class CastEncoder {
+  #info: CastSessionInfo;
+  #startMs: number;
+  #defaultSize: TerminalSize;
+  #headerWritten = false;
+  #decoders = new Map<number, TextDecoder>();
+  #digests = { stdout: new Sha256(), stderr: new Sha256() };
+  #castBytes = 0;
+  #status: unknown;
+  #exitCode: number | undefined;
+  #ended = false;
+  #enc = new TextEncoder();
+
+  /** @param options The session and its start time. */
+  constructor(options: CastEncoderOptions) {
+    const { startMs, defaultSize, ...info } = options;
+    this.#info = info;
+    this.#startMs = startMs;
+    this.#defaultSize = defaultSize ?? DEFAULT_TERMINAL_SIZE;
+  }
+
+  /** Bytes of the body returned so far (header and events). */
+  get castBytes(): number {
+    return this.#castBytes;
+  }
+
+  /** Whether the header was written. */
+  get headerWritten(): boolean {
+    return this.#headerWritten;
+  }
+
+  /**
+   * Bytes that can be written before any event: the header of a non-TTY
+   * session (its size is the default), nothing for a TTY session.
+   * @returns Body bytes.
+   */
+  begin(): Uint8Array {
+    return this.#info.tty ? new Uint8Array() : this.#lines([]);
+  }
+
+  /**
+   * Records output.
+   * @param channel 1 (stdout) or 2 (stderr).
+   * @param data Raw bytes, as they came.
+   * @param nowMs When they came, Unix milliseconds.
+   * @returns Body bytes.
+   */
+  output(channel: 1 | 2, data: Uint8Array, nowMs: number): Uint8Array {
+    (channel === 1 ? this.#digests.stdout : this.#digests.stderr).update(data);
+    let decoder = this.#decoders.get(channel);
+    if (decoder === undefined) {
+      decoder = new TextDecoder("utf-8", { fatal: false });
+      this.#decoders.set(channel, decoder);
+    }
+    const text = decoder.decode(data, { stream: true });
+    return this.#lines(text === "" ? [] : [this.#event(nowMs, "o", text)]);
+  }
+
+  /**
+   * Records a terminal resize: the header's size if the header is not written
+   * yet, else an `"r"` event.
+   * @param size The new size.
+   * @param nowMs When, Unix milliseconds.
+   * @returns Body bytes.
+   */
+  resize(size: TerminalSize, nowMs: number): Uint8Array {
+    if (!this.#headerWritten) return this.#lines([], size);
+    return this.#lines([
+      this.#event(nowMs, "r", `${size.width}x${size.height}`),
+    ]);
+  }
+
+  /**
+   * Records the error channel's message (a `Status` JSON on v4/v5). It goes
+   * into the manifest, not into the cast.
+   * @param data The whole message payload.
+   */
+  status(data: Uint8Array): void {
+    const text = new TextDecoder().decode(data);
+    try {
+      const status = JSON.parse(text) as K8sStatus;
+      this.#status = status;
+      this.#exitCode = typeof status === "object" && status !== null
+        ? exitCodeOf(status)
+        : undefined;
+    } catch {
+      this.#status = text;
+      this.#exitCode = undefined;
+    }
+  }
+
+  /**
+   * Ends the cast: the header if still missing, what the decoders held back,
+   * then the manifest line.
+   * @param reason How the session ended.
+   * @param nowMs When, Unix milliseconds.
+   * @param detail Free text.
+   * @returns Body bytes.
+   * @throws {TypeError} Called twice.
+   */
+  end(reason: EndReason, nowMs: number, detail?: string): Uint8Array {
+    if (this.#ended) throw new TypeError("Cannot end the cast twice");
+    const events: string[] = [];
+    for (const decoder of this.#decoders.values()) {
+      const rest = decoder.decode();
+      if (rest !== "") events.push(this.#event(nowMs, "o", rest));
+    }
+    const body = this.#lines(events);
+    this.#ended = true;
+    const end: SessionEnd = {
+      sessionId: this.#info.sessionId,
+      endTime: nowMs / 1000,
+      reason,
+      ...(detail !== undefined ? { detail } : {}),
+      ...(this.#exitCode !== undefined ? { exitCode: this.#exitCode } : {}),
+      ...(this.#status !== undefined ? { status: this.#status } : {}),
+      channels: {
+        stdout: {
+          bytes: this.#digests.stdout.length,
+          sha256: this.#digests.stdout.hex(),
+        },
+        stderr: {
+          bytes: this.#digests.stderr.length,
+          sha256: this.#digests.stderr.hex(),
+        },
+      },
+      castBytes: this.#castBytes,
+    };
+    const manifest = this.#enc.encode(
+      JSON.stringify({ [END_KEY]: end }) + "\n",
+    );
+    const out = new Uint8Array(body.length + manifest.length);
+    out.set(body, 0);
+    out.set(manifest, body.length);
+    return out;
+  }
+
+  #event(nowMs: number, kind: "o" | "r", text: string): string {
+    const t = Math.max(0, Math.round(nowMs - this.#startMs)) / 1000;
+    const shown = kind === "o" && !this.#info.tty
+      ? text.replaceAll("\n", "\r\n")
+      : text;
+    return JSON.stringify([t, kind, shown]);
+  }
+
+  #lines(events: string[], size?: TerminalSize): Uint8Array {
+    if (this.#ended) {
+      throw new TypeError("Cannot add to the cast after its end");
+    }
+    let text = "";
+    if (!this.#headerWritten) {
+      text += JSON.stringify(this.#header(size ?? this.#defaultSize)) + "\n";
+      this.#headerWritten = true;
+    }
+    for (const e of events) text += e + "\n";
+    const bytes = this.#enc.encode(text);
+    this.#castBytes += bytes.length;
+    return bytes;
+  }
+
+  #header(size: TerminalSize): CastHeader {
+    const i = this.#info;
+    return {
+      version: 2,
+      width: size.width,
+      height: size.height,
+      timestamp: Math.floor(this.#startMs / 1000),
+      command: shellQuote(i.argv),
+      argv: [...i.argv],
+      tty: i.tty,
+      ...identityFields(i.identity),
+      kubernetes: { ...i.kubernetes },
+      proxy: i.proxy,
+      sessionId: i.sessionId,
+      protocol: i.protocol,
+    };
+  }
+}
