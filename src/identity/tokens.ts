@@ -1,0 +1,193 @@
+/**
+ * The `tokens` identity source: bearer tokens from a file.
+ *
+ * The file is JSON or HuJSON:
+ *
+ * ```jsonc
+ * {
+ *   "tokens": [
+ *     // A person: login name, optional groups.
+ *     {"token": "alice-token", "loginName": "alice@example.com", "groups": ["team-a"]},
+ *     // A tagged device; the token may be given as its SHA-256 (hex) instead.
+ *     {"tokenSha256": "9f86d0…", "hostname": "ci-runner", "tags": ["tag:ci"]},
+ *   ],
+ * }
+ * ```
+ *
+ * Each entry needs `loginName` or `tags` (not both). Defaults: `hostname` is
+ * the login name's local part, `nodeId` is `token:` + hostname, `userId` is
+ * the login name. Tokens are compared in constant time: both sides are
+ * hashed with SHA-256 and every entry's digest is compared byte by byte
+ * without early exit.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+import { errorAt, parseHujsonFile } from "../policy/hujson_file.ts";
+import type { Identity, IdentitySource } from "./identity.ts";
+
+const entrySchema = z.object({
+  token: z.string().min(1).optional(),
+  tokenSha256: z.string().regex(/^[0-9a-fA-F]{64}$/, {
+    message: "expected 64 hex digits",
+  }).optional(),
+  hostname: z.string().min(1).optional(),
+  nodeId: z.string().min(1).optional(),
+  loginName: z.string().min(1).optional(),
+  userId: z.string().min(1).optional(),
+  tags: z.array(
+    z.string().regex(/^tag:[A-Za-z][A-Za-z0-9-]*$/, {
+      message: 'expected a tag like "tag:name"',
+    }),
+  ).min(1).optional(),
+  groups: z.array(z.string()).optional(),
+}).strict();
+
+const tokenFileSchema = z.object({ tokens: z.array(entrySchema) }).strict();
+
+/** One token and the identity it stands for. */
+export interface TokenEntry {
+  /** SHA-256 of the token. */
+  sha256: Uint8Array;
+  /** The identity it grants. */
+  identity: Identity;
+}
+
+/**
+ * Parses a token file. Tokens written in clear are hashed here.
+ *
+ * @param text The JSON/HuJSON text.
+ * @param fileName Name used in errors.
+ * @returns The entries.
+ * @throws {PolicyError} With `file:line:column: path: detail` for syntax
+ *   errors, unknown fields, wrong types, entries without (or with both)
+ *   `token`/`tokenSha256` or `loginName`/`tags`, and duplicate tokens.
+ * @example
+ * ```ts
+ * import { parseTokenFile } from "./tokens.ts";
+ * const entries = await parseTokenFile('{"tokens": [{"token": "t1", "loginName": "a@example.com"}]}', "tokens.json");
+ * if (entries[0]?.identity.hostname !== "a") throw new Error();
+ * ```
+ */
+export async function parseTokenFile(
+  text: string,
+  fileName: string,
+): Promise<TokenEntry[]> {
+  const file = parseHujsonFile(text, fileName, tokenFileSchema);
+  const seen = new Set<string>();
+  const out: TokenEntry[] = [];
+  for (const [i, e] of file.value.tokens.entries()) {
+    const at = ["tokens", i];
+    if ((e.token === undefined) === (e.tokenSha256 === undefined)) {
+      throw errorAt(
+        file,
+        at,
+        'an entry needs exactly one of "token" or "tokenSha256"',
+      );
+    }
+    if ((e.loginName === undefined) === (e.tags === undefined)) {
+      throw errorAt(
+        file,
+        at,
+        'an entry needs exactly one of "loginName" or "tags"',
+      );
+    }
+    const sha256 = e.token !== undefined
+      ? await sha256Of(e.token)
+      : Uint8Array.from(e.tokenSha256!.match(/../g)!, (h) => parseInt(h, 16));
+    const hex = toHex(sha256);
+    if (seen.has(hex)) {
+      throw errorAt(file, at, "this token is already used by an earlier entry");
+    }
+    seen.add(hex);
+    const hostname = e.hostname ?? e.loginName?.split("@")[0] ?? `token-${i}`;
+    const identity: Identity = {
+      hostname,
+      nodeId: e.nodeId ?? `token:${hostname}`,
+      groups: e.groups ?? [],
+      ...(e.tags
+        ? { tags: e.tags }
+        : { loginName: e.loginName!, userId: e.userId ?? e.loginName! }),
+    };
+    out.push({ sha256, identity });
+  }
+  return out;
+}
+
+/**
+ * Creates the tokens identity source.
+ *
+ * @param entries From {@linkcode parseTokenFile}.
+ * @returns The source: reads `Authorization: Bearer …`; `undefined` when the
+ *   header is absent, not a bearer token, or the token is unknown.
+ * @example
+ * ```ts
+ * import { createTokenIdentitySource, parseTokenFile } from "./tokens.ts";
+ * const source = createTokenIdentitySource(
+ *   await parseTokenFile('{"tokens": [{"token": "t1", "loginName": "a@example.com"}]}', "t.json"),
+ * );
+ * const who = await source.identify({
+ *   remoteAddr: "127.0.0.1:1", headers: new Headers({ authorization: "Bearer t1" }),
+ * });
+ * if (who?.loginName !== "a@example.com") throw new Error();
+ * ```
+ */
+export function createTokenIdentitySource(
+  entries: readonly TokenEntry[],
+): IdentitySource {
+  return {
+    name: "tokens",
+    async identify(peer) {
+      const m = /^Bearer[ \t]+([^\s]+)[ \t]*$/i.exec(
+        peer.headers.get("authorization") ?? "",
+      );
+      if (!m) return undefined;
+      const digest = await sha256Of(m[1]!);
+      let found: Identity | undefined;
+      for (const entry of entries) {
+        if (digestsEqual(digest, entry.sha256)) found = entry.identity;
+      }
+      return found && structuredClone(found);
+    },
+  };
+}
+
+/**
+ * Loads a token file and creates the source.
+ * @param path The file.
+ * @param readTextFile File reader. @default {Deno.readTextFile}
+ * @returns The source.
+ * @throws {PolicyError} When the file is invalid.
+ */
+export async function loadTokenIdentitySource(
+  path: string,
+  readTextFile: (path: string) => Promise<string> = Deno.readTextFile,
+): Promise<IdentitySource> {
+  return createTokenIdentitySource(
+    await parseTokenFile(await readTextFile(path), path),
+  );
+}
+
+/**
+ * Compares two SHA-256 digests in time independent of where they differ.
+ * @param a A digest.
+ * @param b A digest.
+ * @returns Whether they are equal.
+ */
+export function digestsEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+async function sha256Of(text: string): Promise<Uint8Array> {
+  return new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)),
+  );
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
