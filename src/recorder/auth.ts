@@ -1,0 +1,148 @@
+/**
+ * Who may do what on the recorder: uploader tokens may only upload, viewer
+ * tokens may only read. Tokens are compared in constant time (SHA-256 of
+ * both sides, then a full XOR over the digests).
+ *
+ * Credentials: `Authorization: Bearer <token>` for both roles; for viewers
+ * also the `execgate_viewer` cookie set by the UI's login form (never for
+ * uploads, so a browser cannot be tricked into uploading).
+ *
+ * @module
+ */
+
+import type { Context, MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
+
+/** A recorder role. */
+export type Role = "uploader" | "viewer";
+
+/** Name of the UI's login cookie. */
+export const VIEWER_COOKIE = "execgate_viewer";
+
+declare module "hono" {
+  interface ContextVariableMap {
+    /** The authenticated role of the request. */
+    role: Role;
+  }
+}
+
+async function digest(s: string): Promise<Uint8Array> {
+  return new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)),
+  );
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < a.length && i < b.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+/** Tells the role a token grants. */
+export class TokenAuthority {
+  #tokens: Promise<{ role: Role; digest: Uint8Array }[]>;
+
+  /**
+   * @param tokens Uploader and viewer tokens.
+   * @throws {RangeError} When a token is in both lists.
+   */
+  constructor(tokens: { uploader: string[]; viewer: string[] }) {
+    for (const t of tokens.uploader) {
+      if (tokens.viewer.includes(t)) {
+        throw new RangeError(
+          "Cannot configure recorder tokens: a token is both an uploader and a viewer token",
+        );
+      }
+    }
+    this.#tokens = Promise.all([
+      ...tokens.uploader.map(async (t) => ({
+        role: "uploader" as const,
+        digest: await digest(t),
+      })),
+      ...tokens.viewer.map(async (t) => ({
+        role: "viewer" as const,
+        digest: await digest(t),
+      })),
+    ]);
+  }
+
+  /**
+   * @param token A presented token.
+   * @returns The role it grants, or `undefined`. Every token is compared.
+   */
+  async roleOf(token: string): Promise<Role | undefined> {
+    const d = await digest(token);
+    let role: Role | undefined;
+    for (const t of await this.#tokens) {
+      if (equalBytes(d, t.digest) && token.length > 0) role = t.role;
+    }
+    return role;
+  }
+}
+
+/**
+ * Reads the credential of a request.
+ * @param c The Hono context.
+ * @param allowCookie Whether the viewer cookie counts.
+ * @returns The token, or `undefined`.
+ */
+export function presentedToken(
+  c: Context,
+  allowCookie: boolean,
+): string | undefined {
+  const auth = c.req.header("authorization");
+  if (auth) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
+    return m ? m[1] : "";
+  }
+  if (allowCookie) return getCookie(c, VIEWER_COOKIE);
+  return undefined;
+}
+
+/** Options of {@linkcode requireRole}. */
+export interface RequireRoleOptions {
+  /** Answer for a missing or unknown credential. @default JSON 401 */
+  unauthorized?: (c: Context, message: string) => Response | Promise<Response>;
+  /** Answer for the wrong role. @default JSON 403 */
+  forbidden?: (c: Context, message: string) => Response | Promise<Response>;
+}
+
+/**
+ * A middleware that lets only one role through: `401` without a valid
+ * credential, `403` with the other role's.
+ * @param authority The tokens.
+ * @param role The role required.
+ * @param options Custom answers (the UI renders pages).
+ * @returns The middleware.
+ */
+export function requireRole(
+  authority: TokenAuthority,
+  role: Role,
+  options: RequireRoleOptions = {},
+): MiddlewareHandler {
+  const unauthorized = options.unauthorized ??
+    ((c: Context, message: string) => {
+      c.header("www-authenticate", 'Bearer realm="execgate-recorder"');
+      return c.json({ error: message }, 401);
+    });
+  const forbidden = options.forbidden ??
+    ((c: Context, message: string) => c.json({ error: message }, 403));
+  return async function requireRoleMiddleware(c, next) {
+    const token = presentedToken(c, role === "viewer");
+    if (token === undefined) {
+      return await unauthorized(c, `This needs a ${role} credential`);
+    }
+    const got = await authority.roleOf(token);
+    if (got === undefined) {
+      return await unauthorized(c, "The credential is not valid");
+    }
+    if (got !== role) {
+      return await forbidden(
+        c,
+        `A ${got} credential cannot do this: it needs a ${role} credential`,
+      );
+    }
+    c.set("role", got);
+    await next();
+  };
+}

@@ -1,0 +1,307 @@
+/**
+ * Splitting and validating the upload body: asciicast v2 header line, event
+ * lines, and the final `{"execgate.end":{…}}` manifest line.
+ *
+ * The splitter keeps at most one unfinished line (bounded by `maxLineBytes`),
+ * so memory stays bounded for any upload size. Every error names the line.
+ *
+ * @module
+ */
+
+import {
+  type CastHeader,
+  END_KEY,
+  type SessionEnd,
+} from "../recording/wire.ts";
+
+/** Thrown when the upload body is not a valid execgate recording. */
+export class CastFormatError extends Error {
+  /** 1-based line number where the problem is. */
+  readonly line: number;
+  /**
+   * @param line 1-based line number.
+   * @param message What is wrong, without the line prefix.
+   */
+  constructor(line: number, message: string) {
+    super(`line ${line}: ${message}`);
+    this.name = "CastFormatError";
+    this.line = line;
+  }
+}
+
+/** One complete line of the body. */
+export interface CastLine {
+  /** 1-based line number. */
+  number: number;
+  /** The bytes of the line including its `\n` (absent on a last line without one). */
+  bytes: Uint8Array;
+}
+
+/**
+ * Splits a byte stream into lines, refusing lines longer than a bound.
+ */
+export class LineSplitter {
+  #carry: Uint8Array[] = [];
+  #carryBytes = 0;
+  #lineNo = 0;
+  #maxLineBytes: number;
+
+  /** @param maxLineBytes Largest accepted line, newline included. */
+  constructor(maxLineBytes: number) {
+    this.#maxLineBytes = maxLineBytes;
+  }
+
+  /**
+   * Feeds a chunk.
+   * @param chunk Bytes of the body.
+   * @returns The lines completed by this chunk.
+   * @throws {CastFormatError} When a line exceeds `maxLineBytes`.
+   */
+  push(chunk: Uint8Array): CastLine[] {
+    const lines: CastLine[] = [];
+    let start = 0;
+    while (start < chunk.length) {
+      const nl = chunk.indexOf(10, start);
+      if (nl === -1) {
+        const rest = chunk.subarray(start);
+        this.#checkLength(this.#carryBytes + rest.length);
+        this.#carry.push(rest.slice());
+        this.#carryBytes += rest.length;
+        break;
+      }
+      const piece = chunk.subarray(start, nl + 1);
+      this.#checkLength(this.#carryBytes + piece.length);
+      lines.push({ number: ++this.#lineNo, bytes: this.#takeCarry(piece) });
+      start = nl + 1;
+    }
+    return lines;
+  }
+
+  /**
+   * Ends the input.
+   * @returns The last line when it had no newline.
+   */
+  end(): CastLine | undefined {
+    if (this.#carryBytes === 0) return undefined;
+    return {
+      number: ++this.#lineNo,
+      bytes: this.#takeCarry(new Uint8Array(0)),
+    };
+  }
+
+  #checkLength(n: number): void {
+    if (n > this.#maxLineBytes) {
+      throw new CastFormatError(
+        this.#lineNo + 1,
+        `line is longer than the limit of ${this.#maxLineBytes} bytes`,
+      );
+    }
+  }
+
+  #takeCarry(piece: Uint8Array): Uint8Array {
+    if (this.#carryBytes === 0) return piece;
+    const out = new Uint8Array(this.#carryBytes + piece.length);
+    let off = 0;
+    for (const c of this.#carry) {
+      out.set(c, off);
+      off += c.length;
+    }
+    out.set(piece, off);
+    this.#carry = [];
+    this.#carryBytes = 0;
+    return out;
+  }
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+function parseJson(line: CastLine): unknown {
+  let text: string;
+  try {
+    text = decoder.decode(line.bytes);
+  } catch {
+    throw new CastFormatError(line.number, "line is not valid UTF-8");
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new CastFormatError(
+      line.number,
+      `line is not valid JSON (${(e as Error).message})`,
+    );
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Limits applied to the header line. */
+export interface HeaderLimits {
+  /** Largest header line in bytes. */
+  maxHeaderBytes: number;
+  /** When set, `sessionId` in the header must equal it. */
+  sessionId?: string;
+}
+
+/**
+ * Validates the asciicast v2 header line.
+ * @param line The first line.
+ * @param limits Size bound and expected session id.
+ * @returns The header object (extra fields kept).
+ * @throws {CastFormatError} When the header is not a valid asciicast v2 header.
+ * @example
+ * ```ts
+ * import { parseHeaderLine } from "./cast_lines.ts";
+ * const bytes = new TextEncoder().encode('{"version":2,"width":80,"height":24}\n');
+ * parseHeaderLine({ number: 1, bytes }, { maxHeaderBytes: 1000 });
+ * ```
+ */
+export function parseHeaderLine(
+  line: CastLine,
+  limits: HeaderLimits,
+): CastHeader {
+  if (line.bytes.length > limits.maxHeaderBytes) {
+    throw new CastFormatError(
+      line.number,
+      `header is longer than the limit of ${limits.maxHeaderBytes} bytes`,
+    );
+  }
+  const h = parseJson(line);
+  if (!isObject(h)) {
+    throw new CastFormatError(line.number, "header is not a JSON object");
+  }
+  if (h.version !== 2) {
+    throw new CastFormatError(
+      line.number,
+      `header version is ${JSON.stringify(h.version)}, expected 2`,
+    );
+  }
+  for (const key of ["width", "height"]) {
+    const v = h[key];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 10000) {
+      throw new CastFormatError(
+        line.number,
+        `header ${key} is ${
+          JSON.stringify(v)
+        }, expected an integer from 1 to 10000`,
+      );
+    }
+  }
+  if (
+    h.timestamp !== undefined &&
+    (typeof h.timestamp !== "number" || !Number.isFinite(h.timestamp))
+  ) {
+    throw new CastFormatError(line.number, "header timestamp is not a number");
+  }
+  if (limits.sessionId !== undefined && h.sessionId !== limits.sessionId) {
+    throw new CastFormatError(
+      line.number,
+      `header sessionId ${
+        JSON.stringify(h.sessionId)
+      } does not match the session id ${JSON.stringify(limits.sessionId)}`,
+    );
+  }
+  for (const key of ["command", "srcNode", "srcNodeUser", "proxy"]) {
+    if (h[key] !== undefined && typeof h[key] !== "string") {
+      throw new CastFormatError(line.number, `header ${key} is not a string`);
+    }
+  }
+  if (
+    h.srcNodeTags !== undefined &&
+    !(Array.isArray(h.srcNodeTags) &&
+      h.srcNodeTags.every((t) => typeof t === "string"))
+  ) {
+    throw new CastFormatError(
+      line.number,
+      "header srcNodeTags is not an array of strings",
+    );
+  }
+  if (h.kubernetes !== undefined) {
+    const k = h.kubernetes;
+    if (
+      !isObject(k) ||
+      !["podName", "namespace", "container"].every((f) =>
+        k[f] === undefined || typeof k[f] === "string"
+      )
+    ) {
+      throw new CastFormatError(
+        line.number,
+        "header kubernetes is not an object of strings",
+      );
+    }
+  }
+  return h as unknown as CastHeader;
+}
+
+/** An event line or the end manifest. */
+export type BodyLine =
+  | { kind: "event"; time: number; code: string; data: string }
+  | { kind: "end"; end: SessionEnd };
+
+const CODES = new Set(["o", "r", "m", "i"]);
+
+/**
+ * Validates a line after the header: an event `[time, code, data]` or the
+ * final `{"execgate.end":{…}}`.
+ * @param line The line.
+ * @param sessionId When set, the manifest's `sessionId` must equal it.
+ * @returns The event or the manifest.
+ * @throws {CastFormatError} When the line is neither.
+ */
+export function parseBodyLine(line: CastLine, sessionId?: string): BodyLine {
+  const v = parseJson(line);
+  if (Array.isArray(v)) {
+    if (v.length !== 3) {
+      throw new CastFormatError(
+        line.number,
+        `event has ${v.length} items, expected 3`,
+      );
+    }
+    const [time, code, data] = v as [unknown, unknown, unknown];
+    if (typeof time !== "number" || !Number.isFinite(time) || time < 0) {
+      throw new CastFormatError(
+        line.number,
+        `event time ${JSON.stringify(time)} is not a non-negative number`,
+      );
+    }
+    if (typeof code !== "string" || !CODES.has(code)) {
+      throw new CastFormatError(
+        line.number,
+        `event code ${JSON.stringify(code)} is not one of "o", "r", "m", "i"`,
+      );
+    }
+    if (typeof data !== "string") {
+      throw new CastFormatError(line.number, "event data is not a string");
+    }
+    return { kind: "event", time, code, data };
+  }
+  if (isObject(v) && END_KEY in v) {
+    const end = v[END_KEY];
+    if (!isObject(end)) {
+      throw new CastFormatError(
+        line.number,
+        `${JSON.stringify(END_KEY)} is not an object`,
+      );
+    }
+    if (typeof end.castBytes !== "number") {
+      throw new CastFormatError(
+        line.number,
+        `${JSON.stringify(END_KEY)} castBytes is not a number`,
+      );
+    }
+    if (sessionId !== undefined && end.sessionId !== sessionId) {
+      throw new CastFormatError(
+        line.number,
+        `${JSON.stringify(END_KEY)} sessionId ${
+          JSON.stringify(end.sessionId)
+        } does not match the session id ${JSON.stringify(sessionId)}`,
+      );
+    }
+    return { kind: "end", end: end as unknown as SessionEnd };
+  }
+  throw new CastFormatError(
+    line.number,
+    `line is neither an event array nor an ${JSON.stringify(END_KEY)} object`,
+  );
+}

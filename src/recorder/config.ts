@@ -1,0 +1,198 @@
+/**
+ * The recorder's configuration, parsed once at start with every default
+ * filled in. Impossible values are refused with the field's path.
+ *
+ * @module
+ */
+
+import { z } from "zod";
+
+const MiB = 1024 * 1024;
+
+const diskStorage = z.object({
+  kind: z.literal("disk"),
+  /** Root folder of the recordings. */
+  dir: z.string().min(1).default("./recordings"),
+  /** `fdatasync` on every ack and at the end. */
+  fsync: z.boolean().default(false),
+}).strict();
+
+const s3Storage = z.object({
+  kind: z.literal("s3"),
+  bucket: z.string().min(3),
+  prefix: z.string().default("").refine(
+    (p) =>
+      p === "" ||
+      (p.endsWith("/") && !p.startsWith("/") && !p.split("/").includes("..")),
+    "prefix must be empty or end with '/', not start with '/' and contain no '..'",
+  ),
+  /** Custom endpoint (MinIO, s3rver…); AWS when absent. */
+  endpoint: z.string().url().optional(),
+  /** Region; falls back to `AWS_REGION`, then `us-east-1`. */
+  region: z.string().min(1).optional(),
+  forcePathStyle: z.boolean().default(false),
+  /** Static credentials; the standard AWS sources (env, profile, IMDS…) when absent. */
+  accessKeyId: z.string().min(1).optional(),
+  secretAccessKey: z.string().min(1).optional(),
+  /** Live segment size and part size of the final join. */
+  segmentBytes: z.number().int().min(5 * MiB).max(512 * MiB).default(8 * MiB),
+  flushIntervalMs: z.number().int().min(100).max(600_000).default(5000),
+  staleAfterMs: z.number().int().min(1000).default(600_000),
+  /** Create the bucket at start when missing. */
+  createBucket: z.boolean().default(false),
+}).strict();
+
+/** The zod schema of {@linkcode RecorderConfig}. */
+export const recorderConfigSchema = z.object({
+  listen: z.object({
+    hostname: z.string().min(1).default("0.0.0.0"),
+    port: z.number().int().min(0).max(65535).default(8443),
+  }).strict().default({}),
+  tls: z.object({
+    certFile: z.string().min(1),
+    keyFile: z.string().min(1),
+  }).strict().optional(),
+  auth: z.object({
+    uploaderTokens: z.array(
+      z.string().min(16, "tokens need at least 16 characters"),
+    ).default([]),
+    viewerTokens: z.array(
+      z.string().min(16, "tokens need at least 16 characters"),
+    ).default([]),
+  }).strict().default({}).refine(
+    (a) => !a.uploaderTokens.some((t) => a.viewerTokens.includes(t)),
+    {
+      message: "a token cannot be both an uploader and a viewer token",
+      path: ["viewerTokens"],
+    },
+  ),
+  storage: z.discriminatedUnion("kind", [diskStorage, s3Storage])
+    .default({ kind: "disk" })
+    .refine(
+      (s) =>
+        s.kind !== "s3" ||
+        (s.accessKeyId === undefined) === (s.secretAccessKey === undefined),
+      {
+        message: "accessKeyId and secretAccessKey go together",
+        path: ["accessKeyId"],
+      },
+    ),
+  limits: z.object({
+    maxLineBytes: z.number().int().min(1024).default(1 * MiB),
+    maxHeaderBytes: z.number().int().min(256).max(64 * 1024).default(64 * 1024),
+    maxRecordingBytes: z.number().int().min(1024).default(4 * 1024 * MiB),
+    maxTextChars: z.number().int().min(0).default(8 * MiB),
+  }).strict().default({}),
+  ackIntervalMs: z.number().int().min(10).max(60_000).default(1000),
+  ui: z.object({
+    enabled: z.boolean().default(true),
+    title: z.string().default("execgate recordings"),
+  }).strict().default({}),
+}).strict();
+
+/** The S3 storage settings, resolved. */
+export type S3StorageConfig = z.output<typeof s3Storage>;
+/** The disk storage settings, resolved. */
+export type DiskStorageConfig = z.output<typeof diskStorage>;
+
+/** The resolved recorder configuration. */
+export type RecorderConfig = z.output<typeof recorderConfigSchema>;
+
+/** Environment variables read by {@linkcode parseRecorderConfig}, and the field each sets. */
+export const RECORDER_ENV: Record<string, string> = {
+  EXECGATE_RECORDER_HOSTNAME: "listen.hostname",
+  EXECGATE_RECORDER_PORT: "listen.port",
+  EXECGATE_RECORDER_TLS_CERT_FILE: "tls.certFile",
+  EXECGATE_RECORDER_TLS_KEY_FILE: "tls.keyFile",
+  EXECGATE_RECORDER_UPLOADER_TOKENS: "auth.uploaderTokens",
+  EXECGATE_RECORDER_VIEWER_TOKENS: "auth.viewerTokens",
+  EXECGATE_RECORDER_STORAGE: "storage.kind",
+  EXECGATE_RECORDER_DIR: "storage.dir",
+  EXECGATE_RECORDER_FSYNC: "storage.fsync",
+  EXECGATE_RECORDER_S3_BUCKET: "storage.bucket",
+  EXECGATE_RECORDER_S3_PREFIX: "storage.prefix",
+  EXECGATE_RECORDER_S3_ENDPOINT: "storage.endpoint",
+  EXECGATE_RECORDER_S3_REGION: "storage.region",
+  EXECGATE_RECORDER_S3_FORCE_PATH_STYLE: "storage.forcePathStyle",
+  EXECGATE_RECORDER_S3_CREATE_BUCKET: "storage.createBucket",
+  EXECGATE_RECORDER_MAX_LINE_BYTES: "limits.maxLineBytes",
+  EXECGATE_RECORDER_MAX_RECORDING_BYTES: "limits.maxRecordingBytes",
+  EXECGATE_RECORDER_ACK_INTERVAL_MS: "ackIntervalMs",
+};
+
+const LISTS = new Set(["auth.uploaderTokens", "auth.viewerTokens"]);
+const NUMBERS = new Set([
+  "listen.port",
+  "limits.maxLineBytes",
+  "limits.maxRecordingBytes",
+  "ackIntervalMs",
+]);
+const BOOLEANS = new Set([
+  "storage.fsync",
+  "storage.forcePathStyle",
+  "storage.createBucket",
+]);
+
+function setPath(obj: Record<string, unknown>, path: string, value: unknown) {
+  const keys = path.split(".");
+  let cur = obj;
+  for (const k of keys.slice(0, -1)) {
+    const next = cur[k];
+    if (typeof next !== "object" || next === null) cur[k] = {};
+    cur = cur[k] as Record<string, unknown>;
+  }
+  cur[keys[keys.length - 1]!] = value;
+}
+
+/**
+ * Parses the recorder configuration: a raw object (e.g. from a JSON file)
+ * overlaid with `EXECGATE_RECORDER_*` environment variables.
+ * @param raw The raw object. @default {{}}
+ * @param env Environment variables (pass `Deno.env.toObject()`). @default {{}}
+ * @returns The resolved configuration.
+ * @throws {RangeError} Naming every invalid field, e.g.
+ * `Invalid recorder config: storage.bucket: Required`.
+ * @example
+ * ```ts
+ * import { parseRecorderConfig } from "./config.ts";
+ * const c = parseRecorderConfig({}, { EXECGATE_RECORDER_PORT: "9000" });
+ * if (c.listen.port !== 9000 || c.storage.kind !== "disk") throw new Error();
+ * ```
+ */
+export function parseRecorderConfig(
+  raw: unknown = {},
+  env: Record<string, string | undefined> = {},
+): RecorderConfig {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new RangeError("Invalid recorder config: expected a JSON object");
+  }
+  const obj = structuredClone(raw) as Record<string, unknown>;
+  for (const [name, path] of Object.entries(RECORDER_ENV)) {
+    const v = env[name];
+    if (v === undefined || v === "") continue;
+    let value: unknown = v;
+    if (LISTS.has(path)) {
+      value = v.split(",").map((s) => s.trim()).filter(Boolean);
+    } else if (NUMBERS.has(path)) value = /^[0-9]+$/.test(v) ? Number(v) : v;
+    else if (BOOLEANS.has(path)) {
+      value = v === "true" || v === "1"
+        ? true
+        : v === "false" || v === "0"
+        ? false
+        : v;
+    }
+    setPath(obj, path, value);
+  }
+  if (
+    typeof obj.storage === "object" && obj.storage !== null &&
+    !("kind" in obj.storage)
+  ) (obj.storage as Record<string, unknown>).kind = "disk";
+  const r = recorderConfigSchema.safeParse(obj);
+  if (!r.success) {
+    const problems = r.error.issues.map((i) =>
+      `${i.path.join(".") || "(root)"}: ${i.message}`
+    );
+    throw new RangeError(`Invalid recorder config: ${problems.join("; ")}`);
+  }
+  return r.data;
+}

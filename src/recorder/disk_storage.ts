@@ -1,0 +1,419 @@
+/**
+ * Recording storage in a folder on disk (the default backend).
+ *
+ * Layout, one folder per day:
+ *
+ * ```
+ * <dir>/2026/11/27/<session id>.cast   pure asciicast v2, appended as it arrives
+ * <dir>/2026/11/27/<session id>.txt    text index (written at the end)
+ * <dir>/2026/11/27/<session id>.json   manifest, written last, atomically
+ * ```
+ *
+ * A `.cast` without `.json` is a recording still uploading (in this
+ * process) or `partial`. The manifest is written to a temporary file and
+ * renamed, so a reader never sees a half-written manifest and a recording
+ * is never shown `complete` before its `.cast` is whole. Paths are only
+ * built from parsed {@linkcode RecordingId}s, which cannot contain `..` or
+ * separators.
+ *
+ * This is an adapter: it uses `Deno.*`.
+ *
+ * @module
+ */
+
+import type { CastHeader } from "../recording/wire.ts";
+import { parseRecordingId, type RecordingId } from "./recording_id.ts";
+import {
+  RecordingExistsError,
+  type RecordingManifest,
+  type RecordingStorage,
+  type RecordingWriter,
+} from "./storage.ts";
+import { scanCast } from "./_scan_cast.ts";
+
+/** Options of {@linkcode DiskStorage}. */
+export interface DiskStorageOptions {
+  /** The root folder (created when missing). */
+  dir: string;
+  /** Call `fdatasync` on every sync and at the end. @default {false} */
+  fsync?: boolean;
+  /** Bound of the text index built by recovery. @default {8388608} */
+  maxTextChars?: number;
+  /** Clock in Unix ms. @default {Date.now} */
+  now?: () => number;
+}
+
+const DAY_PART = /^[0-9]{2}$/;
+const YEAR_PART = /^[0-9]{4}$/;
+const CAST_FILE = /^([A-Za-z0-9_-]{1,64})\.cast$/;
+
+/** Recording storage in a local folder. */
+export class DiskStorage implements RecordingStorage {
+  #dir: string;
+  #fsync: boolean;
+  #maxText: number;
+  #now: () => number;
+  #live = new Set<string>();
+  #cache = new Map<string, RecordingManifest>();
+
+  /** @param options Where and how to store. */
+  constructor(options: DiskStorageOptions) {
+    this.#dir = options.dir.replace(/\/+$/, "") || "/";
+    this.#fsync = options.fsync ?? false;
+    this.#maxText = options.maxTextChars ?? 8 * 1024 * 1024;
+    this.#now = options.now ?? Date.now;
+  }
+
+  #path(id: RecordingId, ext: string): string {
+    // Every part was matched by a strict pattern in parseRecordingId/makeRecordingId.
+    return `${this.#dir}/${id.year}/${id.month}/${id.day}/${id.sessionId}${ext}`;
+  }
+
+  #folder(id: RecordingId): string {
+    return `${this.#dir}/${id.year}/${id.month}/${id.day}`;
+  }
+
+  async create(
+    id: RecordingId,
+    manifest: RecordingManifest,
+    headerLine: Uint8Array,
+  ): Promise<RecordingWriter> {
+    await Deno.mkdir(this.#folder(id), { recursive: true });
+    if (await exists(this.#path(id, ".json"))) {
+      throw new RecordingExistsError(id.id);
+    }
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(this.#path(id, ".cast"), {
+        write: true,
+        createNew: true,
+      });
+    } catch (e) {
+      if (e instanceof Deno.errors.AlreadyExists) {
+        throw new RecordingExistsError(id.id);
+      }
+      throw e;
+    }
+    this.#live.add(id.id);
+    const writer = new DiskWriter(this, id, file, this.#fsync, () => {
+      this.#live.delete(id.id);
+    });
+    try {
+      await writer.write(headerLine);
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+    void manifest;
+    return writer;
+  }
+
+  /** @internal Writes a manifest atomically (temp file, then rename). */
+  async writeManifest(id: RecordingId, manifest: RecordingManifest) {
+    await writeAtomic(
+      this.#path(id, ".json"),
+      new TextEncoder().encode(JSON.stringify(manifest) + "\n"),
+      this.#fsync,
+    );
+    this.#cache.set(id.id, manifest);
+  }
+
+  /** @internal Writes the text index atomically. */
+  async writeText(id: RecordingId, text: string) {
+    await writeAtomic(
+      this.#path(id, ".txt"),
+      new TextEncoder().encode(text),
+      this.#fsync,
+    );
+  }
+
+  /** @internal Removes every file of a recording. */
+  async remove(id: RecordingId) {
+    for (const ext of [".json", ".txt", ".cast"]) {
+      await Deno.remove(this.#path(id, ext)).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
+    }
+    this.#cache.delete(id.id);
+  }
+
+  async exists(id: RecordingId): Promise<boolean> {
+    return await exists(this.#path(id, ".cast")) ||
+      await exists(this.#path(id, ".json"));
+  }
+
+  async list(): Promise<RecordingManifest[]> {
+    const out: RecordingManifest[] = [];
+    for (const id of await this.#ids()) {
+      const m = await this.get(id);
+      if (m) out.push(m);
+    }
+    return out;
+  }
+
+  async #ids(): Promise<RecordingId[]> {
+    const ids: RecordingId[] = [];
+    for (const y of await dirNames(this.#dir, YEAR_PART)) {
+      for (const m of await dirNames(`${this.#dir}/${y}`, DAY_PART)) {
+        for (const d of await dirNames(`${this.#dir}/${y}/${m}`, DAY_PART)) {
+          const folder = `${this.#dir}/${y}/${m}/${d}`;
+          for await (const e of Deno.readDir(folder)) {
+            const match = e.isFile ? CAST_FILE.exec(e.name) : null;
+            const id = match && parseRecordingId(`${y}/${m}/${d}/${match[1]}`);
+            if (id) ids.push(id);
+          }
+        }
+      }
+    }
+    return ids;
+  }
+
+  async get(id: RecordingId): Promise<RecordingManifest | undefined> {
+    const cached = this.#cache.get(id.id);
+    if (cached) return cached;
+    try {
+      const m = JSON.parse(
+        await Deno.readTextFile(this.#path(id, ".json")),
+      ) as RecordingManifest;
+      this.#cache.set(id.id, m);
+      return m;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    // No final manifest: live here, or partial. Read the header line.
+    let stat: Deno.FileInfo;
+    try {
+      stat = await Deno.stat(this.#path(id, ".cast"));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+    const header = await readFirstLine(this.#path(id, ".cast"));
+    const live = this.#live.has(id.id);
+    return {
+      id: id.id,
+      sessionId: id.sessionId,
+      status: live ? "recording" : "partial",
+      header: header ?? ({} as CastHeader),
+      castBytes: stat.size,
+      startedAt: stat.birthtime?.getTime() ?? stat.mtime?.getTime() ?? 0,
+      updatedAt: stat.mtime?.getTime() ?? 0,
+      ...(live ? {} : {
+        partialReason:
+          "the recording has no final manifest (its upload stopped)",
+      }),
+    };
+  }
+
+  async openCast(
+    id: RecordingId,
+  ): Promise<ReadableStream<Uint8Array> | undefined> {
+    try {
+      return (await Deno.open(this.#path(id, ".cast"))).readable;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+  }
+
+  async readText(id: RecordingId): Promise<string | undefined> {
+    try {
+      return await Deno.readTextFile(this.#path(id, ".txt"));
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+  }
+
+  async recover(): Promise<number> {
+    let n = 0;
+    for (const id of await this.#ids()) {
+      if (this.#live.has(id.id) || await exists(this.#path(id, ".json"))) {
+        continue;
+      }
+      const path = this.#path(id, ".cast");
+      const file = await Deno.open(path, { read: true, write: true });
+      let scan;
+      try {
+        scan = await scanCast(
+          (await Deno.open(path)).readable,
+          this.#maxText,
+        );
+        // Trim a torn last line so the .cast stays valid asciicast.
+        await file.truncate(scan.completeBytes);
+        if (this.#fsync) await file.syncData();
+      } finally {
+        file.close();
+      }
+      if (!scan.header) {
+        // Not even a whole header line: nothing was accepted.
+        await this.remove(id);
+        continue;
+      }
+      const stat = await Deno.stat(path);
+      const now = this.#now();
+      await this.writeText(id, scan.text);
+      await this.writeManifest(id, {
+        id: id.id,
+        sessionId: id.sessionId,
+        status: "partial",
+        header: scan.header,
+        castBytes: scan.completeBytes,
+        startedAt: stat.birthtime?.getTime() ?? stat.mtime?.getTime() ?? now,
+        updatedAt: now,
+        finishedAt: now,
+        partialReason:
+          "the recorder stopped before the session ended; recovered at restart",
+        ...(scan.textTruncated ? { textTruncated: true } : {}),
+      });
+      n++;
+    }
+    return n;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+class DiskWriter implements RecordingWriter {
+  readonly id: string;
+  #storage: DiskStorage;
+  #rid: RecordingId;
+  #file: Deno.FsFile | undefined;
+  #fsync: boolean;
+  #bytes = 0;
+  #done: () => void;
+
+  constructor(
+    storage: DiskStorage,
+    id: RecordingId,
+    file: Deno.FsFile,
+    fsync: boolean,
+    done: () => void,
+  ) {
+    this.id = id.id;
+    this.#storage = storage;
+    this.#rid = id;
+    this.#file = file;
+    this.#fsync = fsync;
+    this.#done = done;
+  }
+
+  get durableBytes(): number {
+    return this.#bytes;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    const file = this.#file;
+    if (!file) {
+      throw new Error(`Cannot write recording ${this.id}: it is closed`);
+    }
+    let off = 0;
+    while (off < chunk.length) off += await file.write(chunk.subarray(off));
+    this.#bytes += chunk.length;
+  }
+
+  async sync(): Promise<void> {
+    if (this.#fsync && this.#file) await this.#file.syncData();
+  }
+
+  async finish(manifest: RecordingManifest, text: string): Promise<void> {
+    const file = this.#file;
+    if (!file) {
+      throw new Error(`Cannot finish recording ${this.id}: it is closed`);
+    }
+    try {
+      if (this.#fsync) await file.syncData();
+    } finally {
+      file.close();
+      this.#file = undefined;
+    }
+    try {
+      await this.#storage.writeText(this.#rid, text);
+      await this.#storage.writeManifest(this.#rid, {
+        ...manifest,
+        castBytes: this.#bytes,
+      });
+    } finally {
+      this.#done();
+    }
+  }
+
+  async abort(): Promise<void> {
+    try {
+      this.#file?.close();
+    } catch { /* already closed */ }
+    this.#file = undefined;
+    try {
+      await this.#storage.remove(this.#rid);
+    } finally {
+      this.#done();
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+async function dirNames(dir: string, pattern: RegExp): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isDirectory && pattern.test(e.name)) names.push(e.name);
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+  return names;
+}
+
+let tmpCounter = 0;
+
+async function writeAtomic(path: string, data: Uint8Array, fsync: boolean) {
+  const slash = path.lastIndexOf("/");
+  const tmp = `${path.slice(0, slash)}/.${
+    path.slice(slash + 1)
+  }.${Deno.pid}.${++tmpCounter}.tmp`;
+  const file = await Deno.open(tmp, { write: true, createNew: true });
+  try {
+    let off = 0;
+    while (off < data.length) off += await file.write(data.subarray(off));
+    if (fsync) await file.syncData();
+  } finally {
+    file.close();
+  }
+  try {
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+async function readFirstLine(path: string): Promise<CastHeader | undefined> {
+  const file = await Deno.open(path);
+  try {
+    const buf = new Uint8Array(64 * 1024);
+    const n = await file.read(buf);
+    if (!n) return undefined;
+    const nl = buf.subarray(0, n).indexOf(10);
+    if (nl === -1) return undefined;
+    const v = JSON.parse(new TextDecoder().decode(buf.subarray(0, nl)));
+    return typeof v === "object" && v !== null && !Array.isArray(v)
+      ? v as CastHeader
+      : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    file.close();
+  }
+}

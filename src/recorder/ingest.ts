@@ -1,0 +1,428 @@
+/**
+ * The upload handler: `POST /v1/recordings` (protocol in `../recording/wire.ts`).
+ *
+ * It answers `200` at once with an NDJSON acknowledgement stream, then
+ * reads the body line by line, validates each line, writes complete lines
+ * to storage as they arrive and acknowledges the bytes storage holds.
+ *
+ * What is kept when an upload does not end well:
+ * - Refused before streaming (bad or missing session id, declared size over
+ *   the limit, id taken): `400`/`409`/`413`, nothing stored.
+ * - Invalid content (header, event line, line or total size over a limit,
+ *   data after the manifest): `{"error":"line N: …"}` in the ack stream and
+ *   everything of the upload removed: a malformed upload leaves nothing.
+ * - The body breaks off (uploader gone, connection lost, recorder shutting
+ *   down) or ends without the manifest: every complete line received is kept
+ *   and the recording is finalised `partial` with the reason.
+ * - The manifest's `castBytes` differs from the bytes received: kept, `partial`.
+ *
+ * @module
+ */
+
+import {
+  type Ack,
+  ACK_CONTENT_TYPE,
+  type CastHeader,
+  SESSION_HEADER,
+  SESSION_ID_PATTERN,
+  type SessionEnd,
+} from "../recording/wire.ts";
+import {
+  CastFormatError,
+  type CastLine,
+  LineSplitter,
+  parseBodyLine,
+  parseHeaderLine,
+} from "./cast_lines.ts";
+import { makeRecordingId, type RecordingId } from "./recording_id.ts";
+import {
+  RecordingExistsError,
+  type RecordingManifest,
+  type RecordingStorage,
+  type RecordingWriter,
+} from "./storage.ts";
+import { TextIndexBuilder } from "./text_index.ts";
+
+/** Size limits of an upload. */
+export interface IngestLimits {
+  /** Largest line, newline included. */
+  maxLineBytes: number;
+  /** Largest header line. */
+  maxHeaderBytes: number;
+  /** Largest upload body. */
+  maxRecordingBytes: number;
+  /** Largest text index per recording, in characters. */
+  maxTextChars: number;
+}
+
+/** How one upload ended, for logs and tests. */
+export interface IngestResult {
+  /** Recording id, when storage was opened. */
+  id?: string;
+  /** `complete`, `partial`, or `rejected` (nothing kept). */
+  outcome: "complete" | "partial" | "rejected";
+  /** Body bytes read. */
+  bodyBytes: number;
+  /** The error or partial reason. */
+  reason?: string;
+}
+
+/** Options of {@linkcode Ingestor}. */
+export interface IngestOptions {
+  /** Where recordings go. */
+  storage: RecordingStorage;
+  /** Size limits. */
+  limits: IngestLimits;
+  /** Longest time between two acknowledgements. */
+  ackIntervalMs: number;
+  /** Clock in Unix ms. @default {Date.now} */
+  now?: () => number;
+  /** Called when an upload ends. */
+  onResult?: (result: IngestResult) => void;
+}
+
+class TooLargeError extends Error {}
+
+/**
+ * Handles uploads and tracks the live ones, so that a shutdown can finalise
+ * them `partial` instead of leaving them open.
+ */
+export class Ingestor {
+  #o: IngestOptions;
+  #now: () => number;
+  #live = new Set<AbortController>();
+  #running = new Set<Promise<void>>();
+
+  /** @param options Storage, limits and ack interval. */
+  constructor(options: IngestOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Number of uploads in progress. */
+  get liveUploads(): number {
+    return this.#live.size;
+  }
+
+  /**
+   * Answers one upload request (authentication is the caller's job).
+   * @param req The `POST` request.
+   * @returns `200` with the ack stream, or `400`/`409`/`413` with `{"error"}`.
+   */
+  async handle(req: Request): Promise<Response> {
+    const sessionId = req.headers.get(SESSION_HEADER);
+    if (sessionId === null) {
+      return jsonError(400, `Missing the ${SESSION_HEADER} header`);
+    }
+    if (!SESSION_ID_PATTERN.test(sessionId)) {
+      return jsonError(
+        400,
+        `Session id ${
+          JSON.stringify(sessionId.slice(0, 80))
+        } is not valid: expected ${SESSION_ID_PATTERN}`,
+      );
+    }
+    const length = req.headers.get("content-length");
+    if (length !== null && Number(length) > this.#o.limits.maxRecordingBytes) {
+      return jsonError(
+        413,
+        `Upload of ${length} bytes exceeds the limit of ${this.#o.limits.maxRecordingBytes} bytes`,
+      );
+    }
+    if (!req.body) return jsonError(400, "The upload has no body");
+    const id = makeRecordingId(sessionId, new Date(this.#now()));
+    if (await this.#o.storage.exists(id)) {
+      return jsonError(
+        409,
+        `Recording ${JSON.stringify(id.id)} exists already`,
+      );
+    }
+    const enc = new TextEncoder();
+    let ctl!: ReadableStreamDefaultController<Uint8Array>;
+    let open = true;
+    const send = (a: Ack) => {
+      if (!open) return;
+      try {
+        ctl.enqueue(enc.encode(JSON.stringify(a) + "\n"));
+      } catch {
+        open = false;
+      }
+    };
+    const acks = new ReadableStream<Uint8Array>({
+      start(c) {
+        ctl = c;
+      },
+      cancel() {
+        open = false;
+      },
+    });
+    const abort = new AbortController();
+    this.#live.add(abort);
+    const run = this.#ingest(req.body, id, sessionId, send, abort.signal)
+      .catch(() => {})
+      .finally(() => {
+        this.#live.delete(abort);
+        this.#running.delete(run);
+        if (open) {
+          open = false;
+          try {
+            ctl.close();
+          } catch { /* cancelled */ }
+        }
+      });
+    this.#running.add(run);
+    send({ ack: 0 });
+    return new Response(acks, {
+      status: 200,
+      headers: {
+        "content-type": ACK_CONTENT_TYPE,
+        "cache-control": "no-store",
+      },
+    });
+  }
+
+  /**
+   * Stops every live upload: each is finalised `partial`.
+   * @returns When all are finalised.
+   */
+  async shutdown(): Promise<void> {
+    for (const a of this.#live) {
+      a.abort(new Error("the recorder is shutting down"));
+    }
+    await Promise.allSettled([...this.#running]);
+  }
+
+  async #ingest(
+    body: ReadableStream<Uint8Array>,
+    id: RecordingId,
+    sessionId: string,
+    send: (a: Ack) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { limits, storage } = this.#o;
+    const splitter = new LineSplitter(limits.maxLineBytes);
+    const text = new TextIndexBuilder(limits.maxTextChars);
+    const reader = body.getReader();
+    let writer: RecordingWriter | undefined;
+    let header: CastHeader | undefined;
+    let end: SessionEnd | undefined;
+    let manifestBytes = 0;
+    let bodyBytes = 0;
+    const startedAt = this.#now();
+    // Writer calls are serialised: the ack timer syncs while lines arrive.
+    let chain: Promise<unknown> = Promise.resolve();
+    const locked = <T>(fn: () => Promise<T>): Promise<T> => {
+      const p = chain.then(fn);
+      chain = p.catch(() => {});
+      return p;
+    };
+    const timer = setInterval(() => {
+      void locked(async () => {
+        await writer?.sync();
+        send({ ack: writer?.durableBytes ?? 0 });
+      }).catch(() => {});
+    }, this.#o.ackIntervalMs);
+    const onAbort = () => reader.cancel(signal.reason).catch(() => {});
+    signal.addEventListener("abort", onAbort, { once: true });
+
+    const baseManifest = (h: CastHeader): RecordingManifest => ({
+      id: id.id,
+      sessionId,
+      status: "recording",
+      header: h,
+      castBytes: 0,
+      startedAt,
+      updatedAt: startedAt,
+    });
+
+    const take = async (lines: CastLine[]) => {
+      const batch: Uint8Array[] = [];
+      for (const line of lines) {
+        if (end) {
+          throw new CastFormatError(
+            line.number,
+            "data after the end-of-session manifest",
+          );
+        }
+        if (!header) {
+          header = parseHeaderLine(line, {
+            maxHeaderBytes: limits.maxHeaderBytes,
+            sessionId,
+          });
+          const h = header;
+          writer = await locked(() =>
+            storage.create(id, baseManifest(h), withNewline(line.bytes))
+          );
+          continue;
+        }
+        const parsed = parseBodyLine(line, sessionId);
+        if (parsed.kind === "end") {
+          end = parsed.end;
+          manifestBytes = line.bytes.length;
+          continue;
+        }
+        if (parsed.code === "o") text.add(parsed.data);
+        batch.push(withNewline(line.bytes));
+      }
+      if (batch.length > 0 && writer) {
+        const w = writer;
+        const data = concat(batch);
+        await locked(() => w.write(data));
+      }
+    };
+
+    let interruption: string | undefined;
+    try {
+      try {
+        while (true) {
+          let r: ReadableStreamReadResult<Uint8Array>;
+          try {
+            r = await reader.read();
+          } catch (e) {
+            interruption = `the upload was interrupted: ${
+              signal.aborted
+                ? String((signal.reason as Error)?.message ?? signal.reason)
+                : (e as Error)?.message ?? String(e)
+            }`;
+            break;
+          }
+          if (r.done) {
+            if (signal.aborted) {
+              interruption = `the upload was interrupted: ${
+                String((signal.reason as Error)?.message ?? signal.reason)
+              }`;
+              break;
+            }
+            const last = splitter.end();
+            if (last) await take([last]);
+            break;
+          }
+          bodyBytes += r.value.length;
+          if (bodyBytes > limits.maxRecordingBytes) {
+            throw new TooLargeError(
+              `the upload exceeds the limit of ${limits.maxRecordingBytes} bytes`,
+            );
+          }
+          await take(splitter.push(r.value));
+        }
+      } catch (e) {
+        // Invalid content or a storage failure.
+        const invalid = e instanceof CastFormatError ||
+          e instanceof TooLargeError ||
+          e instanceof RecordingExistsError;
+        const message = invalid
+          ? (e as Error).message
+          : `storage failed: ${(e as Error)?.message ?? e}`;
+        await reader.cancel(message).catch(() => {});
+        clearInterval(timer);
+        const w = writer;
+        if (invalid || !w) {
+          if (w) await locked(() => w.abort()).catch(() => {});
+          send({ error: message });
+          this.#o.onResult?.({
+            outcome: "rejected",
+            bodyBytes,
+            reason: message,
+          });
+          return;
+        }
+        // Storage broke: try to keep what it holds, marked partial.
+        send({ error: message });
+        await locked(() =>
+          w.finish({
+            ...baseManifest(header!),
+            status: "partial",
+            partialReason: message,
+            updatedAt: this.#now(),
+            finishedAt: this.#now(),
+          }, text.text())
+        ).catch(() => {});
+        this.#o.onResult?.({
+          id: id.id,
+          outcome: "partial",
+          bodyBytes,
+          reason: message,
+        });
+        return;
+      }
+      clearInterval(timer);
+      const w = writer;
+      if (!w || !header) {
+        const message = interruption ??
+          "the upload ended before its header line";
+        send({ error: message });
+        this.#o.onResult?.({ outcome: "rejected", bodyBytes, reason: message });
+        return;
+      }
+      let reason = interruption;
+      if (!reason && !end) {
+        reason = "the upload ended without the end-of-session manifest";
+      }
+      await locked(() => w.sync(true));
+      if (!reason && end && end.castBytes !== w.durableBytes) {
+        reason =
+          `the manifest says castBytes ${end.castBytes} but ${w.durableBytes} bytes were received`;
+      }
+      const now = this.#now();
+      const complete = reason === undefined;
+      await locked(() =>
+        w.finish({
+          ...baseManifest(header!),
+          status: complete ? "complete" : "partial",
+          ...(end ? { end } : {}),
+          updatedAt: now,
+          finishedAt: now,
+          ...(reason ? { partialReason: reason } : {}),
+          ...(text.truncated ? { textTruncated: true } : {}),
+        }, text.text())
+      );
+      send({
+        ack: w.durableBytes + manifestBytes,
+        done: true,
+        id: id.id,
+        complete,
+      });
+      this.#o.onResult?.({
+        id: id.id,
+        outcome: complete ? "complete" : "partial",
+        bodyBytes,
+        ...(reason ? { reason } : {}),
+      });
+    } finally {
+      clearInterval(timer);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+}
+
+const NL = new Uint8Array([10]);
+
+function withNewline(bytes: Uint8Array): Uint8Array {
+  return bytes[bytes.length - 1] === 10 ? bytes : concat([bytes, NL]);
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/**
+ * A JSON error response `{"error": message}`.
+ * @param status HTTP status.
+ * @param message Sentence-case message.
+ * @returns The response.
+ */
+export function jsonError(status: number, message: string): Response {
+  return new Response(JSON.stringify({ error: message }) + "\n", {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}

@@ -1,0 +1,42 @@
+/**
+ * The execgate recorder service: receives live session recordings from the
+ * proxy, stores them on disk or in S3, and serves a query API and a web UI.
+ *
+ * @example
+ * ```ts ignore
+ * import { parseRecorderConfig, runRecorder } from "./mod.ts";
+ * await runRecorder(parseRecorderConfig({}, Deno.env.toObject()));
+ * ```
+ *
+ * @module
+ */
+
+export { createRecorder, type Recorder, type RecorderDeps } from "./app.ts";
+export { type Role, TokenAuthority, VIEWER_COOKIE } from "./auth.ts";
+export {
+  type DiskStorageConfig,
+  parseRecorderConfig,
+  RECORDER_ENV,
+  type RecorderConfig,
+  recorderConfigSchema,
+  type S3StorageConfig,
+} from "./config.ts";
+export { DiskStorage, type DiskStorageOptions } from "./disk_storage.ts";
+export { type IngestLimits, Ingestor, type IngestResult } from "./ingest.ts";
+export { type RecordingPage, type RecordingQuery } from "./query.ts";
+export {
+  makeRecordingId,
+  parseRecordingId,
+  type RecordingId,
+} from "./recording_id.ts";
+export { S3Storage, type S3StorageOptions } from "./s3_storage.ts";
+export { runRecorder, type ServedRecorder, serveRecorder } from "./serve.ts";
+export {
+  RecordingExistsError,
+  type RecordingManifest,
+  type RecordingStatus,
+  type RecordingStorage,
+  type RecordingWriter,
+} from "./storage.ts";
+export { createStorage } from "./storage_factory.ts";
+export { stripAnsi } from "./text_index.ts";

@@ -1,0 +1,497 @@
+/**
+ * Recording storage in an S3-compatible bucket.
+ *
+ * Keys under the configured prefix, one recording per id:
+ *
+ * ```
+ * <prefix>2026/11/27/<sid>.json           index object: written at start with status
+ *                                           "recording", refreshed on every segment
+ *                                           flush, replaced by the final manifest
+ * <prefix>2026/11/27/<sid>.cast.seg/NNNNNN   cast segments while the upload runs
+ * <prefix>2026/11/27/<sid>.cast            the whole cast, once finalised
+ * <prefix>2026/11/27/<sid>.txt             text index, once finalised
+ * ```
+ *
+ * S3 multipart uploads become visible only when completed, so the live
+ * cast is flushed as small segment objects (at `segmentBytes` or every
+ * `flushIntervalMs`): what was acknowledged is in the bucket even if the
+ * recorder is killed. At the end the segments are joined into one `.cast`
+ * with `@aws-sdk/lib-storage` `Upload` (bounded parts, bounded memory) and
+ * deleted. A recorder killed mid-session leaves the `recording` index object
+ * and its segments; once the index has not been refreshed for
+ * `staleAfterMs` every replica shows it `partial` (its cast is served from
+ * the segments) and `recover()` rewrites it as a final `partial` manifest.
+ *
+ * Listing uses `ListObjectsV2` under the prefix, so every replica sharing the
+ * bucket lists every recording. This is an adapter: it uses the AWS SDK.
+ *
+ * @module
+ */
+
+import {
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { parseRecordingId, type RecordingId } from "./recording_id.ts";
+import {
+  RecordingExistsError,
+  type RecordingManifest,
+  type RecordingStorage,
+  type RecordingWriter,
+} from "./storage.ts";
+import { scanCast } from "./_scan_cast.ts";
+
+/** Options of {@linkcode S3Storage}. */
+export interface S3StorageOptions {
+  /** A configured client (endpoint, region, credentials, path style). */
+  client: S3Client;
+  /** The bucket. */
+  bucket: string;
+  /** Key prefix, e.g. `recordings/`. @default {""} */
+  prefix?: string;
+  /** Size at which a live segment is flushed; also the join part size (≥ 5 MiB). @default {8388608} */
+  segmentBytes?: number;
+  /** Longest time written bytes stay buffered before a sync flushes them. @default {5000} */
+  flushIntervalMs?: number;
+  /** Age of a `recording` index after which it is treated as partial. @default {600000} */
+  staleAfterMs?: number;
+  /** Bound of the text index built by recovery. @default {8388608} */
+  maxTextChars?: number;
+  /** Clock in Unix ms. @default {Date.now} */
+  now?: () => number;
+}
+
+const SEG = ".cast.seg/";
+
+/** Recording storage in an S3 bucket. */
+export class S3Storage implements RecordingStorage {
+  readonly #s3: S3Client;
+  readonly #bucket: string;
+  readonly #prefix: string;
+  readonly segmentBytes: number;
+  readonly flushIntervalMs: number;
+  readonly #staleAfter: number;
+  readonly #maxText: number;
+  readonly now: () => number;
+  #live = new Set<string>();
+  #cache = new Map<string, RecordingManifest>();
+
+  /** @param options The bucket and its client. */
+  constructor(options: S3StorageOptions) {
+    this.#s3 = options.client;
+    this.#bucket = options.bucket;
+    this.#prefix = options.prefix ?? "";
+    this.segmentBytes = Math.max(options.segmentBytes ?? 8 << 20, 5 << 20);
+    this.flushIntervalMs = options.flushIntervalMs ?? 5000;
+    this.#staleAfter = options.staleAfterMs ?? 600_000;
+    this.#maxText = options.maxTextChars ?? 8 * 1024 * 1024;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** @internal The object key of a recording part. */
+  key(id: RecordingId, ext: string): string {
+    return `${this.#prefix}${id.id}${ext}`;
+  }
+
+  /** @internal Puts one object. */
+  async put(key: string, body: Uint8Array | string, type: string) {
+    await this.#s3.send(
+      new PutObjectCommand({
+        Bucket: this.#bucket,
+        Key: key,
+        Body: body,
+        ContentType: type,
+      }),
+    );
+  }
+
+  /** @internal Puts the index object of a recording. */
+  async putManifest(id: RecordingId, m: RecordingManifest) {
+    await this.put(
+      this.key(id, ".json"),
+      JSON.stringify(m),
+      "application/json",
+    );
+    if (m.status !== "recording") this.#cache.set(id.id, m);
+  }
+
+  async #getText(key: string): Promise<string | undefined> {
+    try {
+      const r = await this.#s3.send(
+        new GetObjectCommand({ Bucket: this.#bucket, Key: key }),
+      );
+      return await r.Body!.transformToString();
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async #getStream(
+    key: string,
+  ): Promise<ReadableStream<Uint8Array> | undefined> {
+    try {
+      const r = await this.#s3.send(
+        new GetObjectCommand({ Bucket: this.#bucket, Key: key }),
+      );
+      return r.Body!.transformToWebStream() as ReadableStream<Uint8Array>;
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  async #listKeys(prefix: string): Promise<{ key: string; size: number }[]> {
+    const out: { key: string; size: number }[] = [];
+    let token: string | undefined;
+    do {
+      const r = await this.#s3.send(
+        new ListObjectsV2Command({
+          Bucket: this.#bucket,
+          Prefix: prefix,
+          ContinuationToken: token,
+        }),
+      );
+      for (const o of r.Contents ?? []) {
+        if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0 });
+      }
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  /** @internal The segment keys of a recording, in order. */
+  async segments(id: RecordingId): Promise<{ key: string; size: number }[]> {
+    return (await this.#listKeys(this.key(id, SEG))).sort((a, b) =>
+      a.key < b.key ? -1 : a.key > b.key ? 1 : 0
+    );
+  }
+
+  /** @internal Deletes objects by key. */
+  async deleteKeys(keys: string[]) {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      if (batch.length === 0) continue;
+      await this.#s3.send(
+        new DeleteObjectsCommand({
+          Bucket: this.#bucket,
+          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+        }),
+      );
+    }
+  }
+
+  /** @internal Joins the segments into one `.cast` object with a bounded-memory multipart upload. */
+  async join(id: RecordingId): Promise<void> {
+    const segs = await this.segments(id);
+    const streamOf = this.#getStream.bind(this);
+    let i = 0;
+    let current: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        while (true) {
+          if (!current) {
+            const seg = segs[i++];
+            if (!seg) return controller.close();
+            const s = await streamOf(seg.key);
+            if (!s) {
+              throw new Error(
+                `Cannot join ${id.id}: segment ${seg.key} vanished`,
+              );
+            }
+            current = s.getReader();
+          }
+          const r = await current.read();
+          if (r.done) {
+            current = undefined;
+            continue;
+          }
+          controller.enqueue(r.value);
+          return;
+        }
+      },
+    }, { highWaterMark: 0 });
+    await new Upload({
+      client: this.#s3,
+      params: {
+        Bucket: this.#bucket,
+        Key: this.key(id, ".cast"),
+        Body: body,
+        ContentType: "application/x-asciicast",
+      },
+      partSize: this.segmentBytes,
+      queueSize: 1,
+    }).done();
+  }
+
+  async create(
+    id: RecordingId,
+    manifest: RecordingManifest,
+    headerLine: Uint8Array,
+  ): Promise<RecordingWriter> {
+    if (await this.exists(id)) throw new RecordingExistsError(id.id);
+    this.#live.add(id.id);
+    const writer = new S3Writer(
+      this,
+      id,
+      manifest,
+      () => this.#live.delete(id.id),
+    );
+    try {
+      await this.putManifest(id, manifest);
+      await writer.write(headerLine);
+      await writer.sync(true);
+    } catch (e) {
+      await writer.abort().catch(() => {});
+      throw e;
+    }
+    return writer;
+  }
+
+  async exists(id: RecordingId): Promise<boolean> {
+    try {
+      await this.#s3.send(
+        new HeadObjectCommand({
+          Bucket: this.#bucket,
+          Key: this.key(id, ".json"),
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw e;
+    }
+  }
+
+  async list(): Promise<RecordingManifest[]> {
+    const ids: RecordingId[] = [];
+    for (const { key } of await this.#listKeys(this.#prefix)) {
+      if (!key.endsWith(".json")) continue;
+      const id = parseRecordingId(key.slice(this.#prefix.length, -5));
+      if (id) ids.push(id);
+    }
+    const out: RecordingManifest[] = [];
+    // Bounded concurrency: 8 GETs at a time.
+    for (let i = 0; i < ids.length; i += 8) {
+      const got = await Promise.all(
+        ids.slice(i, i + 8).map((id) => this.get(id)),
+      );
+      for (const m of got) if (m) out.push(m);
+    }
+    return out;
+  }
+
+  async get(id: RecordingId): Promise<RecordingManifest | undefined> {
+    const cached = this.#cache.get(id.id);
+    if (cached) return cached;
+    const text = await this.#getText(this.key(id, ".json"));
+    if (text === undefined) return undefined;
+    const m = JSON.parse(text) as RecordingManifest;
+    if (m.status !== "recording") {
+      this.#cache.set(id.id, m);
+      return m;
+    }
+    if (this.#live.has(id.id)) return m;
+    if (this.now() - m.updatedAt >= this.#staleAfter) {
+      return {
+        ...m,
+        status: "partial",
+        partialReason:
+          "its recorder stopped refreshing it before the session ended",
+      };
+    }
+    return m; // live on another replica
+  }
+
+  async openCast(
+    id: RecordingId,
+  ): Promise<ReadableStream<Uint8Array> | undefined> {
+    const m = await this.get(id);
+    if (!m) return undefined;
+    if (m.status === "complete" || (await this.segments(id)).length === 0) {
+      const s = await this.#getStream(this.key(id, ".cast"));
+      if (s) return s;
+    }
+    const segs = await this.segments(id);
+    const streamOf = this.#getStream.bind(this);
+    let i = 0;
+    let current: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        while (true) {
+          if (!current) {
+            const seg = segs[i++];
+            if (!seg) return controller.close();
+            const s = await streamOf(seg.key);
+            if (!s) return controller.close();
+            current = s.getReader();
+          }
+          const r = await current.read();
+          if (r.done) {
+            current = undefined;
+            continue;
+          }
+          return controller.enqueue(r.value);
+        }
+      },
+      cancel() {
+        return current?.cancel();
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  async readText(id: RecordingId): Promise<string | undefined> {
+    return await this.#getText(this.key(id, ".txt"));
+  }
+
+  async recover(): Promise<number> {
+    let n = 0;
+    for (const m of await this.list()) {
+      const id = parseRecordingId(m.id);
+      if (!id || m.status !== "partial" || m.finishedAt !== undefined) continue;
+      const cast = await this.openCast(id);
+      const scan = cast
+        ? await scanCast(cast, this.#maxText)
+        : { completeBytes: 0, text: "", textTruncated: false };
+      const now = this.now();
+      await this.put(
+        this.key(id, ".txt"),
+        scan.text,
+        "text/plain; charset=utf-8",
+      );
+      await this.putManifest(id, {
+        ...m,
+        status: "partial",
+        castBytes: scan.completeBytes,
+        updatedAt: now,
+        finishedAt: now,
+        partialReason:
+          "the recorder stopped before the session ended; recovered from its segments",
+        ...(scan.textTruncated ? { textTruncated: true } : {}),
+      });
+      n++;
+    }
+    return n;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+class S3Writer implements RecordingWriter {
+  readonly id: string;
+  #st: S3Storage;
+  #rid: RecordingId;
+  #manifest: RecordingManifest;
+  #buf: Uint8Array[] = [];
+  #bufBytes = 0;
+  #bufSince = 0;
+  #durable = 0;
+  #seg = 0;
+  #done: () => void;
+
+  constructor(
+    st: S3Storage,
+    id: RecordingId,
+    m: RecordingManifest,
+    done: () => void,
+  ) {
+    this.id = id.id;
+    this.#st = st;
+    this.#rid = id;
+    this.#manifest = m;
+    this.#done = done;
+  }
+
+  get durableBytes(): number {
+    return this.#durable;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (chunk.length === 0) return;
+    if (this.#bufBytes === 0) this.#bufSince = this.#st.now();
+    this.#buf.push(chunk.slice());
+    this.#bufBytes += chunk.length;
+    if (this.#bufBytes >= this.#st.segmentBytes) await this.#flush();
+  }
+
+  async sync(force = false): Promise<void> {
+    if (this.#bufBytes === 0) return;
+    if (force || this.#st.now() - this.#bufSince >= this.#st.flushIntervalMs) {
+      await this.#flush();
+    }
+  }
+
+  async #flush() {
+    const data = new Uint8Array(this.#bufBytes);
+    let off = 0;
+    for (const b of this.#buf) {
+      data.set(b, off);
+      off += b.length;
+    }
+    this.#buf = [];
+    this.#bufBytes = 0;
+    const name = String(this.#seg++).padStart(6, "0");
+    await this.#st.put(
+      this.#st.key(this.#rid, SEG + name),
+      data,
+      "application/octet-stream",
+    );
+    this.#durable += data.length;
+    // Heartbeat: other replicas see the index refreshed.
+    this.#manifest = {
+      ...this.#manifest,
+      castBytes: this.#durable,
+      updatedAt: this.#st.now(),
+    };
+    await this.#st.putManifest(this.#rid, this.#manifest);
+  }
+
+  async finish(manifest: RecordingManifest, text: string): Promise<void> {
+    try {
+      await this.sync(true);
+      await this.#st.join(this.#rid);
+      await this.#st.put(
+        this.#st.key(this.#rid, ".txt"),
+        text,
+        "text/plain; charset=utf-8",
+      );
+      await this.#st.putManifest(this.#rid, {
+        ...manifest,
+        castBytes: this.#durable,
+      });
+      const segs = await this.#st.segments(this.#rid);
+      await this.#st.deleteKeys(segs.map((s) => s.key));
+    } finally {
+      this.#done();
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.#buf = [];
+    this.#bufBytes = 0;
+    try {
+      const segs = await this.#st.segments(this.#rid);
+      await this.#st.deleteKeys([
+        ...segs.map((s) => s.key),
+        this.#st.key(this.#rid, ".cast"),
+        this.#st.key(this.#rid, ".txt"),
+        this.#st.key(this.#rid, ".json"),
+      ]);
+    } finally {
+      this.#done();
+    }
+  }
+}
+
+function isNotFound(e: unknown): boolean {
+  const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return err?.name === "NoSuchKey" || err?.name === "NotFound" ||
+    err?.$metadata?.httpStatusCode === 404;
+}

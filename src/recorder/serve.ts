@@ -1,0 +1,110 @@
+/**
+ * Runs the recorder on `Deno.serve` (HTTPS with a certificate and key, or
+ * plain HTTP): the runtime adapter and the `execgate recorder` entry.
+ *
+ * @module
+ */
+
+import { createRecorder, type Recorder, type RecorderDeps } from "./app.ts";
+import type { RecorderConfig } from "./config.ts";
+import { createStorage } from "./storage_factory.ts";
+
+/** A running recorder server. */
+export interface ServedRecorder {
+  /** Base URL, e.g. `https://127.0.0.1:8443`. */
+  url: string;
+  /** The bound port. */
+  port: number;
+  /** The recorder behind it. */
+  recorder: Recorder;
+  /** Resolves when the server has stopped. */
+  finished: Promise<void>;
+  /** Finalises live uploads as partial, then stops the server. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves a recorder. Storage is built from the config unless given; left
+ * over recordings of a previous run are recovered before listening.
+ * @param config The resolved configuration.
+ * @param deps Optional storage, clock and observers.
+ * @returns The running server.
+ */
+export async function serveRecorder(
+  config: RecorderConfig,
+  deps: Partial<RecorderDeps> = {},
+): Promise<ServedRecorder> {
+  const storage = deps.storage ??
+    await createStorage(config, Deno.env.toObject());
+  const recorder = createRecorder(config, { ...deps, storage });
+  await recorder.recover();
+  const tls = config.tls
+    ? {
+      cert: await Deno.readTextFile(config.tls.certFile),
+      key: await Deno.readTextFile(config.tls.keyFile),
+    }
+    : undefined;
+  const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
+  const server = Deno.serve({
+    hostname: config.listen.hostname,
+    port: config.listen.port,
+    ...(tls ?? {}),
+    onListen: (addr) => resolve(addr as Deno.NetAddr),
+  }, recorder.app.fetch);
+  const addr = await listening;
+  const host = addr.hostname.includes(":")
+    ? `[${addr.hostname}]`
+    : addr.hostname;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `${tls ? "https" : "http"}://${host}:${addr.port}`,
+    port: addr.port,
+    recorder,
+    finished: server.finished,
+    close() {
+      closing ??= (async () => {
+        await recorder.close();
+        await server.shutdown();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * Runs the recorder until SIGINT or SIGTERM: `execgate recorder`.
+ * @param config The resolved configuration.
+ * @returns When the server has stopped.
+ */
+export async function runRecorder(config: RecorderConfig): Promise<void> {
+  if (config.auth.uploaderTokens.length === 0) {
+    console.warn(
+      "recorder: no uploader tokens configured: every upload will be refused",
+    );
+  }
+  if (config.auth.viewerTokens.length === 0) {
+    console.warn(
+      "recorder: no viewer tokens configured: nobody can view recordings",
+    );
+  }
+  const served = await serveRecorder(config, {
+    onUpload: (r) =>
+      console.log(
+        `recorder: upload ${
+          r.id ?? "(none)"
+        } ${r.outcome}, ${r.bodyBytes} bytes${r.reason ? `: ${r.reason}` : ""}`,
+      ),
+  });
+  console.log(
+    `recorder: listening on ${served.url} (storage: ${config.storage.kind})`,
+  );
+  const stop = () => void served.close();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  try {
+    await served.finished;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    Deno.removeSignalListener("SIGTERM", stop);
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The storage interface of the recorder, implemented on disk
+ * (`disk_storage.ts`) and on S3-compatible object stores (`s3_storage.ts`).
+ *
+ * A recording is three things under one id (`YYYY/MM/DD/<session id>`):
+ * the `.cast` (pure asciicast v2), its manifest (`.json`) and its text
+ * index (`.txt`). A recording whose final manifest was never written is
+ * `partial` (or `recording` while its upload is live).
+ *
+ * @module
+ */
+
+import type { CastHeader, SessionEnd } from "../recording/wire.ts";
+import type { RecordingId } from "./recording_id.ts";
+
+/** Where a recording stands. */
+export type RecordingStatus = "complete" | "partial" | "recording";
+
+/** What the recorder knows about one recording (the stored `.json`). */
+export interface RecordingManifest {
+  /** Recording id, `YYYY/MM/DD/<session id>`. */
+  id: string;
+  /** Session id. */
+  sessionId: string;
+  /** `complete`, `partial` or `recording` (upload still live). */
+  status: RecordingStatus;
+  /** The asciicast header as uploaded. */
+  header: CastHeader;
+  /** The end-of-session manifest, when it arrived. */
+  end?: SessionEnd;
+  /** Bytes of the stored `.cast`. */
+  castBytes: number;
+  /** Unix ms when the upload started (recorder clock). */
+  startedAt: number;
+  /** Unix ms of the last manifest update. */
+  updatedAt: number;
+  /** Unix ms when the recording was finalised. */
+  finishedAt?: number;
+  /** Why the recording is partial. */
+  partialReason?: string;
+  /** Whether the text index stopped at its size bound. */
+  textTruncated?: boolean;
+}
+
+/** Thrown by {@linkcode RecordingStorage.create} when the id is taken. */
+export class RecordingExistsError extends Error {
+  /** @param id The recording id that exists already. */
+  constructor(id: string) {
+    super(`Cannot create recording ${JSON.stringify(id)}: it exists already`);
+    this.name = "RecordingExistsError";
+  }
+}
+
+/** Writes one recording as its upload arrives. */
+export interface RecordingWriter {
+  /** The recording id. */
+  readonly id: string;
+  /** Bytes of the `.cast` durably handed to storage so far. */
+  readonly durableBytes: number;
+  /**
+   * Appends bytes of the `.cast` (complete lines only).
+   * @param chunk The bytes; the writer does not keep a reference after return.
+   */
+  write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Makes written bytes durable when the backend's flush policy says so.
+   * @param force Flush whatever is buffered, now.
+   */
+  sync(force?: boolean): Promise<void>;
+  /**
+   * Finalises the recording: flushes the `.cast`, stores the text index and
+   * then, atomically, the manifest.
+   * @param manifest The final manifest (`complete` or `partial`).
+   * @param text The plain output text for search.
+   */
+  finish(manifest: RecordingManifest, text: string): Promise<void>;
+  /** Removes everything of this recording (a rejected upload). */
+  abort(): Promise<void>;
+}
+
+/** A recording storage backend. */
+export interface RecordingStorage {
+  /**
+   * Starts a recording.
+   * @param id The recording id.
+   * @param manifest The initial manifest (status `recording`).
+   * @param headerLine The header line bytes, first bytes of the `.cast`.
+   * @throws {RecordingExistsError} When the id exists.
+   */
+  create(
+    id: RecordingId,
+    manifest: RecordingManifest,
+    headerLine: Uint8Array,
+  ): Promise<RecordingWriter>;
+  /** @returns Whether anything is stored under the id. */
+  exists(id: RecordingId): Promise<boolean>;
+  /** @returns Every recording's manifest, in no particular order. */
+  list(): Promise<RecordingManifest[]>;
+  /** @returns One manifest, or `undefined`. */
+  get(id: RecordingId): Promise<RecordingManifest | undefined>;
+  /** @returns The `.cast` bytes, or `undefined` when there is none. */
+  openCast(id: RecordingId): Promise<ReadableStream<Uint8Array> | undefined>;
+  /** @returns The text index, or `undefined` when there is none yet. */
+  readText(id: RecordingId): Promise<string | undefined>;
+  /**
+   * Finalises recordings left unfinished by a recorder that stopped: marks
+   * them `partial`, trims a torn last line and builds their text index.
+   * @returns How many recordings were recovered.
+   */
+  recover(): Promise<number>;
+  /** Releases the backend's resources. */
+  close(): Promise<void>;
+}
