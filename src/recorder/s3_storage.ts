@@ -20,7 +20,8 @@
  * deleted. A recorder killed mid-session leaves the `recording` index object
  * and its segments; once the index has not been refreshed for
  * `staleAfterMs` every replica shows it `partial` (its cast is served from
- * the segments) and `recover()` rewrites it as a final `partial` manifest.
+ * the segments) and `recover()` joins the segments' complete lines into one
+ * `.cast` and rewrites the index as a final `partial` manifest.
  *
  * Listing uses `ListObjectsV2` under the prefix, so every replica sharing the
  * bucket lists every recording. This is an adapter: it uses the AWS SDK.
@@ -187,8 +188,9 @@ export class S3Storage implements RecordingStorage {
   }
 
   /** @internal Joins the segments into one `.cast` object with a bounded-memory multipart upload. */
-  async join(id: RecordingId): Promise<void> {
+  async join(id: RecordingId, limit = Infinity): Promise<void> {
     const segs = await this.segments(id);
+    let left = limit;
     const streamOf = this.#getStream.bind(this);
     let i = 0;
     let current: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -211,7 +213,13 @@ export class S3Storage implements RecordingStorage {
             current = undefined;
             continue;
           }
-          controller.enqueue(r.value);
+          if (left <= 0) {
+            await current.cancel();
+            return controller.close();
+          }
+          const piece = r.value.length > left ? r.value.slice(0, left) : r.value;
+          left -= piece.length;
+          controller.enqueue(piece);
           return;
         }
       },
@@ -313,7 +321,7 @@ export class S3Storage implements RecordingStorage {
   ): Promise<ReadableStream<Uint8Array> | undefined> {
     const m = await this.get(id);
     if (!m) return undefined;
-    if (m.status === "complete" || (await this.segments(id)).length === 0) {
+    if (m.finishedAt !== undefined || (await this.segments(id)).length === 0) {
       const s = await this.#getStream(this.key(id, ".cast"));
       if (s) return s;
     }
@@ -359,6 +367,8 @@ export class S3Storage implements RecordingStorage {
         ? await scanCast(cast, this.#maxText)
         : { completeBytes: 0, text: "", textTruncated: false };
       const now = this.now();
+      // One whole .cast of the complete lines (a torn last line dropped).
+      await this.join(id, scan.completeBytes);
       await this.put(
         this.key(id, ".txt"),
         scan.text,
@@ -374,6 +384,7 @@ export class S3Storage implements RecordingStorage {
           "the recorder stopped before the session ended; recovered from its segments",
         ...(scan.textTruncated ? { textTruncated: true } : {}),
       });
+      await this.deleteKeys((await this.segments(id)).map((s) => s.key));
       n++;
     }
     return n;

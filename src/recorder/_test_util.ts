@@ -1,0 +1,264 @@
+/**
+ * Test helpers of the recorder: an in-process S3 server, storages to run
+ * one suite against, and an upload client that reads the ack stream.
+ *
+ * @module
+ */
+
+import S3rver from "s3rver";
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  type Ack,
+  type CastHeader,
+  END_KEY,
+  SESSION_HEADER,
+  type SessionEnd,
+  UPLOAD_PATH,
+} from "../recording/wire.ts";
+import { DiskStorage } from "./disk_storage.ts";
+import { S3Storage } from "./s3_storage.ts";
+import type { RecordingStorage } from "./storage.ts";
+
+/** An in-process S3 server (s3rver) with one bucket. */
+export interface TestS3 {
+  endpoint: string;
+  bucket: string;
+  client: S3Client;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts s3rver on 127.0.0.1, port 0, in a temp folder, with a bucket.
+ * @param bucket Bucket name (≥ 3 characters).
+ * @returns The server and a client.
+ */
+export async function startS3(bucket = "recordings"): Promise<TestS3> {
+  const dir = await Deno.makeTempDir({ prefix: "execgate-s3-" });
+  const server = new S3rver({
+    address: "127.0.0.1",
+    port: 0,
+    directory: dir,
+    silent: true,
+  });
+  const addr = await server.run() as unknown as { port: number };
+  const endpoint = `http://127.0.0.1:${addr.port}`;
+  const client = s3Client(endpoint);
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  return {
+    endpoint,
+    bucket,
+    client,
+    async close() {
+      client.destroy();
+      await server.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/**
+ * A client for s3rver.
+ * @param endpoint `http://127.0.0.1:PORT`.
+ * @returns The client.
+ */
+export function s3Client(endpoint: string): S3Client {
+  return new S3Client({
+    endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+  });
+}
+
+/** A place recordings can be stored, re-openable like after a restart. */
+export interface StorageFixture {
+  name: string;
+  /** Opens a (new) storage instance on the same place. */
+  open(opts?: { now?: () => number }): RecordingStorage;
+  close(): Promise<void>;
+}
+
+/** Fixture makers for the storage suite: disk and s3. */
+export const STORAGE_KINDS: {
+  name: string;
+  make(): Promise<StorageFixture>;
+}[] = [
+  {
+    name: "disk",
+    async make() {
+      const dir = await Deno.makeTempDir({ prefix: "execgate-rec-" });
+      return {
+        name: "disk",
+        open: (o) => new DiskStorage({ dir, ...(o?.now ? { now: o.now } : {}) }),
+        close: () => Deno.remove(dir, { recursive: true }),
+      };
+    },
+  },
+  {
+    name: "s3",
+    async make() {
+      const s3 = await startS3();
+      return {
+        name: "s3",
+        open: (o) =>
+          new S3Storage({
+            client: s3.client,
+            bucket: s3.bucket,
+            prefix: "rec/",
+            segmentBytes: 5 * 1024 * 1024,
+            flushIntervalMs: 100,
+            staleAfterMs: 60_000,
+            ...(o?.now ? { now: o.now } : {}),
+          }),
+        close: () => s3.close(),
+      };
+    },
+  },
+];
+
+/**
+ * A cast header as the proxy writes it.
+ * @param sessionId Session id.
+ * @param over Fields to override.
+ * @returns The header.
+ */
+export function testHeader(
+  sessionId: string,
+  over: Partial<CastHeader> = {},
+): CastHeader {
+  return {
+    version: 2,
+    width: 80,
+    height: 24,
+    timestamp: 1_790_000_000,
+    command: "sh -c 'echo hello'",
+    argv: ["sh", "-c", "echo hello"],
+    tty: false,
+    srcNode: "laptop",
+    srcNodeID: "n1",
+    srcNodeUser: "alice@example.com",
+    srcNodeUserID: "u1",
+    kubernetes: {
+      podName: "web-0",
+      namespace: "default",
+      container: "main",
+      sessionType: "exec",
+    },
+    proxy: "proxy-1",
+    sessionId,
+    protocol: "v5.channel.k8s.io",
+    ...over,
+  };
+}
+
+/**
+ * Builds an upload body.
+ * @param header The header.
+ * @param events Event tuples.
+ * @param end Manifest fields, or `false` for none.
+ * @returns The body text and the cast part of it.
+ */
+export function testBody(
+  header: CastHeader | Record<string, unknown>,
+  events: [number, string, string][],
+  end: Partial<SessionEnd> | false = {},
+): { body: string; cast: string } {
+  const cast = [JSON.stringify(header), ...events.map((e) => JSON.stringify(e))]
+    .join("\n") + "\n";
+  if (end === false) return { body: cast, cast };
+  const manifest: SessionEnd = {
+    sessionId: String((header as CastHeader).sessionId),
+    endTime: 1_790_000_010,
+    reason: "normal",
+    exitCode: 0,
+    channels: {
+      stdout: { bytes: 0, sha256: "" },
+      stderr: { bytes: 0, sha256: "" },
+    },
+    castBytes: new TextEncoder().encode(cast).length,
+    ...end,
+  };
+  return { body: cast + JSON.stringify({ [END_KEY]: manifest }) + "\n", cast };
+}
+
+/** What an upload got back. */
+export interface UploadResult {
+  status: number;
+  acks: Ack[];
+  /** The body of a non-200 answer. */
+  error?: string;
+}
+
+/**
+ * Uploads a body and reads every ack line until the stream ends.
+ * @param baseUrl Recorder URL.
+ * @param token Bearer token, or `undefined` for none.
+ * @param sessionId Session id header, or `undefined` to omit it.
+ * @param body The body.
+ * @param init Extra fetch options (e.g. an `AbortSignal`, a TLS client).
+ * @returns Status and acks.
+ */
+export async function upload(
+  baseUrl: string,
+  token: string | undefined,
+  sessionId: string | undefined,
+  body: string | ReadableStream<Uint8Array>,
+  init: RequestInit & { client?: Deno.HttpClient } = {},
+): Promise<UploadResult> {
+  const headers: Record<string, string> = {
+    "content-type": "application/x-asciicast",
+  };
+  if (token !== undefined) headers.authorization = `Bearer ${token}`;
+  if (sessionId !== undefined) headers[SESSION_HEADER] = sessionId;
+  const res = await fetch(baseUrl + UPLOAD_PATH, {
+    method: "POST",
+    headers,
+    body,
+    ...(typeof body === "string" ? {} : { duplex: "half" }),
+    ...init,
+  } as RequestInit);
+  if (res.status !== 200) {
+    return { status: res.status, acks: [], error: await res.text() };
+  }
+  const acks: Ack[] = [];
+  for await (const line of linesOf(res.body!)) acks.push(JSON.parse(line));
+  return { status: res.status, acks };
+}
+
+/**
+ * Splits a byte stream into text lines.
+ * @param stream The stream.
+ * @yields Each line without its newline.
+ */
+export async function* linesOf(
+  stream: ReadableStream<Uint8Array>,
+): AsyncGenerator<string> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    rest += chunk;
+    let nl;
+    while ((nl = rest.indexOf("\n")) !== -1) {
+      yield rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+    }
+  }
+  if (rest) yield rest;
+}
+
+/**
+ * Lists every file under a folder (relative paths).
+ * @param dir The folder.
+ * @returns The paths, sorted.
+ */
+export async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  async function walk(d: string, rel: string) {
+    for await (const e of Deno.readDir(d)) {
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory) await walk(`${d}/${e.name}`, p);
+      else out.push(p);
+    }
+  }
+  await walk(dir, "");
+  return out.sort();
+}
