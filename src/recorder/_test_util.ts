@@ -89,7 +89,8 @@ export const STORAGE_KINDS: {
       const dir = await Deno.makeTempDir({ prefix: "execgate-rec-" });
       return {
         name: "disk",
-        open: (o) => new DiskStorage({ dir, ...(o?.now ? { now: o.now } : {}) }),
+        open: (o) =>
+          new DiskStorage({ dir, ...(o?.now ? { now: o.now } : {}) }),
         close: () => Deno.remove(dir, { recursive: true }),
       };
     },

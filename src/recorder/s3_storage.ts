@@ -217,7 +217,9 @@ export class S3Storage implements RecordingStorage {
             await current.cancel();
             return controller.close();
           }
-          const piece = r.value.length > left ? r.value.slice(0, left) : r.value;
+          const piece = r.value.length > left
+            ? r.value.slice(0, left)
+            : r.value;
           left -= piece.length;
           controller.enqueue(piece);
           return;

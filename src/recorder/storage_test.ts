@@ -6,7 +6,10 @@ import { STORAGE_KINDS, testBody, testHeader } from "./_test_util.ts";
 const enc = new TextEncoder();
 const DAY = new Date(Date.UTC(2026, 10, 27, 12));
 
-function manifest(sessionId: string, over: Partial<RecordingManifest> = {}): RecordingManifest {
+function manifest(
+  sessionId: string,
+  over: Partial<RecordingManifest> = {},
+): RecordingManifest {
   const id = makeRecordingId(sessionId, DAY);
   return {
     id: id.id,
@@ -35,13 +38,20 @@ for (const kind of STORAGE_KINDS) {
     try {
       const st = fx.open();
       const id = makeRecordingId("s1", DAY);
-      const { cast } = testBody(testHeader("s1"), [[0.1, "o", "hello \x1b[31mred\x1b[0m\r\n"], [0.2, "r", "100x30"]]);
+      const { cast } = testBody(testHeader("s1"), [[
+        0.1,
+        "o",
+        "hello \x1b[31mred\x1b[0m\r\n",
+      ], [0.2, "r", "100x30"]]);
       const w = await st.create(id, manifest("s1"), headerLine("s1"));
       assert.equal((await st.get(id))?.status, "recording");
       await w.write(enc.encode(cast.slice(cast.indexOf("\n") + 1)));
       await w.sync(true);
       assert.equal(w.durableBytes, enc.encode(cast).length);
-      await w.finish(manifest("s1", { status: "complete", finishedAt: 1 }), "hello red\n");
+      await w.finish(
+        manifest("s1", { status: "complete", finishedAt: 1 }),
+        "hello red\n",
+      );
       const again = fx.open(); // a fresh instance sees it too (restart, other replica)
       for (const s of [st, again]) {
         const m = await s.get(id);
@@ -52,7 +62,10 @@ for (const kind of STORAGE_KINDS) {
         assert.deepEqual((await s.list()).map((x) => x.id), [id.id]);
         assert.equal(await s.exists(id), true);
       }
-      await assert.rejects(() => st.create(id, manifest("s1"), headerLine("s1")), RecordingExistsError);
+      await assert.rejects(
+        () => st.create(id, manifest("s1"), headerLine("s1")),
+        RecordingExistsError,
+      );
       await st.close();
       await again.close();
     } finally {
@@ -85,7 +98,11 @@ for (const kind of STORAGE_KINDS) {
       const st = fx.open({ now: () => clock });
       // A finished recording first.
       const done = makeRecordingId("done", DAY);
-      const { cast: doneCast } = testBody(testHeader("done"), [[0.1, "o", "finished\r\n"]]);
+      const { cast: doneCast } = testBody(testHeader("done"), [[
+        0.1,
+        "o",
+        "finished\r\n",
+      ]]);
       const wd = await st.create(done, manifest("done"), headerLine("done"));
       await wd.write(enc.encode(doneCast.slice(doneCast.indexOf("\n") + 1)));
       await wd.finish(manifest("done", { status: "complete" }), "finished\n");
@@ -99,20 +116,32 @@ for (const kind of STORAGE_KINDS) {
       clock += 3_600_000;
       const restarted = fx.open({ now: () => clock });
       const seen = await restarted.get(id);
-      assert.equal(seen?.status, "partial", "never shown as recording or complete");
+      assert.equal(
+        seen?.status,
+        "partial",
+        "never shown as recording or complete",
+      );
       assert.equal(await restarted.recover(), 1);
       const m = await restarted.get(id);
       assert.equal(m?.status, "partial");
       assert.match(m?.partialReason ?? "", /stopped before the session ended/);
-      const expected = JSON.stringify(testHeader("cut")) + "\n" + '[0.1,"o","before the crash\\r\\n"]\n';
-      assert.equal(await text(await restarted.openCast(id)), expected, "torn line trimmed");
+      const expected = JSON.stringify(testHeader("cut")) + "\n" +
+        '[0.1,"o","before the crash\\r\\n"]\n';
+      assert.equal(
+        await text(await restarted.openCast(id)),
+        expected,
+        "torn line trimmed",
+      );
       assert.equal(m?.castBytes, enc.encode(expected).length);
       assert.equal(await restarted.readText(id), "before the crash\n");
       const d = await restarted.get(done);
       assert.equal(d?.status, "complete");
       assert.equal(await text(await restarted.openCast(done)), doneCast);
       assert.equal(await restarted.recover(), 0, "recovery is idempotent");
-      assert.deepEqual((await restarted.list()).map((x) => x.id).sort(), [done.id, id.id].sort());
+      assert.deepEqual(
+        (await restarted.list()).map((x) => x.id).sort(),
+        [done.id, id.id].sort(),
+      );
     } finally {
       await fx.close();
     }

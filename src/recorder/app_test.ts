@@ -1,0 +1,583 @@
+import assert from "node:assert/strict";
+import { parseRecorderConfig } from "./config.ts";
+import { DiskStorage } from "./disk_storage.ts";
+import type { IngestResult } from "./ingest.ts";
+import { type ServedRecorder, serveRecorder } from "./serve.ts";
+import {
+  filesUnder,
+  linesOf,
+  testBody,
+  testHeader,
+  upload,
+} from "./_test_util.ts";
+import { SESSION_HEADER, UPLOAD_PATH } from "../recording/wire.ts";
+
+const UP = "uploader-token-0123456789";
+const VIEW = "viewer-token-0123456789";
+
+interface Fixture {
+  url: string;
+  dir: string;
+  served: ServedRecorder;
+  /** Resolves with the next finished upload. */
+  nextResult(): Promise<IngestResult>;
+  close(): Promise<void>;
+}
+
+async function start(
+  over: Record<string, unknown> = {},
+  dir?: string,
+): Promise<Fixture> {
+  dir ??= await Deno.makeTempDir({ prefix: "execgate-rec-app-" });
+  const config = parseRecorderConfig({
+    listen: { hostname: "127.0.0.1", port: 0 },
+    auth: { uploaderTokens: [UP], viewerTokens: [VIEW] },
+    storage: { kind: "disk", dir },
+    ...over,
+  });
+  const waiting: ((r: IngestResult) => void)[] = [];
+  const done: IngestResult[] = [];
+  const served = await serveRecorder(config, {
+    storage: new DiskStorage({ dir }),
+    onUpload: (r) => {
+      const w = waiting.shift();
+      if (w) w(r);
+      else done.push(r);
+    },
+  });
+  return {
+    url: served.url,
+    dir: dir!,
+    served,
+    nextResult: () => {
+      const r = done.shift();
+      return r ? Promise.resolve(r) : new Promise((res) => waiting.push(res));
+    },
+    async close() {
+      await served.close();
+    },
+  };
+}
+
+async function get(f: Fixture, path: string, token?: string) {
+  const res = await fetch(f.url + path, {
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  return { status: res.status, headers: res.headers, body: await res.text() };
+}
+
+const EVENTS: [number, string, string][] = [
+  [0.1, "o", "hello \x1b[1;32mworld\x1b[0m\r\n"],
+  [0.2, "r", "100x30"],
+  [0.3, "o", "done\r\n"],
+];
+
+Deno.test("Recorder stores an upload as it arrives and acknowledges it, complete", async () => {
+  const f = await start();
+  try {
+    const { body, cast } = testBody(testHeader("sess-1"), EVENTS, {
+      exitCode: 3,
+    });
+    const r = await upload(f.url, UP, "sess-1", body);
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.acks[0], { ack: 0 });
+    const last = r.acks.at(-1)!;
+    assert.equal(last.done, true);
+    assert.equal(last.complete, true);
+    assert.equal(last.ack, new TextEncoder().encode(body).length);
+    assert.match(last.id!, /^\d{4}\/\d{2}\/\d{2}\/sess-1$/);
+    assert.equal((await f.nextResult()).outcome, "complete");
+
+    const detail = await get(f, `/v1/recordings/${last.id}`, VIEW);
+    assert.equal(detail.status, 200);
+    const m = JSON.parse(detail.body);
+    assert.equal(m.status, "complete");
+    assert.equal(m.end.exitCode, 3);
+    assert.equal(m.header.kubernetes.podName, "web-0");
+
+    const dl = await get(f, `/v1/recordings/${last.id}/cast`, VIEW);
+    assert.equal(dl.status, 200);
+    assert.equal(
+      dl.body,
+      cast,
+      "the .cast is pure asciicast: manifest line stripped",
+    );
+    assert.match(
+      dl.headers.get("content-disposition")!,
+      /^attachment; filename="\d{4}-\d{2}-\d{2}-sess-1\.cast"$/,
+    );
+    // On disk: the date layout.
+    assert.deepEqual(
+      (await filesUnder(f.dir)).map((p) =>
+        p.replace(/^\d{4}\/\d{2}\/\d{2}\//, "D/")
+      ),
+      ["D/sess-1.cast", "D/sess-1.json", "D/sess-1.txt"],
+    );
+    // The same session id again is refused before streaming.
+    const again = await upload(f.url, UP, "sess-1", body);
+    assert.equal(again.status, 409);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("Recorder refuses missing credentials (401) and the wrong kind (403)", async () => {
+  const f = await start();
+  try {
+    const { body } = testBody(testHeader("auth-1"), EVENTS);
+    assert.equal((await upload(f.url, undefined, "auth-1", body)).status, 401);
+    assert.equal(
+      (await upload(f.url, "not-a-valid-token-at-all", "auth-1", body)).status,
+      401,
+    );
+    const asViewer = await upload(f.url, VIEW, "auth-1", body);
+    assert.equal(asViewer.status, 403);
+    assert.match(asViewer.error!, /viewer credential cannot do this/);
+    assert.equal((await upload(f.url, UP, "auth-1", body)).status, 200);
+    const id = (await f.nextResult()).id!;
+    for (
+      const path of [
+        "/v1/recordings",
+        `/v1/recordings/${id}`,
+        `/v1/recordings/${id}/cast`,
+      ]
+    ) {
+      assert.equal((await get(f, path)).status, 401, path);
+      assert.equal((await get(f, path, "x".repeat(20))).status, 401, path);
+      assert.equal((await get(f, path, UP)).status, 403, path);
+      assert.equal((await get(f, path, VIEW)).status, 200, path);
+    }
+    // The UI cookie never grants an upload.
+    const res = await fetch(f.url + UPLOAD_PATH, {
+      method: "POST",
+      headers: { cookie: `execgate_viewer=${UP}`, [SESSION_HEADER]: "auth-2" },
+      body,
+    });
+    assert.equal(res.status, 401);
+    await res.body?.cancel();
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("Recorder refuses path traversal in session ids and recording paths, storing nothing", async () => {
+  const f = await start();
+  try {
+    const { body } = testBody(testHeader("x"), EVENTS);
+    for (
+      const sid of [
+        "../x",
+        "..%2Fx",
+        "/etc/passwd",
+        "a/b",
+        "..",
+        "a b",
+        "x".repeat(65),
+        "",
+      ]
+    ) {
+      const r = await upload(f.url, UP, sid, body);
+      assert.equal(r.status, 400, sid);
+      assert.match(r.error!, /Session id|Missing/, sid);
+    }
+    assert.equal((await upload(f.url, UP, undefined, body)).status, 400);
+    for (
+      const path of [
+        "/v1/recordings/2026/11/27/..%2F..%2Fetc%2Fpasswd/cast",
+        "/v1/recordings/%2e%2e/%2e%2e/%2e%2e/passwd/cast",
+        "/v1/recordings/2026/11/27/%2Fetc%2Fpasswd",
+        "/v1/recordings/2026/13/01/abc/cast",
+        "/v1/recordings/..%5C..%5Cx/cast",
+      ]
+    ) {
+      const r = await get(f, path, VIEW);
+      assert.equal(r.status, 404, path);
+    }
+    assert.deepEqual(await filesUnder(f.dir), []);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("Recorder rejects malformed and oversized uploads with the line, leaving nothing behind", async () => {
+  const f = await start({
+    limits: { maxLineBytes: 2048, maxRecordingBytes: 8192 },
+  });
+  try {
+    const h = testHeader("bad");
+    const cases: [string, string, RegExp][] = [
+      ["not json", "{nope\n", /^line 1: line is not valid JSON/],
+      [
+        "version 1",
+        JSON.stringify({ ...h, version: 1 }) + "\n",
+        /^line 1: header version is 1, expected 2/,
+      ],
+      [
+        "width",
+        JSON.stringify({ ...h, width: "80" }) + "\n",
+        /^line 1: header width is "80"/,
+      ],
+      ["header array", "[1,2,3]\n", /^line 1: header is not a JSON object/],
+      [
+        "wrong session",
+        JSON.stringify({ ...h, sessionId: "other" }) + "\n",
+        /^line 1: header sessionId "other" does not match/,
+      ],
+      [
+        "bad event",
+        testBody(h, [[0.1, "o", "ok"], [0.2, "x" as "o", "?"]], false).body,
+        /^line 3: event code "x"/,
+      ],
+      [
+        "short event",
+        testBody(h, [[0.1, "o", "ok"]], false).body + '[1,"o"]\n',
+        /^line 3: event has 2 items, expected 3/,
+      ],
+      [
+        "event time",
+        testBody(h, [[-1, "o", "ok"]], false).body,
+        /^line 2: event time -1/,
+      ],
+      [
+        "long line",
+        testBody(h, [[0.1, "o", "y".repeat(3000)]], false).body,
+        /^line 2: line is longer than the limit of 2048 bytes/,
+      ],
+      [
+        "after end",
+        testBody(h, [[0.1, "o", "ok"]]).body + '[0.2,"o","late"]\n',
+        /^line 4: data after the end-of-session manifest/,
+      ],
+      [
+        "too big",
+        testBody(
+          h,
+          Array.from(
+            { length: 200 },
+            (_, i) => [i, "o", "z".repeat(60)] as [number, string, string],
+          ),
+          false,
+        ).body,
+        /exceeds the limit of 8192 bytes/,
+      ],
+      ["empty", "", /ended before its header line/],
+    ];
+    for (const [name, body, error] of cases) {
+      // Stream the body so the size is not known up front.
+      const r = await upload(
+        f.url,
+        UP,
+        "bad",
+        ReadableStream.from([new TextEncoder().encode(body)]),
+      );
+      assert.equal(r.status, 200, name);
+      const last = r.acks.at(-1)!;
+      assert.match(last.error ?? "", error, name);
+      assert.equal((await f.nextResult()).outcome, "rejected", name);
+      assert.deepEqual(
+        await filesUnder(f.dir).then((l) => l.filter((p) => !p.endsWith("/")))
+          .then((l) => l.filter((p) => /\.(cast|json|txt|tmp)$/.test(p))),
+        [],
+        name,
+      );
+    }
+    // A declared size over the limit is refused before streaming.
+    const big = "q".repeat(9000);
+    const r = await upload(f.url, UP, "bad", big);
+    assert.equal(r.status, 413);
+    assert.match(r.error!, /exceeds the limit of 8192 bytes/);
+    const list = await get(f, "/v1/recordings", VIEW);
+    assert.deepEqual(JSON.parse(list.body).items, []);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("Recorder keeps an upload that ends without its manifest or breaks off, marked partial", async () => {
+  const f = await start();
+  try {
+    // Ends cleanly but without the manifest.
+    const noEnd = await upload(
+      f.url,
+      UP,
+      "noend",
+      testBody(testHeader("noend"), EVENTS, false).body,
+    );
+    assert.equal(noEnd.acks.at(-1)?.complete, false);
+    const r1 = await f.nextResult();
+    assert.equal(r1.outcome, "partial");
+    const m1 = JSON.parse((await get(f, `/v1/recordings/${r1.id}`, VIEW)).body);
+    assert.equal(m1.status, "partial");
+    assert.match(m1.partialReason, /without the end-of-session manifest/);
+
+    // Wrong castBytes in the manifest.
+    const wrong = await upload(
+      f.url,
+      UP,
+      "wrong",
+      testBody(testHeader("wrong"), EVENTS, { castBytes: 1 }).body,
+    );
+    assert.equal(wrong.acks.at(-1)?.complete, false);
+    assert.match((await f.nextResult()).reason!, /castBytes 1 but/);
+
+    // The uploader goes away mid-stream, after some lines were acknowledged.
+    const enc = new TextEncoder();
+    const ac = new AbortController();
+    let ctl!: ReadableStreamDefaultController<Uint8Array>;
+    const body = new ReadableStream<Uint8Array>({
+      start: (c) => void (ctl = c),
+    });
+    const head = JSON.stringify(testHeader("cut")) + "\n" +
+      '[0.1,"o","kept line\\r\\n"]\n';
+    ctl.enqueue(enc.encode(head));
+    const res = await fetch(f.url + UPLOAD_PATH, {
+      method: "POST",
+      headers: { authorization: `Bearer ${UP}`, [SESSION_HEADER]: "cut" },
+      body,
+      duplex: "half",
+      signal: ac.signal,
+    } as RequestInit);
+    for await (const line of linesOf(res.body!)) {
+      // Wait until the recorder acknowledges every byte sent so far.
+      if (JSON.parse(line).ack === enc.encode(head).length) break;
+    }
+    ctl.enqueue(enc.encode('[0.2,"o","torn lin'));
+    ac.abort();
+    const r3 = await f.nextResult();
+    assert.equal(r3.outcome, "partial");
+    assert.match(r3.reason!, /interrupted/);
+    const m3 = JSON.parse((await get(f, `/v1/recordings/${r3.id}`, VIEW)).body);
+    assert.equal(m3.status, "partial");
+    assert.equal(
+      (await get(f, `/v1/recordings/${r3.id}/cast`, VIEW)).body,
+      head,
+    );
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("Recorder acknowledges at every interval while the upload is idle", async () => {
+  const f = await start({ ackIntervalMs: 20 });
+  try {
+    const enc = new TextEncoder();
+    let ctl!: ReadableStreamDefaultController<Uint8Array>;
+    const body = new ReadableStream<Uint8Array>({
+      start: (c) => void (ctl = c),
+    });
+    const { body: full } = testBody(testHeader("idle"), EVENTS);
+    const cut = full.indexOf("\n") + 1;
+    ctl.enqueue(enc.encode(full.slice(0, cut)));
+    const res = await fetch(f.url + UPLOAD_PATH, {
+      method: "POST",
+      headers: { authorization: `Bearer ${UP}`, [SESSION_HEADER]: "idle" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    const acks = [];
+    const lines = linesOf(res.body!);
+    // Nothing more is sent: acks keep coming anyway.
+    while (acks.length < 4) {
+      const next = await lines.next();
+      assert.ok(!next.done);
+      acks.push(JSON.parse(next.value));
+    }
+    assert.deepEqual(acks.slice(1), [{ ack: cut }, { ack: cut }, { ack: cut }]);
+    ctl.enqueue(enc.encode(full.slice(cut)));
+    ctl.close();
+    let last;
+    for await (const line of lines) last = JSON.parse(line);
+    assert.equal(last.done, true);
+    assert.equal(last.complete, true);
+    await f.nextResult();
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("Recorder lists recordings with filters, text search and pages", async () => {
+  const f = await start();
+  try {
+    const sessions = [
+      {
+        sid: "a1",
+        h: { srcNodeUser: "alice@example.com", timestamp: 1_790_000_100 },
+        k: { podName: "web-0" },
+        out: "Listing \x1b[1mfiles\x1b[0m: secret.txt\r\n",
+        exit: 0,
+      },
+      {
+        sid: "b1",
+        h: {
+          srcNodeUser: "bob@example.com",
+          srcNode: "bobs-mac",
+          timestamp: 1_790_000_200,
+          command: "psql -U admin",
+        },
+        k: { podName: "db-0", namespace: "data" },
+        out: "psql (16.1)\r\n",
+        exit: 2,
+      },
+      {
+        sid: "t1",
+        h: {
+          srcNodeUser: undefined,
+          srcNodeTags: ["tag:ci"],
+          timestamp: 1_790_000_300,
+        },
+        k: { podName: "web-1", container: "sidecar" },
+        out: "deploying\r\n",
+        exit: 0,
+      },
+    ];
+    for (const s of sessions) {
+      const header = testHeader(s.sid, s.h as never);
+      header.kubernetes = { ...header.kubernetes, ...s.k };
+      const r = await upload(
+        f.url,
+        UP,
+        s.sid,
+        testBody(header, [[0.1, "o", s.out]], { exitCode: s.exit }).body,
+      );
+      assert.equal(r.acks.at(-1)?.complete, true);
+      await f.nextResult();
+    }
+    const ids = async (query: string) => {
+      const r = await get(f, `/v1/recordings?${query}`, VIEW);
+      assert.equal(r.status, 200, `${query}: ${r.body}`);
+      return JSON.parse(r.body).items.map((m: { sessionId: string }) =>
+        m.sessionId
+      );
+    };
+    assert.deepEqual(await ids(""), ["t1", "b1", "a1"], "newest first");
+    assert.deepEqual(await ids("user=alice@example.com"), ["a1"]);
+    assert.deepEqual(await ids("host=bobs-mac"), ["b1"]);
+    assert.deepEqual(await ids("tag=tag:ci"), ["t1"]);
+    assert.deepEqual(await ids("namespace=data"), ["b1"]);
+    assert.deepEqual(await ids("pod=web-0"), ["a1"]);
+    assert.deepEqual(await ids("container=sidecar"), ["t1"]);
+    assert.deepEqual(await ids("command=PSQL"), ["b1"]);
+    assert.deepEqual(await ids("exit=2"), ["b1"]);
+    assert.deepEqual(await ids("from=1790000150&to=1790000250"), ["b1"]);
+    assert.deepEqual(
+      await ids("q=files:%20secret"),
+      ["a1"],
+      "escapes stripped before search",
+    );
+    assert.deepEqual(await ids("q=DEPLOY"), ["t1"]);
+    assert.deepEqual(await ids("q=nowhere"), []);
+    assert.deepEqual(await ids("status=complete&pod=web-1"), ["t1"]);
+    // Pages.
+    const p1 = JSON.parse((await get(f, "/v1/recordings?limit=2", VIEW)).body);
+    assert.deepEqual(p1.items.map((m: { sessionId: string }) => m.sessionId), [
+      "t1",
+      "b1",
+    ]);
+    assert.ok(p1.nextCursor);
+    const p2 = JSON.parse(
+      (await get(f, `/v1/recordings?limit=2&cursor=${p1.nextCursor}`, VIEW))
+        .body,
+    );
+    assert.deepEqual(p2.items.map((m: { sessionId: string }) => m.sessionId), [
+      "a1",
+    ]);
+    assert.equal(p2.nextCursor, undefined);
+    // Clear errors for bad parameters.
+    const bad = await get(f, "/v1/recordings?limit=0", VIEW);
+    assert.equal(bad.status, 400);
+    assert.match(JSON.parse(bad.body).error, /Parameter "limit" is "0"/);
+    assert.equal((await get(f, "/v1/recordings?cursor=zzz", VIEW)).status, 400);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("Recorder restarted on the same folder recovers a recording cut by a crash, and keeps finished ones", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "execgate-rec-crash-" });
+  const enc = new TextEncoder();
+  // A first recorder, in a child process we can kill hard.
+  const script =
+    new URL("./_testdata/run_recorder.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--config",
+      new URL("../../deno.json", import.meta.url).pathname,
+      script,
+      JSON.stringify({
+        listen: { hostname: "127.0.0.1", port: 0 },
+        auth: { uploaderTokens: [UP], viewerTokens: [VIEW] },
+        storage: { kind: "disk", dir },
+        ackIntervalMs: 50,
+      }),
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const out = linesOf(child.stdout);
+  const first = await out.next();
+  const url = JSON.parse(first.value as string).url as string;
+  let killed = false;
+  try {
+    const finished = testBody(testHeader("fin"), EVENTS);
+    const r = await upload(url, UP, "fin", finished.body);
+    assert.equal(r.acks.at(-1)?.complete, true);
+
+    let ctl!: ReadableStreamDefaultController<Uint8Array>;
+    const body = new ReadableStream<Uint8Array>({
+      start: (c) => void (ctl = c),
+    });
+    const head = JSON.stringify(testHeader("crash")) + "\n" +
+      '[0.1,"o","before the crash\\r\\n"]\n';
+    ctl.enqueue(enc.encode(head));
+    const res = await fetch(url + UPLOAD_PATH, {
+      method: "POST",
+      headers: { authorization: `Bearer ${UP}`, [SESSION_HEADER]: "crash" },
+      body,
+      duplex: "half",
+    } as RequestInit);
+    const acks = linesOf(res.body!);
+    for await (const line of acks) {
+      if (JSON.parse(line).ack === enc.encode(head).length) break;
+    }
+    child.kill("SIGKILL");
+    killed = true;
+    await child.status;
+    ctl.error(new Error("recorder gone"));
+    await acks.return(undefined).catch(() => {});
+
+    // A new recorder on the same folder.
+    const f = await start({}, dir);
+    try {
+      const list = JSON.parse((await get(f, "/v1/recordings", VIEW)).body)
+        .items as { sessionId: string; status: string; id: string }[];
+      const byId = Object.fromEntries(list.map((m) => [m.sessionId, m]));
+      assert.equal(byId.fin?.status, "complete");
+      assert.equal(byId.crash?.status, "partial");
+      assert.equal(
+        (await get(f, `/v1/recordings/${byId.fin!.id}/cast`, VIEW)).body,
+        finished.cast,
+      );
+      assert.equal(
+        (await get(f, `/v1/recordings/${byId.crash!.id}/cast`, VIEW)).body,
+        head,
+      );
+      assert.deepEqual(
+        JSON.parse(
+          (await get(f, "/v1/recordings?q=before%20the%20crash", VIEW)).body,
+        ).items.map((m: { sessionId: string }) => m.sessionId),
+        ["crash"],
+      );
+    } finally {
+      await f.close();
+    }
+  } finally {
+    if (!killed) {
+      child.kill("SIGKILL");
+      await child.status;
+    }
+    await child.stdout.cancel().catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});
