@@ -42,7 +42,8 @@ export interface ProxySelf {
  * Evaluates the policy for a caller of this proxy.
  *
  * @param policy The parsed policy (ignored in tailscale mode, when
- *   `identity.capRules` is defined).
+ *   `identity.capRules` is defined; may then be undefined). Without a
+ *   policy and without capRules nobody is admitted.
  * @param identity The caller.
  * @param proxy This proxy's hostname, tags and (optionally) port.
  * @returns The decision; `matched` lists the acls and grants that produced
@@ -62,7 +63,7 @@ export interface ProxySelf {
  * ```
  */
 export function evaluate(
-  policy: Policy,
+  policy: Policy | undefined,
   identity: Identity,
   proxy: ProxySelf,
 ): Decision {
@@ -78,6 +79,16 @@ export function evaluate(
     rules.forEach((_, index) =>
       matched.push({ kind: "grant", index, line: 0 })
     );
+  } else if (policy === undefined) {
+    return {
+      admitted: false,
+      reason: "no policy file is loaded and the identity carries no rules",
+      user,
+      groups: [],
+      recorders: [],
+      enforceRecorder: false,
+      matched: [],
+    };
   } else {
     for (const acl of policy.acls) {
       if (

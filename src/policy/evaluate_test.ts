@@ -296,3 +296,18 @@ Deno.test("evaluate applies the dev policy: alice recorded fail-closed, bob unre
   const carol = evaluate(dev, user("carol@example.com"), PROXY);
   assert.equal(carol.admitted, false);
 });
+
+Deno.test("evaluate without a policy admits only identities that carry rules", () => {
+  const refused = evaluate(undefined, user("alice@example.com"), PROXY);
+  assert.equal(refused.admitted, false);
+  assert.equal(
+    refused.reason,
+    "no policy file is loaded and the identity carries no rules",
+  );
+  const ok = evaluate(
+    undefined,
+    { ...user("alice@example.com"), capRules: [{ recorder: ["tag:r"] }] },
+    PROXY,
+  );
+  assert.deepEqual([ok.admitted, ok.recorders], [true, ["tag:r"]]);
+});

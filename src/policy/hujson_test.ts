@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   HujsonSyntaxError,
   locate,
@@ -72,4 +73,37 @@ Deno.test("parseHujson reports syntax errors with their position", () => {
       return true;
     });
   }
+});
+
+Deno.test("parseHujson agrees with JSON.parse on generated JSON (fixed seed)", () => {
+  fc.assert(
+    fc.property(
+      fc.jsonValue(),
+      fc.constantFrom(0, 2, "\t"),
+      (value, indent) => {
+        const text = JSON.stringify(value, null, indent);
+        assert.deepEqual(toPlainValue(parseHujson(text)), JSON.parse(text));
+      },
+    ),
+    { seed: 20261101, numRuns: 300 },
+  );
+});
+
+Deno.test("parseHujson ignores comments and trailing commas wherever they go (fixed seed)", () => {
+  // Sprinkle comments between tokens of generated JSON and add trailing commas.
+  fc.assert(
+    fc.property(fc.jsonValue(), fc.integer({ min: 0, max: 3 }), (value, k) => {
+      const text = JSON.stringify(value, null, 1);
+      const comments = ["// c\n", "/* c */", "/*\n*/ ", "\n"];
+      const sprinkled = text
+        .replace(/(\S)(\n\s*[\]}])/g, "$1,$2")
+        .replace(/\n/g, () => "\n" + comments[k]!);
+      assert.deepEqual(
+        toPlainValue(parseHujson(sprinkled)),
+        JSON.parse(text),
+        sprinkled,
+      );
+    }),
+    { seed: 7, numRuns: 300 },
+  );
 });
