@@ -21,7 +21,17 @@ export function createAuthorize(
   decide: (identity: Identity) => Decision,
 ): Authorize {
   return async function authorize(peer) {
-    const identity = await source.identify(peer);
+    let identity;
+    try {
+      identity = await source.identify(peer);
+    } catch (e) {
+      return {
+        status: 503,
+        message: `execgate cannot identify callers right now: ${
+          (e as Error).message
+        }`,
+      };
+    }
     if (!identity) {
       return {
         status: 401,

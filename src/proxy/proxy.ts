@@ -29,9 +29,9 @@ export interface Authorized {
   decision: Decision;
 }
 
-/** A refusal: 401 (no identity) or 403 (policy). */
+/** A refusal: 401 (no identity), 403 (policy), 503 (identity source down). */
 export interface Refused {
-  status: 401 | 403;
+  status: 401 | 403 | 503;
   message: string;
 }
 

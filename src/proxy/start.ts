@@ -1,0 +1,111 @@
+/**
+ * Starts a proxy from its resolved configuration: reads the files it names,
+ * builds the identity source, follows the policy file, opens recordings, and
+ * serves. This is the edge where the Deno runtime comes in.
+ *
+ * @module
+ */
+
+import { createIdentitySource } from "../identity/mod.ts";
+import { type Logger, jsonLogger } from "../log.ts";
+import { evaluate, watchPolicy } from "../policy/mod.ts";
+import type { PolicyWatcher } from "../policy/mod.ts";
+import { createAuthorize } from "./authorize.ts";
+import type { ProxyConfig } from "./config.ts";
+import { serveProxy, type ServedProxy } from "./node_server.ts";
+import { createProxy, type OpenTap } from "./proxy.ts";
+import {
+  inClusterUpstream,
+  kubeconfigUpstream,
+  type UpstreamConfig,
+} from "./upstream_config.ts";
+import { upstreamConnector, upstreamFetch } from "./upstream_connect.ts";
+
+/** Seams of {@linkcode startProxy}, each with a real default. */
+export interface StartProxyDeps {
+  /** @default {jsonLogger("proxy")} */
+  logger?: Logger;
+  /** @default {Deno.readTextFile} */
+  readTextFile?: (path: string) => Promise<string>;
+  /** @default {Deno.env.toObject()} */
+  env?: Record<string, string | undefined>;
+  /** Builds the recording opener from the config; none: nothing is recorded. */
+  openTap?: (config: ProxyConfig, logger: Logger) => Promise<OpenTap | undefined>;
+}
+
+/** A running proxy. */
+export interface RunningProxy extends ServedProxy {
+  /** The resolved upstream. */
+  upstream: UpstreamConfig;
+}
+
+/**
+ * Starts the proxy.
+ * @param config Resolved configuration.
+ * @param deps Seams.
+ * @returns The running proxy.
+ * @throws {Error} A file is missing or invalid (policy errors carry file:line:column).
+ */
+export async function startProxy(
+  config: ProxyConfig,
+  deps: StartProxyDeps = {},
+): Promise<RunningProxy> {
+  const logger = deps.logger ?? jsonLogger("proxy");
+  const read = deps.readTextFile ?? ((p: string) => Deno.readTextFile(p));
+  const env = deps.env ?? Deno.env.toObject();
+  const upstream = "kubeconfig" in config.upstream
+    ? await kubeconfigUpstream(
+      config.upstream.kubeconfig,
+      config.upstream.context,
+      read,
+    )
+    : await inClusterUpstream(env, read);
+  const source = await createIdentitySource(config.identity, {
+    readTextFile: read,
+  });
+  let watcher: PolicyWatcher | undefined;
+  if (config.policy) {
+    watcher = await watchPolicy(config.policy.file, { logger });
+  }
+  const self = { hostname: config.hostname, tags: config.tags };
+  const authorize = createAuthorize(
+    source,
+    (id) => evaluate(watcher?.policy, id, self),
+  );
+  const proxy = createProxy({
+    upstreamUrl: upstream.server,
+    upstreamToken: upstream.token,
+    authorize,
+    upstreamFetch: upstreamFetch(upstream),
+    connectUpstream: upstreamConnector(upstream),
+    openTap: await deps.openTap?.(config, logger),
+    logger,
+  });
+  const tls = config.tls
+    ? {
+      certPem: await read(config.tls.certFile),
+      keyPem: await read(config.tls.keyFile),
+      ...(config.identity.type === "mtls" && config.identity.caFile
+        ? { clientCaPem: await read(config.identity.caFile) }
+        : {}),
+    }
+    : undefined;
+  const served = await serveProxy(proxy, {
+    host: config.listen.host,
+    port: config.listen.port,
+    tls,
+  });
+  logger.info("proxy listening", {
+    url: served.url,
+    upstream: upstream.server,
+    identity: config.identity.type,
+  });
+  return {
+    ...served,
+    upstream,
+    close: async () => {
+      await served.close();
+      await watcher?.close();
+    },
+  };
+}
