@@ -75,9 +75,7 @@ export class HeaderBlockInflater {
       this.#size += bytes.length;
       if (this.#size > this.#max) {
         throw new RangeError(
-          `Cannot inflate SPDY header block ${
-            this.#blocks + 1
-          }: more than ${this.#max} bytes decompressed`,
+          `Cannot inflate SPDY header block ${this.#blocks}: more than ${this.#max} bytes decompressed`,
         );
       }
       this.#parts.push(bytes.slice());
