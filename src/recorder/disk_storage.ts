@@ -304,14 +304,24 @@ class DiskWriter implements RecordingWriter {
     return this.#bytes;
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
+  write(chunk: Uint8Array): Promise<void> {
     const file = this.#file;
     if (!file) {
-      throw new Error(`Cannot write recording ${this.id}: it is closed`);
+      return Promise.reject(
+        new Error(`Cannot write recording ${this.id}: it is closed`),
+      );
     }
+    // writeSync: Deno's async FsFile.write costs about a millisecond per call
+    // under a streaming upload (200 MiB took 40 s instead of 1 s); a
+    // synchronous write to the page cache takes microseconds.
     let off = 0;
-    while (off < chunk.length) off += await file.write(chunk.subarray(off));
+    try {
+      while (off < chunk.length) off += file.writeSync(chunk.subarray(off));
+    } catch (e) {
+      return Promise.reject(e);
+    }
     this.#bytes += chunk.length;
+    return Promise.resolve();
   }
 
   async sync(): Promise<void> {
