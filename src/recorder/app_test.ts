@@ -581,3 +581,45 @@ Deno.test("Recorder restarted on the same folder recovers a recording cut by a c
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("Recorder configured for S3 stores, lists and serves recordings; a second replica on the bucket lists them too", async () => {
+  const { startS3 } = await import("./_test_util.ts");
+  const s3 = await startS3("execgate-test");
+  const config = parseRecorderConfig({
+    listen: { hostname: "127.0.0.1", port: 0 },
+    auth: { uploaderTokens: [UP], viewerTokens: [VIEW] },
+    storage: {
+      kind: "s3",
+      bucket: "execgate-test",
+      prefix: "rec/",
+      endpoint: s3.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      accessKeyId: "S3RVER",
+      secretAccessKey: "S3RVER",
+    },
+  });
+  const a = await serveRecorder(config);
+  const b = await serveRecorder(config);
+  try {
+    const { body, cast } = testBody(testHeader("s3-1"), EVENTS);
+    const r = await upload(a.url, UP, "s3-1", body);
+    assert.equal(r.acks.at(-1)?.complete, true);
+    const id = r.acks.at(-1)!.id!;
+    for (const url of [a.url, b.url]) {
+      const f = { url } as Fixture;
+      const list = JSON.parse(
+        (await get(f, "/v1/recordings?q=world", VIEW)).body,
+      );
+      assert.deepEqual(list.items.map((m: { id: string }) => m.id), [id]);
+      assert.equal(
+        (await get(f, `/v1/recordings/${id}/cast`, VIEW)).body,
+        cast,
+      );
+    }
+  } finally {
+    await a.close();
+    await b.close();
+    await s3.close();
+  }
+});
