@@ -158,6 +158,11 @@ export class Ingestor {
     });
     const abort = new AbortController();
     this.#live.add(abort);
+    req.signal?.addEventListener("abort", () => {
+      if (!abort.signal.aborted) {
+        abort.abort(new Error("the uploader disconnected"));
+      }
+    }, { once: true });
     const run = this.#ingest(req.body, id, sessionId, send, abort.signal)
       .catch(() => {})
       .finally(() => {
