@@ -195,9 +195,10 @@ export function negotiateProtocol(
   return list.find((p) => SERVER_PROTOCOLS.includes(p));
 }
 
+/** An HTTP/1.1 response head (and body): status line, headers, CRLF CRLF. */
 function rawResponse(status: string, headers: string[], body = ""): Uint8Array {
   return new TextEncoder().encode(
-    [`HTTP/1.1 ${status}`, ...headers, "", body].join("\r\n"),
+    [`HTTP/1.1 ${status}`, ...headers, "", ""].join("\r\n") + body,
   );
 }
 
@@ -255,7 +256,6 @@ export async function serveSpdyExec(
     "Connection: Upgrade",
     "Upgrade: SPDY/3.1",
     `X-Stream-Protocol-Version: ${protocol}`,
-    "",
   ]));
   await new SpdyExecSession(socket, exec, options.backend).run(options.head);
 }

@@ -8,13 +8,15 @@
  */
 
 import { createServer, type Server } from "node:https";
-import type { Socket } from "node:net";
+import { createServer as createNetServer, type Socket } from "node:net";
 import type { IncomingMessage } from "node:http";
 import { generateCa, issueCert } from "../../devcluster/certs.ts";
-import type {
-  ExecBackend,
-  ExecOptions,
-  ExecProcess,
+import {
+  type ExecBackend,
+  type ExecOptions,
+  type ExecProcess,
+  serveSpdyExec,
+  type SpdySocket,
 } from "../../devcluster/spdy_server.ts";
 
 /** kubectl binaries with SPDY: 1.29 only speaks SPDY. */
@@ -277,5 +279,93 @@ export function processBackend(
         exit,
       };
     },
+  };
+}
+
+/** Bytes an upstream SPDY server read and wrote after its `101`. */
+export interface UpstreamCapture {
+  /** Bytes received from the client after the request head. */
+  received: Uint8Array[];
+  /** Bytes written after the `101` head. */
+  written: Uint8Array[];
+}
+
+/**
+ * A plain-TCP upstream that reads one request head per connection and serves
+ * it with {@linkcode serveSpdyExec}, capturing the bytes of each direction.
+ * @param backend Runs the commands.
+ * @returns Port, captures (one per connection), sessions and `close`.
+ */
+export async function startSpdyUpstream(backend: ExecBackend): Promise<{
+  port: number;
+  captures: UpstreamCapture[];
+  sessions: Promise<void>[];
+  close(): Promise<void>;
+}> {
+  const captures: UpstreamCapture[] = [];
+  const sessions: Promise<void>[] = [];
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    const capture: UpstreamCapture = { received: [], written: [] };
+    captures.push(capture);
+    let head = new Uint8Array();
+    const onHead = (chunk: Uint8Array) => {
+      const joined = new Uint8Array(head.length + chunk.length);
+      joined.set(head);
+      joined.set(chunk, head.length);
+      head = joined;
+      const text = new TextDecoder("latin1").decode(head);
+      const end = text.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      socket.off("data", onHead);
+      const [line, ...lines] = text.slice(0, end).split("\r\n");
+      const headers: Record<string, string> = {};
+      for (const l of lines) {
+        const i = l.indexOf(":");
+        const k = l.slice(0, i).trim().toLowerCase();
+        const v = l.slice(i + 1).trim();
+        headers[k] = headers[k] ? `${headers[k]}, ${v}` : v;
+      }
+      const rest = head.slice(end + 4);
+      if (rest.length) capture.received.push(rest);
+      socket.on("data", (c: Uint8Array) => capture.received.push(c.slice()));
+      let upgraded = false;
+      const wrapped: SpdySocket = {
+        write(c: Uint8Array) {
+          if (upgraded) capture.written.push(c.slice());
+          upgraded = true; // the first write is the 101 head
+          return socket.write(c);
+        },
+        end: () => socket.end(),
+        destroy: () => socket.destroy(),
+        pause: () => socket.pause(),
+        resume: () => socket.resume(),
+        on: ((event: string, fn: (...args: unknown[]) => void) =>
+          socket.on(event, fn)) as SpdySocket["on"],
+      };
+      sessions.push(serveSpdyExec({
+        socket: wrapped,
+        head: rest,
+        request: { url: line!.split(" ")[1]!, headers },
+        backend,
+      }));
+    };
+    socket.on("data", onHead);
+  });
+  const { promise, resolve } = Promise.withResolvers<void>();
+  server.listen(0, "127.0.0.1", () => resolve());
+  await promise;
+  const address = server.address();
+  return {
+    port: typeof address === "object" && address ? address.port : 0,
+    captures,
+    sessions,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
