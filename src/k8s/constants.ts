@@ -44,4 +44,4 @@ export const OPCODE_PING = 0x9;
 export const OPCODE_PONG = 0xa;
 
 /** The GUID that RFC 6455 §1.3 appends to `Sec-WebSocket-Key`. */
-export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B85";
+export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
