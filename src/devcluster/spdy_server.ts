@@ -482,3 +482,103 @@ class SpdyExecSession {
     }
   }
 }
+
+/** The part of a Node `Readable` that {@linkcode execProcessFromNode} uses. */
+export interface NodeReadableLike {
+  on(event: "data", fn: (chunk: Uint8Array) => void): unknown;
+  on(event: "end" | "close", fn: () => void): unknown;
+  on(event: "error", fn: (err: Error) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+}
+
+/** The part of a Node `Writable` that {@linkcode execProcessFromNode} uses. */
+export interface NodeWritableLike {
+  write(chunk: Uint8Array): boolean;
+  end(): unknown;
+  once(event: "drain" | "close", fn: () => void): unknown;
+  readonly writableEnded?: boolean;
+  readonly destroyed?: boolean;
+}
+
+/**
+ * A process with Node-style stdio (the devcluster's `ContainerProcess`, a
+ * `ChildProcess` wrapper, …).
+ */
+export interface NodeStyleProcess {
+  /** stdin, or null when the process has none. */
+  readonly stdin: NodeWritableLike | null;
+  /** stdout (with a TTY: the terminal output). */
+  readonly stdout: NodeReadableLike;
+  /** stderr, or null with a TTY. */
+  readonly stderr: NodeReadableLike | null;
+  /** Resizes the terminal. */
+  resize(cols: number, rows: number): void;
+  /** Resolves with the exit code once the process exited and its output ended. */
+  readonly exited: Promise<number>;
+  /** Ends the process. */
+  kill(): void;
+}
+
+/** Largest output buffered in a web stream before the Node stream is paused. */
+const OUTPUT_HIGH_WATER = 64 * 1024;
+
+function webReadable(r: NodeReadableLike | null): ReadableStream<Uint8Array> {
+  if (!r) return new ReadableStream({ start: (c) => c.close() });
+  let done = false;
+  return new ReadableStream<Uint8Array>({
+    start(c) {
+      r.on("data", (chunk) => {
+        if (done) return;
+        c.enqueue(new Uint8Array(chunk));
+        if ((c.desiredSize ?? 1) <= 0) r.pause();
+      });
+      const close = () => {
+        if (!done) (done = true, c.close());
+      };
+      r.on("end", close);
+      r.on("close", close);
+      r.on("error", (err) => {
+        if (!done) (done = true, c.error(err));
+      });
+    },
+    pull() {
+      r.resume();
+    },
+  }, { highWaterMark: OUTPUT_HIGH_WATER, size: (c) => c.byteLength });
+}
+
+/**
+ * Adapts a process with Node-style stdio to {@linkcode ExecProcess}, with
+ * back-pressure both ways (a full web stream pauses the Node stream; a full
+ * stdin pipe delays `writeStdin`).
+ * @param p The process.
+ * @returns The transport-neutral process.
+ * @example
+ * ```ts ignore
+ * import { spawnContainerProcess } from "./container_process.ts";
+ * const backend: ExecBackend = {
+ *   start: (o) => execProcessFromNode(spawnContainerProcess({ ...o, cwd: "/tmp" })),
+ * };
+ * ```
+ */
+export function execProcessFromNode(p: NodeStyleProcess): ExecProcess {
+  const stdin = p.stdin;
+  return {
+    stdout: webReadable(p.stdout),
+    stderr: webReadable(p.stderr),
+    writeStdin: (chunk) =>
+      new Promise<void>((resolve) => {
+        if (!stdin || stdin.writableEnded || stdin.destroyed) return resolve();
+        if (stdin.write(chunk)) return resolve();
+        stdin.once("drain", resolve);
+        stdin.once("close", resolve);
+      }),
+    closeStdin: () => {
+      if (stdin && !stdin.writableEnded) stdin.end();
+    },
+    resize: (w, h) => p.resize(w, h),
+    kill: () => p.kill(),
+    exit: p.exited,
+  };
+}

@@ -6,8 +6,11 @@ import {
   runKubectl,
   startFakeApiServer,
 } from "../k8s/spdy/_kubectl_harness.ts";
+import { spawn } from "node:child_process";
 import {
+  type ExecBackend,
   type ExecOptions,
+  execProcessFromNode,
   negotiateProtocol,
   parseExecRequest,
   serveSpdyExec,
@@ -24,9 +27,30 @@ const EXEC_ARGS = (...cmd: string[]) => [
   ...cmd,
 ];
 
+/** A backend of node:child_process processes, through execProcessFromNode. */
+const nodeBackend: ExecBackend = {
+  start(o) {
+    const child = spawn(o.argv[0]!, o.argv.slice(1), {
+      stdio: [o.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+    });
+    const exited = new Promise<number>((r) =>
+      child.on("close", (code) => r(code ?? 1))
+    );
+    return execProcessFromNode({
+      stdin: child.stdin,
+      stdout: child.stdout!,
+      stderr: child.stderr!,
+      resize() {},
+      exited,
+      kill: () => child.kill(),
+    });
+  },
+};
+
 async function withServer(
   minor: string,
   fn: (port: number, caPem: string, started: ExecOptions[]) => Promise<void>,
+  backend?: ExecBackend,
 ) {
   let upgrades: string[] = [];
   const started: ExecOptions[] = [];
@@ -37,7 +61,7 @@ async function withServer(
         socket,
         head,
         request: { url: req.url ?? "", headers: req.headers },
-        backend: processBackend((o) => started.push(o)),
+        backend: backend ?? processBackend((o) => started.push(o)),
       }),
     );
   });
@@ -164,4 +188,31 @@ Deno.test("parseExecRequest reads the path and the flags", () => {
     SyntaxError,
   );
   assert.throws(() => parseExecRequest("/api/v1/pods"), /not a pod exec/);
+});
+
+Deno.test("serveSpdyExec with execProcessFromNode: exit 3 and 1 MiB through cat (kubectl 1.29)", async () => {
+  const input = new Uint8Array(1024 * 1024);
+  for (let i = 0; i < input.length; i++) {
+    input[i] = (i * 131 + (i >> 13)) & 0xff;
+  }
+  await withServer("29", async (port, caPem) => {
+    const a = await runKubectl(
+      KUBECTL_129,
+      port,
+      caPem,
+      EXEC_ARGS("sh", "-c", "echo out; echo err >&2; exit 3"),
+    );
+    assert.equal(new TextDecoder().decode(a.stdout), "out\n", a.stderr);
+    assert.match(a.stderr, /^err$/m);
+    assert.equal(a.code, 3);
+    const b = await runKubectl(KUBECTL_129, port, caPem, [
+      "exec",
+      "-i",
+      ...EXEC_ARGS("cat").slice(1),
+    ], {
+      stdin: input,
+    });
+    assert.equal(b.code, 0, b.stderr);
+    assert.deepEqual(b.stdout, input);
+  }, nodeBackend);
 });
