@@ -7,6 +7,7 @@
  */
 
 import { z } from "zod";
+import { parseHujsonFile } from "../policy/hujson_file.ts";
 
 const Duration = z.number().int().positive();
 
@@ -98,4 +99,36 @@ export function parseProxyConfig(raw: unknown, source = "config"): ProxyConfig {
     `${source}: ${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`
   );
   throw new TypeError(`Invalid proxy configuration:\n  ${lines.join("\n  ")}`);
+}
+
+/**
+ * Reads a HuJSON/JSON configuration file's text into a resolved config;
+ * errors carry `file:line:column` and the field's path.
+ * @param text File contents.
+ * @param fileName For messages; relative paths in the file are resolved
+ * against its folder.
+ * @returns The resolved config.
+ * @throws {PolicyError} Syntax or schema problems, located.
+ */
+export function loadProxyConfig(text: string, fileName: string): ProxyConfig {
+  const { value } = parseHujsonFile(text, fileName, ProxyConfigSchema);
+  const c = value as ProxyConfig;
+  const dir = fileName.includes("/")
+    ? fileName.slice(0, fileName.lastIndexOf("/") + 1)
+    : "";
+  const abs = (p: string) => (p.startsWith("/") || !dir ? p : dir + p);
+  if (c.tls) {
+    c.tls = { certFile: abs(c.tls.certFile), keyFile: abs(c.tls.keyFile) };
+  }
+  if ("kubeconfig" in c.upstream) {
+    c.upstream = { ...c.upstream, kubeconfig: abs(c.upstream.kubeconfig) };
+  }
+  if (c.identity.type === "tokens") c.identity.file = abs(c.identity.file);
+  if (c.identity.type === "mtls") c.identity.caFile = abs(c.identity.caFile);
+  if (c.policy) c.policy.file = abs(c.policy.file);
+  if (c.recorderAuth.tokenFile) {
+    c.recorderAuth.tokenFile = abs(c.recorderAuth.tokenFile);
+  }
+  if (c.recorderAuth.caFile) c.recorderAuth.caFile = abs(c.recorderAuth.caFile);
+  return c;
 }

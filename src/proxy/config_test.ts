@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseProxyConfig } from "./config.ts";
+import { loadProxyConfig, parseProxyConfig } from "./config.ts";
 
 Deno.test("parseProxyConfig fills every default", () => {
   const c = parseProxyConfig({
@@ -47,5 +47,33 @@ Deno.test("parseProxyConfig requires a policy file outside tailscale mode", () =
   assert.equal(
     c.identity.type === "tailscale" && c.identity.socket,
     "/var/run/tailscale/tailscaled.sock",
+  );
+});
+
+Deno.test("loadProxyConfig locates problems and resolves paths against the file", () => {
+  const c = loadProxyConfig(
+    `{
+  // comments and trailing commas are fine
+  "identity": {"type": "tokens", "file": "tokens.hujson"},
+  "policy": {"file": "/etc/execgate/policy.hujson"},
+}`,
+    "/etc/execgate/proxy.hujson",
+  );
+  assert.equal(
+    c.identity.type === "tokens" && c.identity.file,
+    "/etc/execgate/tokens.hujson",
+  );
+  assert.equal(c.policy?.file, "/etc/execgate/policy.hujson");
+  assert.throws(
+    () =>
+      loadProxyConfig(
+        `{
+  "identity": {"type": "tokens", "file": "t"},
+  "policy": {"file": "p"},
+  "listen": {"port": "8443"},
+}`,
+        "proxy.hujson",
+      ),
+    /proxy\.hujson:4:22: listen\.port: .*number/i,
   );
 });
