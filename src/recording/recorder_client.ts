@@ -1,0 +1,504 @@
+/**
+ * The uploader side of the recording protocol (`wire.ts`): opens one
+ * streaming `POST /v1/recordings` to the first recorder that accepts it,
+ * feeds it from a bounded queue, and watches the acknowledgement stream so a
+ * recorder that stops or stalls is noticed within `ackTimeoutMs`.
+ *
+ * ```
+ * tap ──write()──▶ [bounded queue ≤ maxQueueBytes] ──pull──▶ fetch body ──▶ recorder
+ *   ◀── waits while the queue is full                 ◀── {"ack":N} lines ──┘
+ * ```
+ *
+ * Runtime-neutral: only `fetch`, streams and timers. A custom CA or client
+ * certificate is the caller's business: it passes a `fetch` bound to its own
+ * HTTP client.
+ *
+ * @module
+ */
+
+import {
+  type Ack,
+  CAST_CONTENT_TYPE,
+  SESSION_HEADER,
+  SESSION_ID_PATTERN,
+  UPLOAD_PATH,
+} from "./wire.ts";
+
+/** Options of {@linkcode openRecorderUpload}. */
+export interface RecorderClientOptions {
+  /** Recorder base URLs (e.g. `https://rec-a:8443`), tried in order. */
+  urls: readonly string[];
+  /** Session id, sent as `X-Execgate-Session`. */
+  sessionId: string;
+  /** Uploader token for `Authorization: Bearer`. @default {undefined} (none) */
+  token?: string;
+  /** The `fetch` to use (e.g. bound to a client with a custom CA). @default {globalThis.fetch} */
+  fetch?: typeof fetch;
+  /** How long one recorder may take to answer `200`. @default {5000} */
+  connectTimeoutMs?: number;
+  /**
+   * Longest silence of the acknowledgement stream, and longest time acked
+   * bytes may stand still while bytes are outstanding.
+   * @default {10000}
+   */
+  ackTimeoutMs?: number;
+  /** How long {@linkcode RecorderUpload.finish} waits for the final ack. @default {30000} */
+  finishTimeoutMs?: number;
+  /** Bytes the queue holds before `write` makes its caller wait. @default {1048576} */
+  maxQueueBytes?: number;
+  /** Clock for the ack watchdog, milliseconds. @default {Date.now} */
+  now?: () => number;
+}
+
+/** One recorder that was tried and why it was not used. */
+export interface RecorderAttempt {
+  /** The recorder's base URL. */
+  url: string;
+  /** Short reason, e.g. `connection refused` or `401`. */
+  reason: string;
+}
+
+/**
+ * No recorder accepted the upload. `message` lists them:
+ * `no recorder accepted the upload (tried: https://a (connection refused), https://b (401))`.
+ */
+export class RecorderUnavailableError extends Error {
+  /** The recorders tried, in order. */
+  readonly tried: RecorderAttempt[];
+
+  /** @param tried The recorders tried and why each failed. */
+  constructor(tried: RecorderAttempt[]) {
+    super(`No recorder accepted the upload (tried: ${describeTried(tried)})`);
+    this.name = "RecorderUnavailableError";
+    this.tried = tried;
+  }
+}
+
+/**
+ * Formats tried recorders as `https://a (connection refused), https://b (401)`.
+ * @param tried The attempts.
+ * @returns The list, or `no recorder configured` when empty.
+ */
+export function describeTried(tried: readonly RecorderAttempt[]): string {
+  if (tried.length === 0) return "no recorder configured";
+  return tried.map((t) => `${t.url} (${t.reason})`).join(", ");
+}
+
+/** A recording that broke after it was accepted. */
+export class RecordingFailedError extends Error {
+  /** The recorder's base URL. */
+  readonly url: string;
+
+  /**
+   * @param url The recorder.
+   * @param message What went wrong.
+   */
+  constructor(url: string, message: string) {
+    super(`Recording to ${url} failed: ${message}`);
+    this.name = "RecordingFailedError";
+    this.url = url;
+  }
+}
+
+/**
+ * Opens an upload to the first recorder that answers `200` within
+ * `connectTimeoutMs`.
+ * @param options Recorders, credentials and limits.
+ * @returns The open upload.
+ * @throws {RecorderUnavailableError} No recorder accepted it.
+ * @throws {RangeError} The session id is not valid on the wire.
+ */
+export async function openRecorderUpload(
+  options: RecorderClientOptions,
+): Promise<RecorderUpload> {
+  if (!SESSION_ID_PATTERN.test(options.sessionId)) {
+    throw new RangeError(
+      `Cannot open a recording: session id "${options.sessionId}" does not match ${SESSION_ID_PATTERN}`,
+    );
+  }
+  const tried: RecorderAttempt[] = [];
+  for (const url of options.urls) {
+    const upload = new RecorderUpload(url, options);
+    const reason = await upload._connect();
+    if (reason === undefined) return upload;
+    tried.push({ url, reason });
+  }
+  throw new RecorderUnavailableError(tried);
+}
+
+/**
+ * One open upload. Write body bytes with {@linkcode RecorderUpload.write},
+ * end it with {@linkcode RecorderUpload.finish}, or drop it with
+ * {@linkcode RecorderUpload.cancel}. {@linkcode RecorderUpload.failure}
+ * resolves when the recording breaks.
+ */
+export class RecorderUpload {
+  /** The recorder's base URL. */
+  readonly url: string;
+  /** Resolves with the error when the recording breaks; never rejects. */
+  readonly failure: Promise<RecordingFailedError>;
+
+  #opts: Required<Omit<RecorderClientOptions, "token">> & { token?: string };
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #written = 0;
+  #acked = 0;
+  #closing = false;
+  #error: RecordingFailedError | undefined;
+  #finalAck: Ack | undefined;
+  #ackEnded = false;
+  #accepted = false;
+  #resolveFailure!: (e: RecordingFailedError) => void;
+  #wakePuller: (() => void) | undefined;
+  #spaceWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  #doneWaiters: { resolve: (a: Ack) => void; reject: (e: Error) => void }[] =
+    [];
+  #abort = new AbortController();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #lastLineAt = 0;
+  #lastProgressAt = 0;
+
+  /**
+   * Use {@linkcode openRecorderUpload}.
+   * @param url The recorder.
+   * @param options Options.
+   */
+  constructor(url: string, options: RecorderClientOptions) {
+    this.url = url;
+    this.#opts = {
+      fetch: options.fetch ?? globalThis.fetch,
+      connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+      ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
+      finishTimeoutMs: options.finishTimeoutMs ?? 30_000,
+      maxQueueBytes: options.maxQueueBytes ?? 1024 * 1024,
+      now: options.now ?? Date.now,
+      urls: options.urls,
+      sessionId: options.sessionId,
+      token: options.token,
+    };
+    this.failure = new Promise((resolve) => this.#resolveFailure = resolve);
+  }
+
+  /** Body bytes waiting in the queue. */
+  get queuedBytes(): number {
+    return this.#queued;
+  }
+
+  /** Whether the queue is at or over its bound. */
+  get full(): boolean {
+    return this.#queued >= this.#opts.maxQueueBytes;
+  }
+
+  /** Body bytes written so far. */
+  get writtenBytes(): number {
+    return this.#written;
+  }
+
+  /** Body bytes the recorder acknowledged. */
+  get ackedBytes(): number {
+    return this.#acked;
+  }
+
+  /** The error that broke the recording, if any. */
+  get error(): RecordingFailedError | undefined {
+    return this.#error;
+  }
+
+  /**
+   * Queues body bytes. Resolves at once while the queue has room; else when
+   * it has drained below `maxQueueBytes` (the caller's back-pressure).
+   * @param bytes Body bytes.
+   * @throws {RecordingFailedError} The recording is broken (also if it
+   * breaks while waiting).
+   */
+  write(bytes: Uint8Array): Promise<void> {
+    if (this.#error) return Promise.reject(this.#error);
+    if (this.#closing) {
+      return Promise.reject(
+        new TypeError("Cannot write to a recording upload after finish()"),
+      );
+    }
+    if (bytes.length === 0) return Promise.resolve();
+    if (this.#written === this.#acked) this.#lastProgressAt = this.#opts.now();
+    this.#queue.push(bytes);
+    this.#queued += bytes.length;
+    this.#written += bytes.length;
+    this.#wake();
+    if (this.#queued <= this.#opts.maxQueueBytes) return Promise.resolve();
+    return new Promise((resolve, reject) =>
+      this.#spaceWaiters.push({ resolve, reject })
+    );
+  }
+
+  /**
+   * Ends the body and waits for the recorder's final `{"done":true}` line
+   * (bounded by `finishTimeoutMs` and the ack watchdog).
+   * @returns The final acknowledgement.
+   * @throws {RecordingFailedError} The recording broke or the final ack did
+   * not come.
+   */
+  finish(): Promise<Ack> {
+    if (this.#error) return Promise.reject(this.#error);
+    this.#closing = true;
+    this.#wake();
+    if (this.#finalAck && this.#doneWaiters.length === 0 && this.#ackEnded) {
+      return Promise.resolve(this.#finalAck);
+    }
+    const deadline = setTimeout(
+      () =>
+        this.#fail(
+          `no final acknowledgement within ${this.#opts.finishTimeoutMs} ms`,
+        ),
+      this.#opts.finishTimeoutMs,
+    );
+    return new Promise<Ack>((resolve, reject) =>
+      this.#doneWaiters.push({ resolve, reject })
+    ).finally(() => clearTimeout(deadline));
+  }
+
+  /**
+   * Drops the upload: aborts the request. The recorder keeps what it stored
+   * and marks it partial. Does not resolve {@linkcode RecorderUpload.failure}
+   * with a new error if the upload already ended.
+   * @param reason Why, for the error seen by pending writers.
+   */
+  cancel(reason: string): void {
+    this.#fail(`cancelled: ${reason}`);
+  }
+
+  /**
+   * Tries this recorder. Internal to {@linkcode openRecorderUpload}.
+   * @returns undefined when accepted, else the reason it was not.
+   */
+  async _connect(): Promise<string | undefined> {
+    const o = this.#opts;
+    const headers = new Headers({
+      "content-type": CAST_CONTENT_TYPE,
+      [SESSION_HEADER]: o.sessionId,
+    });
+    if (o.token !== undefined) {
+      headers.set("authorization", `Bearer ${o.token}`);
+    }
+    const body = new ReadableStream<Uint8Array>({
+      pull: (controller) => this.#pull(controller),
+      cancel: (reason) => {
+        // Before the recorder accepted, fetch's own error says more.
+        if (this.#accepted) {
+          this.#fail(`the upload body was cancelled (${describe(reason)})`);
+        }
+      },
+    }, { highWaterMark: 0 });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.#abort.abort();
+    }, o.connectTimeoutMs);
+    let res: Response;
+    try {
+      res = await o.fetch(this.url.replace(/\/+$/, "") + UPLOAD_PATH, {
+        method: "POST",
+        headers,
+        body,
+        duplex: "half",
+        redirect: "manual",
+        signal: this.#abort.signal,
+      } as RequestInit);
+    } catch (e) {
+      clearTimeout(timer);
+      this.#error = new RecordingFailedError(this.url, "not connected");
+      this.#wake();
+      return timedOut ? `no answer within ${o.connectTimeoutMs} ms` : short(e);
+    }
+    clearTimeout(timer);
+    if (res.status !== 200) {
+      this.#error = new RecordingFailedError(this.url, "not accepted");
+      this.#wake();
+      this.#abort.abort();
+      await res.body?.cancel().catch(() => {});
+      return String(res.status);
+    }
+    this.#accepted = true;
+    this.#lastLineAt = this.#lastProgressAt = o.now();
+    this.#arm();
+    this.#readAcks(res).catch((e) =>
+      this.#fail(`the acknowledgement stream broke (${short(e)})`)
+    );
+    return undefined;
+  }
+
+  async #pull(
+    controller: ReadableStreamDefaultController<Uint8Array>,
+  ): Promise<void> {
+    while (this.#queue.length === 0 && !this.#closing && !this.#error) {
+      await new Promise<void>((resolve) => this.#wakePuller = resolve);
+    }
+    if (this.#error) {
+      // Break the request body so the connection does not wait for more.
+      controller.error(this.#error);
+      return;
+    }
+    if (this.#queue.length === 0) {
+      controller.close();
+      return;
+    }
+    // Coalesce small writes into one chunk of at most 64 KiB.
+    let take = 0;
+    let n = 0;
+    while (n < this.#queue.length && take < 65536) {
+      take += this.#queue[n]!.length;
+      n++;
+    }
+    const parts = this.#queue.splice(0, n);
+    let chunk: Uint8Array;
+    if (parts.length === 1) chunk = parts[0]!;
+    else {
+      chunk = new Uint8Array(take);
+      let off = 0;
+      for (const p of parts) {
+        chunk.set(p, off);
+        off += p.length;
+      }
+    }
+    this.#queued -= take;
+    controller.enqueue(chunk);
+    while (
+      this.#spaceWaiters.length > 0 && this.#queued <= this.#opts.maxQueueBytes
+    ) this.#spaceWaiters.shift()!.resolve();
+  }
+
+  #wake(): void {
+    const wake = this.#wakePuller;
+    this.#wakePuller = undefined;
+    wake?.();
+  }
+
+  async #readAcks(res: Response): Promise<void> {
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value;
+      let nl: number;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (line !== "") this.#onLine(line);
+      }
+      if (buf.length > 65536) {
+        this.#fail("the recorder sent an acknowledgement line over 64 KiB");
+      }
+      if (this.#error) {
+        await reader.cancel().catch(() => {});
+        return;
+      }
+      if (this.#finalAck) {
+        // `done` is the last line: stop reading and hand the ack over.
+        await reader.cancel().catch(() => {});
+        this.#ackEnded = true;
+        for (const w of this.#doneWaiters.splice(0)) w.resolve(this.#finalAck);
+        return;
+      }
+    }
+    this.#fail("the recorder closed the acknowledgement stream early");
+  }
+
+  #onLine(line: string): void {
+    let ack: Ack;
+    try {
+      ack = JSON.parse(line);
+    } catch {
+      this.#fail(
+        `the recorder sent an invalid acknowledgement line "${
+          line.slice(0, 80)
+        }"`,
+      );
+      return;
+    }
+    if (typeof ack !== "object" || ack === null) {
+      this.#fail(
+        `the recorder sent an invalid acknowledgement line "${
+          line.slice(0, 80)
+        }"`,
+      );
+      return;
+    }
+    if (typeof ack.error === "string") {
+      this.#fail(`the recorder gave up: ${ack.error}`);
+      return;
+    }
+    const now = this.#opts.now();
+    this.#lastLineAt = now;
+    if (typeof ack.ack === "number" && ack.ack > this.#acked) {
+      this.#acked = Math.min(ack.ack, this.#written);
+      this.#lastProgressAt = now;
+    }
+    if (ack.done === true) {
+      this.#finalAck = ack;
+      this.#stopTimer();
+    }
+  }
+
+  #arm(): void {
+    const period = Math.max(10, Math.min(1000, this.#opts.ackTimeoutMs / 4));
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#check();
+      if (!this.#error && !this.#finalAck) this.#arm();
+    }, period);
+  }
+
+  #stopTimer(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #check(): void {
+    const { ackTimeoutMs, now } = this.#opts;
+    const t = now();
+    if (t - this.#lastLineAt > ackTimeoutMs) {
+      this.#fail(`no acknowledgement for ${ackTimeoutMs} ms`);
+    } else if (
+      this.#written > this.#acked && t - this.#lastProgressAt > ackTimeoutMs
+    ) {
+      this.#fail(
+        `acknowledged bytes stalled at ${this.#acked} of ${this.#written} for ${ackTimeoutMs} ms`,
+      );
+    }
+  }
+
+  #fail(message: string): void {
+    if (this.#error || this.#finalAck) {
+      if (!this.#error && message.startsWith("cancelled")) this.#abort.abort();
+      return;
+    }
+    const error = new RecordingFailedError(this.url, message);
+    this.#error = error;
+    this.#stopTimer();
+    this.#abort.abort();
+    this.#wake();
+    for (const w of this.#spaceWaiters.splice(0)) w.reject(error);
+    for (const w of this.#doneWaiters.splice(0)) w.reject(error);
+    this.#resolveFailure(error);
+  }
+}
+
+function describe(reason: unknown): string {
+  return reason instanceof Error ? reason.message : String(reason);
+}
+
+/** A short reason for a failed connection attempt. */
+function short(e: unknown): string {
+  const text = [e, (e as { cause?: unknown })?.cause]
+    .map((x) => (x instanceof Error ? x.message : String(x ?? "")))
+    .join(" ");
+  if (/connection refused/i.test(text)) return "connection refused";
+  if (/connection reset/i.test(text)) return "connection reset";
+  if (/certificate|tls|handshake/i.test(text)) {
+    return `TLS error: ${describe(e)}`;
+  }
+  if (/dns|lookup|name resolution|not known/i.test(text)) {
+    return "name not resolved";
+  }
+  return describe(e);
+}
