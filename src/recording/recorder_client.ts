@@ -5,8 +5,8 @@
  * recorder that stops or stalls is noticed within `ackTimeoutMs`.
  *
  * ```
- * tap ──write()──▶ [bounded queue ≤ maxQueueBytes] ──pull──▶ fetch body ──▶ recorder
- *   ◀── waits while the queue is full                 ◀── {"ack":N} lines ──┘
+ * tap ──write()──▶ queue ──pull──▶ fetch body ──▶ recorder
+ *   ◀── waits while written − acked > maxQueueBytes ◀── {"ack":N} lines ──┘
  * ```
  *
  * Runtime-neutral: only `fetch`, streams and timers. A custom CA or client
@@ -44,7 +44,13 @@ export interface RecorderClientOptions {
   ackTimeoutMs?: number;
   /** How long {@linkcode RecorderUpload.finish} waits for the final ack. @default {30000} */
   finishTimeoutMs?: number;
-  /** Bytes the queue holds before `write` makes its caller wait. @default {1048576} */
+  /**
+   * Unacknowledged body bytes (queued here, buffered by `fetch`, or in
+   * flight) before `write` makes its caller wait. This is the memory bound
+   * per session: `fetch` drains a request body stream without back-pressure
+   * of its own, so only the recorder's acks can bound it.
+   * @default {1048576}
+   */
   maxQueueBytes?: number;
   /** Clock for the ack watchdog, milliseconds. @default {Date.now} */
   now?: () => number;
@@ -179,14 +185,14 @@ export class RecorderUpload {
     this.failure = new Promise((resolve) => this.#resolveFailure = resolve);
   }
 
-  /** Body bytes waiting in the queue. */
+  /** Body bytes written but not yet acknowledged (the bounded window). */
   get queuedBytes(): number {
-    return this.#queued;
+    return this.#written - this.#acked;
   }
 
-  /** Whether the queue is at or over its bound. */
+  /** Whether the unacknowledged window is at or over its bound. */
   get full(): boolean {
-    return this.#queued >= this.#opts.maxQueueBytes;
+    return this.queuedBytes >= this.#opts.maxQueueBytes;
   }
 
   /** Body bytes written so far. */
@@ -205,8 +211,9 @@ export class RecorderUpload {
   }
 
   /**
-   * Queues body bytes. Resolves at once while the queue has room; else when
-   * it has drained below `maxQueueBytes` (the caller's back-pressure).
+   * Queues body bytes. Resolves at once while the unacknowledged bytes are
+   * within `maxQueueBytes`; else once acks bring them back within it (the
+   * caller's back-pressure).
    * @param bytes Body bytes.
    * @throws {RecordingFailedError} The recording is broken (also if it
    * breaks while waiting).
@@ -224,7 +231,7 @@ export class RecorderUpload {
     this.#queued += bytes.length;
     this.#written += bytes.length;
     this.#wake();
-    if (this.#queued <= this.#opts.maxQueueBytes) return Promise.resolve();
+    if (this.queuedBytes <= this.#opts.maxQueueBytes) return Promise.resolve();
     return new Promise((resolve, reject) =>
       this.#spaceWaiters.push({ resolve, reject })
     );
@@ -361,9 +368,6 @@ export class RecorderUpload {
     }
     this.#queued -= take;
     controller.enqueue(chunk);
-    while (
-      this.#spaceWaiters.length > 0 && this.#queued <= this.#opts.maxQueueBytes
-    ) this.#spaceWaiters.shift()!.resolve();
   }
 
   #wake(): void {
@@ -432,6 +436,10 @@ export class RecorderUpload {
     if (typeof ack.ack === "number" && ack.ack > this.#acked) {
       this.#acked = Math.min(ack.ack, this.#written);
       this.#lastProgressAt = now;
+      while (
+        this.#spaceWaiters.length > 0 &&
+        this.queuedBytes <= this.#opts.maxQueueBytes
+      ) this.#spaceWaiters.shift()!.resolve();
     }
     if (ack.done === true) {
       this.#finalAck = ack;
