@@ -151,6 +151,7 @@ export class RecordingSession implements RelayTap {
   #statusBytes = 0;
   #pendingResize: { size: TerminalSize; at: number } | undefined;
   #abortPending: string | undefined;
+  #broken = Promise.withResolvers<string>();
 
   /**
    * Opens the recording. Call it before sending the exec upstream.
@@ -229,6 +230,14 @@ export class RecordingSession implements RelayTap {
   /** The recorder receiving the session. */
   get recorderUrl(): string {
     return this.#upload.url;
+  }
+
+  /**
+   * Resolves with the reason when the recording breaks midway (whatever the
+   * policy did about it); stays pending for a recording that ends well.
+   */
+  get broken(): Promise<string> {
+    return this.#broken.promise;
   }
 
   /** Whether the session is still being recorded. */
@@ -476,6 +485,7 @@ export class RecordingSession implements RelayTap {
     const sessionId = this.#o.sessionId;
     const recorder = this.#upload.url;
     this.#upload.cancel(detail);
+    this.#broken.resolve(detail);
     if (!this.#o.enforce) {
       this.#state = "passthrough";
       this.#log.warn("recording failed; the session continues unrecorded", {
