@@ -95,7 +95,7 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
  * if (res.status !== 401) throw new Error(String(res.status));
  * ```
  */
-export async function startFakeRecorder(
+export function startFakeRecorder(
   options: FakeRecorderOptions = {},
 ): Promise<FakeRecorder> {
   const token = options.token ?? "test-token";
@@ -267,7 +267,7 @@ export async function startFakeRecorder(
       check();
     });
 
-  return {
+  return Promise.resolve({
     url: `http://127.0.0.1:${server.addr.port}`,
     uploads,
     upload: (n = 0) => waitFor(() => true, n),
@@ -280,7 +280,7 @@ export async function startFakeRecorder(
     },
     kill: shutdown,
     close: shutdown,
-  };
+  });
 }
 
 /** Splits the body into cast and manifest, as the real recorder does. */
