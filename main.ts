@@ -1,0 +1,102 @@
+/**
+ * The `execgate` command.
+ *
+ * ```
+ * execgate proxy --config proxy.hujson      run the recording API proxy
+ * execgate recorder --config recorder.hujson run the recorder service
+ * execgate policy test --policy FILE …      explain what the policy decides
+ * ```
+ *
+ * @module
+ */
+
+import { loadProxyConfig } from "./src/proxy/config.ts";
+import { startProxy } from "./src/proxy/start.ts";
+import { runPolicyTest } from "./src/policy/mod.ts";
+import { parseHujson, toPlainValue } from "./src/policy/hujson.ts";
+
+const USAGE = `Usage:
+  execgate proxy --config FILE       Run the proxy (config: see README "Proxy configuration").
+  execgate recorder --config FILE    Run the recorder (config: see README "Recorder").
+  execgate policy test --policy FILE [--login NAME] [--group G]... [--tag T]...
+                                     Explain the decision for one caller.
+  execgate help                      This text.
+
+The config file may also come from EXECGATE_CONFIG.`;
+
+function flagValue(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i >= 0) return args[i + 1];
+  const eq = args.find((a) => a.startsWith(name + "="));
+  return eq?.slice(name.length + 1);
+}
+
+async function readConfig(args: string[]): Promise<[string, string]> {
+  const file = flagValue(args, "--config") ?? Deno.env.get("EXECGATE_CONFIG");
+  if (!file) {
+    throw new Error(
+      "no config file: pass --config FILE or set EXECGATE_CONFIG",
+    );
+  }
+  return [file, await Deno.readTextFile(file)];
+}
+
+function waitForSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(sig, () => resolve(sig));
+    }
+  });
+}
+
+async function main(args: string[]): Promise<number> {
+  const [cmd, ...rest] = args;
+  switch (cmd) {
+    case "proxy": {
+      const [file, text] = await readConfig(rest);
+      const { openRecordings } = await import(
+        "./src/recording/open_recordings.ts"
+      );
+      const proxy = await startProxy(loadProxyConfig(text, file), {
+        openTap: openRecordings,
+      });
+      await waitForSignal();
+      await proxy.close();
+      return 0;
+    }
+    case "recorder": {
+      const file = flagValue(rest, "--config") ??
+        Deno.env.get("EXECGATE_RECORDER_CONFIG");
+      const raw = file
+        ? toPlainValue(parseHujson(await Deno.readTextFile(file)))
+        : {};
+      const { parseRecorderConfig, runRecorder } = await import(
+        "./src/recorder/mod.ts"
+      );
+      await runRecorder(parseRecorderConfig(raw, Deno.env.toObject()));
+      return 0;
+    }
+    case "policy": {
+      if (rest[0] !== "test") break;
+      const r = await runPolicyTest(rest.slice(1), (p) => Deno.readTextFile(p));
+      console.log(r.output);
+      return r.exitCode;
+    }
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(USAGE);
+      return 0;
+  }
+  console.error(USAGE);
+  return 2;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    console.error(`execgate: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}

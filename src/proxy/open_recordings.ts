@@ -1,0 +1,99 @@
+/**
+ * Joins the proxy to the recording session: resolves the decision's recorder
+ * tags to URLs from the configuration, picks the tap for the transport
+ * (WebSocket or SPDY), and turns "no recorder reachable" under fail-closed
+ * into a refusal.
+ *
+ * @module
+ */
+
+import { SpdyChannelTap } from "../k8s/spdy/spdy_channel_tap.ts";
+import type { Logger } from "../log.ts";
+import { RecordingRequiredError, RecordingSession } from "../recording/mod.ts";
+import type { ProxyConfig } from "./config.ts";
+import { type OpenTap, SessionRefusedError } from "./proxy.ts";
+
+/** Seams of {@linkcode openRecordings}. */
+export interface OpenRecordingsDeps {
+  /** @default {Deno.readTextFile} */
+  readTextFile?: (path: string) => Promise<string>;
+  /** Fetch towards recorders. @default {fetch, trusting `recorderAuth.caFile`} */
+  fetch?: typeof fetch;
+}
+
+/**
+ * Builds the proxy's recording opener.
+ * @param config Resolved proxy configuration.
+ * @param logger Logger.
+ * @param deps Seams.
+ * @returns The opener.
+ */
+export async function openRecordings(
+  config: ProxyConfig,
+  logger: Logger,
+  deps: OpenRecordingsDeps = {},
+): Promise<OpenTap> {
+  const read = deps.readTextFile ?? ((p: string) => Deno.readTextFile(p));
+  const auth = config.recorderAuth;
+  const token = auth.token ??
+    (auth.tokenFile ? (await read(auth.tokenFile)).trim() : undefined);
+  let doFetch = deps.fetch;
+  if (!doFetch && auth.caFile) {
+    const client = Deno.createHttpClient({
+      caCerts: [await read(auth.caFile)],
+    });
+    doFetch = ((input: RequestInfo | URL, init?: RequestInit) =>
+      fetch(input, { ...init, client } as RequestInit)) as typeof fetch;
+  }
+  const limits = {
+    connectTimeoutMs: config.recording.connectTimeoutMs,
+    ackTimeoutMs: config.recording.ackTimeoutMs,
+    maxQueueBytes: config.recording.queueBytes,
+    maxMessageBytes: config.recording.maxMessageBytes,
+  };
+  return async function openTap(ctx) {
+    const { decision, exec } = ctx;
+    if (decision.recorders.length === 0) return undefined;
+    const urls: string[] = [];
+    for (const tag of decision.recorders) {
+      const list = config.recorders[tag];
+      if (!list) {
+        logger.warn("recorder tag has no URL in the proxy config", {
+          session: ctx.id,
+          tag,
+        });
+      }
+      for (const u of list ?? []) if (!urls.includes(u)) urls.push(u);
+    }
+    try {
+      return await RecordingSession.start({
+        sessionId: ctx.id,
+        identity: ctx.identity,
+        kubernetes: {
+          podName: exec.pod,
+          namespace: exec.namespace,
+          container: exec.container,
+          sessionType: exec.sessionType,
+        },
+        argv: exec.command,
+        tty: exec.tty,
+        proxyHostname: config.hostname,
+        recorderUrls: urls,
+        enforce: decision.enforceRecorder,
+        uploaderToken: token,
+        fetch: doFetch,
+        logger,
+        limits,
+        channelTap: ctx.transport === "spdy"
+          ? (protocol, l) =>
+            new SpdyChannelTap(protocol, { maxFramePayload: l.maxMessageBytes })
+          : undefined,
+      });
+    } catch (e) {
+      if (e instanceof RecordingRequiredError) {
+        throw new SessionRefusedError(e.message);
+      }
+      throw e;
+    }
+  };
+}
