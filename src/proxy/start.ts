@@ -7,12 +7,12 @@
  */
 
 import { createIdentitySource } from "../identity/mod.ts";
-import { type Logger, jsonLogger } from "../log.ts";
+import { jsonLogger, type Logger } from "../log.ts";
 import { evaluate, watchPolicy } from "../policy/mod.ts";
 import type { PolicyWatcher } from "../policy/mod.ts";
 import { createAuthorize } from "./authorize.ts";
 import type { ProxyConfig } from "./config.ts";
-import { serveProxy, type ServedProxy } from "./node_server.ts";
+import { type ServedProxy, serveProxy } from "./node_server.ts";
 import { createProxy, type OpenTap } from "./proxy.ts";
 import {
   inClusterUpstream,
@@ -30,7 +30,10 @@ export interface StartProxyDeps {
   /** @default {Deno.env.toObject()} */
   env?: Record<string, string | undefined>;
   /** Builds the recording opener from the config; none: nothing is recorded. */
-  openTap?: (config: ProxyConfig, logger: Logger) => Promise<OpenTap | undefined>;
+  openTap?: (
+    config: ProxyConfig,
+    logger: Logger,
+  ) => Promise<OpenTap | undefined>;
 }
 
 /** A running proxy. */
