@@ -1,0 +1,229 @@
+/**
+ * A container's process: a real local process (with a pseudo-terminal when
+ * the session asks for a TTY) or an in-process built-in, behind one shape.
+ *
+ * The pseudo-terminal comes from util-linux `script -qfec CMD /dev/null`:
+ * `script` opens a pty, runs CMD on it through `/bin/sh -c`, copies our stdin
+ * pipe to the pty master and the master to our stdout, sends EOF to the pty
+ * when our stdin ends, and with `-e` exits with the child's exit code. CMD is
+ * a small wrapper that applies the initial size with `stty`, reports the
+ * pty's path and its own pid on fd 3, then `exec`s the container argv. Later
+ * resizes run `stty -F <pty> cols W rows H`, which makes the kernel send
+ * SIGWINCH to the foreground job.
+ *
+ * Limits: with a TTY, stdout and stderr are one stream (as on a real pty);
+ * the pty echoes input and turns `\n` into `\r\n` (as on a real pty); a resize
+ * that arrives before the pty path is known is applied as soon as it is.
+ *
+ * @module
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants as fsConstants, statSync } from "node:fs";
+import type { Readable, Writable } from "node:stream";
+import { builtinProcess, missingCommandProcess } from "./builtins.ts";
+
+/** A running container process. */
+export interface ContainerProcess {
+  /** The process's stdin, or null when it has none (reads /dev/null). */
+  readonly stdin: Writable | null;
+  /** The process's stdout (with a TTY: the terminal's output). */
+  readonly stdout: Readable;
+  /** The process's stderr, or null with a TTY (merged into stdout). */
+  readonly stderr: Readable | null;
+  /**
+   * Resizes the terminal; ignored without a TTY.
+   * @param cols Columns.
+   * @param rows Rows.
+   */
+  resize(cols: number, rows: number): void;
+  /** Resolves with the exit code once the process exited and its output ended. */
+  readonly exited: Promise<number>;
+  /** Ends the process (and, with a TTY, its session) with SIGKILL. */
+  kill(): void;
+}
+
+/** How to start a container process. */
+export interface SpawnContainerOptions {
+  /** argv; `argv[0]` is looked up on PATH unless it is a built-in. */
+  argv: string[];
+  /** Working directory (the pod's scratch directory). */
+  cwd: string;
+  /** Extra environment variables. @default {{}} */
+  env?: Record<string, string>;
+  /** Allocate a pseudo-terminal. */
+  tty: boolean;
+  /** Give the process a stdin pipe (else it reads /dev/null). */
+  stdin: boolean;
+  /** Initial terminal size, with a TTY. */
+  size?: { cols: number; rows: number };
+}
+
+/**
+ * Quotes a string for `/bin/sh`.
+ * @param s Any string.
+ * @returns A single-quoted shell word.
+ */
+export function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+function findExecutable(cmd: string, path: string, cwd: string): boolean {
+  const candidates = cmd.includes("/")
+    ? [cmd.startsWith("/") ? cmd : `${cwd}/${cmd}`]
+    : path.split(":").filter((d) => d !== "").map((d) => `${d}/${cmd}`);
+  return candidates.some((c) => {
+    try {
+      accessSync(c, fsConstants.X_OK);
+      return statSync(c).isFile();
+    } catch {
+      return false;
+    }
+  });
+}
+
+function baseEnv(options: SpawnContainerOptions): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+    HOME: options.cwd,
+    SHELL: "/bin/sh",
+    ...(options.tty ? { TERM: "xterm-256color" } : {}),
+    ...options.env,
+  };
+}
+
+function exitCodeOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    child.on("error", () => resolve(127));
+    child.on("close", (code, signal) => {
+      if (code !== null) resolve(code);
+      else resolve(128 + signalNumber(signal));
+    });
+  });
+}
+
+function signalNumber(signal: NodeJS.Signals | null): number {
+  const table: Record<string, number> = {
+    SIGHUP: 1,
+    SIGINT: 2,
+    SIGQUIT: 3,
+    SIGKILL: 9,
+    SIGPIPE: 13,
+    SIGTERM: 15,
+  };
+  return signal ? table[signal] ?? 1 : 1;
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // Already gone.
+  }
+}
+
+/**
+ * Starts a container process: a built-in when `argv[0]` names one (see
+ * `builtins.ts`), else a local process in `cwd`, under `script` for a TTY.
+ * @param options What to run and how.
+ * @returns The running process.
+ * @example
+ * ```ts
+ * import { spawnContainerProcess } from "./container_process.ts";
+ * const p = spawnContainerProcess({
+ *   argv: ["sh", "-c", "exit 3"],
+ *   cwd: "/tmp",
+ *   tty: false,
+ *   stdin: false,
+ * });
+ * p.stdout.resume();
+ * p.stderr?.resume();
+ * if ((await p.exited) !== 3) throw new Error("exit code");
+ * ```
+ */
+export function spawnContainerProcess(
+  options: SpawnContainerOptions,
+): ContainerProcess {
+  const builtin = builtinProcess(options.argv, options.stdin);
+  if (builtin) return builtin;
+  if (options.tty) return spawnWithPty(options);
+  const [cmd, ...args] = options.argv;
+  const env = baseEnv(options);
+  if (!findExecutable(cmd!, env.PATH!, options.cwd)) {
+    return missingCommandProcess(cmd!);
+  }
+  const child = spawn(cmd!, args, {
+    cwd: options.cwd,
+    env,
+    stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  const exited = exitCodeOf(child);
+  child.stdin?.on("error", () => {}); // EPIPE when the process is gone.
+  return {
+    stdin: child.stdin,
+    stdout: child.stdout!,
+    stderr: child.stderr!,
+    resize() {},
+    exited,
+    kill: () => killGroup(child.pid),
+  };
+}
+
+function spawnWithPty(options: SpawnContainerOptions): ContainerProcess {
+  const argv = options.argv.map(shellQuote).join(" ");
+  const size = options.size
+    ? `stty cols ${options.size.cols} rows ${options.size.rows} 2>/dev/null; `
+    : "";
+  const wrapper = `${size}echo "$(tty) $$" >&3; exec ${argv} 3>&-`;
+  const child = spawn("script", ["-qfec", wrapper, "/dev/null"], {
+    cwd: options.cwd,
+    env: baseEnv(options),
+    // script needs a stdin pipe even when the session has none; we end it.
+    stdio: ["pipe", "pipe", "pipe", "pipe"],
+    detached: true,
+  });
+  const exited = exitCodeOf(child);
+  child.stdin!.on("error", () => {});
+  if (!options.stdin) child.stdin!.end();
+  let ttyPath: string | undefined;
+  let sessionPid: number | undefined;
+  let pendingSize: { cols: number; rows: number } | undefined;
+  const applySize = (cols: number, rows: number) => {
+    spawn(
+      "stty",
+      ["-F", ttyPath!, "cols", String(cols), "rows", String(rows)],
+      {
+        stdio: "ignore",
+      },
+    ).on("error", () => {});
+  };
+  let info = "";
+  child.stdio[3]!.on("data", (d: Uint8Array) => {
+    info += new TextDecoder().decode(d);
+    const m = /^(\S+) (\d+)\n/.exec(info);
+    if (m && ttyPath === undefined) {
+      ttyPath = m[1]!;
+      sessionPid = Number(m[2]);
+      if (pendingSize) applySize(pendingSize.cols, pendingSize.rows);
+    }
+  });
+  child.stdio[3]!.on("error", () => {});
+  // script's own diagnostics (rare) are dropped: stderr has no channel here.
+  child.stderr!.resume();
+  return {
+    stdin: options.stdin ? child.stdin! : null,
+    stdout: child.stdout!,
+    stderr: null,
+    resize(cols, rows) {
+      if (ttyPath === undefined) pendingSize = { cols, rows };
+      else applySize(cols, rows);
+    },
+    exited,
+    kill() {
+      killGroup(sessionPid);
+      killGroup(child.pid);
+    },
+  };
+}

@@ -1,0 +1,308 @@
+/**
+ * Starts the simulated cluster: an HTTPS server (`node:https`, so upgrade
+ * requests reach us as raw sockets, SPDY retries included) serving the Hono
+ * app of `api.ts` and the upgrades of `upgrade.ts`, over a store and a pod
+ * runtime whose containers are local processes.
+ *
+ * @module
+ */
+
+import { mkdtempSync, rmSync } from "node:fs";
+import https from "node:https";
+import type { IncomingMessage } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Duplex } from "node:stream";
+import { getRequestListener } from "@hono/node-server";
+import { createApiApp } from "./api.ts";
+import type { TokenUser } from "./auth.ts";
+import {
+  type CertificateAuthority,
+  generateCa,
+  issueCert,
+  type IssuedCert,
+} from "./certs.ts";
+import type { ContainerSpec, Pod } from "./objects.ts";
+import { PodRuntime } from "./pod_runtime.ts";
+import { ClusterStore } from "./store.ts";
+import { handleUpgrade } from "./upgrade.ts";
+
+/** A pod to create at start or from a test. */
+export interface PodInit {
+  /** Pod name. */
+  name: string;
+  /** Namespace (created when missing). @default {"default"} */
+  namespace?: string;
+  /** Labels. @default {{}} */
+  labels?: Record<string, string>;
+  /** Containers: `command`/`args` run as local processes in the pod's directory. */
+  containers: ContainerSpec[];
+}
+
+/** The default pod: `default/demo` with one container `main` running `sh` on a pty. */
+export const DEMO_POD: PodInit = {
+  name: "demo",
+  namespace: "default",
+  labels: { app: "demo" },
+  containers: [{
+    name: "main",
+    image: "busybox",
+    command: ["sh"],
+    stdin: true,
+    tty: true,
+  }],
+};
+
+/** Options of {@linkcode startDevCluster}. */
+export interface DevClusterOptions {
+  /** TCP port. @default {0} (any free port) */
+  port?: number;
+  /** Address to listen on. @default {"127.0.0.1"} */
+  hostname?: string;
+  /** CA that issues the server certificate (and client certificates). @default {a new CA} */
+  ca?: CertificateAuthority;
+  /** Server certificate. @default {a leaf of `ca` for 127.0.0.1 and localhost} */
+  serverCert?: IssuedCert;
+  /** CAs (PEM) whose client certificates are accepted. @default {[ca.certPem]} */
+  clientCaPems?: string[];
+  /**
+   * Accepted bearer tokens and who they are.
+   * @default {one random token for "dev-admin" in "system:masters" (see `token`)}
+   */
+  tokens?: Record<string, TokenUser>;
+  /** Pods present at start. @default {[DEMO_POD]} */
+  pods?: PodInit[];
+  /** Directory for the pods' scratch directories. @default {a new temporary directory, removed on close} */
+  rootDir?: string;
+  /**
+   * Longest wait, after the 101, for the client's first message before a
+   * session's process starts (client-go can drop output that comes at once).
+   * @default {100}
+   */
+  startDelayMs?: number;
+  /** One line per request. @default {no logging} */
+  logger?: (line: string) => void;
+}
+
+/** A running simulated cluster. */
+export interface DevCluster {
+  /** `https://HOST:PORT`. */
+  url: string;
+  /** The bound port. */
+  port: number;
+  /** The bound address. */
+  hostname: string;
+  /** CA certificate that signed the server certificate (the kubeconfig's `certificate-authority-data`). */
+  caPem: string;
+  /** The CA, for issuing more certificates. */
+  ca: CertificateAuthority;
+  /** A bearer token the cluster accepts (the first of `tokens`). */
+  token: string;
+  /** The object store. */
+  store: ClusterStore;
+  /** The pod runtime. */
+  runtime: PodRuntime;
+  /**
+   * Issues a client certificate for a user (CN) and groups (O).
+   * @param username User name.
+   * @param groups Groups. @default {[]}
+   */
+  issueClientCert(username: string, groups?: string[]): Promise<IssuedCert>;
+  /**
+   * Creates a pod as `POST pods` would (Pending, then Running).
+   * @param init The pod.
+   * @throws {Error} The pod exists already.
+   */
+  createPod(init: PodInit): Pod;
+  /** Deletes a pod; undefined when it did not exist. */
+  deletePod(namespace: string, name: string): Pod | undefined;
+  /** Reads a pod. */
+  getPod(namespace: string, name: string): Pod | undefined;
+  /**
+   * Resolves with the pod once `predicate` holds (checked now and on every
+   * change of the pod).
+   * @param namespace Namespace.
+   * @param name Pod name.
+   * @param predicate Condition. @default {phase is Running}
+   */
+  waitForPod(
+    namespace: string,
+    name: string,
+    predicate?: (pod: Pod | undefined) => boolean,
+  ): Promise<Pod | undefined>;
+  /**
+   * Appends text to a container's log (as if it printed it on stdout);
+   * followers of `kubectl logs -f` and attached sessions see it.
+   * @throws {Error} The container is not running.
+   */
+  appendLog(
+    namespace: string,
+    pod: string,
+    text: string,
+    container?: string,
+  ): void;
+  /** Stops the server, kills every process, removes the temporary directory. */
+  close(): Promise<void>;
+}
+
+function podFromInit(init: PodInit): Pod {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: init.name,
+      namespace: init.namespace ?? "default",
+      labels: init.labels ?? {},
+    },
+    spec: { containers: init.containers, restartPolicy: "Always" },
+    status: { phase: "Pending" },
+  };
+}
+
+/**
+ * Starts a simulated kube-apiserver for real kubectl.
+ * @param options Port, TLS material, credentials, pods.
+ * @returns The running cluster.
+ * @example
+ * ```ts ignore
+ * import { startDevCluster } from "./server.ts";
+ * const cluster = await startDevCluster();
+ * console.log(cluster.url, cluster.token);
+ * await cluster.close();
+ * ```
+ */
+export async function startDevCluster(
+  options: DevClusterOptions = {},
+): Promise<DevCluster> {
+  const ca = options.ca ?? await generateCa("execgate-devcluster-ca");
+  const serverCert = options.serverCert ??
+    await issueCert(ca, { commonName: "devcluster", usage: "server" });
+  const tokenTable = options.tokens ?? {
+    [crypto.randomUUID()]: {
+      username: "dev-admin",
+      groups: ["system:masters"],
+    },
+  };
+  const tokens = new Map(Object.entries(tokenTable));
+  const token = [...tokens.keys()][0] ?? "";
+  const ownRoot = options.rootDir === undefined;
+  const rootDir = options.rootDir ?? mkdtempSync(join(tmpdir(), "devcluster-"));
+  const store = new ClusterStore();
+  store.ensureNamespace("default");
+  store.ensureNamespace("kube-system");
+  const runtime = new PodRuntime(store, { rootDir });
+  const sessions = new Set<Promise<void>>();
+  const ctx = {
+    store,
+    runtime,
+    tokens,
+    logger: options.logger,
+    startDelayMs: options.startDelayMs ?? 100,
+    track: (p: Promise<void>) => {
+      sessions.add(p);
+      p.finally(() => sessions.delete(p));
+    },
+  };
+  const app = createApiApp(ctx);
+  const server = https.createServer({
+    cert: serverCert.certPem,
+    key: serverCert.keyPem,
+    ca: options.clientCaPems ?? [ca.certPem],
+    requestCert: true,
+    rejectUnauthorized: false,
+  }, getRequestListener(app.fetch, { overrideGlobalObjects: false }));
+  const sockets = new Set<Duplex>();
+  server.on("secureConnection", (s: Duplex) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  server.on(
+    "upgrade",
+    (req: IncomingMessage, socket: Duplex, head: Uint8Array) => {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      handleUpgrade(ctx, req, socket, head);
+    },
+  );
+  const hostname = options.hostname ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, hostname, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  const hostForUrl = hostname.includes(":") ? `[${hostname}]` : hostname;
+
+  const createPod = (init: PodInit) => {
+    const pod = podFromInit(init);
+    if (store.getPod(pod.metadata.namespace, pod.metadata.name)) {
+      throw new Error(
+        `Cannot create pod "${pod.metadata.namespace}/${pod.metadata.name}": it exists already`,
+      );
+    }
+    return runtime.createPod(pod);
+  };
+  for (const p of options.pods ?? [DEMO_POD]) createPod(p);
+
+  return {
+    url: `https://${hostForUrl}:${port}`,
+    port,
+    hostname,
+    caPem: ca.certPem,
+    ca,
+    token,
+    store,
+    runtime,
+    issueClientCert: (username, groups = []) =>
+      issueCert(ca, {
+        commonName: username,
+        organizations: groups,
+        usage: "client",
+      }),
+    createPod,
+    deletePod: (namespace, name) => runtime.deletePod(namespace, name),
+    getPod: (namespace, name) => store.getPod(namespace, name),
+    waitForPod(
+      namespace,
+      name,
+      predicate = (p) => p?.status.phase === "Running",
+    ) {
+      return new Promise((resolve) => {
+        let unwatch = () => {};
+        let done = false;
+        const check = (pod: Pod | undefined) => {
+          if (done || !predicate(pod)) return;
+          done = true;
+          unwatch();
+          resolve(pod);
+        };
+        unwatch = store.watchPods(
+          { namespace, name },
+          (e) => check(e.type === "DELETED" ? undefined : e.object),
+        );
+        check(store.getPod(namespace, name));
+        if (done) unwatch();
+      });
+    },
+    appendLog(namespace, pod, text, container) {
+      const p = store.getPod(namespace, pod);
+      const name = container ?? p?.spec.containers[0]?.name ?? "";
+      const running = runtime.container(namespace, pod, name);
+      if (!running) {
+        throw new Error(
+          `Cannot append to the log of "${namespace}/${pod}" container "${name}": it is not running`,
+        );
+      }
+      running.emit(1, new TextEncoder().encode(text));
+    },
+    async close() {
+      runtime.close();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      });
+      await Promise.allSettled([...sessions]);
+      if (ownRoot) rmSync(rootDir, { recursive: true, force: true });
+    },
+  };
+}
