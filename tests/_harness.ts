@@ -65,13 +65,19 @@ const here = new URL(".", import.meta.url).pathname;
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = await Deno.makeTempDir({ prefix: "execgate-e2e-" });
   const cluster = await startDevCluster({ rootDir: `${dir}/pods` });
-  const upstreamKubeconfig = await writeKubeconfig(`${dir}/upstream.kubeconfig`, {
-    server: cluster.url,
-    caPem: cluster.caPem,
-    users: [{ name: "execgate", token: cluster.token }],
-  });
+  const upstreamKubeconfig = await writeKubeconfig(
+    `${dir}/upstream.kubeconfig`,
+    {
+      server: cluster.url,
+      caPem: cluster.caPem,
+      users: [{ name: "execgate", token: cluster.token }],
+    },
+  );
   const ca = await generateCa("execgate-test-proxy-ca");
-  const serving = await issueCert(ca, { commonName: "execgate", usage: "server" });
+  const serving = await issueCert(ca, {
+    commonName: "execgate",
+    usage: "server",
+  });
   await Deno.writeTextFile(`${dir}/proxy.crt`, serving.certPem);
   await Deno.writeTextFile(`${dir}/proxy.key`, serving.keyPem);
   const config = parseProxyConfig({
@@ -92,7 +98,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
   });
   const log = memoryLogger();
-  const proxy = await startProxy(config, { logger: log, openTap: openRecordings });
+  const proxy = await startProxy(config, {
+    logger: log,
+    openTap: openRecordings,
+  });
   const home = `${dir}/home`;
   await Deno.mkdir(home);
   const kubeconfig = await writeKubeconfig(`${dir}/kubeconfig`, {
@@ -145,7 +154,9 @@ export async function kubectl(
     const r = await runKubectl(stack, user, args, opts);
     // A client-go race (see PROTOCOL-NOTES): retry once, saying so.
     if (attempt === 0 && r.stderr.includes("Unknown stream id")) {
-      console.error(`kubectl ${args.join(" ")}: client-go dropped output; retrying once`);
+      console.error(
+        `kubectl ${args.join(" ")}: client-go dropped output; retrying once`,
+      );
       continue;
     }
     return r;
@@ -160,7 +171,11 @@ async function runKubectl(
 ): Promise<KubectlResult> {
   const cmd = new Deno.Command("/usr/bin/kubectl", {
     args: ["--kubeconfig", stack.kubeconfig, "--context", user, ...args],
-    env: { HOME: stack.home, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...opts.env },
+    env: {
+      HOME: stack.home,
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      ...opts.env,
+    },
     clearEnv: true,
     stdin: opts.stdin !== undefined ? "piped" : "null",
     stdout: "piped",
@@ -170,7 +185,9 @@ async function runKubectl(
   if (opts.stdin !== undefined) {
     const w = child.stdin.getWriter();
     await w.write(
-      typeof opts.stdin === "string" ? new TextEncoder().encode(opts.stdin) : opts.stdin,
+      typeof opts.stdin === "string"
+        ? new TextEncoder().encode(opts.stdin)
+        : opts.stdin,
     );
     await w.close();
   }

@@ -110,6 +110,27 @@ export interface Proxy {
   ): Promise<void>;
 }
 
+/**
+ * A refusal kubectl can print. client-go decodes a `Status` body with the
+ * scheme of the request; its aggregated-discovery client (the first request
+ * kubectl makes) has no `Status` in that scheme and prints "unknown" instead
+ * of the message, but it prints a short `text/plain` body as it is. So
+ * discovery requests get the message as text, all others a `Status`.
+ */
+function refusal(
+  accept: string | undefined,
+  status: number,
+  message: string,
+): Response {
+  if (accept?.includes("g=apidiscovery.k8s.io")) {
+    return new Response(message, {
+      status,
+      headers: { "content-type": "text/plain; charset=utf-8" },
+    });
+  }
+  return statusResponse(status, message);
+}
+
 type Env = { Bindings: { peer: PeerInfo }; Variables: { auth: Authorized } };
 
 function randomId(): string {
@@ -139,7 +160,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
         path: new URL(c.req.url).pathname,
         remote: c.env.peer.remoteAddr,
       });
-      return statusResponse(r.status, r.message);
+      return refusal(c.req.header("accept"), r.status, r.message);
     }
     c.set("auth", r);
     await next();
