@@ -20,7 +20,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants as fsConstants, statSync } from "node:fs";
-import type { Readable, Writable } from "node:stream";
+import { PassThrough, type Readable, type Writable } from "node:stream";
 import { builtinProcess, missingCommandProcess } from "./builtins.ts";
 
 /** A running container process. */
@@ -185,19 +185,45 @@ function spawnWithPty(options: SpawnContainerOptions): ContainerProcess {
     detached: true,
   });
   const exited = exitCodeOf(child);
-  child.stdin!.on("error", () => {});
-  if (!options.stdin) child.stdin!.end();
+  const ptyIn = child.stdin!;
+  ptyIn.on("error", () => {});
+  // Input goes through a gate that is shut while a resize is being applied,
+  // so bytes written after a resize reach the pty after the new size.
+  const gate = new PassThrough();
+  let resizing = 0;
+  let ptyFull = false;
+  const maybeResume = () => {
+    if (resizing === 0 && !ptyFull) gate.resume();
+  };
+  gate.on("data", (chunk: Uint8Array) => {
+    if (!ptyIn.write(chunk)) {
+      ptyFull = true;
+      gate.pause();
+      ptyIn.once("drain", () => {
+        ptyFull = false;
+        maybeResume();
+      });
+    }
+  });
+  gate.on("end", () => ptyIn.end());
+  if (!options.stdin) gate.end();
   let ttyPath: string | undefined;
   let sessionPid: number | undefined;
   let pendingSize: { cols: number; rows: number } | undefined;
   const applySize = (cols: number, rows: number) => {
-    spawn(
-      "stty",
-      ["-F", ttyPath!, "cols", String(cols), "rows", String(rows)],
-      {
-        stdio: "ignore",
-      },
-    ).on("error", () => {});
+    resizing++;
+    gate.pause();
+    const args = ["-F", ttyPath!, "cols", String(cols), "rows", String(rows)];
+    const stty = spawn("stty", args, { stdio: "ignore" });
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      resizing--;
+      maybeResume();
+    };
+    stty.on("error", finish);
+    stty.on("close", finish);
   };
   let info = "";
   child.stdio[3]!.on("data", (d: Uint8Array) => {
@@ -206,19 +232,30 @@ function spawnWithPty(options: SpawnContainerOptions): ContainerProcess {
     if (m && ttyPath === undefined) {
       ttyPath = m[1]!;
       sessionPid = Number(m[2]);
-      if (pendingSize) applySize(pendingSize.cols, pendingSize.rows);
+      if (pendingSize) {
+        resizing--;
+        applySize(pendingSize.cols, pendingSize.rows);
+      }
     }
   });
   child.stdio[3]!.on("error", () => {});
   // script's own diagnostics (rare) are dropped: stderr has no channel here.
   child.stderr!.resume();
   return {
-    stdin: options.stdin ? child.stdin! : null,
+    stdin: options.stdin ? gate : null,
     stdout: child.stdout!,
     stderr: null,
     resize(cols, rows) {
-      if (ttyPath === undefined) pendingSize = { cols, rows };
-      else applySize(cols, rows);
+      if (ttyPath !== undefined) {
+        applySize(cols, rows);
+        return;
+      }
+      // Hold input until the pty is known and the size applied.
+      if (pendingSize === undefined) {
+        resizing++;
+        gate.pause();
+      }
+      pendingSize = { cols, rows };
     },
     exited,
     kill() {
