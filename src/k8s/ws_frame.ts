@@ -102,7 +102,7 @@ export class WsFrameParser {
       this.consumed += frame.wireLength;
     }
     // Copy the remainder so we never pin a large caller-owned chunk.
-    this.#buf = off === buf.length ? new Uint8Array(0) : buf.slice(off);
+    this.#buf = off === buf.length ? new Uint8Array(0) : copyOf(buf, off);
     return frames;
   }
 
@@ -160,7 +160,8 @@ export class WsFrameParser {
     if (masked) hdr += 4;
     if (avail < hdr + len) return undefined;
     const start = off + hdr;
-    const payload = buf.slice(start, start + len);
+    // A copy, never a view: unmasking must not rewrite the caller's bytes.
+    const payload = copyOf(buf, start, start + len);
     if (masked) {
       const m0 = buf[off + maskOff]!;
       const m1 = buf[off + maskOff + 1]!;
@@ -171,6 +172,14 @@ export class WsFrameParser {
     }
     return { fin, opcode, masked, payload, wireLength: hdr + len };
   }
+}
+
+/**
+ * Copies bytes out of `buf`. `Buffer#slice` (Node) returns a view, not a
+ * copy, so `Uint8Array.prototype.slice` is called explicitly.
+ */
+function copyOf(buf: Uint8Array, start: number, end?: number): Uint8Array {
+  return Uint8Array.prototype.slice.call(buf, start, end);
 }
 
 /**
