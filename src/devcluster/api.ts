@@ -49,14 +49,14 @@ const JSON_HEADERS = { "content-type": "application/json" };
 function status(s: K8sStatus): Response {
   return new Response(JSON.stringify(s), {
     status: s.code ?? 500,
-    headers: JSON_HEADERS,
+    headers: { ...JSON_HEADERS }, // fresh: @hono/node-server writes content-length into it
   });
 }
 
 function json(body: unknown, code = 200): Response {
   return new Response(JSON.stringify(body), {
     status: code,
-    headers: JSON_HEADERS,
+    headers: { ...JSON_HEADERS }, // fresh: @hono/node-server writes content-length into it
   });
 }
 

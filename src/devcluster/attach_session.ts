@@ -21,6 +21,8 @@ import type { RunningContainer } from "./running_container.ts";
 
 /** Flags of the attach request. */
 export interface AttachRequest {
+  /** `tty=true`. */
+  tty: boolean;
   /** `stdin=true`. */
   stdin: boolean;
   /** `stdout=true`. */
@@ -42,7 +44,7 @@ export async function runAttachSession(
   req: AttachRequest,
   startDelayMs: number,
 ): Promise<void> {
-  await clientReady(ch, startDelayMs);
+  await clientReady(ch, startDelayMs, req.tty && container.tty);
   if (ch.isClosed) return;
   const detach = container.attach({
     write(stream, data) {

@@ -59,6 +59,8 @@ export class ChannelSocket {
   #ended = false;
   #firstMessage: Promise<void>;
   #resolveFirst!: () => void;
+  #firstResize: Promise<void>;
+  #resolveFirstResize!: () => void;
   #closed: Promise<void>;
   #resolveClosed!: () => void;
 
@@ -72,6 +74,7 @@ export class ChannelSocket {
     this.#socket = socket;
     this.protocol = protocol;
     this.#firstMessage = new Promise((r) => (this.#resolveFirst = r));
+    this.#firstResize = new Promise((r) => (this.#resolveFirstResize = r));
     this.#closed = new Promise((r) => (this.#resolveClosed = r));
     (socket as Duplex & { setNoDelay?: (b: boolean) => void }).setNoDelay?.(
       true,
@@ -85,6 +88,11 @@ export class ChannelSocket {
   /** Resolves on the client's first data message, or when the connection ends. */
   get firstMessage(): Promise<void> {
     return this.#firstMessage;
+  }
+
+  /** Resolves on the client's first resize message, or when the connection ends. */
+  get firstResize(): Promise<void> {
+    return this.#firstResize;
   }
 
   /** Resolves when the connection is over (either side). */
@@ -180,6 +188,7 @@ export class ChannelSocket {
   #onClosed(): void {
     if (!this.#ended) this.#ended = true;
     this.#resolveFirst();
+    this.#resolveFirstResize();
     this.#resolveClosed();
   }
 
@@ -235,6 +244,9 @@ export class ChannelSocket {
 
   #hold(h: Held): void {
     this.#resolveFirst();
+    if (h.kind === "message" && h.channel === CHANNEL_RESIZE) {
+      this.#resolveFirstResize();
+    }
     if (this.#handlers) this.#deliver(h);
     else this.#held.push(h);
   }

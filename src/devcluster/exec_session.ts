@@ -2,9 +2,8 @@
  * `pods/exec` over a channel WebSocket: run a command in the pod's scratch
  * directory and join its stdio to the channels.
  *
- * The process starts when the client has sent its first message (kubectl
- * sends a resize first with a TTY, and stdin data with `-i`) or after
- * `startDelayMs`, whichever comes first. client-go can drop output that
+ * The process starts when the client has sent its first message (with a
+ * TTY: its first resize) or after `startDelayMs`, whichever comes first. client-go can drop output that
  * arrives right after the 101 (`Unknown stream id 1, discarding message`):
  * this gives it a moment. With a TTY the first resize is known before the
  * process starts, so the pty begins with the client's size.
@@ -47,18 +46,31 @@ export interface ExecRequest {
 }
 
 /**
- * Waits for the client's first message or `ms`, whichever is first.
+ * Longest wait for the first resize of a TTY session. kubectl always sends
+ * one at the start, but from another goroutine than stdin, so under load its
+ * stdin can come first; input written to the pty before the size would run
+ * at the old size. Only a client that never sends a resize waits this long.
+ */
+export const TTY_RESIZE_WAIT_MS = 2000;
+
+/**
+ * Waits until the client is ready for output: its first message, at most
+ * `ms`; with a TTY its first resize, at most `max(ms, TTY_RESIZE_WAIT_MS)`.
  * @param ch The channel socket.
- * @param ms Longest wait.
+ * @param ms Longest wait without a TTY.
+ * @param tty Wait for the first resize rather than any message.
  */
 export async function clientReady(
   ch: ChannelSocket,
   ms: number,
+  tty = false,
 ): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
-    ch.firstMessage,
-    new Promise<void>((r) => (timer = setTimeout(r, ms))),
+    tty ? ch.firstResize : ch.firstMessage,
+    new Promise<void>((
+      r,
+    ) => (timer = setTimeout(r, tty ? Math.max(ms, TTY_RESIZE_WAIT_MS) : ms))),
   ]);
   clearTimeout(timer);
 }
@@ -95,7 +107,7 @@ export async function runExecSession(
   req: ExecRequest,
   startDelayMs: number,
 ): Promise<void> {
-  await clientReady(ch, startDelayMs);
+  await clientReady(ch, startDelayMs, req.tty);
   if (ch.isClosed) return;
   // Set once the process starts; handlers run before that hold their input.
   const started: { proc?: ContainerProcess } = {};
@@ -136,7 +148,7 @@ export async function runExecSession(
     env: req.env,
     tty: req.tty,
     stdin: req.stdin,
-    size,
+    size: size ?? { cols: 80, rows: 24 },
   });
   started.proc = running;
   pumpToChannel(running.stdout, ch, req.stdout ? CHANNEL_STDOUT : undefined);

@@ -6,7 +6,9 @@
  *
  * kubectl retries over SPDY (`POST`, `Upgrade: SPDY/3.1`) after any non-101
  * answer and prints the error of that retry: the same `Status` is given to
- * both. SPDY itself is not spoken here.
+ * both. Exec over SPDY (kubectl 1.29 and older, or
+ * `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false`) is served by `spdy_server.ts`;
+ * attach over SPDY is refused with a 400.
  *
  * @module
  */
@@ -18,8 +20,14 @@ import { resolveContainer } from "./api.ts";
 import { runAttachSession } from "./attach_session.ts";
 import { authenticate, type TokenUser } from "./auth.ts";
 import { ChannelSocket } from "./channel_socket.ts";
+import { spawnContainerProcess } from "./container_process.ts";
 import { runExecSession } from "./exec_session.ts";
 import type { PodRuntime } from "./pod_runtime.ts";
+import {
+  execProcessFromNode,
+  isSpdyUpgrade,
+  serveSpdyExec,
+} from "./spdy_server.ts";
 import type { ClusterStore } from "./store.ts";
 import {
   chooseChannelProtocol,
@@ -110,9 +118,35 @@ export function handleUpgrade(
     refusal = `container "${found.container}" in pod "${name}" is not running`;
   } else if (kind === "exec" && q.getAll("command").length === 0) {
     refusal = "you must specify at least one command for the container";
+  } else if (kind === "exec" && isSpdyUpgrade(req.headers)) {
+    log(101, who);
+    const session = serveSpdyExec({
+      socket,
+      head,
+      request: { url: req.url ?? "/", headers: req.headers },
+      backend: {
+        start: (o) =>
+          execProcessFromNode(spawnContainerProcess({
+            argv: o.argv,
+            cwd: ctx.runtime.podDir(ns, name),
+            env: { HOSTNAME: name },
+            tty: o.tty,
+            stdin: o.stdin,
+          })),
+      },
+    }).catch((err) => {
+      ctx.logger?.(
+        `Session exec ${ns}/${name} over SPDY failed: ${
+          (err as Error).message
+        }`,
+      );
+      socket.destroy();
+    });
+    ctx.track?.(session);
+    return;
   } else if ((req.headers.upgrade ?? "").toLowerCase() !== "websocket") {
     refusal =
-      `Upgrade "${req.headers.upgrade}" is not supported by the simulated cluster: use WebSocket (kubectl 1.30 or newer)`;
+      `Upgrade "${req.headers.upgrade}" is not supported by the simulated cluster for ${kind}: use WebSocket (kubectl 1.30 or newer)`;
   }
   const protocol = chooseChannelProtocol(req.headers["sec-websocket-protocol"]);
   const key = req.headers["sec-websocket-key"];
@@ -141,6 +175,7 @@ export function handleUpgrade(
       tty: flag(q, "tty"),
     }, ctx.startDelayMs)
     : runAttachSession(ch, running!, {
+      tty: flag(q, "tty"),
       stdin: flag(q, "stdin"),
       stdout: flag(q, "stdout"),
       stderr: flag(q, "stderr"),
