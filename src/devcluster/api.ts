@@ -412,6 +412,15 @@ export function createApiApp(ctx: ApiContext): Hono<Env> {
     });
   };
 
+  // No events are recorded; `kubectl describe` asks for them.
+  app.get("/api/v1/namespaces/:ns/events", () =>
+    json({
+      kind: "EventList",
+      apiVersion: "v1",
+      metadata: { resourceVersion: String(store.resourceVersion) },
+      items: [],
+    }));
+
   app.get("/api/v1/pods", (c) => listPods(c, undefined));
   app.get("/api/v1/namespaces/:ns/pods", (c) => listPods(c, c.req.param("ns")));
 

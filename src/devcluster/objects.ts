@@ -151,17 +151,22 @@ export interface WatchEvent<T> {
 /**
  * The argv a container runs, the way the kubelet composes it: `command` then
  * `args`. An image's own ENTRYPOINT/CMD do not exist here: an empty argv
- * means `sh` (busybox's CMD).
+ * means `sh` for a container with stdin (`kubectl run -i`), else
+ * `sleep infinity` (a long-running service, so `kubectl exec` works).
  * @param c The container spec.
  * @returns The argv, never empty.
  * @example
  * ```ts
  * import { containerArgv } from "./objects.ts";
- * const argv = containerArgv({ name: "x", args: ["echo", "hi"] });
- * if (argv.join(" ") !== "echo hi") throw new Error();
+ * if (containerArgv({ name: "x", args: ["echo", "hi"] }).join(" ") !== "echo hi") {
+ *   throw new Error();
+ * }
+ * if (containerArgv({ name: "x", stdin: true })[0] !== "sh") throw new Error();
+ * if (containerArgv({ name: "x" })[0] !== "sleep") throw new Error();
  * ```
  */
 export function containerArgv(c: ContainerSpec): string[] {
   const argv = [...(c.command ?? []), ...(c.args ?? [])];
-  return argv.length > 0 ? argv : ["sh"];
+  if (argv.length > 0) return argv;
+  return c.stdin ? ["sh"] : ["sleep", "infinity"];
 }
