@@ -106,14 +106,20 @@ export class ChannelSocket {
   }
 
   /**
-   * Starts delivering client messages (held ones first).
+   * Starts delivering client messages: held resizes first, then the other
+   * held messages in order, then new ones as they come.
    * @param handlers The session's handlers.
    */
   start(handlers: ChannelHandlers): void {
     this.#handlers = handlers;
     const held = this.#held;
     this.#held = [];
-    for (const h of held) this.#deliver(h);
+    // Resizes first: they describe the terminal the session starts with,
+    // and kubectl may have sent stdin before its first resize.
+    const isResize = (h: Held) =>
+      h.kind === "message" && h.channel === CHANNEL_RESIZE;
+    for (const h of held) if (isResize(h)) this.#deliver(h);
+    for (const h of held) if (!isResize(h)) this.#deliver(h);
   }
 
   /** Stops reading from the client (stdin back-pressure). */

@@ -91,16 +91,18 @@ Deno.test("ChannelSocket reassembles fragmented stdin and resize messages at eve
   }
 });
 
-Deno.test("ChannelSocket holds messages until start and resolves firstMessage", async () => {
+Deno.test("ChannelSocket holds messages until start, resizes first, and resolves firstMessage", async () => {
   const fake = fakeSocket();
   const head = clientFrame(2, enc.encode('\x04{"Width":80,"Height":24}'));
   const ch = new ChannelSocket(fake.socket, "v5.channel.k8s.io", head);
   await ch.firstMessage;
   fake.feed(clientFrame(2, enc.encode("\x00x")));
+  fake.feed(clientFrame(2, enc.encode('\x04{"Width":100,"Height":30}')));
   await tick();
   const rec = recorder();
   ch.start(rec.handlers);
-  assert.deepEqual(rec.events, ["resize 80x24"]);
+  // Resizes are delivered before held stdin.
+  assert.deepEqual(rec.events, ["resize 80x24", "resize 100x30"]);
   assert.equal(rec.stdinText(), "x");
   ch.destroy();
 });
