@@ -248,3 +248,108 @@ export function spawnKubectl(stack: Stack, user: User, args: string[]) {
     },
   };
 }
+
+/** One step of a terminal session driven by `tests/_pty.py`. */
+export type PtyStep =
+  | { expect: string; new?: boolean }
+  | { send: string }
+  | { resize: [number, number] };
+
+/**
+ * Runs kubectl in a pseudo-terminal (for `-it`), following `steps`.
+ * @returns Exit code and everything the terminal showed.
+ */
+export async function kubectlPty(
+  stack: Stack,
+  user: User,
+  args: string[],
+  steps: PtyStep[],
+  size: [number, number] = [100, 30],
+): Promise<{ code: number; output: string; failed: string | null }> {
+  const spec = {
+    argv: [
+      "/usr/bin/kubectl",
+      "--kubeconfig",
+      stack.kubeconfig,
+      "--context",
+      user,
+      ...args,
+    ],
+    env: {
+      HOME: stack.home,
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      TERM: "xterm",
+    },
+    size,
+    steps,
+  };
+  const out = await new Deno.Command("/usr/bin/python3", {
+    args: [`${here}_pty.py`, JSON.stringify(spec)],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const r = JSON.parse(new TextDecoder().decode(out.stdout));
+  const bytes = Uint8Array.from(atob(r.output), (c) => c.charCodeAt(0));
+  return {
+    code: r.code,
+    output: new TextDecoder().decode(bytes),
+    failed: r.failed,
+  };
+}
+
+/** kubectl with stdin kept open, for sessions a test steers as they run. */
+export function interactiveKubectl(stack: Stack, user: User, args: string[]) {
+  const child = new Deno.Command("/usr/bin/kubectl", {
+    args: ["--kubeconfig", stack.kubeconfig, "--context", user, ...args],
+    env: { HOME: stack.home, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
+    clearEnv: true,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  let stdout = "";
+  const waiters: { needle: string; resolve: () => void }[] = [];
+  const reading = (async () => {
+    for await (
+      const chunk of child.stdout.pipeThrough(new TextDecoderStream())
+    ) {
+      stdout += chunk;
+      for (const w of [...waiters]) {
+        if (stdout.includes(w.needle)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve();
+        }
+      }
+    }
+  })();
+  const stderr = new Response(child.stderr).text();
+  return {
+    get stdout() {
+      return stdout;
+    },
+    /** Writes stdin; false when kubectl no longer reads it. */
+    async write(text: string): Promise<boolean> {
+      try {
+        await writer.write(new TextEncoder().encode(text));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    waitFor(needle: string): Promise<void> {
+      if (stdout.includes(needle)) return Promise.resolve();
+      return new Promise((resolve) => waiters.push({ needle, resolve }));
+    },
+    async closeStdin(): Promise<void> {
+      await writer.close().catch(() => {});
+    },
+    /** Resolves when kubectl exits. */
+    async done(): Promise<{ code: number; stdout: string; stderr: string }> {
+      const s = await child.status;
+      await reading;
+      await writer.close().catch(() => {});
+      return { code: s.code, stdout, stderr: await stderr };
+    },
+  };
+}

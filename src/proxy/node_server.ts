@@ -68,10 +68,12 @@ export function serveProxy(
   proxy: Proxy,
   opts: ServeOptions = {},
 ): Promise<ServedProxy> {
+  // overrideGlobalObjects: false keeps the global Response native, so a
+  // Deno.serve in the same process (an embedded recorder) still works.
   const listener = getRequestListener((req, env) => {
     const incoming = (env as { incoming: http.IncomingMessage }).incoming;
     return proxy.fetch(req, peerOf(incoming.socket, req.headers));
-  });
+  }, { overrideGlobalObjects: false });
   const server = opts.tls
     ? https.createServer({
       cert: opts.tls.certPem,

@@ -220,10 +220,14 @@ export class CastEncoder {
     }
     const body = this.#lines(events);
     this.#ended = true;
+    // Once the server has sent the session's final Status, the session ended
+    // normally, whichever side then closed the connection first.
+    const closedAfterStatus = this.#status !== undefined &&
+      (reason === "upstream-gone" || reason === "client-gone");
     const end: SessionEnd = {
       sessionId: this.#info.sessionId,
       endTime: nowMs / 1000,
-      reason,
+      reason: closedAfterStatus ? "normal" : reason,
       ...(detail !== undefined ? { detail } : {}),
       ...(this.#exitCode !== undefined ? { exitCode: this.#exitCode } : {}),
       ...(this.#status !== undefined ? { status: this.#status } : {}),
