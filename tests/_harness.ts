@@ -148,7 +148,11 @@ export async function kubectl(
   stack: Stack,
   user: User | "anonymous",
   args: string[],
-  opts: { stdin?: Uint8Array | string; env?: Record<string, string> } = {},
+  opts: {
+    stdin?: Uint8Array | string;
+    env?: Record<string, string>;
+    bin?: string;
+  } = {},
 ): Promise<KubectlResult> {
   for (let attempt = 0;; attempt++) {
     const r = await runKubectl(stack, user, args, opts);
@@ -167,9 +171,13 @@ async function runKubectl(
   stack: Stack,
   user: string,
   args: string[],
-  opts: { stdin?: Uint8Array | string; env?: Record<string, string> },
+  opts: {
+    stdin?: Uint8Array | string;
+    env?: Record<string, string>;
+    bin?: string;
+  },
 ): Promise<KubectlResult> {
-  const cmd = new Deno.Command("/usr/bin/kubectl", {
+  const cmd = new Deno.Command(opts.bin ?? "/usr/bin/kubectl", {
     args: ["--kubeconfig", stack.kubeconfig, "--context", user, ...args],
     env: {
       HOME: stack.home,

@@ -145,14 +145,18 @@ Deno.test(
             // A password prompt: the terminal does not echo what is typed.
             {
               send:
-                "stty -echo; echo ready-for-pw; read pw; stty echo; echo got-pw\n",
+                "stty -echo; echo ready-for-pw; read pw; stty echo; echo got''-pw\n",
             },
             { expect: "ready-for-pw\r\n" },
             { send: "typed-pw-s3cret\n" },
             { expect: "got-pw\r\n" },
             { resize: [120, 40] },
-            { send: "stty size\n" },
-            { expect: "40 120" },
+            // The resize travels kubectl → proxy → pod on its own: wait for it there.
+            {
+              send:
+                'until [ "$(stty size)" = "40 120" ]; do sleep 0.05; done; echo re""sized\n',
+            },
+            { expect: "resized\r\n" },
             { send: "exit 0\n" },
           ], [100, 30]);
           assert.equal(r.failed, null, r.output);
@@ -263,6 +267,47 @@ Deno.test(
           assert.equal(header.kubernetes.podName, "runner");
           assert.equal(header.kubernetes.sessionType, "attach");
           assert.match(output, /run-ok/);
+        },
+      );
+
+      await t.step(
+        "SPDY exec (kubectl 1.29, and 1.31 with WebSockets off) is recorded the same way",
+        async () => {
+          const runs: { bin: string; env: Record<string, string> }[] = [
+            { bin: "/usr/lib/google-cloud-sdk/bin/kubectl.1.29", env: {} },
+            {
+              bin: "/usr/bin/kubectl",
+              env: { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: "false" },
+            },
+          ];
+          for (const run of runs) {
+            const r = await kubectl(stack, "alice", [
+              "exec",
+              "-i",
+              "demo",
+              "--",
+              "sh",
+              "-c",
+              "read secret; echo spdy-out; echo spdy-err >&2; exit 5",
+            ], { stdin: "spdy-stdin-secret\n", ...run });
+            assert.equal(r.code, 5, r.stderr);
+            assert.equal(r.stdout, "spdy-out\n");
+            const { manifest, cast } = await next();
+            const { header, output } = parseCast(cast);
+            assert.equal(header.protocol, "v5.channel.k8s.io");
+            assert.equal(header.kubernetes.podName, "demo");
+            assert.match(output, /spdy-out\r\n/);
+            assert.match(output, /spdy-err\r\n/);
+            assert.equal(manifest.end!.exitCode, 5);
+            assert.equal(manifest.end!.reason, "normal");
+            assert.deepEqual(manifest.end!.channels.stdout, {
+              bytes: 9,
+              sha256: await sha256("spdy-out\n"),
+            });
+            assert.ok(
+              !(await allStoredText(rec.dir)).includes("spdy-stdin-secret"),
+            );
+          }
         },
       );
 
