@@ -148,21 +148,21 @@ export class Ingestor {
         open = false;
       }
     };
+    const abort = new AbortController();
+    // An uploader that goes away shows up as the ack stream being cancelled
+    // (Deno.serve's request.signal also fires on successful responses).
     const acks = new ReadableStream<Uint8Array>({
       start(c) {
         ctl = c;
       },
       cancel() {
         open = false;
+        if (!abort.signal.aborted) {
+          abort.abort(new Error("the uploader disconnected"));
+        }
       },
     });
-    const abort = new AbortController();
     this.#live.add(abort);
-    req.signal?.addEventListener("abort", () => {
-      if (!abort.signal.aborted) {
-        abort.abort(new Error("the uploader disconnected"));
-      }
-    }, { once: true });
     const run = this.#ingest(req.body, id, sessionId, send, abort.signal)
       .catch(() => {})
       .finally(() => {
