@@ -53,11 +53,15 @@ await Deno.writeTextFile(
 const recorder = await serveRecorder(parseRecorderConfig(recorderConfig));
 
 const ca = await generateCa("execgate-dev-ca");
-const serving = await issueCert(ca, { commonName: "execgate", usage: "server" });
+const serving = await issueCert(ca, {
+  commonName: "execgate",
+  usage: "server",
+});
 await Deno.writeTextFile(`${dev}/proxy.crt`, serving.certPem);
 await Deno.writeTextFile(`${dev}/proxy.key`, serving.keyPem);
 await Deno.writeTextFile(`${dev}/ca.crt`, ca.certPem);
-const proxyConfigText = `// The dev proxy's configuration (written by \`deno task dev\`).
+const proxyConfigText =
+  `// The dev proxy's configuration (written by \`deno task dev\`).
 {
   "hostname": "execgate-dev",
   "tags": ["tag:k8s-proxy"],
@@ -107,7 +111,9 @@ Press Ctrl-C to stop.
 `);
 
 const { promise, resolve } = Promise.withResolvers<void>();
-for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, resolve);
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(sig, resolve);
+}
 await promise;
 console.log("\nstopping…");
 await proxy.close();
