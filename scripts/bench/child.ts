@@ -1,0 +1,118 @@
+/**
+ * One server of the benchmark stack in its own process, so its CPU and memory
+ * (`/proc/PID/status`) are its own and never the load client's:
+ *
+ * ```
+ * deno run -A --unstable-net scripts/bench/child.ts ROLE SPEC_JSON
+ * ```
+ *
+ * ROLE is `cluster` (the simulated kube-apiserver), `proxy` (execgate's proxy
+ * with recording), `recorder` (the recorder service) or `s3` (s3rver). The
+ * child prints one JSON line on stdout once it listens (`{"url": …}` plus
+ * role facts), then runs until SIGTERM or until its stdin closes (the parent
+ * died). Logs go to stderr.
+ *
+ * @module
+ */
+
+import S3rver from "s3rver";
+import { startDevCluster } from "../../src/devcluster/server.ts";
+import { jsonLogger } from "../../src/log.ts";
+import { parseProxyConfig } from "../../src/proxy/config.ts";
+import { openRecordings } from "../../src/proxy/open_recordings.ts";
+import { startProxy } from "../../src/proxy/start.ts";
+import { parseRecorderConfig, serveRecorder } from "../../src/recorder/mod.ts";
+
+/** What a child prints once it is ready. */
+export interface ChildReady {
+  /** Base URL of the server. */
+  url: string;
+  /** Cluster only: its CA (PEM) and a token it accepts. */
+  caPem?: string;
+  token?: string;
+}
+
+/** The spec of a `cluster` child. */
+export interface ClusterSpec {
+  /** Scratch folder of the pods. */
+  rootDir: string;
+  /** See `DevClusterOptions.startDelayMs`. */
+  startDelayMs: number;
+}
+
+function stopped(): Promise<void> {
+  return new Promise((resolve) => {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(sig, () => resolve());
+    }
+    // The parent holds our stdin open; EOF means it is gone.
+    (async () => {
+      for await (const _ of Deno.stdin.readable) { /* drain */ }
+      resolve();
+    })();
+  });
+}
+
+function ready(info: ChildReady): void {
+  console.log(JSON.stringify(info));
+}
+
+async function run(role: string, spec: unknown): Promise<void> {
+  switch (role) {
+    case "cluster": {
+      const s = spec as ClusterSpec;
+      const cluster = await startDevCluster({
+        rootDir: s.rootDir,
+        startDelayMs: s.startDelayMs,
+      });
+      ready({ url: cluster.url, caPem: cluster.caPem, token: cluster.token });
+      await stopped();
+      await cluster.close();
+      return;
+    }
+    case "proxy": {
+      const proxy = await startProxy(parseProxyConfig(spec, "bench proxy"), {
+        logger: jsonLogger("proxy"),
+        openTap: openRecordings,
+      });
+      ready({ url: proxy.url });
+      await stopped();
+      await proxy.close();
+      return;
+    }
+    case "recorder": {
+      const config = parseRecorderConfig(spec, {});
+      const served = await serveRecorder(config);
+      ready({ url: served.url });
+      await stopped();
+      await served.close();
+      return;
+    }
+    case "s3": {
+      const s = spec as { dir: string };
+      const server = new S3rver({
+        address: "127.0.0.1",
+        port: 0,
+        directory: s.dir,
+        silent: true,
+      });
+      const addr = await server.run() as unknown as { port: number };
+      ready({ url: `http://127.0.0.1:${addr.port}` });
+      await stopped();
+      await server.close();
+      return;
+    }
+  }
+  throw new TypeError(`Unknown bench child role ${JSON.stringify(role)}`);
+}
+
+if (import.meta.main) {
+  const [role = "", specJson = "{}"] = Deno.args;
+  try {
+    await run(role, JSON.parse(specJson));
+    Deno.exit(0);
+  } catch (e) {
+    console.error(`bench child ${role}: ${(e as Error).stack ?? e}`);
+    Deno.exit(1);
+  }
+}
