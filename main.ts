@@ -12,6 +12,8 @@
 
 import { loadProxyConfig } from "./src/proxy/config.ts";
 import { startProxy } from "./src/proxy/start.ts";
+import { openRecordings } from "./src/proxy/open_recordings.ts";
+import { parseRecorderConfig, runRecorder } from "./src/recorder/mod.ts";
 import { runPolicyTest } from "./src/policy/mod.ts";
 import { parseHujson, toPlainValue } from "./src/policy/hujson.ts";
 
@@ -54,9 +56,6 @@ async function main(args: string[]): Promise<number> {
   switch (cmd) {
     case "proxy": {
       const [file, text] = await readConfig(rest);
-      const { openRecordings } = await import(
-        "./src/recording/open_recordings.ts"
-      );
       const proxy = await startProxy(loadProxyConfig(text, file), {
         openTap: openRecordings,
       });
@@ -70,9 +69,6 @@ async function main(args: string[]): Promise<number> {
       const raw = file
         ? toPlainValue(parseHujson(await Deno.readTextFile(file)))
         : {};
-      const { parseRecorderConfig, runRecorder } = await import(
-        "./src/recorder/mod.ts"
-      );
       await runRecorder(parseRecorderConfig(raw, Deno.env.toObject()));
       return 0;
     }
