@@ -29,6 +29,27 @@ async function sha256(text: string): Promise<string> {
     .join("");
 }
 
+/**
+ * The session's recorded output is exactly what kubectl's terminal showed
+ * of it (kubectl adds only its own notes around it, such as "If you don't
+ * see a command prompt…"), the header names the caller, and asciinema
+ * plays the file.
+ */
+async function assertRecordedWhatKubectlShowed(shown: string, cast: string) {
+  const { header, output } = parseCast(cast);
+  assert.ok(output.length > 0);
+  assert.ok(
+    shown.includes(output),
+    `recorded ${JSON.stringify(output)}\nshown ${JSON.stringify(shown)}`,
+  );
+  assert.equal(header.srcNodeUser, "alice@example.com");
+  assert.equal(header.srcNode, "alice-laptop");
+  assert.equal(header.tty, true);
+  assert.equal(header.proxy, "execgate-test");
+  const play = await asciinemaAccepts(cast);
+  assert.ok(play.ok, play.text);
+}
+
 /** A port nothing listens on. */
 function closedPortUrl(): string {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -209,9 +230,7 @@ Deno.test(
         assert.equal(header.kubernetes.podName, "attach-me");
         assert.deepEqual(header.argv, []);
         assert.match(output, /attached-ok/);
-        assert.ok(
-          r.output.includes(output.slice(output.indexOf("attached-ok"))),
-        );
+        await assertRecordedWhatKubectlShowed(r.output, cast);
       });
 
       await t.step(
@@ -239,6 +258,7 @@ Deno.test(
           assert.equal(header.kubernetes.sessionType, "attach");
           assert.equal(header.kubernetes.container, "dbg");
           assert.match(output, /debug-ok/);
+          await assertRecordedWhatKubectlShowed(r.output, cast);
         },
       );
 
@@ -267,6 +287,7 @@ Deno.test(
           assert.equal(header.kubernetes.podName, "runner");
           assert.equal(header.kubernetes.sessionType, "attach");
           assert.match(output, /run-ok/);
+          await assertRecordedWhatKubectlShowed(r.output, cast);
         },
       );
 
