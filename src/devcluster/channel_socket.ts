@@ -31,6 +31,7 @@ import {
 } from "../k8s/constants.ts";
 import type { K8sStatus } from "../k8s/status.ts";
 import { encodeWsFrame, WsFrameParser } from "../k8s/ws_frame.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** What a session does with the client's messages. */
 export interface ChannelHandlers {
@@ -239,7 +240,7 @@ export class ChannelSocket {
           this.#hold({
             kind: "message",
             channel,
-            data: concat(this.#msgParts),
+            data: concatBytes(this.#msgParts),
           });
           this.#msgParts = [];
         }
@@ -274,15 +275,4 @@ export class ChannelSocket {
       handlers.closeChannel(h.data[0]!);
     }
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

@@ -36,6 +36,7 @@ import {
 } from "./constants.ts";
 import type { ChannelMessage } from "./channel_tap.ts";
 import { WsFrameParser } from "./ws_frame.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** Options of {@linkcode WsChannelParser}. */
 export interface WsChannelParserOptions {
@@ -216,7 +217,7 @@ export class WsChannelParser {
         if (frame.fin) {
           out.push({
             channel: this.#channel,
-            data: concat(this.#parts, this.#size),
+            data: concatBytes(this.#parts),
             first: true,
             last: true,
           });
@@ -276,15 +277,4 @@ export class WsChannelDecoderStream
       },
     });
   }
-}
-
-function concat(parts: Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

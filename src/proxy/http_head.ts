@@ -6,6 +6,8 @@
  * @module
  */
 
+import { concatBytes } from "../bytes.ts";
+
 /** A parsed response head. */
 export interface ResponseHead {
   /** Status code, e.g. 101. */
@@ -56,7 +58,7 @@ export class ResponseHeadParser {
   ): { head: ResponseHead; raw: Uint8Array; rest: Uint8Array } | undefined {
     this.#chunks.push(chunk);
     this.#size += chunk.length;
-    const buf = this.#chunks.length === 1 ? chunk : concat(this.#chunks);
+    const buf = this.#chunks.length === 1 ? chunk : concatBytes(this.#chunks);
     this.#chunks = [buf];
     const end = findHeadEnd(buf, this.#scanned);
     if (end < 0) {
@@ -75,18 +77,6 @@ export class ResponseHeadParser {
       rest: buf.subarray(end),
     };
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }
 
 /** Returns the index just past CRLF CRLF, or -1. */

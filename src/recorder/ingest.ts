@@ -42,6 +42,7 @@ import {
   type RecordingWriter,
 } from "./storage.ts";
 import { TextIndexBuilder } from "./text_index.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** Size limits of an upload. */
 export interface IngestLimits {
@@ -271,7 +272,7 @@ export class Ingestor {
       }
       if (batch.length > 0 && writer) {
         const w = writer;
-        const data = concat(batch);
+        const data = concatBytes(batch);
         await locked(() => w.write(data));
       }
     };
@@ -403,20 +404,7 @@ export class Ingestor {
 const NL = new Uint8Array([10]);
 
 function withNewline(bytes: Uint8Array): Uint8Array {
-  return bytes[bytes.length - 1] === 10 ? bytes : concat([bytes, NL]);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
+  return bytes[bytes.length - 1] === 10 ? bytes : concatBytes([bytes, NL]);
 }
 
 /**

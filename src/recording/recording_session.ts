@@ -43,6 +43,7 @@ import {
   type RecorderUpload,
 } from "./recorder_client.ts";
 import type { CastHeader, EndReason } from "./wire.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** Limits of a recording session; every field has a default. */
 export interface RecordingLimits {
@@ -288,7 +289,7 @@ export class RecordingSession implements RelayTap {
       this.#resizeBytes += m.data.length;
       if (!m.last) continue;
       const size = this.#resizeBytes <= MAX_RESIZE_BYTES
-        ? parseTerminalSize(concat(this.#resize, this.#resizeBytes))
+        ? parseTerminalSize(concatBytes(this.#resize))
         : undefined;
       this.#resize = [];
       this.#resizeBytes = 0;
@@ -408,7 +409,7 @@ export class RecordingSession implements RelayTap {
         this.#status.push(m.data);
         this.#statusBytes += m.data.length;
         if (m.last) {
-          encoder.status(concat(this.#status, this.#statusBytes));
+          encoder.status(concatBytes(this.#status));
           this.#status = [];
         }
       }
@@ -473,7 +474,7 @@ export class RecordingSession implements RelayTap {
   /** Fail open: release everything held, plus `chunk`. */
   #releaseAll(chunk: Uint8Array): Uint8Array {
     if (this.#heldBytes === 0) return chunk;
-    const out = concat([...this.#held, chunk], this.#heldBytes + chunk.length);
+    const out = concatBytes([...this.#held, chunk]);
     this.#held = [];
     this.#heldBytes = 0;
     return out;
@@ -515,15 +516,4 @@ export class RecordingSession implements RelayTap {
     ) ?? EMPTY;
     this.abort?.(toClient, `recording failed: ${detail}`);
   }
-}
-
-function concat(parts: Uint8Array[], size: number): Uint8Array {
-  if (parts.length === 1 && parts[0]!.length === size) return parts[0]!;
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }

@@ -12,6 +12,7 @@ import tls from "node:tls";
 import { type ResponseHead, ResponseHeadParser } from "../proxy/http_head.ts";
 import { encodeWsFrame, WsFrameParser } from "../k8s/ws_frame.ts";
 import type { K8sStatus } from "../k8s/status.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** Options of {@linkcode openExec}. */
 export interface ExecClientOptions {
@@ -65,16 +66,6 @@ export interface ExecSession {
 }
 
 const enc = new TextEncoder();
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, b) => a + b.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /**
  * Opens a session.
@@ -141,7 +132,7 @@ export function openExec(opts: ExecClientOptions): Promise<ExecSession> {
     const done = new Promise<ExecResult>((r) => (finish = r));
     const collect = opts.collect ?? true;
     const result = (): ExecResult => {
-      const err = concat(errorParts);
+      const err = concatBytes(errorParts);
       let status: K8sStatus | undefined;
       if (err.length) {
         try {
@@ -149,8 +140,8 @@ export function openExec(opts: ExecClientOptions): Promise<ExecSession> {
         } catch { /* not JSON */ }
       }
       return {
-        stdout: concat(stdout),
-        stderr: concat(stderr),
+        stdout: concatBytes(stdout),
+        stderr: concatBytes(stderr),
         stdoutBytes,
         status,
       };
@@ -221,7 +212,7 @@ export function openExec(opts: ExecClientOptions): Promise<ExecSession> {
       if (head && head.status !== 101) {
         resolve({
           head,
-          body: new TextDecoder().decode(concat(bodyParts)),
+          body: new TextDecoder().decode(concatBytes(bodyParts)),
           protocol: "",
           stdin: () => {},
           closeStdin: () => {},

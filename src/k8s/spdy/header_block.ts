@@ -25,23 +25,13 @@
 // @ts-types="@types/pako"
 import pako from "pako";
 import { SPDY3_DICTIONARY } from "./dictionary.ts";
+import { concatBytes } from "../../bytes.ts";
 
 /** Header name/value pairs in wire order; names lower case. */
 export type SpdyHeaders = [name: string, value: string][];
 
 /** Default largest decompressed header block. */
 const DEFAULT_MAX_BLOCK = 256 * 1024;
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}
 
 /**
  * The decompressing side of one direction's header-block zlib stream.
@@ -117,7 +107,7 @@ export class HeaderBlockInflater {
         }`,
       );
     }
-    return concat(this.#parts, this.#size);
+    return concatBytes(this.#parts);
   }
 }
 
@@ -166,7 +156,7 @@ export class HeaderBlockDeflater {
         `Cannot deflate SPDY header block: ${this.#deflate.msg}`,
       );
     }
-    return concat(this.#parts, this.#size);
+    return concatBytes(this.#parts);
   }
 }
 
