@@ -22,6 +22,7 @@ import {
 import type { K8sStatus } from "./status.ts";
 import { protocolChannels, WsChannelParser } from "./ws_channel_parser.ts";
 import { encodeWsFrame } from "./ws_frame.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** Options of {@linkcode WsChannelTap}. */
 export interface WsChannelTapOptions {
@@ -147,11 +148,5 @@ export function wsAbortFrames(
       payload: new Uint8Array([0x03, 0xe8]),
     }),
   );
-  const out = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
-  let off = 0;
-  for (const f of frames) {
-    out.set(f, off);
-    off += f.length;
-  }
-  return out;
+  return concatBytes(frames);
 }

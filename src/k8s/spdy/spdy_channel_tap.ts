@@ -44,6 +44,7 @@ import {
 } from "./frame.ts";
 import { type SpdyDecoded, SpdyFrameDecoder } from "./frame_decoder.ts";
 import { headerValue } from "./header_block.ts";
+import { concatBytes } from "../../bytes.ts";
 
 /** The `streamtype` header values of remote-command streams, by channel. */
 export const STREAM_TYPES: Readonly<Record<string, number>> = {
@@ -249,13 +250,7 @@ export class SpdyChannelTap implements ChannelTap {
     frames.push(
       encodeControlFrame(7, /* GOAWAY */ 0, u32s(this.#lastClientStream, 0)),
     );
-    const out = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
-    let off = 0;
-    for (const f of frames) {
-      out.set(f, off);
-      off += f.length;
-    }
-    return out;
+    return concatBytes(frames);
   }
 
   #stream(id: number, d: SpdyDecoded, who: string): StreamState {
