@@ -15,13 +15,7 @@
  * @module
  */
 
-import S3rver from "s3rver";
-import { startDevCluster } from "../../src/devcluster/server.ts";
-import { jsonLogger } from "../../src/log.ts";
-import { parseProxyConfig } from "../../src/proxy/config.ts";
-import { openRecordings } from "../../src/proxy/open_recordings.ts";
-import { startProxy } from "../../src/proxy/start.ts";
-import { parseRecorderConfig, serveRecorder } from "../../src/recorder/mod.ts";
+// Each role imports only its own code (a child loads nothing it does not run).
 
 /** What a child prints once it is ready. */
 export interface ChildReady {
@@ -61,6 +55,9 @@ async function run(role: string, spec: unknown): Promise<void> {
   switch (role) {
     case "cluster": {
       const s = spec as ClusterSpec;
+      const { startDevCluster } = await import(
+        "../../src/devcluster/server.ts"
+      );
       const cluster = await startDevCluster({
         rootDir: s.rootDir,
         startDelayMs: s.startDelayMs,
@@ -71,6 +68,12 @@ async function run(role: string, spec: unknown): Promise<void> {
       return;
     }
     case "proxy": {
+      const { jsonLogger } = await import("../../src/log.ts");
+      const { parseProxyConfig } = await import("../../src/proxy/config.ts");
+      const { openRecordings } = await import(
+        "../../src/proxy/open_recordings.ts"
+      );
+      const { startProxy } = await import("../../src/proxy/start.ts");
       const proxy = await startProxy(parseProxyConfig(spec, "bench proxy"), {
         logger: jsonLogger("proxy"),
         openTap: openRecordings,
@@ -81,6 +84,9 @@ async function run(role: string, spec: unknown): Promise<void> {
       return;
     }
     case "recorder": {
+      const { parseRecorderConfig, serveRecorder } = await import(
+        "../../src/recorder/mod.ts"
+      );
       const config = parseRecorderConfig(spec, {});
       const served = await serveRecorder(config);
       ready({ url: served.url });
@@ -90,6 +96,7 @@ async function run(role: string, spec: unknown): Promise<void> {
     }
     case "s3": {
       const s = spec as { dir: string };
+      const { default: S3rver } = await import("s3rver");
       const server = new S3rver({
         address: "127.0.0.1",
         port: 0,
