@@ -89,10 +89,20 @@ export async function spawnChild(
   logDir: string,
   name = role,
 ): Promise<Child> {
+  // BENCH_CPU_PROF=DIR: V8 CPU profiles of the proxies and recorders.
+  const profDir = Deno.env.get("BENCH_CPU_PROF");
+  const prof = profDir && (role === "proxy" || role === "recorder")
+    ? [
+      "--cpu-prof",
+      `--cpu-prof-dir=${profDir}`,
+      `--cpu-prof-name=${name}.cpuprofile`,
+    ]
+    : [];
   const c = withStderrTo(`${logDir}/${name}.log`, Deno.execPath(), [
     "run",
     "-A",
     "--unstable-net",
+    ...prof,
     CHILD,
     role,
     JSON.stringify(spec),

@@ -52,7 +52,7 @@ const MiB = 2 ** 20;
 /** The full run (about ten minutes on 2 cores). */
 export const FULL: BenchPlan = {
   throughputBytes: 1024 * MiB,
-  throughputReps: 2,
+  throughputReps: 3,
   throughputCapMs: 240_000,
   roundTrips: 2000,
   setupSessions: 200,
