@@ -382,7 +382,8 @@ Deno.test("Recorder acknowledges at every interval while the upload is idle", as
       assert.ok(!next.done);
       acks.push(JSON.parse(next.value));
     }
-    assert.deepEqual(acks.slice(1), [{ ack: cut }, { ack: cut }, { ack: cut }]);
+    const idle = { ack: cut, stored: cut };
+    assert.deepEqual(acks.slice(1), [idle, idle, idle]);
     ctl.enqueue(enc.encode(full.slice(cut)));
     ctl.close();
     let last;

@@ -222,10 +222,21 @@ export class Ingestor {
       chain = p.catch(() => {});
       return p;
     };
+    // `ack`: cast bytes taken into the storage writer (the uploader's flow
+    // control window); `stored`: bytes the backend holds durably (S3 buffers
+    // a segment before it is stored). Sent after every write, and at least
+    // every ackIntervalMs while idle so the uploader sees the recorder alive.
+    let accepted = 0;
+    let lastAck = -1;
+    const ack = (force: boolean) => {
+      if (!force && accepted === lastAck) return;
+      lastAck = accepted;
+      send({ ack: accepted, stored: writer?.durableBytes ?? 0 });
+    };
     const timer = setInterval(() => {
       void locked(async () => {
         await writer?.sync();
-        send({ ack: writer?.durableBytes ?? 0 });
+        ack(true);
       }).catch(() => {});
     }, this.#o.ackIntervalMs);
     const onAbort = () => reader.cancel(signal.reason).catch(() => {});
@@ -256,9 +267,11 @@ export class Ingestor {
             sessionId,
           });
           const h = header;
+          const first = withNewline(line.bytes);
           writer = await locked(() =>
-            storage.create(id, baseManifest(h), withNewline(line.bytes))
+            storage.create(id, baseManifest(h), first)
           );
+          accepted += first.length;
           continue;
         }
         const parsed = parseBodyLine(line, sessionId);
@@ -274,7 +287,9 @@ export class Ingestor {
         const w = writer;
         const data = concatBytes(batch);
         await locked(() => w.write(data));
+        accepted += data.length;
       }
+      ack(false);
     };
 
     let interruption: string | undefined;
@@ -384,6 +399,7 @@ export class Ingestor {
       );
       send({
         ack: w.durableBytes + manifestBytes,
+        stored: w.durableBytes + manifestBytes,
         done: true,
         id: id.id,
         complete,

@@ -22,9 +22,11 @@
  *
  * ```
  * {"ack":0}                       right away: accepted, nothing stored yet
- * {"ack":1234}                    bytes of the body durably handed to storage
- * {"ack":1234}                    repeated at least every `ackIntervalMs` even when idle
- * {"ack":2000,"done":true,"id":"2026/11/27/<session id>","complete":true}
+ * {"ack":1234,"stored":1024}      after each write: body bytes taken into the
+ *                                 storage writer (the uploader's flow-control
+ *                                 window counts these), and bytes durably stored
+ * {"ack":1234,"stored":1234}      repeated at least every `ackIntervalMs` even when idle
+ * {"ack":2000,"stored":2000,"done":true,"id":"2026/11/27/<session id>","complete":true}
  * {"error":"..."}                 the recorder gave up on this upload
  * ```
  *
@@ -87,8 +89,13 @@ export interface SessionEnd {
 
 /** One acknowledgement line from the recorder. */
 export interface Ack {
-  /** Body bytes durably handed to storage. */
+  /**
+   * Body bytes the recorder has validated and taken into its storage writer
+   * (which holds a bounded buffer); the uploader's window counts these.
+   */
   ack?: number;
+  /** Body bytes durably stored (at most `ack`; S3 stores whole segments). */
+  stored?: number;
   /** Set on the last line once the upload is finished. */
   done?: boolean;
   /** Recording id (storage key) once known. */
