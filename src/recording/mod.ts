@@ -48,6 +48,7 @@ export {
   type CastSessionInfo,
   DEFAULT_TERMINAL_SIZE,
   identityFields,
+  type IncrementalDigest,
 } from "./cast_encoder.ts";
 export { Sha256 } from "./sha256.ts";
 export { shellQuote } from "./shell_quote.ts";

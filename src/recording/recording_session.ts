@@ -31,7 +31,11 @@ import { parseTerminalSize, type TerminalSize } from "../k8s/terminal_size.ts";
 import { WsChannelTap } from "../k8s/ws_channel_tap.ts";
 import { jsonLogger, type Logger } from "../log.ts";
 import type { RelayTap } from "../proxy/relay_tap.ts";
-import { CastEncoder, type CastSessionInfo } from "./cast_encoder.ts";
+import {
+  CastEncoder,
+  type CastEncoderOptions,
+  type CastSessionInfo,
+} from "./cast_encoder.ts";
 import {
   abortMessage,
   abortStatus,
@@ -89,6 +93,8 @@ export interface RecordingSessionOptions {
   limits?: RecordingLimits;
   /** Header size when output comes before a resize. @default {80x24} */
   defaultSize?: TerminalSize;
+  /** Makes the SHA-256 of stdout/stderr. @default {our TypeScript Sha256} */
+  digest?: CastEncoderOptions["digest"];
   /**
    * Makes the wire decoder for the negotiated protocol; throws when the
    * protocol cannot be recorded.
@@ -385,6 +391,7 @@ export class RecordingSession implements RelayTap {
       ...info,
       startMs: this.#now(),
       defaultSize: o.defaultSize,
+      digest: o.digest,
     });
   }
 
