@@ -33,10 +33,13 @@ Deno.test("devcluster: kubectl attach -it drives a shell on the container's pty"
     await f.cluster.waitForPod("default", "demo");
     const r = await f.kubectl(["attach", "-it", "demo", "-c", "main"], {
       tty: TTY,
-      stdin: "stty size; echo $((6*7))\nexit 0\n",
+      // kubectl attach first sends the size plus one, then the real size, to
+      // make the program redraw: wait until the real size has arrived.
+      stdin:
+        'until [ "$(stty size)" = "30 100" ]; do sleep 0.05; done; echo size-$((10*3))\necho $((6*7))\nexit 0\n',
     });
     assert.equal(r.code, 0, r.stdout);
-    assert.match(r.stdout, /30 100\r\n/);
+    assert.match(r.stdout, /size-30\r\n/);
     assert.match(r.stdout, /(\n|# )42\r\n/);
     const pod = await f.cluster.waitForPod(
       "default",
