@@ -10,8 +10,9 @@
 import { execPath, openSession } from "./exec_client.ts";
 import { readMem, resetPeak, sampleRss } from "./proc_mem.ts";
 import {
-  listRecordings,
+  fetchManifests,
   type RecordingCheck,
+  recordingsFromLog,
   verifyRecordings,
   waitRecorderIdle,
 } from "./recordings.ts";
@@ -33,6 +34,10 @@ export interface ConcurrencyResult {
   peakOpen: number;
   /** First request → last close, seconds. */
   seconds: number;
+  /** Release (all open) → last close, seconds. */
+  streamSeconds: number;
+  /** Sessions complete → recorder idle (every upload finalised), seconds. */
+  finaliseSeconds?: number;
   /** Serving process RSS: idle before, peak. */
   rssBefore: number;
   rssPeak: number;
@@ -46,6 +51,8 @@ export interface ConcurrencyResult {
 export interface ConcurrencyOptions {
   sessions: number;
   bytes: number;
+  /** Longest wait for the recorder to finalise every upload. */
+  finaliseTimeoutMs: number;
   log: (line: string) => void;
 }
 
@@ -67,41 +74,75 @@ export async function runConcurrency(
   const rssBefore = (await readMem(server.pid)).rss;
   const reset = await resetPeak(server.pid);
   const sampler = sampleRss(server.pid, 50);
-  const since = Date.now();
+  const logFile = `${stack.dir}/logs/${serverOf(path)}.log`;
+  const logStart = (await Deno.stat(logFile)).size;
   const t0 = performance.now();
   let open = 0;
   let peakOpen = 0;
   let completed = 0;
   const errors: string[] = [];
-  const target = execPath(["execgate-gen", String(o.bytes)]);
-  await Promise.all(
+  const note = (e: string) => {
+    if (errors.length < 5) errors.push(e.slice(0, 300));
+  };
+  const target = execPath(["execgate-gen", String(o.bytes)], { stdin: true });
+  // Open every session first; their processes wait for the client's first
+  // message, so all of them stream at the same time once released.
+  const sessions = await Promise.all(
     Array.from({ length: o.sessions }, async () => {
       try {
         const s = await openSession(stack.endpoints[path], { path: target });
         open++;
         peakOpen = Math.max(peakOpen, open);
-        const r = await s.done;
-        open--;
-        if (r.stdoutBytes === o.bytes && r.status.includes("Success")) {
-          completed++;
-        } else if (errors.length < 5) {
-          errors.push(
-            `${r.stdoutBytes} bytes, status ${JSON.stringify(r.status)}`,
-          );
-        }
+        return s;
       } catch (e) {
-        if (errors.length < 5) errors.push((e as Error).message.slice(0, 300));
+        note((e as Error).message);
+        return undefined;
       }
     }),
   );
+  const opened = performance.now();
+  o.log(
+    `concurrency ${path}: ${open} sessions open in ${
+      ((opened - t0) / 1000).toFixed(1)
+    } s; streaming`,
+  );
+  await Promise.all(sessions.map(async (s) => {
+    if (!s) return;
+    s.closeStdin();
+    const r = await s.done;
+    open--;
+    if (r.stdoutBytes === o.bytes && r.status.includes("Success")) {
+      completed++;
+    } else note(`${r.stdoutBytes} bytes, status ${JSON.stringify(r.status)}`);
+  }));
+  const streamSeconds = (performance.now() - opened) / 1000;
   const seconds = (performance.now() - t0) / 1000;
   let recordings: RecordingCheck | undefined;
+  let finaliseSeconds: number | undefined;
   if (recorder) {
-    await waitRecorderIdle(recorder.ready.url);
+    const t1 = performance.now();
+    await waitRecorderIdle(recorder.ready.url, o.finaliseTimeoutMs);
+    finaliseSeconds = (performance.now() - t1) / 1000;
+    // The proxy logs each recording it finished, with its id, once the
+    // recorder's final ack reached it: wait (30 s at most) for one line per
+    // opened session.
+    const opened = sessions.filter(Boolean).length;
+    const deadline = Date.now() + 30_000;
+    let fromLog;
+    for (;;) {
+      const log = await Deno.readFile(logFile);
+      fromLog = recordingsFromLog(
+        new TextDecoder().decode(log.subarray(logStart)),
+      );
+      const seen = fromLog.ids.length + fromLog.failures.length;
+      if (seen >= opened || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     recordings = await verifyRecordings(
-      await listRecordings(recorder.ready.url, VIEWER_TOKEN, since),
+      await fetchManifests(recorder.ready.url, VIEWER_TOKEN, fromLog.ids),
       o.bytes,
     );
+    recordings.problems.push(...fromLog.failures.slice(0, 5));
   }
   const sampled = await sampler.stop();
   const m = await readMem(server.pid);
@@ -111,6 +152,8 @@ export async function runConcurrency(
     completed,
     peakOpen,
     seconds,
+    streamSeconds,
+    ...(finaliseSeconds !== undefined ? { finaliseSeconds } : {}),
     rssBefore,
     rssPeak: Math.max(sampled, reset ? m.hwm : 0),
     ...(recordings ? { recordings } : {}),
@@ -119,7 +162,11 @@ export async function runConcurrency(
   o.log(
     `concurrency ${path}: ${completed}/${o.sessions} complete, peak open ${peakOpen}, ${
       seconds.toFixed(1)
-    } s, server RSS ${(rssBefore / 1048576).toFixed(0)} → peak ${
+    } s (streaming ${streamSeconds.toFixed(1)} s${
+      finaliseSeconds !== undefined
+        ? `, recorder finalised in ${finaliseSeconds.toFixed(1)} s`
+        : ""
+    }), server RSS ${(rssBefore / 1048576).toFixed(0)} → peak ${
       (result.rssPeak / 1048576).toFixed(0)
     } MiB${
       recordings

@@ -1,5 +1,6 @@
 /**
- * The real client: `kubectl exec demo -- execgate-gen BYTES` per path, the
+ * The real client: `kubectl exec -i demo -- execgate-gen BYTES` (stdin
+ * empty) per path, the
  * paths taking turns, wall time per run (process start → exit).
  *
  * @module
@@ -33,6 +34,7 @@ async function kubectlExec(stack: Stack, context: string, bytes: number) {
       "--context",
       context,
       "exec",
+      "-i", // stdin is empty: kubectl closes it, which starts the process
       "demo",
       "-c",
       "main",

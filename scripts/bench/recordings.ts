@@ -33,39 +33,82 @@ export async function waitRecorderIdle(
   }
 }
 
+/** What the proxy's log says about the recordings it finished. */
+export interface ProxyLogRecordings {
+  /** Recording ids of "recording finished" lines. */
+  ids: string[];
+  /** "recording did not finish cleanly" and "recording failed" lines. */
+  failures: string[];
+}
+
 /**
- * Lists every recording that started at or after `sinceMs`.
- * @param url Recorder base URL.
- * @param token Viewer token.
- * @param sinceMs Unix ms (recorder clock: same machine).
- * @returns The manifests.
+ * Reads recording outcomes from the proxy's JSON log lines.
+ * @param text Log text (one JSON object per line; other lines are skipped).
+ * @returns Ids and failure messages.
  */
-export async function listRecordings(
-  url: string,
-  token: string,
-  sinceMs: number,
-): Promise<RecordingManifest[]> {
-  const out: RecordingManifest[] = [];
-  let cursor: string | undefined;
-  for (;;) {
-    const q = new URLSearchParams({ limit: "1000" });
-    if (cursor) q.set("cursor", cursor);
-    const res = await fetch(`${url}/v1/recordings?${q}`, {
+export function recordingsFromLog(text: string): ProxyLogRecordings {
+  const ids: string[] = [];
+  const failures: string[] = [];
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    let l: { msg?: string; id?: string; error?: string };
+    try {
+      l = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (l.msg === "recording finished" && l.id) ids.push(l.id);
+    else if (
+      l.msg === "recording did not finish cleanly" ||
+      l.msg?.startsWith("recording failed")
+    ) failures.push(`${l.msg}: ${l.error ?? ""}`);
+  }
+  return { ids, failures };
+}
+
+async function getJson(url: string, token: string): Promise<unknown> {
+  for (let attempt = 0;; attempt++) {
+    const res = await fetch(url, {
       headers: { authorization: `Bearer ${token}` },
     });
-    if (!res.ok) {
-      throw new Error(
-        `Cannot list recordings of ${url}: ${res.status} ${await res.text()}`,
-      );
+    // s3rver answers 500 now and then under a burst of reads: retry.
+    if (res.status === 500 && attempt < 5) {
+      await res.body?.cancel();
+      await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
+      continue;
     }
-    const page = await res.json() as {
-      items: RecordingManifest[];
-      nextCursor?: string;
-    };
-    for (const m of page.items) if (m.startedAt >= sinceMs) out.push(m);
-    if (!page.nextCursor) return out;
-    cursor = page.nextCursor;
+    if (!res.ok) {
+      throw new Error(`GET ${url}: ${res.status} ${await res.text()}`);
+    }
+    return await res.json();
   }
+}
+
+/**
+ * Reads recordings' manifests through the recorder's viewer API, a few at a
+ * time.
+ * @param url Recorder base URL.
+ * @param token Viewer token.
+ * @param ids Recording ids.
+ * @returns The manifests, in the order of `ids`.
+ */
+export async function fetchManifests(
+  url: string,
+  token: string,
+  ids: string[],
+): Promise<RecordingManifest[]> {
+  const out: RecordingManifest[] = new Array(ids.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < ids.length) {
+      const i = next++;
+      out[i] = await getJson(
+        `${url}/v1/recordings/${ids[i]}`,
+        token,
+      ) as RecordingManifest;
+    }
+  }));
+  return out;
 }
 
 /**

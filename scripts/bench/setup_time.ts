@@ -1,6 +1,7 @@
 /**
  * Setup time: request (before the TCP connect) → first stdout byte of
- * `execgate-gen 1` sessions, one at a time, the paths taking turns. Through
+ * `execgate-gen 1` sessions with stdin (closed at once, as `kubectl exec -i`
+ * with an empty stdin does), one at a time, the paths taking turns. Through
  * execgate this includes identity, policy and, when recorded, opening the
  * upload to the recorder.
  *
@@ -42,10 +43,11 @@ export async function runSetup(
 ): Promise<Record<string, SetupSamples>> {
   const out: Record<string, SetupSamples> = {};
   for (const p of paths) out[p] = { firstByte: [], upgraded: [] };
-  const target = execPath(["execgate-gen", "1"]);
+  const target = execPath(["execgate-gen", "1"], { stdin: true });
   for (let i = -o.warmup; i < o.sessions; i++) {
     for (const p of rotate(paths, i + o.warmup)) {
       const s = await openSession(stack.endpoints[p], { path: target });
+      s.closeStdin(); // the process starts at the client's first message
       const r = await s.done;
       if (r.stdoutBytes !== 1) {
         throw new Error(

@@ -98,9 +98,12 @@ export async function startStack(tuning: StackTuning = {}): Promise<Stack> {
   try {
     const cluster = await spawnChild("cluster", {
       rootDir: `${dir}/pods`,
-      // Sessions start at once: setup time is not padded by the wait for
-      // client-go's first message (see docs/devcluster.md).
-      startDelayMs: 0,
+      // A session's process starts at the client's first message (see
+      // docs/devcluster.md): the load client sends one (v5 "stdin closed")
+      // right after the 101, kubectl -i does too at stdin's EOF, and the
+      // concurrency test sends it once all its sessions are open, so that
+      // they stream at the same time. Never start on a timer.
+      startDelayMs: 120_000,
     }, logs);
     children.cluster = cluster;
     const clusterCa = cluster.ready.caPem!;

@@ -91,8 +91,9 @@ export async function runThroughput(
       const recMem = recorder ? await memAround(recorder.pid) : undefined;
       const cpu0 = await readCpuSeconds(server.pid);
       const s = await openSession(stack.endpoints[path], {
-        path: execPath(["execgate-gen", String(o.bytes)]),
+        path: execPath(["execgate-gen", String(o.bytes)], { stdin: true }),
       });
+      s.closeStdin(); // the process starts at the client's first message
       const cap = setTimeout(() => s.close(), o.capMs);
       const r = await s.done;
       clearTimeout(cap);
