@@ -126,7 +126,7 @@ export async function runConcurrency(
     // The proxy logs each recording it finished, with its id, once the
     // recorder's final ack reached it: wait (30 s at most) for one line per
     // opened session.
-    const opened = sessions.filter(Boolean).length;
+    const openedCount = sessions.filter(Boolean).length;
     const deadline = Date.now() + 30_000;
     let fromLog;
     for (;;) {
@@ -135,7 +135,7 @@ export async function runConcurrency(
         new TextDecoder().decode(log.subarray(logStart)),
       );
       const seen = fromLog.ids.length + fromLog.failures.length;
-      if (seen >= opened || Date.now() > deadline) break;
+      if (seen >= openedCount || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     recordings = await verifyRecordings(
