@@ -98,11 +98,15 @@ export async function spawnChild(
       `--cpu-prof-name=${name}.cpuprofile`,
     ]
     : [];
+  // BENCH_PROXY_V8_FLAGS=…: V8 flags of the proxies (e.g. a heap limit).
+  const v8 = Deno.env.get("BENCH_PROXY_V8_FLAGS");
+  const v8Flags = v8 && role === "proxy" ? [`--v8-flags=${v8}`] : [];
   const c = withStderrTo(`${logDir}/${name}.log`, Deno.execPath(), [
     "run",
     "-A",
     "--unstable-net",
     ...prof,
+    ...v8Flags,
     CHILD,
     role,
     JSON.stringify(spec),
