@@ -36,6 +36,11 @@ export interface StackOptions {
   recording?: { ackTimeoutMs?: number; connectTimeoutMs?: number };
   /** Policy file. @default {"tests/testdata/policy.hujson"} */
   policyFile?: string;
+  /**
+   * Identify callers by client certificates from this CA (PEM) instead of
+   * bearer tokens.
+   */
+  mtlsCaPem?: string;
 }
 
 /** A running stack. */
@@ -80,13 +85,18 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   });
   await Deno.writeTextFile(`${dir}/proxy.crt`, serving.certPem);
   await Deno.writeTextFile(`${dir}/proxy.key`, serving.keyPem);
+  if (opts.mtlsCaPem) {
+    await Deno.writeTextFile(`${dir}/clients-ca.crt`, opts.mtlsCaPem);
+  }
   const config = parseProxyConfig({
     hostname: "execgate-test",
     tags: ["tag:k8s-proxy"],
     listen: { host: "127.0.0.1", port: 0 },
     tls: { certFile: `${dir}/proxy.crt`, keyFile: `${dir}/proxy.key` },
     upstream: { kubeconfig: upstreamKubeconfig },
-    identity: { type: "tokens", file: `${here}testdata/tokens.hujson` },
+    identity: opts.mtlsCaPem
+      ? { type: "mtls", caFile: `${dir}/clients-ca.crt` }
+      : { type: "tokens", file: `${here}testdata/tokens.hujson` },
     policy: { file: opts.policyFile ?? `${here}testdata/policy.hujson` },
     recorders: opts.recorderUrls?.length
       ? { "tag:k8s-recorder": opts.recorderUrls }

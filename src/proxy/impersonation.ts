@@ -86,8 +86,6 @@ export function upstreamHeaders(
     // No compression extension: the recording tap must read frames in the clear.
     if (n === "sec-websocket-extensions") continue;
     if (!opts.upgrade && (HOP_BY_HOP.has(n) || named.has(n))) continue;
-    // Identity encoding upstream, so bodies stream through unchanged.
-    if (!opts.upgrade && n === "accept-encoding") continue;
     out.push([k, v]);
   }
   if (opts.token) out.push(["Authorization", `Bearer ${opts.token}`]);

@@ -40,6 +40,7 @@ Deno.test("upstreamHeaders strips client credentials and adds the caller's imper
   assert.deepEqual(out, [
     ["Host", "k8s:6443"],
     ["Accept", "application/json"],
+    ["Accept-Encoding", "gzip"],
     ["Authorization", "Bearer proxy-token"],
     ["Impersonate-User", "alice@example.com"],
     ["Impersonate-Group", "eng"],

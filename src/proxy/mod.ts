@@ -62,7 +62,12 @@ export {
   kubeconfigUpstream,
   type UpstreamConfig,
 } from "./upstream_config.ts";
-export { upstreamConnector, upstreamFetch } from "./upstream_connect.ts";
+export {
+  upstreamConnector,
+  type UpstreamRequest,
+  upstreamRequester,
+  type UpstreamRequestInit,
+} from "./upstream_connect.ts";
 export {
   type ServedProxy,
   type ServeOptions,

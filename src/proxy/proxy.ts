@@ -15,6 +15,7 @@ import { failureStatus, statusResponse } from "../k8s/status.ts";
 import type { Logger } from "../log.ts";
 import { type ExecRequest, parseExecRequest } from "./exec_request.ts";
 import { upstreamHeaders } from "./impersonation.ts";
+import type { UpstreamRequest } from "./upstream_connect.ts";
 import type { RelayTap } from "./relay_tap.ts";
 import {
   encodeRequestHead,
@@ -85,8 +86,8 @@ export interface ProxyDeps {
   upstreamToken?: string;
   /** Authenticates and authorises. */
   authorize: Authorize;
-  /** Fetch against the upstream (TLS trust and client cert configured). */
-  upstreamFetch: typeof fetch;
+  /** Sends an ordinary request upstream (TLS trust and client cert configured). */
+  upstreamRequest: UpstreamRequest;
   /** Opens a raw connection to the upstream (TLS already established). */
   connectUpstream: () => Promise<RelaySocket>;
   /** Opens the recording tap of a session. @default {no recording} */
@@ -145,7 +146,8 @@ function randomId(): string {
  */
 export function createProxy(deps: ProxyDeps): Proxy {
   const upstream = new URL(deps.upstreamUrl);
-  const upstreamBase = deps.upstreamUrl.replace(/\/+$/, "");
+  // A server URL may carry a path prefix (e.g. behind a gateway).
+  const basePath = upstream.pathname.replace(/\/+$/, "");
   const newId = deps.newSessionId ?? randomId;
   const log = deps.logger;
 
@@ -168,27 +170,20 @@ export function createProxy(deps: ProxyDeps): Proxy {
   app.all("*", async (c) => {
     const { decision } = c.get("auth");
     const url = new URL(c.req.url);
-    const headers = new Headers();
-    for (
-      const [k, v] of upstreamHeaders(c.req.raw.headers.entries(), {
-        impersonate: decision,
-        token: deps.upstreamToken,
-        host: upstream.host,
-        upgrade: false,
-      })
-    ) {
-      if (k !== "Host") headers.append(k, v);
-    }
+    const headers = upstreamHeaders(c.req.raw.headers.entries(), {
+      impersonate: decision,
+      token: deps.upstreamToken,
+      host: upstream.host,
+      upgrade: false,
+    });
     const hasBody = c.req.method !== "GET" && c.req.method !== "HEAD";
     let res: Response;
     try {
-      res = await deps.upstreamFetch(upstreamBase + url.pathname + url.search, {
+      res = await deps.upstreamRequest({
         method: c.req.method,
+        target: basePath + url.pathname + url.search,
         headers,
-        body: hasBody ? c.req.raw.body : undefined,
-        redirect: "manual",
-        // @ts-ignore: `duplex` is required for streaming bodies.
-        duplex: "half",
+        body: hasBody ? c.req.raw.body : null,
       });
     } catch (e) {
       log.error("upstream request failed", {
@@ -200,16 +195,12 @@ export function createProxy(deps: ProxyDeps): Proxy {
         `the upstream API server could not be reached: ${(e as Error).message}`,
       );
     }
+    // Bodies pass through as sent (compressed or not); only hop-by-hop
+    // headers stay behind.
     const out = new Headers(res.headers);
-    for (
-      const h of [
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "content-encoding",
-      ]
-    ) out.delete(h);
-    if (res.headers.has("content-encoding")) out.delete("content-length");
+    for (const h of ["connection", "keep-alive", "transfer-encoding"]) {
+      out.delete(h);
+    }
     return new Response(res.body, { status: res.status, headers: out });
   });
 
@@ -270,7 +261,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
       try {
         requestHead = encodeRequestHead(
           req.method,
-          req.target,
+          basePath + req.target,
           upstreamHeaders(req.rawHeaders, {
             impersonate: decision,
             token: deps.upstreamToken,

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { memoryLogger } from "../log.ts";
 import { serveProxy } from "./node_server.ts";
 import { createProxy } from "./proxy.ts";
-import { upstreamConnector } from "./upstream_connect.ts";
+import { upstreamConnector, upstreamRequester } from "./upstream_connect.ts";
 
 const FORBIDDEN_BODY =
   '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \\"demo\\" is forbidden: User \\"bob\\" cannot create resource \\"pods/exec\\"","reason":"Forbidden","code":403}';
@@ -63,13 +63,13 @@ async function setup() {
         decision: {
           admitted: true,
           user: "bob",
-          groups: ["viewers"],
+          groups: ["viewers", "oncall"],
           recorders: [],
           enforceRecorder: false,
           matched: [],
         },
       }),
-    upstreamFetch: fetch,
+    upstreamRequest: upstreamRequester({ server: up.url }),
     connectUpstream: upstreamConnector({ server: up.url }),
     logger: memoryLogger(),
   });
@@ -125,6 +125,7 @@ const EXPECTED_UPGRADE_HEADERS: [string, string][] = [
   ["Authorization", "Bearer proxy-sa-token"],
   ["Impersonate-User", "bob"],
   ["Impersonate-Group", "viewers"],
+  ["Impersonate-Group", "oncall"],
 ];
 
 Deno.test("proxy sends only its own credentials and the caller's impersonation upstream on upgrades", async () => {
@@ -173,14 +174,15 @@ Deno.test("proxy sends only its own credentials and the caller's impersonation u
     const names = got.headers.map(([k]) => k.toLowerCase());
     assert.ok(!names.includes("impersonate-uid"));
     assert.ok(!names.some((n) => n.startsWith("impersonate-extra")));
+    // One header line per group: a comma-joined line would be read by the
+    // API server as a single group named "viewers, oncall".
     assert.deepEqual(
-      got.headers.filter(([k]) => /^(authorization|impersonate-)/i.test(k)).map(
-        ([k, v]) => [k.toLowerCase(), v],
-      ).sort(),
+      got.headers.filter(([k]) => /^(authorization|impersonate-)/i.test(k)),
       [
-        ["authorization", "Bearer proxy-sa-token"],
-        ["impersonate-group", "viewers"],
-        ["impersonate-user", "bob"],
+        ["Authorization", "Bearer proxy-sa-token"],
+        ["Impersonate-User", "bob"],
+        ["Impersonate-Group", "viewers"],
+        ["Impersonate-Group", "oncall"],
       ],
     );
   } finally {

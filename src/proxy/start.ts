@@ -19,7 +19,7 @@ import {
   kubeconfigUpstream,
   type UpstreamConfig,
 } from "./upstream_config.ts";
-import { upstreamConnector, upstreamFetch } from "./upstream_connect.ts";
+import { upstreamConnector, upstreamRequester } from "./upstream_connect.ts";
 
 /** Seams of {@linkcode startProxy}, each with a real default. */
 export interface StartProxyDeps {
@@ -79,7 +79,7 @@ export async function startProxy(
     upstreamUrl: upstream.server,
     upstreamToken: upstream.token,
     authorize,
-    upstreamFetch: upstreamFetch(upstream),
+    upstreamRequest: upstreamRequester(upstream),
     connectUpstream: upstreamConnector(upstream),
     openTap: await deps.openTap?.(config, logger),
     logger,
