@@ -88,7 +88,10 @@ async function run(role: string, spec: unknown): Promise<void> {
         "../../src/recorder/mod.ts"
       );
       const config = parseRecorderConfig(spec, {});
-      const served = await serveRecorder(config);
+      const served = await serveRecorder(config, {
+        // One line per upload outcome, as `execgate recorder` logs.
+        onUpload: (r) => console.error(JSON.stringify({ msg: "upload", ...r })),
+      });
       ready({ url: served.url });
       await stopped();
       await served.close();

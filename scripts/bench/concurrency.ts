@@ -142,6 +142,7 @@ export async function runConcurrency(
       await fetchManifests(recorder.ready.url, VIEWER_TOKEN, fromLog.ids),
       o.bytes,
     );
+    recordings.unfinished = fromLog.failures.length;
     recordings.problems.push(...fromLog.failures.slice(0, 5));
   }
   const sampled = await sampler.stop();
@@ -170,7 +171,7 @@ export async function runConcurrency(
       (result.rssPeak / 1048576).toFixed(0)
     } MiB${
       recordings
-        ? `, recordings verified ${recordings.verified}/${recordings.found}`
+        ? `, recordings verified ${recordings.verified}/${o.sessions} (${recordings.unfinished} not finished)`
         : ""
     }${errors.length ? `; errors: ${errors.join(" | ")}` : ""}${
       recordings?.problems.length

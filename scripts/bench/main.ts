@@ -8,7 +8,8 @@
  * deno task bench --quick         small sizes, prints the table only (BENCH_QUICK=1 too)
  * deno task bench --out FILE      write the report to FILE
  * deno task bench --no-write      print only
- * deno task bench --tuning JSON   override recording settings of the main run
+ * deno task bench --tuning JSON   override recording settings, e.g. '{"queueBytes":131072}'
+ *                                 (keys of StackTuning; default: the product defaults)
  * ```
  *
  * @module
@@ -28,7 +29,7 @@ import {
 } from "./report.ts";
 import { runSetup } from "./setup_time.ts";
 import { PATHS, type StackTuning, startStack } from "./stack.ts";
-import { runThroughput, type ThroughputSample } from "./throughput.ts";
+import { runThroughput } from "./throughput.ts";
 import { renderMarkdown } from "./markdown.ts";
 
 /** Settings of one benchmark run. */
@@ -42,9 +43,6 @@ export interface BenchPlan {
   concurrentBytes: number;
   kubectlRuns: number;
   kubectlBytes: number;
-  /** Bytes of the one session run with the product defaults. */
-  defaultsBytes: number;
-  defaultsCapMs: number;
 }
 
 const MiB = 2 ** 20;
@@ -60,8 +58,6 @@ export const FULL: BenchPlan = {
   concurrentBytes: MiB,
   kubectlRuns: 20,
   kubectlBytes: 10 * MiB,
-  defaultsBytes: 256 * MiB,
-  defaultsCapMs: 30_000,
 };
 
 /** The smoke run (about a minute). */
@@ -75,22 +71,16 @@ export const QUICK: BenchPlan = {
   concurrentBytes: MiB,
   kubectlRuns: 3,
   kubectlBytes: MiB,
-  defaultsBytes: 16 * MiB,
-  defaultsCapMs: 10_000,
 };
 
-/**
- * Recording settings of the main run. The product defaults pace a recorded
- * stream by the recorder's ack timer (`ackIntervalMs` 1000 with a 1 MiB
- * window: about 1 MB/s), which would make a 1 GiB session last 17 minutes;
- * the defaults are measured separately (see BENCHMARKS.md).
- */
-export const TUNING: StackTuning = {
-  ackIntervalMs: 10,
-  queueBytes: 8 * MiB,
-  segmentBytes: 5 * MiB,
-  flushIntervalMs: 100,
-};
+/** Concurrency order: the recorded paths first (see main). */
+const CONCURRENCY_ORDER = [
+  "execgate+disk",
+  "execgate+s3",
+  "direct",
+  "kubectl-proxy",
+  "execgate",
+] as const;
 
 async function git(args: string[]): Promise<string> {
   const out = await new Deno.Command("git", {
@@ -124,7 +114,8 @@ async function main(args: string[]): Promise<void> {
   const outFile = flag(args, "--out") ??
     (quick || args.includes("--no-write") ? undefined : `${repo}BENCHMARKS.md`);
   const tuningArg = flag(args, "--tuning");
-  const tuning: StackTuning = tuningArg ? JSON.parse(tuningArg) : TUNING;
+  // Every setting as shipped unless --tuning says otherwise.
+  const tuning: StackTuning = tuningArg ? JSON.parse(tuningArg) : {};
   const log = (line: string) =>
     console.error(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
   const started = performance.now();
@@ -133,29 +124,35 @@ async function main(args: string[]): Promise<void> {
   const code = await codeVersion();
   const paths = [...PATHS];
 
-  // Stack 1, every setting as shipped: latency, setup, concurrency, and one
-  // recorded stream to show what the defaults do to throughput.
-  log("stack 1: product defaults");
-  const plain = await startStack({});
-  let latency, setup, defaults: ThroughputSample | undefined;
+  log(
+    `starting the stack (${
+      Object.keys(tuning).length
+        ? `tuning ${JSON.stringify(tuning)}`
+        : "every setting as shipped"
+    })`,
+  );
+  const stack = await startStack(tuning);
+  let latency, setup, kubectl, throughput;
   const concurrency = [];
   try {
-    log(`stack up in ${plain.dir}`);
-    latency = await runLatency(plain, paths, {
+    log(`stack up in ${stack.dir}`);
+    latency = await runLatency(stack, paths, {
       roundTrips: plan.roundTrips,
       block: 100,
       warmup: 50,
       log,
     });
     log("latency done");
-    setup = await runSetup(plain, paths, {
+    setup = await runSetup(stack, paths, {
       sessions: plan.setupSessions,
       warmup: 5,
     });
     log("setup done");
-    for (const p of paths) {
+    // Recorded paths first: each proxy process starts this figure having
+    // served only small sessions.
+    for (const p of CONCURRENCY_ORDER) {
       concurrency.push(
-        await runConcurrency(plain, p, {
+        await runConcurrency(stack, p, {
           sessions: plan.concurrentSessions,
           bytes: plan.concurrentBytes,
           finaliseTimeoutMs: 600_000,
@@ -163,36 +160,20 @@ async function main(args: string[]): Promise<void> {
         }),
       );
     }
-    [defaults] = await runThroughput(plain, ["execgate+disk"], {
-      bytes: plan.defaultsBytes,
-      reps: 1,
-      capMs: plan.defaultsCapMs,
-      log,
-    });
-  } finally {
-    await plain.close();
-  }
-
-  // Stack 2, recording flow tuned so that GiB streams finish: kubectl and
-  // throughput (with the long-session memory readings).
-  log(`stack 2: tuning ${JSON.stringify(tuning)}`);
-  const tuned = await startStack(tuning);
-  let kubectl, throughput;
-  try {
-    log(`stack up in ${tuned.dir}`);
-    kubectl = await runKubectlSample(tuned, paths, {
+    kubectl = await runKubectlSample(stack, paths, {
       runs: plan.kubectlRuns,
       bytes: plan.kubectlBytes,
     });
     log("kubectl done");
-    throughput = await runThroughput(tuned, paths, {
+    // Last: the GiB sessions leave the heaps grown.
+    throughput = await runThroughput(stack, paths, {
       bytes: plan.throughputBytes,
       reps: plan.throughputReps,
       capMs: plan.throughputCapMs,
       log,
     });
   } finally {
-    await tuned.close();
+    await stack.close();
   }
   const results: BenchResults = {
     paths,
@@ -205,8 +186,6 @@ async function main(args: string[]): Promise<void> {
       concurrentBytes: plan.concurrentBytes,
       kubectlRuns: plan.kubectlRuns,
       kubectlBytes: plan.kubectlBytes,
-      defaultsBytes: plan.defaultsBytes,
-      defaultsCapMs: plan.defaultsCapMs,
     },
     tuning,
     throughput,
@@ -214,7 +193,6 @@ async function main(args: string[]): Promise<void> {
     setup,
     concurrency,
     kubectl,
-    defaults,
   };
 
   const seconds = (performance.now() - started) / 1000;

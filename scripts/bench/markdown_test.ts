@@ -13,8 +13,6 @@ const results: BenchResults = {
     concurrentBytes: 1,
     kubectlRuns: 1,
     kubectlBytes: 1,
-    defaultsBytes: 1,
-    defaultsCapMs: 1,
   },
   tuning: {},
   throughput: [],

