@@ -9,9 +9,9 @@
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
-import tls from "node:tls";
 import type { UpstreamConfig } from "./upstream_config.ts";
 import type { RelaySocket } from "./upgrade_relay.ts";
+import { DenoConnSocket } from "./deno_socket.ts";
 
 /** One ordinary request upstream, headers as an ordered list of pairs. */
 export interface UpstreamRequestInit {
@@ -124,7 +124,8 @@ export function upstreamRequester(up: UpstreamConfig): UpstreamRequest {
 }
 
 /**
- * A connector opening raw TLS (or TCP for `http:`) connections upstream.
+ * A connector opening raw TLS (or TCP for `http:`) connections upstream, as
+ * Deno connections with real back-pressure ({@linkcode DenoConnSocket}).
  * @param up The upstream.
  * @returns The connector.
  */
@@ -132,36 +133,29 @@ export function upstreamConnector(
   up: UpstreamConfig,
 ): () => Promise<RelaySocket> {
   const u = new URL(up.server);
-  const host = u.hostname.replace(/^\[|\]$/g, "");
+  const hostname = u.hostname.replace(/^\[|\]$/g, "");
   const secure = u.protocol === "https:";
   const port = Number(u.port || (secure ? 443 : 80));
-  return () =>
-    new Promise((resolve, reject) => {
-      const onError = (e: Error) => reject(e);
-      if (!secure) {
-        const s = net.connect({ host, port }, () => {
-          s.off("error", onError);
-          s.setNoDelay(true);
-          resolve(s as unknown as RelaySocket);
-        });
-        s.once("error", onError);
-        return;
-      }
-      const s = tls.connect({
-        host,
+  if (secure && up.insecureSkipVerify) {
+    throw new TypeError(
+      "Cannot connect upstream: insecure-skip-tls-verify is not supported; give the cluster's CA",
+    );
+  }
+  return async () => {
+    const conn = secure
+      ? await Deno.connectTls({
+        hostname,
         port,
-        ...(net.isIP(host) ? {} : { servername: host }),
-        ...(up.caPem ? { ca: up.caPem } : {}),
+        ...(up.caPem ? { caCerts: [up.caPem] } : {}),
         ...(up.certPem && up.keyPem
           ? { cert: up.certPem, key: up.keyPem }
           : {}),
-        rejectUnauthorized: !up.insecureSkipVerify,
-        ALPNProtocols: ["http/1.1"],
-      }, () => {
-        s.off("error", onError);
-        s.setNoDelay(true);
-        resolve(s as unknown as RelaySocket);
-      });
-      s.once("error", onError);
-    });
+        alpnProtocols: ["http/1.1"],
+      })
+      : await Deno.connect({ hostname, port });
+    if (secure) await (conn as Deno.TlsConn).handshake();
+    const s = new DenoConnSocket(conn);
+    s.setNoDelay(true);
+    return s;
+  };
 }
