@@ -138,10 +138,14 @@ export async function runConcurrency(
       if (seen >= openedCount || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 100));
     }
-    recordings = await verifyRecordings(
-      await fetchManifests(recorder.ready.url, VIEWER_TOKEN, fromLog.ids),
-      o.bytes,
-    );
+    // Only this figure's sessions (an earlier small session may finish
+    // its recording just after the log offset was taken).
+    const manifests = (await fetchManifests(
+      recorder.ready.url,
+      VIEWER_TOKEN,
+      fromLog.ids,
+    )).filter((m) => m.header?.argv?.[1] === String(o.bytes));
+    recordings = await verifyRecordings(manifests, o.bytes);
     recordings.unfinished = fromLog.failures.length;
     recordings.problems.push(...fromLog.failures.slice(0, 5));
   }
