@@ -378,6 +378,6 @@ export function runFacts(
     `- **Date:** ${date}; the run took ${(seconds / 60).toFixed(1)} min`,
     `- **Command:** \`${command}\` (all processes on 127.0.0.1)`,
     `- **Code:** ${code}`,
-    `- **Settings:** figures marked ran with every setting as shipped; figures marked ran on a second stack with ${tuning} (recording flow tuned so that GiB streams finish; see below)`,
+    `- **Settings changed from the product defaults:** ${tuning}`,
   ].join("\n");
 }
