@@ -2,7 +2,7 @@
  * Adapter: a Deno TCP/TLS connection with the Node-socket surface the relay
  * uses ({@linkcode RelaySocket}), with real back-pressure. Deno's `node:tls`
  * sockets keep reading from the kernel while paused (a 1 GiB exec grew the
- * proxy by 1.4 GiB); this one reads only while not paused, one 64 KiB read at
+ * proxy by 1.4 GiB); this one reads only while not paused, one 256 KiB read at
  * a time, so a slow client slows the upstream down through TCP.
  *
  * @module
@@ -18,7 +18,7 @@ type Events = {
   error: ((e: Error) => void)[];
 };
 
-const READ_SIZE = 64 * 1024;
+const READ_SIZE = 256 * 1024;
 const HIGH_WATER = 64 * 1024;
 
 /** A `RelaySocket` over a `Deno.Conn`. */
@@ -99,10 +99,6 @@ export class DenoConnSocket implements RelaySocket {
       (f) => f !== fn,
     );
     return this;
-  }
-
-  setNoDelay(on = true): void {
-    (this.#conn as Deno.TcpConn).setNoDelay?.(on);
   }
 
   #emit(event: keyof Events, arg?: unknown): void {
