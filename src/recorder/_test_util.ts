@@ -263,3 +263,57 @@ export async function filesUnder(dir: string): Promise<string[]> {
   await walk(dir, "");
   return out.sort();
 }
+
+/**
+ * Starts s3rver in a child process (its CLI), so that a test measuring its
+ * own memory does not count the S3 server's.
+ * @param bucket Bucket to create.
+ * @returns The endpoint, a client, and `close()`.
+ */
+export async function startS3Process(bucket = "recordings"): Promise<TestS3> {
+  const dir = await Deno.makeTempDir({ prefix: "execgate-s3p-" });
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (probe.addr as Deno.NetAddr).port;
+  probe.close();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "npm:s3rver@3",
+      "-a",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "-d",
+      dir,
+      "--silent",
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  // Wait until it accepts connections (an event, not a delay: each failed
+  // attempt is an immediate "connection refused").
+  for (let i = 0;; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      break;
+    } catch (e) {
+      if (i > 2000) throw e;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = s3Client(endpoint);
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  return {
+    endpoint,
+    bucket,
+    client,
+    async close() {
+      client.destroy();
+      child.kill("SIGTERM");
+      await child.status;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}

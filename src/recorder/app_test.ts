@@ -28,6 +28,7 @@ async function start(
   over: Record<string, unknown> = {},
   dir?: string,
 ): Promise<Fixture> {
+  const owned = dir === undefined;
   dir ??= await Deno.makeTempDir({ prefix: "execgate-rec-app-" });
   const config = parseRecorderConfig({
     listen: { hostname: "127.0.0.1", port: 0 },
@@ -55,6 +56,8 @@ async function start(
     },
     async close() {
       await served.close();
+      // A folder this fixture made is its own to remove.
+      if (owned) await Deno.remove(dir!, { recursive: true });
     },
   };
 }

@@ -44,6 +44,9 @@ import {
 import { TextIndexBuilder } from "./text_index.ts";
 import { concatBytes } from "../bytes.ts";
 
+/** Bytes taken between two write-driven acks. */
+const ACK_STEP = 256 * 1024;
+
 /** Size limits of an upload. */
 export interface IngestLimits {
   /** Largest line, newline included. */
@@ -227,9 +230,11 @@ export class Ingestor {
     // a segment before it is stored). Sent after every write, and at least
     // every ackIntervalMs while idle so the uploader sees the recorder alive.
     let accepted = 0;
-    let lastAck = -1;
+    let lastAck = 0;
+    // After writes, ack once 256 KiB more were taken (well inside any
+    // uploader window of 1 MiB or more); the timer acks the rest.
     const ack = (force: boolean) => {
-      if (!force && accepted === lastAck) return;
+      if (!force && accepted - lastAck < ACK_STEP) return;
       lastAck = accepted;
       send({ ack: accepted, stored: writer?.durableBytes ?? 0 });
     };
