@@ -220,15 +220,20 @@ async function runKubectl(
 }
 
 /**
- * Spawns kubectl with piped output for streaming commands (`-w`, `logs -f`);
- * `waitFor` resolves once stdout contains the text.
+ * Starts kubectl with stdout watched: `waitFor` resolves once stdout contains
+ * the text (shared by the streaming and the interactive runners).
  */
-export function spawnKubectl(stack: Stack, user: User, args: string[]) {
+function watchedKubectl(
+  stack: Stack,
+  user: User,
+  args: string[],
+  stdin: "piped" | "null",
+) {
   const child = new Deno.Command("/usr/bin/kubectl", {
     args: ["--kubeconfig", stack.kubeconfig, "--context", user, ...args],
     env: { HOME: stack.home, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
     clearEnv: true,
-    stdin: "null",
+    stdin,
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -247,22 +252,36 @@ export function spawnKubectl(stack: Stack, user: User, args: string[]) {
       }
     }
   })();
-  const stderr = new Response(child.stderr).text();
   return {
-    get stdout() {
-      return text;
-    },
+    child,
+    reading,
+    stderr: new Response(child.stderr).text(),
+    stdout: () => text,
     waitFor(needle: string): Promise<void> {
       if (text.includes(needle)) return Promise.resolve();
       return new Promise((resolve) => waiters.push({ needle, resolve }));
     },
+  };
+}
+
+/**
+ * Spawns kubectl with piped output for streaming commands (`-w`, `logs -f`);
+ * `waitFor` resolves once stdout contains the text.
+ */
+export function spawnKubectl(stack: Stack, user: User, args: string[]) {
+  const k = watchedKubectl(stack, user, args, "null");
+  return {
+    get stdout() {
+      return k.stdout();
+    },
+    waitFor: k.waitFor,
     async stop(): Promise<string> {
       try {
-        child.kill("SIGTERM");
+        k.child.kill("SIGTERM");
       } catch { /* already gone */ }
-      await child.status;
-      await reading;
-      return await stderr;
+      await k.child.status;
+      await k.reading;
+      return await k.stderr;
     },
   };
 }
@@ -317,34 +336,11 @@ export async function kubectlPty(
 
 /** kubectl with stdin kept open, for sessions a test steers as they run. */
 export function interactiveKubectl(stack: Stack, user: User, args: string[]) {
-  const child = new Deno.Command("/usr/bin/kubectl", {
-    args: ["--kubeconfig", stack.kubeconfig, "--context", user, ...args],
-    env: { HOME: stack.home, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
-    clearEnv: true,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  let stdout = "";
-  const waiters: { needle: string; resolve: () => void }[] = [];
-  const reading = (async () => {
-    for await (
-      const chunk of child.stdout.pipeThrough(new TextDecoderStream())
-    ) {
-      stdout += chunk;
-      for (const w of [...waiters]) {
-        if (stdout.includes(w.needle)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve();
-        }
-      }
-    }
-  })();
-  const stderr = new Response(child.stderr).text();
+  const k = watchedKubectl(stack, user, args, "piped");
+  const writer = k.child.stdin.getWriter();
   return {
     get stdout() {
-      return stdout;
+      return k.stdout();
     },
     /** Writes stdin; false when kubectl no longer reads it. */
     async write(text: string): Promise<boolean> {
@@ -355,19 +351,16 @@ export function interactiveKubectl(stack: Stack, user: User, args: string[]) {
         return false;
       }
     },
-    waitFor(needle: string): Promise<void> {
-      if (stdout.includes(needle)) return Promise.resolve();
-      return new Promise((resolve) => waiters.push({ needle, resolve }));
-    },
+    waitFor: k.waitFor,
     async closeStdin(): Promise<void> {
       await writer.close().catch(() => {});
     },
     /** Resolves when kubectl exits. */
     async done(): Promise<{ code: number; stdout: string; stderr: string }> {
-      const s = await child.status;
-      await reading;
+      const s = await k.child.status;
+      await k.reading;
       await writer.close().catch(() => {});
-      return { code: s.code, stdout, stderr: await stderr };
+      return { code: s.code, stdout: k.stdout(), stderr: await k.stderr };
     },
   };
 }
