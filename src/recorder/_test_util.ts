@@ -41,7 +41,19 @@ export async function startS3(bucket = "recordings"): Promise<TestS3> {
     silent: true,
   });
   const addr = await server.run() as unknown as { port: number };
-  const endpoint = `http://127.0.0.1:${addr.port}`;
+  return await withBucket(addr.port, bucket, async () => {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  });
+}
+
+/** Creates the bucket on a running s3rver and wraps it as a {@linkcode TestS3}. */
+async function withBucket(
+  port: number,
+  bucket: string,
+  stop: () => Promise<void>,
+): Promise<TestS3> {
+  const endpoint = `http://127.0.0.1:${port}`;
   const client = s3Client(endpoint);
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
   return {
@@ -50,8 +62,7 @@ export async function startS3(bucket = "recordings"): Promise<TestS3> {
     client,
     async close() {
       client.destroy();
-      await server.close();
-      await Deno.remove(dir, { recursive: true });
+      await stop();
     },
   };
 }
@@ -302,18 +313,9 @@ export async function startS3Process(bucket = "recordings"): Promise<TestS3> {
       await new Promise((r) => setTimeout(r, 10));
     }
   }
-  const endpoint = `http://127.0.0.1:${port}`;
-  const client = s3Client(endpoint);
-  await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  return {
-    endpoint,
-    bucket,
-    client,
-    async close() {
-      client.destroy();
-      child.kill("SIGTERM");
-      await child.status;
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
+  return await withBucket(port, bucket, async () => {
+    child.kill("SIGTERM");
+    await child.status;
+    await Deno.remove(dir, { recursive: true });
+  });
 }
