@@ -17,6 +17,7 @@
  * @module
  */
 
+import { failureStatus } from "../k8s/status.ts";
 import type { EndReason } from "../recording/wire.ts";
 import {
   headerOf,
@@ -162,15 +163,14 @@ class Relay {
     });
     this.#o.connect().then((up) => this.#start(up), (e: Error) => {
       if (!this.#clientClosed) {
-        writeRawResponse(client, 502, {
-          kind: "Status",
-          apiVersion: "v1",
-          metadata: {},
-          status: "Failure",
-          message: `the upstream API server could not be reached: ${e.message}`,
-          reason: "InternalError",
-          code: 502,
-        });
+        writeRawResponse(
+          client,
+          502,
+          failureStatus(
+            502,
+            `the upstream API server could not be reached: ${e.message}`,
+          ),
+        );
       }
       this.#upClosed = true;
       this.#reason ??= "upstream-gone";
@@ -217,15 +217,11 @@ class Relay {
       try {
         got = parser.push(chunk);
       } catch (e) {
-        writeRawResponse(this.#o.client, 502, {
-          kind: "Status",
-          apiVersion: "v1",
-          metadata: {},
-          status: "Failure",
-          message: (e as Error).message,
-          reason: "InternalError",
-          code: 502,
-        });
+        writeRawResponse(
+          this.#o.client,
+          502,
+          failureStatus(502, (e as Error).message),
+        );
         this.#fail("protocol-error", (e as Error).message);
         return;
       }
