@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { EndReason } from "../recording/wire.ts";
+import type { EndReason, UpstreamRefusal } from "../recording/wire.ts";
 
 /**
  * Observer of one upgraded connection. All methods are called in wire order
@@ -34,9 +34,14 @@ export interface RelayTap {
   fromUpstream(chunk: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /**
    * Called once when the relay ends, with why. Resolves when the tap has
-   * finished (recording closed).
+   * finished (recording closed). When the upstream answered anything but
+   * `101`, `reason` is `refused` and `upstream` says what it answered.
    */
-  end(reason: EndReason, detail?: string): Promise<void>;
+  end(
+    reason: EndReason,
+    detail?: string,
+    upstream?: UpstreamRefusal,
+  ): Promise<void>;
   /**
    * Set by the relay before `upgraded`: the tap calls it to end the session
    * (fail closed). `toClient` are final bytes the relay writes to the client

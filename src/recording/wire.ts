@@ -57,7 +57,19 @@ export type EndReason =
   | "client-gone"
   | "upstream-gone"
   | "recording-failed"
-  | "protocol-error";
+  | "protocol-error"
+  | "refused";
+
+/**
+ * The upstream's answer to a session it did not upgrade (no `101`): the
+ * attempt is evidence and is stored with it.
+ */
+export interface UpstreamRefusal {
+  /** HTTP status code the upstream answered (e.g. 403, 404). */
+  status: number;
+  /** The `message` of its `Status` body, or the reason phrase. */
+  message: string;
+}
 
 /** Bytes and digest of one output channel's raw bytes. */
 export interface ChannelDigest {
@@ -77,6 +89,8 @@ export interface SessionEnd {
   reason: EndReason;
   /** Free text detail, e.g. the recording error. */
   detail?: string;
+  /** Set when reason is `refused`: what the upstream answered instead of `101`. */
+  upstream?: UpstreamRefusal;
   /** Exit code from the channel-3 `Status`, when one was seen. */
   exitCode?: number;
   /** The channel-3 `Status` as sent by the server, when one was seen. */
