@@ -12,6 +12,8 @@ export interface KubernetesCapRule {
   enforceRecorder?: boolean;
   /** Impersonation settings. */
   impersonate?: { groups?: string[] };
+  /** Let recorded callers use `…/proxy` subresources (unrecorded). @default {false} */
+  allowProxySubresources?: boolean;
 }
 
 /** Who is calling. */

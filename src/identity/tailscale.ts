@@ -105,6 +105,7 @@ const capRuleSchema = z.object({
     .optional(),
   recorder: z.array(z.string()).optional(),
   enforceRecorder: z.boolean().optional(),
+  allowProxySubresources: z.boolean().optional(),
 });
 
 const whoisSchema = z.object({
@@ -164,13 +165,17 @@ export function whoisToIdentity(body: unknown, addr = "peer"): Identity {
         }: ${issue.message}`,
       );
     }
-    const { impersonate, recorder, enforceRecorder } = rule.data;
+    const { impersonate, recorder, enforceRecorder, allowProxySubresources } =
+      rule.data;
     capRules.push({
       ...(impersonate
         ? { impersonate: { groups: impersonate.groups ?? [] } }
         : {}),
       ...(recorder ? { recorder } : {}),
       ...(enforceRecorder !== undefined ? { enforceRecorder } : {}),
+      ...(allowProxySubresources !== undefined
+        ? { allowProxySubresources }
+        : {}),
     });
   }
 

@@ -18,6 +18,11 @@ export interface Decision {
   recorders: string[];
   /** Fail closed when true. */
   enforceRecorder: boolean;
+  /**
+   * Whether a recorded caller may use `…/proxy` subresources (relayed
+   * unrecorded); true when any matching rule says so.
+   */
+  allowProxySubresources: boolean;
   /** Which policy lines produced the decision (for `execgate policy test`). */
   matched: { kind: "acl" | "grant"; index: number; line: number }[];
 }

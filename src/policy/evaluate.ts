@@ -11,7 +11,8 @@
  *   `tailscale.com/cap/kubernetes` rules (in tailscale mode: the rules from
  *   the whois answer). They merge: impersonation groups are unioned in order
  *   without duplicates, recorder tags likewise, and `enforceRecorder` is true
- *   if any rule says so (default: fail open).
+ *   if any rule says so (default: fail open); `allowProxySubresources`
+ *   likewise (default: a recorded caller's `…/proxy` requests are refused).
  * - **Impersonated user**: the login name, or the hostname for a tagged
  *   device (or a device without a login name).
  * - **Impersonated groups**: the grants' groups, then the groups the
@@ -87,6 +88,7 @@ export function evaluate(
       groups: [],
       recorders: [],
       enforceRecorder: false,
+      allowProxySubresources: false,
       matched: [],
     };
   } else {
@@ -108,6 +110,7 @@ export function evaluate(
         groups: [],
         recorders: [],
         enforceRecorder: false,
+        allowProxySubresources: false,
         matched: [],
       };
     }
@@ -137,6 +140,9 @@ export function evaluate(
     groups,
     recorders: unique(rules.flatMap((r) => r.recorder ?? [])),
     enforceRecorder: rules.some((r) => r.enforceRecorder === true),
+    allowProxySubresources: rules.some((r) =>
+      r.allowProxySubresources === true
+    ),
     matched,
   };
 }

@@ -59,8 +59,13 @@ function device(
   return { hostname, nodeId: "n-" + hostname, tags, groups };
 }
 
-const admitted = (d: Omit<Decision, "admitted">): Decision => ({
+const admitted = (
+  d: Omit<Decision, "admitted" | "allowProxySubresources"> & {
+    allowProxySubresources?: boolean;
+  },
+): Decision => ({
   admitted: true,
+  allowProxySubresources: false,
   ...d,
 });
 
@@ -310,4 +315,48 @@ Deno.test("evaluate without a policy admits only identities that carry rules", (
     PROXY,
   );
   assert.deepEqual([ok.admitted, ok.recorders], [true, ["tag:r"]]);
+});
+
+Deno.test("evaluate: allowProxySubresources is true when any matching rule says so", () => {
+  const policy = parsePolicy(
+    `{
+  "acls": [{"action": "accept", "src": ["*"], "dst": ["*"]}],
+  "grants": [
+    {"src": ["*"], "dst": ["*"], "app": {"tailscale.com/cap/kubernetes": [
+      {"recorder": ["tag:rec"], "enforceRecorder": true},
+    ]}},
+    {"src": ["alice@example.com"], "dst": ["*"], "app": {"tailscale.com/cap/kubernetes": [
+      {"allowProxySubresources": false},
+      {"allowProxySubresources": true},
+    ]}},
+  ],
+}`,
+    "p.hujson",
+  );
+  assert.equal(
+    evaluate(policy, user("alice@example.com"), PROXY).allowProxySubresources,
+    true,
+  );
+  assert.equal(
+    evaluate(policy, user("bob@example.com"), PROXY).allowProxySubresources,
+    false,
+  );
+  const ts = evaluate(undefined, {
+    ...user("carol@example.com"),
+    capRules: [{ recorder: ["tag:r"] }, { allowProxySubresources: true }],
+  }, PROXY);
+  assert.equal(ts.allowProxySubresources, true);
+});
+
+Deno.test("parsePolicy refuses a non-boolean allowProxySubresources", () => {
+  assert.throws(
+    () =>
+      parsePolicy(
+        `{"grants": [{"src": ["*"], "dst": ["*"], "app": {"tailscale.com/cap/kubernetes": [
+      {"allowProxySubresources": "yes"},
+    ]}}]}`,
+        "p.hujson",
+      ),
+    /allowProxySubresources/,
+  );
 });

@@ -122,6 +122,11 @@ function explain(
         ? "  failure:   fail closed: sessions are refused when no recorder accepts them (enforceRecorder)"
         : "  failure:   fail open: sessions go on unrecorded when no recorder accepts them",
     );
+    if (d.allowProxySubresources) {
+      lines.push(
+        "  proxy:     .../proxy subresources allowed, unrecorded (allowProxySubresources)",
+      );
+    }
   }
   lines.push("  matched:");
   for (const m of d.matched) {

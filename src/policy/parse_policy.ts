@@ -26,6 +26,7 @@ export const kubernetesCapRuleSchema = z.object({
     .optional(),
   recorder: z.array(z.string()).optional(),
   enforceRecorder: z.boolean().optional(),
+  allowProxySubresources: z.boolean().optional(),
 }).strict();
 
 const selectors = z.array(z.string());
@@ -141,6 +142,9 @@ export function parsePolicy(text: string, fileName: string): Policy {
         ...(r.recorder ? { recorder: r.recorder } : {}),
         ...(r.enforceRecorder !== undefined
           ? { enforceRecorder: r.enforceRecorder }
+          : {}),
+        ...(r.allowProxySubresources !== undefined
+          ? { allowProxySubresources: r.allowProxySubresources }
           : {}),
       })),
     };
