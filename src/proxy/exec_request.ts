@@ -1,10 +1,14 @@
 /**
- * Recognises the requests that open a session in a container: `exec` and
- * `attach` on a pod (what `kubectl exec`, `attach`, `debug` and `run -it`
- * send), and reads their parameters from the URL.
+ * The requests that open a session in a container: `exec` and `attach` on a
+ * pod (what `kubectl exec`, `attach`, `debug` and `run -it` send), and their
+ * parameters as the API server reads them. A thin wrapper over
+ * {@linkcode parseRequestTarget} and {@linkcode classifyRoute}.
  *
  * @module
  */
+
+import { parseRequestTarget } from "./request_target.ts";
+import { classifyRoute, execRequestOf } from "./routes.ts";
 
 /** What an exec/attach request asks for. */
 export interface ExecRequest {
@@ -22,39 +26,27 @@ export interface ExecRequest {
   tty: boolean;
   /** Whether stdin is attached. */
   stdin: boolean;
-}
-
-const PATH =
-  /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|attach)\/?$/;
-
-function flag(q: URLSearchParams, name: string): boolean {
-  const v = q.get(name);
-  return v !== null && /^(1|t|true)$/i.test(v);
+  /** Whether stdout is attached. */
+  stdout?: boolean;
+  /** Whether stderr is attached. */
+  stderr?: boolean;
 }
 
 /**
  * Parses an exec or attach request target.
  * @param target Path and query, e.g. `/api/v1/namespaces/default/pods/demo/exec?command=sh`.
- * @returns The request, or undefined for any other path.
+ * @returns The request, or undefined for any other route.
+ * @throws {RequestTargetError} The target cannot be read unambiguously.
  * @example
  * ```ts
  * import { parseExecRequest } from "./exec_request.ts";
- * const r = parseExecRequest("/api/v1/namespaces/ns/pods/p/exec?command=echo&command=hi&tty=true");
+ * const r = parseExecRequest("/api/v1/namespaces/ns/pods/p/%65xec?command=echo&command=hi&tty=yes");
  * if (r?.command.join(" ") !== "echo hi" || !r.tty) throw new Error();
  * ```
  */
 export function parseExecRequest(target: string): ExecRequest | undefined {
-  const u = new URL(target, "http://x");
-  const m = PATH.exec(u.pathname);
-  if (!m) return undefined;
-  const q = u.searchParams;
-  return {
-    sessionType: m[3] as "exec" | "attach",
-    namespace: decodeURIComponent(m[1]!),
-    pod: decodeURIComponent(m[2]!),
-    container: q.get("container") ?? "",
-    command: q.getAll("command"),
-    tty: flag(q, "tty"),
-    stdin: flag(q, "stdin"),
-  };
+  const t = parseRequestTarget(target);
+  const route = classifyRoute(t.segments);
+  if (route.kind !== "exec" && route.kind !== "attach") return undefined;
+  return execRequestOf(route, t);
 }
