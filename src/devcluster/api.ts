@@ -8,11 +8,24 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
+import type { IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
 import { Hono } from "hono";
 import type { HttpBindings } from "@hono/node-server";
 import { failureStatus, type K8sStatus } from "../k8s/status.ts";
 import { authenticate, type AuthResult, type TokenUser } from "./auth.ts";
+import { spawnContainerProcess } from "./container_process.ts";
+import {
+  type EventLog,
+  type Execution,
+  impersonationOf,
+  rawHeaderPairs,
+} from "./execution_log.ts";
+import { goTarget } from "./go_request.ts";
 import type { ContainerSpec, Pod, WatchEvent } from "./objects.ts";
+import { proxyBody } from "./proxy_echo.ts";
+import { matchRoute } from "./route_target.ts";
 import type { PodRuntime } from "./pod_runtime.ts";
 import { podTable, wantsTable } from "./pod_table.ts";
 import type { ClusterStore } from "./store.ts";
@@ -40,6 +53,14 @@ export interface ApiContext {
   tokens: ReadonlyMap<string, TokenUser>;
   /** Request log, one line per request. @default {no logging} */
   logger?: (line: string) => void;
+  /** The one node's name. */
+  nodeName: string;
+  /** Where started commands and served proxy requests are logged. */
+  executions: EventLog<Execution>;
+  /** The target a request arrived with (Hono sees a re-encoded one). */
+  requestTarget(
+    req: IncomingMessage,
+  ): { rawTarget: string; decodedPath: string };
 }
 
 type Env = { Bindings: HttpBindings; Variables: { auth: AuthResult } };
@@ -84,6 +105,21 @@ const CORE_RESOURCES = {
       shortNames: ["ns"],
     },
     {
+      name: "nodes",
+      singularName: "node",
+      namespaced: false,
+      kind: "Node",
+      verbs: ["get", "list"],
+      shortNames: ["no"],
+    },
+    {
+      name: "nodes/proxy",
+      singularName: "",
+      namespaced: false,
+      kind: "NodeProxyOptions",
+      verbs: ["create", "delete", "get", "patch", "update"],
+    },
+    {
       name: "pods",
       singularName: "pod",
       namespaced: true,
@@ -119,6 +155,20 @@ const CORE_RESOURCES = {
       namespaced: true,
       kind: "Pod",
       verbs: ["get"],
+    },
+    {
+      name: "pods/proxy",
+      singularName: "",
+      namespaced: true,
+      kind: "PodProxyOptions",
+      verbs: ["create", "delete", "get", "patch", "update"],
+    },
+    {
+      name: "services/proxy",
+      singularName: "",
+      namespaced: true,
+      kind: "ServiceProxyOptions",
+      verbs: ["create", "delete", "get", "patch", "update"],
     },
     {
       name: "pods/status",
@@ -574,6 +624,140 @@ export function createApiApp(ctx: ApiContext): Hono<Env> {
       `/api/v1/namespaces/:ns/pods/:name/${sub}`,
       () => status(failureStatus(400, "Upgrade request required")),
     );
+  }
+
+  const node = () => ({
+    kind: "Node",
+    apiVersion: "v1",
+    metadata: {
+      name: ctx.nodeName,
+      labels: { "kubernetes.io/hostname": ctx.nodeName },
+      resourceVersion: "1",
+    },
+    status: {
+      addresses: [{ type: "InternalIP", address: "127.0.0.1" }],
+      conditions: [{ type: "Ready", status: "True" }],
+      daemonEndpoints: { kubeletEndpoint: { Port: 10250 } },
+    },
+  });
+  const noNode = (name: string) =>
+    status(failureStatus(404, `nodes "${name}" not found`, {
+      name,
+      kind: "nodes",
+    }));
+  app.get("/api/v1/nodes", () =>
+    json({
+      kind: "NodeList",
+      apiVersion: "v1",
+      metadata: { resourceVersion: String(store.resourceVersion) },
+      items: [node()],
+    }));
+  app.get("/api/v1/nodes/:node", (c) => {
+    const name = c.req.param("node");
+    return name === ctx.nodeName ? json(node()) : noNode(name);
+  });
+
+  /** The execution fields every route shares. */
+  const origin = (c: import("hono").Context<Env>) => {
+    const { rawTarget, decodedPath } = ctx.requestTarget(c.env.incoming);
+    const headers = rawHeaderPairs(c.env.incoming);
+    return { rawTarget, decodedPath, ...impersonationOf(headers), headers };
+  };
+
+  // The kubelet's API through the API server (`nodes/NODE/proxy/…`).
+  app.all("/api/v1/nodes/:node/proxy/*", async (c) => {
+    const { rawTarget } = ctx.requestTarget(c.env.incoming);
+    const route = matchRoute(goTarget(rawTarget));
+    if (!route || !("node" in route) || route.node === undefined) {
+      const id = c.req.param("node").split(":");
+      const name = id.length === 3 ? id[1]! : id[0]!;
+      if (name !== ctx.nodeName) return noNode(name);
+      return c.text("404 page not found\n", 404);
+    }
+    if (route.node !== ctx.nodeName) return noNode(route.node);
+    if (route.via !== "nodes/proxy/run") {
+      return c.text("Upgrade request required\n", 400);
+    }
+    if (c.req.method !== "POST") return c.text("405: Method Not Allowed", 405);
+    const pod = store.getPod(route.namespace, route.pod);
+    if (!pod) return c.text("pod does not exist", 404);
+    if (!runtime.container(route.namespace, route.pod, route.container)) {
+      return c.text(
+        `container "${route.container}" not found in pod "${route.pod}"`,
+        500,
+      );
+    }
+    ctx.executions.add({
+      via: route.via,
+      namespace: route.namespace,
+      pod: route.pod,
+      container: route.container,
+      command: route.command,
+      tty: false,
+      stdin: false,
+      ...origin(c),
+    });
+    // The kubelet's RunInContainer: CRI ExecSync, stdout then stderr.
+    const proc = spawnContainerProcess({
+      argv: route.command,
+      cwd: runtime.podDir(route.namespace, route.pod),
+      env: { HOSTNAME: route.pod },
+      tty: false,
+      stdin: false,
+    });
+    const collect = (r: Readable | null) => {
+      const parts: Uint8Array[] = [];
+      r?.on("data", (d: Uint8Array) => parts.push(d));
+      return () => Buffer.concat(parts);
+    };
+    const out = collect(proc.stdout);
+    const err = collect(proc.stderr);
+    const code = await proc.exited;
+    const body = Buffer.concat([out(), err()]);
+    if (code !== 0) {
+      return c.text(
+        `command '${route.command.join(" ")}' exited with ${code}: ${err()}`,
+        500,
+      );
+    }
+    return new Response(body, { headers: { ...JSON_HEADERS } });
+  });
+
+  // What a pod serves, directly or through a service.
+  const proxied = (c: import("hono").Context<Env>) => {
+    const { rawTarget } = ctx.requestTarget(c.env.incoming);
+    const route = matchRoute(goTarget(rawTarget));
+    if (!route || !("path" in route)) {
+      return status(
+        failureStatus(404, "the server could not find the requested resource"),
+      );
+    }
+    if (
+      route.via === "pods/proxy" && !store.getPod(route.namespace, route.name)
+    ) {
+      return status(
+        failureStatus(404, `pods "${route.name}" not found`, {
+          name: route.name,
+          kind: "pods",
+        }),
+      );
+    }
+    ctx.executions.add({
+      via: route.via,
+      namespace: route.namespace,
+      pod: route.name,
+      container: "",
+      command: [],
+      tty: false,
+      stdin: false,
+      proxyPath: route.path,
+      ...origin(c),
+    });
+    return c.text(proxyBody(route, c.req.method));
+  };
+  for (const kind of ["pods", "services"]) {
+    app.all(`/api/v1/namespaces/:ns/${kind}/:name/proxy`, proxied);
+    app.all(`/api/v1/namespaces/:ns/${kind}/:name/proxy/*`, proxied);
   }
 
   app.notFound(() =>

@@ -227,3 +227,11 @@ export function canonicalTarget(target: GoTarget): string {
       `${encodeURIComponent(k)}=${encodeURIComponent(v)}`
     ).join("&");
 }
+
+/**
+ * What Go's `net/http` server writes for a request it cannot parse (a bad
+ * escape in the path, among others), before any handler runs; the
+ * connection is then closed.
+ */
+export const GO_BAD_REQUEST =
+  "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request";

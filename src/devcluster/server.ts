@@ -9,12 +9,19 @@
 
 import { mkdtempSync, rmSync } from "node:fs";
 import https from "node:https";
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { getRequestListener } from "@hono/node-server";
 import { createApiApp } from "./api.ts";
+import {
+  EventLog,
+  type Execution,
+  rawHeaderPairs,
+  type ReceivedRequest,
+} from "./execution_log.ts";
+import { canonicalTarget, GO_BAD_REQUEST, goTarget } from "./go_request.ts";
 import type { TokenUser } from "./auth.ts";
 import {
   type CertificateAuthority,
@@ -82,6 +89,8 @@ export interface DevClusterOptions {
   startDelayMs?: number;
   /** One line per request. @default {no logging} */
   logger?: (line: string) => void;
+  /** Name of the one node (`GET nodes`, `nodes/NAME/proxy/…`). @default {"devcluster"} */
+  nodeName?: string;
 }
 
 /** A running simulated cluster. */
@@ -141,6 +150,36 @@ export interface DevCluster {
     text: string,
     container?: string,
   ): void;
+  /** Name of the one node. */
+  nodeName: string;
+  /**
+   * Every command the cluster started (exec, attach, the kubelet's exec,
+   * attach and run) and every request it served behind `pods/…/proxy` and
+   * `services/…/proxy`, oldest first.
+   */
+  executions(): readonly Execution[];
+  /**
+   * Resolves with the first execution, logged already or to come, that
+   * matches.
+   * @param predicate Condition.
+   * @param signal Stops waiting (the promise rejects).
+   */
+  waitForExecution(
+    predicate: (e: Execution) => boolean,
+    signal?: AbortSignal,
+  ): Promise<Execution>;
+  /** Every request head received (ordinary and upgrade), oldest first. */
+  requests(): readonly ReceivedRequest[];
+  /**
+   * Resolves with the first request head, received already or to come, that
+   * matches.
+   * @param predicate Condition.
+   * @param signal Stops waiting (the promise rejects).
+   */
+  waitForRequest(
+    predicate: (r: ReceivedRequest) => boolean,
+    signal?: AbortSignal,
+  ): Promise<ReceivedRequest>;
   /** Stops the server, kills every process, removes the temporary directory. */
   close(): Promise<void>;
 }
@@ -192,7 +231,19 @@ export async function startDevCluster(
   store.ensureNamespace("kube-system");
   const runtime = new PodRuntime(store, { rootDir });
   const sessions = new Set<Promise<void>>();
+  const executions = new EventLog<Execution>();
+  const requests = new EventLog<ReceivedRequest>();
+  const nodeName = options.nodeName ?? "devcluster";
+  // The target each request arrived with; Hono sees a re-encoded one.
+  const received = new WeakMap<
+    IncomingMessage,
+    { rawTarget: string; decodedPath: string }
+  >();
   const ctx = {
+    nodeName,
+    executions,
+    requestTarget: (req: IncomingMessage) =>
+      received.get(req) ?? { rawTarget: req.url ?? "/", decodedPath: "/" },
     store,
     runtime,
     tokens,
@@ -204,13 +255,87 @@ export async function startDevCluster(
     },
   };
   const app = createApiApp(ctx);
+  const appListener = getRequestListener(app.fetch, {
+    overrideGlobalObjects: false,
+  });
+  /** Logs the head; reads the target as Go would; false: answered 400. */
+  const admit = (req: IncomingMessage, upgrade: boolean) => {
+    const rawTarget = req.url ?? "/";
+    requests.add({
+      method: req.method ?? "",
+      rawTarget,
+      headers: rawHeaderPairs(req),
+      upgrade,
+    });
+    try {
+      const target = goTarget(rawTarget);
+      received.set(req, { rawTarget, decodedPath: target.path });
+      return target;
+    } catch {
+      options.logger?.(
+        `${req.method} ${rawTarget} 400 (Go would not parse it)`,
+      );
+      return undefined;
+    }
+  };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    const target = admit(req, false);
+    if (!target) {
+      res.writeHead(400, {
+        "Content-Type": "text/plain; charset=utf-8",
+        "Connection": "close",
+      });
+      res.end("400 Bad Request");
+      return;
+    }
+    // Hono routes on a WHATWG URL: give it the segments Go decoded.
+    req.url = canonicalTarget(target);
+    appListener(req, res);
+  };
+  // An upgrade on a path that streams nothing is an ordinary request.
+  const fallback = (
+    req: IncomingMessage,
+    socket: Duplex,
+    target: ReturnType<typeof goTarget>,
+  ) => {
+    const headers = new Headers();
+    for (const [k, v] of rawHeaderPairs(req)) {
+      try {
+        headers.append(k, v);
+      } catch { /* not a valid header for fetch */ }
+    }
+    const request = new Request(
+      `https://devcluster${canonicalTarget(target)}`,
+      {
+        method: req.method,
+        headers,
+      },
+    );
+    Promise.resolve(app.fetch(request, { incoming: req, outgoing: undefined }))
+      .then(async (res) => {
+        const body = new Uint8Array(await res.arrayBuffer());
+        let headText = `HTTP/1.1 ${res.status} ${
+          res.statusText || "Status"
+        }\r\n`;
+        res.headers.forEach((v, k) => {
+          if (k !== "content-length" && k !== "transfer-encoding") {
+            headText += `${k}: ${v}\r\n`;
+          }
+        });
+        headText +=
+          `content-length: ${body.length}\r\nconnection: close\r\n\r\n`;
+        socket.write(headText);
+        socket.end(body);
+      })
+      .catch(() => socket.destroy());
+  };
   const server = https.createServer({
     cert: serverCert.certPem,
     key: serverCert.keyPem,
     ca: options.clientCaPems ?? [ca.certPem],
     requestCert: true,
     rejectUnauthorized: false,
-  }, getRequestListener(app.fetch, { overrideGlobalObjects: false }));
+  }, onRequest);
   const sockets = new Set<Duplex>();
   server.on("secureConnection", (s: Duplex) => {
     sockets.add(s);
@@ -221,7 +346,12 @@ export async function startDevCluster(
     (req: IncomingMessage, socket: Duplex, head: Uint8Array) => {
       sockets.add(socket);
       socket.on("close", () => sockets.delete(socket));
-      handleUpgrade(ctx, req, socket, head);
+      if (!admit(req, true)) {
+        socket.on("error", () => {});
+        socket.end(GO_BAD_REQUEST);
+        return;
+      }
+      handleUpgrade({ ...ctx, fallback }, req, socket, head);
     },
   );
   const hostname = options.hostname ?? "127.0.0.1";
@@ -260,6 +390,12 @@ export async function startDevCluster(
         usage: "client",
       }),
     createPod,
+    nodeName,
+    executions: () => executions.all(),
+    waitForExecution: (predicate, signal) =>
+      executions.waitFor(predicate, signal),
+    requests: () => requests.all(),
+    waitForRequest: (predicate, signal) => requests.waitFor(predicate, signal),
     deletePod: (namespace, name) => runtime.deletePod(namespace, name),
     getPod: (namespace, name) => store.getPod(namespace, name),
     waitForPod(

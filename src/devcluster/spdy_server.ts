@@ -42,6 +42,8 @@ import { SpdyFrameDecoder } from "../k8s/spdy/frame_decoder.ts";
 import { SpdyFrameEncoder } from "../k8s/spdy/frame_encoder.ts";
 import { headerValue } from "../k8s/spdy/header_block.ts";
 import { STREAM_TYPES } from "../k8s/spdy/spdy_channel_tap.ts";
+import { goTarget } from "./go_request.ts";
+import { matchRoute } from "./route_target.ts";
 
 /** What to run, from the exec request's path and query. */
 export interface ExecOptions {
@@ -124,6 +126,8 @@ export interface ServeSpdyExecOptions {
   request: SpdyExecRequest;
   /** Runs the command. */
   backend: ExecBackend;
+  /** What to run, when the caller has read the request already. @default {parseExecRequest(request.url)} */
+  exec?: ExecOptions;
 }
 
 /** The protocols served, most preferred first. */
@@ -146,38 +150,33 @@ export function isSpdyUpgrade(
 }
 
 /**
- * Parses an exec or attach request target.
- * @param url Path and query.
+ * Parses an exec or attach request target as kube-apiserver (or, for
+ * `nodes/NODE/proxy/exec|attach/…`, the kubelet) reads it: routed on the
+ * decoded path, options by the Kubernetes rules (see `route_target.ts`).
+ * @param url Path and query, as received.
  * @returns The options.
- * @throws {SyntaxError} The path is not a pod exec/attach path, or no
- * command was given for exec.
+ * @throws {SyntaxError} The target does not parse as Go would, the path is
+ * not an exec/attach path, or no command was given for exec.
  */
 export function parseExecRequest(url: string): ExecOptions {
-  const u = new URL(url, "http://x");
-  const m = u.pathname.match(
-    /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|attach)$/,
-  );
-  if (!m) {
+  const route = matchRoute(goTarget(url));
+  if (!route || !("kind" in route)) {
     throw new SyntaxError(
-      `Cannot serve "${u.pathname}": not a pod exec or attach path`,
+      `Cannot serve "${url}": not a pod exec or attach path, nor the kubelet's`,
     );
   }
-  const flag = (name: string) =>
-    ["true", "1"].includes((u.searchParams.get(name) ?? "").toLowerCase());
-  const tty = flag("tty");
-  const argv = u.searchParams.getAll("command");
-  if (m[3] === "exec" && argv.length === 0) {
-    throw new SyntaxError(`Cannot serve "${u.pathname}": no command given`);
+  if (route.kind === "exec" && route.command.length === 0) {
+    throw new SyntaxError(`Cannot serve "${url}": no command given`);
   }
   return {
-    namespace: decodeURIComponent(m[1]!),
-    pod: decodeURIComponent(m[2]!),
-    container: u.searchParams.get("container") ?? "",
-    argv,
-    stdin: flag("stdin"),
-    stdout: flag("stdout"),
-    stderr: flag("stderr") && !tty,
-    tty,
+    namespace: route.namespace,
+    pod: route.pod,
+    container: route.container,
+    argv: route.command,
+    stdin: route.stdin,
+    stdout: route.stdout,
+    stderr: route.stderr,
+    tty: route.tty,
   };
 }
 
@@ -236,7 +235,7 @@ export async function serveSpdyExec(
   };
   let exec: ExecOptions;
   try {
-    exec = parseExecRequest(request.url);
+    exec = options.exec ?? parseExecRequest(request.url);
   } catch (err) {
     return fail(400, "BadRequest", (err as Error).message);
   }

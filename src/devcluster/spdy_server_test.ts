@@ -190,6 +190,59 @@ Deno.test("parseExecRequest reads the path and the flags", () => {
   assert.throws(() => parseExecRequest("/api/v1/pods"), /not a pod exec/);
 });
 
+Deno.test("parseExecRequest reads the target as kube-apiserver and the kubelet do", () => {
+  const base = {
+    namespace: "default",
+    pod: "demo",
+    container: "",
+    argv: ["echo", "b"],
+    stdin: false,
+    stdout: true,
+    stderr: false,
+    tty: false,
+  };
+  const cases: [string, Partial<typeof base>][] = [
+    [
+      "/api/v1/namespaces/default/pods/demo/%65xec?command=echo&command=b&stdout=1",
+      {},
+    ],
+    [
+      "/%61pi/v1/namespaces/default/pods/demo%2Fexec%2F?command=echo&command=b&stdout=yes",
+      {},
+    ],
+    [
+      "/api/v1/namespaces/default/pods/demo/exec?command=echo%20a;&command=echo&command=b&stdout=&tty=False",
+      {},
+    ],
+    [
+      "/api/v1/namespaces/default/pods/demo/exec?command=echo+b&stdout=x&tty=yes&stderr=1",
+      { argv: ["echo b"], tty: true },
+    ],
+    [
+      "/api/v1/namespaces/default/pods/demo/exec?command=echo&command=b&stdout=0&stdin=FALSE&container=c&container=d",
+      { stdout: false, container: "c" },
+    ],
+    [
+      "/api/v1/nodes/devcluster/proxy/exec/default/demo/main?command=echo&command=b&output=1&input=true&error=1",
+      { container: "main", stderr: true },
+    ],
+    [
+      "/api/v1/nodes/devcluster:10250/proxy/exec/default/demo/uid/main?command=echo&command=b&output=1&tty=1&error=1",
+      { container: "main", tty: true },
+    ],
+  ];
+  for (const [url, diff] of cases) {
+    assert.deepEqual(parseExecRequest(url), { ...base, ...diff }, url);
+  }
+  assert.throws(
+    () =>
+      parseExecRequest(
+        "/api/v1/namespaces/default/pods/demo/%zzexec?command=x",
+      ),
+    /not a valid escape/,
+  );
+});
+
 Deno.test("serveSpdyExec with execProcessFromNode: exit 3 and 1 MiB through cat (kubectl 1.29)", async () => {
   const input = new Uint8Array(1024 * 1024);
   for (let i = 0; i < input.length; i++) {

@@ -1,8 +1,13 @@
 /**
- * Upgrade requests (`exec`, `attach`) on the raw socket of the `node:https`
- * server's `upgrade` event: authenticate, find the pod and container, then
- * either answer a plain HTTP `Status` (not found, bad container, SPDY) or do
- * the WebSocket handshake and run the session.
+ * Upgrade requests on the raw socket of the `node:https` server's `upgrade`
+ * event, routed on the path as kube-apiserver decodes it (`go_request.ts`,
+ * `route_target.ts`): `pods/exec`, `pods/attach`, the kubelet's
+ * `nodes/NODE/proxy/exec|attach/…` (kubelet query names), and WebSocket
+ * echoes behind `pods/…/proxy` and `services/…/proxy`. Authenticate, find the
+ * pod and container, then either answer a plain HTTP `Status` (not found,
+ * bad container, SPDY attach) or do the handshake and run the session; each
+ * started session is logged as an `Execution`. A target Go would not parse
+ * gets Go's plain `400 Bad Request`.
  *
  * kubectl retries over SPDY (`POST`, `Upgrade: SPDY/3.1`) after any non-101
  * answer and prints the error of that retry: the same `Status` is given to
@@ -22,6 +27,19 @@ import { authenticate, type TokenUser } from "./auth.ts";
 import { ChannelSocket } from "./channel_socket.ts";
 import { spawnContainerProcess } from "./container_process.ts";
 import { runExecSession } from "./exec_session.ts";
+import {
+  type EventLog,
+  type Execution,
+  impersonationOf,
+  rawHeaderPairs,
+} from "./execution_log.ts";
+import { GO_BAD_REQUEST, type GoTarget, goTarget } from "./go_request.ts";
+import { serveWebSocketEcho } from "./proxy_echo.ts";
+import {
+  matchRoute,
+  type ProxyRoute,
+  type StreamRoute,
+} from "./route_target.ts";
 import type { PodRuntime } from "./pod_runtime.ts";
 import {
   execProcessFromNode,
@@ -49,13 +67,16 @@ export interface UpgradeContext {
   logger?: (line: string) => void;
   /** Called with each started session's promise (to await them on close). */
   track?: (session: Promise<void>) => void;
-}
-
-const PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/(exec|attach)$/;
-
-function flag(q: URLSearchParams, name: string): boolean {
-  const v = q.get(name)?.toLowerCase();
-  return v === "true" || v === "1";
+  /** The one node's name (`nodes/NODE/proxy/…`). */
+  nodeName: string;
+  /** Where started commands are logged. @default {not logged} */
+  executions?: EventLog<Execution>;
+  /**
+   * Answers an upgrade request on a path that streams nothing (e.g. a
+   * kubelet `run` sent with `Upgrade:`) as an ordinary request, as the
+   * API server would. @default {a 404 Status}
+   */
+  fallback?: (req: IncomingMessage, socket: Duplex, target: GoTarget) => void;
 }
 
 /**
@@ -72,11 +93,19 @@ export function handleUpgrade(
   head: Uint8Array,
 ): void {
   socket.on("error", () => {});
-  const url = new URL(req.url ?? "/", "https://devcluster");
+  const rawTarget = req.url ?? "/";
   const log = (code: number, who: string) =>
     ctx.logger?.(
-      `${req.method} ${url.pathname}${url.search} [upgrade ${req.headers.upgrade}] ${code} ${who}`,
+      `${req.method} ${rawTarget} [upgrade ${req.headers.upgrade}] ${code} ${who}`,
     );
+  let target: GoTarget;
+  try {
+    target = goTarget(rawTarget);
+  } catch {
+    log(400, "-");
+    socket.end(GO_BAD_REQUEST);
+    return;
+  }
   const auth = authenticate(req, ctx.tokens);
   if (!auth) {
     log(401, "-");
@@ -84,8 +113,12 @@ export function handleUpgrade(
     return;
   }
   const who = auth.effective.username;
-  const m = PATH.exec(url.pathname);
-  if (!m) {
+  const route = matchRoute(target);
+  if (!route || route.via === "nodes/proxy/run") {
+    if (ctx.fallback) {
+      ctx.fallback(req, socket, target);
+      return;
+    }
     log(404, who);
     writeStatusAndEnd(
       socket,
@@ -93,12 +126,44 @@ export function handleUpgrade(
     );
     return;
   }
-  const ns = decodeURIComponent(m[1]!);
-  const name = decodeURIComponent(m[2]!);
-  const kind = m[3] as "exec" | "attach";
-  const q = url.searchParams;
+  const headers = rawHeaderPairs(req);
+  const record = (
+    r: StreamRoute | ProxyRoute,
+    container: string,
+  ) =>
+    ctx.executions?.add({
+      via: r.via,
+      namespace: r.namespace,
+      pod: "pod" in r ? r.pod : r.name,
+      container,
+      command: "command" in r ? r.command : [],
+      tty: "tty" in r ? r.tty : false,
+      stdin: "stdin" in r ? r.stdin : false,
+      rawTarget,
+      decodedPath: target.path,
+      ...("path" in r ? { proxyPath: r.path } : {}),
+      ...impersonationOf(headers),
+      headers,
+    });
+  if ("path" in route) {
+    serveProxyUpgrade(ctx, req, socket, head, route, () => record(route, ""));
+    log(101, who);
+    return;
+  }
+  if (route.node !== undefined && route.node !== ctx.nodeName) {
+    log(404, who);
+    writeStatusAndEnd(
+      socket,
+      failureStatus(404, `nodes "${route.node}" not found`, {
+        name: route.node,
+        kind: "nodes",
+      }),
+    );
+    return;
+  }
+  const { kind, namespace: ns, pod: name } = route;
   const pod = ctx.store.getPod(ns, name);
-  const found = resolveContainer(pod, name, q.get("container") ?? undefined);
+  const found = resolveContainer(pod, name, route.container || undefined);
   if ("error" in found) {
     log(found.error.code ?? 400, who);
     writeStatusAndEnd(socket, found.error);
@@ -116,14 +181,29 @@ export function handleUpgrade(
       `container "${found.container}" in pod "${name}" is waiting to start: ContainerCreating`;
   } else if (kind === "attach" && running.exitCode !== undefined) {
     refusal = `container "${found.container}" in pod "${name}" is not running`;
-  } else if (kind === "exec" && q.getAll("command").length === 0) {
+  } else if (kind === "exec" && route.command.length === 0) {
     refusal = "you must specify at least one command for the container";
+  } else if (
+    route.node !== undefined && !route.stdin && !route.stdout && !route.stderr
+  ) {
+    refusal = "you must specify at least 1 of stdin, stdout, stderr";
   } else if (kind === "exec" && isSpdyUpgrade(req.headers)) {
     log(101, who);
+    record(route, found.container);
     const session = serveSpdyExec({
       socket,
       head,
-      request: { url: req.url ?? "/", headers: req.headers },
+      request: { url: rawTarget, headers: req.headers },
+      exec: {
+        namespace: ns,
+        pod: name,
+        container: found.container,
+        argv: route.command,
+        stdin: route.stdin,
+        stdout: route.stdout,
+        stderr: route.stderr,
+        tty: route.tty,
+      },
       backend: {
         start: (o) =>
           execProcessFromNode(spawnContainerProcess({
@@ -162,24 +242,23 @@ export function handleUpgrade(
     return;
   }
   log(101, who);
+  record(route, found.container);
   writeSwitchingProtocols(socket, key as string, protocol!);
   const ch = new ChannelSocket(socket, protocol!, head);
+  const flags = {
+    stdin: route.stdin,
+    stdout: route.stdout,
+    stderr: route.stderr,
+    tty: route.tty,
+  };
   const session = kind === "exec"
     ? runExecSession(ch, {
-      argv: q.getAll("command"),
+      argv: route.command,
       cwd: ctx.runtime.podDir(ns, name),
       env: { HOSTNAME: name },
-      stdin: flag(q, "stdin"),
-      stdout: flag(q, "stdout"),
-      stderr: flag(q, "stderr"),
-      tty: flag(q, "tty"),
+      ...flags,
     }, ctx.startDelayMs)
-    : runAttachSession(ch, running!, {
-      tty: flag(q, "tty"),
-      stdin: flag(q, "stdin"),
-      stdout: flag(q, "stdout"),
-      stderr: flag(q, "stderr"),
-    }, ctx.startDelayMs);
+    : runAttachSession(ch, running!, flags, ctx.startDelayMs);
   const done = session.catch((err) => {
     ctx.logger?.(
       `Session ${kind} ${ns}/${name} failed: ${(err as Error).message}`,
@@ -187,4 +266,49 @@ export function handleUpgrade(
     ch.destroy();
   });
   ctx.track?.(done);
+}
+
+/** A WebSocket upgrade to what a pod serves: an echo (see `proxy_echo.ts`). */
+function serveProxyUpgrade(
+  ctx: UpgradeContext,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Uint8Array,
+  route: ProxyRoute,
+  record: () => void,
+): void {
+  if (
+    route.via === "pods/proxy" && !ctx.store.getPod(route.namespace, route.name)
+  ) {
+    writeStatusAndEnd(
+      socket,
+      failureStatus(404, `pods "${route.name}" not found`, {
+        name: route.name,
+        kind: "pods",
+      }),
+    );
+    return;
+  }
+  const key = req.headers["sec-websocket-key"];
+  if (
+    (req.headers.upgrade ?? "").toLowerCase() !== "websocket" ||
+    typeof key !== "string"
+  ) {
+    writeStatusAndEnd(
+      socket,
+      failureStatus(
+        400,
+        `Upgrade "${req.headers.upgrade}" is not supported by the simulated pod: only WebSocket`,
+      ),
+    );
+    return;
+  }
+  record();
+  const offered = req.headers["sec-websocket-protocol"];
+  ctx.track?.(serveWebSocketEcho(
+    socket,
+    key,
+    Array.isArray(offered) ? offered.join(",") : offered,
+    head,
+  ));
 }
