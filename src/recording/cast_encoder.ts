@@ -3,22 +3,29 @@
  * the upload body (see `wire.ts`). It knows nothing of sockets or recorders.
  *
  * ```
- * {"version":2,"width":100,"height":30,"timestamp":1764201600,...}   header
- * [0.012345,"o","$ "]                                                  stdout/stderr
- * [1.5,"r","120x40"]                                                   resize (after the first)
+ * {"version":2,"width":80,"height":24,"timestamp":1764201600,...}     header, at start
+ * [0.012345,"r","100x30"]                                              every resize, as sent
+ * [0.0125,"o","$ "]                                                    stdout/stderr
+ * [0.3,"m","resize \"{bad\"\u0000\" is not a terminal size"]              what could not be parsed
  * {"execgate.end":{"sessionId":"...","reason":"normal",...}}           manifest
  * ```
  *
- * - The header is written once width and height are known: for a TTY session
- *   at the first resize (kubectl sends one right after the upgrade), or at the
- *   first output or the end with the default size if output comes first; for
- *   a non-TTY session at once, with the default size. Nothing else is held
- *   back, so the buffer before the header is the header alone.
+ * - The header is the first thing written ({@linkcode CastEncoder.begin}),
+ *   before the session reaches upstream, so it holds only what is known then:
+ *   every field the client controls, and the default size. The terminal's
+ *   sizes are `"r"` events (the first one included), the negotiated
+ *   protocol goes into the manifest.
  * - stdout and stderr become `"o"` events, each channel decoded by its own
  *   streaming `TextDecoder`, so a character split across frames stays whole.
- *   Without a TTY the local terminal turned `\n` into `\r\n` (`onlcr`); the
- *   encoder does the same so the cast replays as kubectl's user saw it.
+ *   Output is cut into events of at most {@linkcode MAX_EVENT_RAW_BYTES} raw
+ *   bytes, so no event line exceeds {@linkcode MAX_EVENT_LINE_BYTES}
+ *   whatever the bytes are. Without a TTY the local terminal turned `\n`
+ *   into `\r\n` (`onlcr`); the encoder does the same so the cast replays as
+ *   kubectl's user saw it.
  * - stdin is never recorded.
+ * - Every free-text field of the manifest and every marker is cut to a
+ *   bounded length, so the manifest line stays under
+ *   {@linkcode MAX_MANIFEST_LINE_BYTES}.
  *
  * @module
  */
@@ -32,10 +39,17 @@ import {
   type CastHeader,
   END_KEY,
   type EndReason,
+  MAX_EVENT_RAW_BYTES,
+  MAX_STATUS_CHARS,
+  MAX_TEXT_FIELD_CHARS,
   type SessionEnd,
+  type UpstreamRefusal,
 } from "./wire.ts";
 
-/** Size used when no resize came first. */
+/**
+ * Size of the header: the terminal's size is not known when the header is
+ * written (asciinema's own default, and the size of a VT100).
+ */
 export const DEFAULT_TERMINAL_SIZE: TerminalSize = { width: 80, height: 24 };
 
 /** What the cast header says about a session. */
@@ -52,15 +66,19 @@ export interface CastSessionInfo {
   kubernetes: CastHeader["kubernetes"];
   /** Hostname of this proxy. */
   proxy: string;
-  /** Negotiated channel protocol, e.g. `v5.channel.k8s.io`. */
-  protocol: string;
+  /**
+   * Negotiated channel protocol, e.g. `v5.channel.k8s.io`, when known at
+   * construction; else set by {@linkcode CastEncoder.upgraded}. It goes into
+   * the manifest.
+   */
+  protocol?: string;
 }
 
 /** Options of {@linkcode CastEncoder}. */
 export interface CastEncoderOptions extends CastSessionInfo {
   /** Session start, Unix milliseconds: the header timestamp and time zero. */
   startMs: number;
-  /** Size when output comes before any resize. @default {80x24} */
+  /** Size written in the header. @default {80x24} */
   defaultSize?: TerminalSize;
   /**
    * Makes the incremental SHA-256 of the raw stdout and stderr bytes. The
@@ -116,13 +134,14 @@ export function identityFields(
  *   sessionId: "s1", argv: ["sh"], tty: true, startMs: 1_000_000,
  *   identity: { hostname: "laptop", nodeId: "n1", userId: "u1", loginName: "a@b", groups: [] },
  *   kubernetes: { podName: "p", namespace: "default", container: "c", sessionType: "exec" },
- *   proxy: "execgate-0", protocol: "v5.channel.k8s.io",
+ *   proxy: "execgate-0",
  * });
- * const header = enc.resize({ width: 100, height: 30 }, 1_000_010);
- * const event = enc.output(1, new TextEncoder().encode("hi"), 1_000_500);
- * const text = new TextDecoder().decode(event);
- * if (!new TextDecoder().decode(header).includes('"width":100')) throw new Error();
- * if (text !== '[0.5,"o","hi"]\n') throw new Error(text);
+ * const header = new TextDecoder().decode(enc.begin());
+ * const resize = new TextDecoder().decode(enc.resize({ width: 0, height: 0 }, 1_000_010));
+ * const event = new TextDecoder().decode(enc.output(1, new TextEncoder().encode("hi"), 1_000_500));
+ * if (!header.includes('"width":80')) throw new Error(header);
+ * if (resize !== '[0.01,"r","0x0"]\n') throw new Error(resize);
+ * if (event !== '[0.5,"o","hi"]\n') throw new Error(event);
  * ```
  */
 export class CastEncoder {
@@ -135,6 +154,8 @@ export class CastEncoder {
   #counts = { stdout: 0, stderr: 0 };
   #castBytes = 0;
   #status: unknown;
+  #statusTruncated = false;
+  #protocol: string | undefined;
   #exitCode: number | undefined;
   #ended = false;
   #enc = new TextEncoder();
@@ -145,6 +166,7 @@ export class CastEncoder {
     const make = digest ?? (() => new Sha256());
     this.#digests = { stdout: make(), stderr: make() };
     this.#info = info;
+    this.#protocol = info.protocol;
     this.#startMs = startMs;
     this.#defaultSize = defaultSize ?? DEFAULT_TERMINAL_SIZE;
   }
@@ -160,16 +182,24 @@ export class CastEncoder {
   }
 
   /**
-   * Bytes that can be written before any event: the header of a non-TTY
-   * session (its size is the default), nothing for a TTY session.
-   * @returns Body bytes.
+   * The header line: call it first, before the session reaches upstream.
+   * @returns Body bytes: the header, or nothing if it was written already.
    */
   begin(): Uint8Array {
-    return this.#info.tty ? new Uint8Array() : this.#lines([]);
+    return this.#lines([]);
   }
 
   /**
-   * Records output.
+   * Notes the negotiated protocol (it goes into the manifest).
+   * @param protocol E.g. `v5.channel.k8s.io`.
+   */
+  upgraded(protocol: string): void {
+    this.#protocol = protocol;
+  }
+
+  /**
+   * Records output, cut into events of at most
+   * {@linkcode MAX_EVENT_RAW_BYTES} raw bytes each.
    * @param channel 1 (stdout) or 2 (stderr).
    * @param data Raw bytes, as they came.
    * @param nowMs When they came, Unix milliseconds.
@@ -184,22 +214,37 @@ export class CastEncoder {
       decoder = new TextDecoder("utf-8", { fatal: false });
       this.#decoders.set(channel, decoder);
     }
-    const text = decoder.decode(data, { stream: true });
-    return this.#lines(text === "" ? [] : [this.#event(nowMs, "o", text)]);
+    const events: string[] = [];
+    for (let off = 0; off < data.length; off += MAX_EVENT_RAW_BYTES) {
+      const piece = data.subarray(off, off + MAX_EVENT_RAW_BYTES);
+      const text = decoder.decode(piece, { stream: true });
+      if (text !== "") events.push(this.#event(nowMs, "o", text));
+    }
+    return this.#lines(events);
   }
 
   /**
-   * Records a terminal resize: the header's size if the header is not written
-   * yet, else an `"r"` event.
-   * @param size The new size.
+   * Records a terminal size the client sent, as an `"r"` event `COLSxROWS`
+   * exactly as sent (`0x0` included).
+   * @param size The size.
    * @param nowMs When, Unix milliseconds.
    * @returns Body bytes.
    */
   resize(size: TerminalSize, nowMs: number): Uint8Array {
-    if (!this.#headerWritten) return this.#lines([], size);
     return this.#lines([
       this.#event(nowMs, "r", `${size.width}x${size.height}`),
     ]);
+  }
+
+  /**
+   * Records a marker (`"m"` event), e.g. a resize message that is not a
+   * terminal size. The label is cut to {@linkcode MAX_TEXT_FIELD_CHARS}.
+   * @param label The text.
+   * @param nowMs When, Unix milliseconds.
+   * @returns Body bytes.
+   */
+  marker(label: string, nowMs: number): Uint8Array {
+    return this.#lines([this.#event(nowMs, "m", cut(label))]);
   }
 
   /**
@@ -209,14 +254,17 @@ export class CastEncoder {
    */
   status(data: Uint8Array): void {
     const text = new TextDecoder().decode(data);
+    this.#statusTruncated = text.length > MAX_STATUS_CHARS;
     try {
       const status = JSON.parse(text) as K8sStatus;
-      this.#status = status;
+      this.#status = this.#statusTruncated
+        ? text.slice(0, MAX_STATUS_CHARS)
+        : status;
       this.#exitCode = typeof status === "object" && status !== null
         ? exitCodeOf(status)
         : undefined;
     } catch {
-      this.#status = text;
+      this.#status = text.slice(0, MAX_STATUS_CHARS);
       this.#exitCode = undefined;
     }
   }
@@ -226,11 +274,18 @@ export class CastEncoder {
    * then the manifest line.
    * @param reason How the session ended.
    * @param nowMs When, Unix milliseconds.
-   * @param detail Free text.
+   * @param detail Free text (cut to {@linkcode MAX_TEXT_FIELD_CHARS}).
+   * @param upstream What the upstream answered instead of `101`, when
+   * `reason` is `refused`.
    * @returns Body bytes.
    * @throws {TypeError} Called twice.
    */
-  end(reason: EndReason, nowMs: number, detail?: string): Uint8Array {
+  end(
+    reason: EndReason,
+    nowMs: number,
+    detail?: string,
+    upstream?: UpstreamRefusal,
+  ): Uint8Array {
     if (this.#ended) throw new TypeError("Cannot end the cast twice");
     const events: string[] = [];
     for (const decoder of this.#decoders.values()) {
@@ -247,9 +302,19 @@ export class CastEncoder {
       sessionId: this.#info.sessionId,
       endTime: nowMs / 1000,
       reason: closedAfterStatus ? "normal" : reason,
-      ...(detail !== undefined ? { detail } : {}),
+      ...(detail !== undefined ? { detail: cut(detail) } : {}),
+      ...(upstream !== undefined
+        ? {
+          upstream: {
+            status: upstream.status,
+            message: cut(String(upstream.message)),
+          },
+        }
+        : {}),
+      ...(this.#protocol !== undefined ? { protocol: this.#protocol } : {}),
       ...(this.#exitCode !== undefined ? { exitCode: this.#exitCode } : {}),
       ...(this.#status !== undefined ? { status: this.#status } : {}),
+      ...(this.#statusTruncated ? { statusTruncated: true } : {}),
       channels: {
         stdout: {
           bytes: this.#counts.stdout,
@@ -271,7 +336,7 @@ export class CastEncoder {
     return out;
   }
 
-  #event(nowMs: number, kind: "o" | "r", text: string): string {
+  #event(nowMs: number, kind: "o" | "r" | "m", text: string): string {
     const t = Math.max(0, Math.round(nowMs - this.#startMs)) / 1000;
     const shown = kind === "o" && !this.#info.tty
       ? text.replaceAll("\n", "\r\n")
@@ -279,13 +344,13 @@ export class CastEncoder {
     return JSON.stringify([t, kind, shown]);
   }
 
-  #lines(events: string[], size?: TerminalSize): Uint8Array {
+  #lines(events: string[]): Uint8Array {
     if (this.#ended) {
       throw new TypeError("Cannot add to the cast after its end");
     }
     let text = "";
     if (!this.#headerWritten) {
-      text += JSON.stringify(this.#header(size ?? this.#defaultSize)) + "\n";
+      text += JSON.stringify(this.#header(this.#defaultSize)) + "\n";
       this.#headerWritten = true;
     }
     for (const e of events) text += e + "\n";
@@ -308,7 +373,12 @@ export class CastEncoder {
       kubernetes: { ...i.kubernetes },
       proxy: i.proxy,
       sessionId: i.sessionId,
-      protocol: i.protocol,
     };
   }
+}
+
+/** Cuts free text to {@linkcode MAX_TEXT_FIELD_CHARS}, saying so. */
+function cut(text: string): string {
+  if (text.length <= MAX_TEXT_FIELD_CHARS) return text;
+  return `${text.slice(0, MAX_TEXT_FIELD_CHARS)}… (${text.length} characters)`;
 }

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { CastEncoder, type CastEncoderOptions } from "./cast_encoder.ts";
 import { Sha256 } from "./sha256.ts";
-import { END_KEY } from "./wire.ts";
+import {
+  END_KEY,
+  MAX_EVENT_LINE_BYTES,
+  MAX_HEADER_LINE_BYTES,
+  MAX_MANIFEST_LINE_BYTES,
+  MAX_REQUEST_HEAD_BYTES,
+} from "./wire.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const T0 = 1_764_201_600_123;
@@ -37,7 +43,7 @@ function lines(chunks: Uint8Array[]): unknown[] {
   return text.slice(0, -1).split("\n").map((l) => JSON.parse(l));
 }
 
-Deno.test("CastEncoder writes the TTY header at the first resize, then events and resize events", () => {
+Deno.test("CastEncoder writes the header first with the default size, then every resize as an event", () => {
   const e = new CastEncoder(options());
   const out = [
     e.begin(),
@@ -46,12 +52,11 @@ Deno.test("CastEncoder writes the TTY header at the first resize, then events an
     e.resize({ width: 120, height: 40 }, T0 + 1500),
     e.output(2, enc("oops\n"), T0 + 1750),
   ];
-  assert.equal(out[0]!.length, 0);
   const all = lines(out);
   assert.deepEqual(all[0], {
     version: 2,
-    width: 100,
-    height: 30,
+    width: 80,
+    height: 24,
     timestamp: 1_764_201_600,
     command: `sh -c 'echo '\\''hi'\\'''`,
     argv: ["sh", "-c", "echo 'hi'"],
@@ -68,9 +73,9 @@ Deno.test("CastEncoder writes the TTY header at the first resize, then events an
     },
     proxy: "execgate-a",
     sessionId: "sess-1",
-    protocol: "v5.channel.k8s.io",
   });
   assert.deepEqual(all.slice(1), [
+    [0.005, "r", "100x30"],
     [0.25, "o", "$ "],
     [1.5, "r", "120x40"],
     [1.75, "o", "oops\n"],
@@ -97,7 +102,7 @@ Deno.test("CastEncoder uses tags instead of the user for a tagged device", () =>
   assert.equal("srcNodeUserID" in header!, false);
 });
 
-Deno.test("CastEncoder uses the default size when TTY output comes before a resize", () => {
+Deno.test("CastEncoder writes the header before output that comes before any begin or resize", () => {
   const e = new CastEncoder(options());
   const all = lines([
     e.output(1, enc("x"), T0 + 1),
@@ -130,7 +135,11 @@ Deno.test("CastEncoder keeps a UTF-8 character split across frames whole, per ch
     e.output(1, euro.subarray(1), T0 + 3),
     e.output(2, snow.subarray(2), T0 + 4),
   ]);
-  assert.deepEqual(all.slice(1), [[0.003, "o", "€"], [0.004, "o", "☃"]]);
+  assert.deepEqual(all.slice(1), [
+    [0, "r", "80x24"],
+    [0.003, "o", "€"],
+    [0.004, "o", "☃"],
+  ]);
 });
 
 Deno.test("CastEncoder ends with the manifest: digests, status, exit code and castBytes", () => {
@@ -198,4 +207,141 @@ Deno.test("CastEncoder keeps a status that is not JSON as text", () => {
     Record<string, unknown>
   >[];
   assert.equal(manifest![END_KEY]!.status, "plain error");
+});
+
+/** A fixed-seed generator (mulberry32). */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomBytes(n: number, seed: number): Uint8Array {
+  const next = random(seed);
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(next() * 256);
+  return out;
+}
+
+const controls = new Uint8Array(300_000).map((_, i) => i % 32);
+const euros = enc("€".repeat(200_000)); // 3-byte characters across every cut
+
+for (
+  const [name, input, pieces] of [
+    ["a 300,000-byte frame of control characters", controls, [300_000]],
+    [
+      "5 MiB of random bytes in random pieces",
+      randomBytes(5 * 1024 * 1024, 7),
+      [
+        1,
+        65535,
+        65537,
+        3,
+        1_000_000,
+        131072,
+      ],
+    ],
+    ["3-byte characters in one frame", euros, [euros.length]],
+    ["3-byte characters split at 64 KiB + 1", euros, [65537]],
+  ] as const
+) {
+  Deno.test(`CastEncoder cuts ${name} into events under the line limit, decoding to the same text`, () => {
+    for (const tty of [true, false]) {
+      const e = new CastEncoder(options({ tty }));
+      const out: Uint8Array[] = [e.begin()];
+      let off = 0;
+      let i = 0;
+      while (off < input.length) {
+        const n = pieces[i++ % pieces.length]!;
+        out.push(e.output(1, input.subarray(off, off + n), T0 + i));
+        off += n;
+      }
+      out.push(e.end("normal", T0 + i + 1));
+      const body = new Uint8Array(out.reduce((n, c) => n + c.length, 0));
+      let o = 0;
+      for (const c of out) {
+        body.set(c, o);
+        o += c.length;
+      }
+      let text = "";
+      let start = 0;
+      let lineNo = 0;
+      while (start < body.length) {
+        const nl = body.indexOf(10, start);
+        assert.ok(nl > 0);
+        const line = body.subarray(start, nl + 1);
+        assert.ok(
+          line.length <= MAX_EVENT_LINE_BYTES,
+          `line ${lineNo} has ${line.length} bytes`,
+        );
+        const v = JSON.parse(new TextDecoder().decode(line));
+        if (Array.isArray(v)) text += v[2];
+        start = nl + 1;
+        lineNo++;
+      }
+      const expected = new TextDecoder().decode(input);
+      assert.equal(text, tty ? expected : expected.replaceAll("\n", "\r\n"));
+    }
+  });
+}
+
+Deno.test("CastEncoder keeps the worst header a 16 KiB request can make under MAX_HEADER_LINE_BYTES", () => {
+  // Every decoded byte of the request head in the argv, escaped the most.
+  const word = "'\u0001\"\\\u001b".repeat(MAX_REQUEST_HEAD_BYTES / 5);
+  const e = new CastEncoder(options({
+    argv: [word.slice(0, MAX_REQUEST_HEAD_BYTES)],
+  }));
+  const header = e.begin();
+  assert.ok(
+    header.length <= MAX_HEADER_LINE_BYTES,
+    `${header.length} > ${MAX_HEADER_LINE_BYTES}`,
+  );
+  const h = JSON.parse(new TextDecoder().decode(header));
+  assert.equal(h.argv[0], word.slice(0, MAX_REQUEST_HEAD_BYTES));
+});
+
+Deno.test("CastEncoder records markers, the protocol and a refusal in the manifest", () => {
+  const e = new CastEncoder(options({ protocol: undefined }));
+  e.upgraded("v4.channel.k8s.io");
+  const all = lines([
+    e.begin(),
+    e.marker("x".repeat(10_000), T0 + 1),
+    e.end("refused", T0 + 2, "upstream answered 404", {
+      status: 404,
+      message: 'pods "nope" not found',
+    }),
+  ]) as unknown[];
+  const marker = all[1] as [number, string, string];
+  assert.equal(marker[1], "m");
+  assert.ok(marker[2].length < 4200);
+  const m = (all[2] as Record<string, Record<string, unknown>>)[END_KEY]!;
+  assert.equal(m.reason, "refused");
+  assert.deepEqual(m.upstream, {
+    status: 404,
+    message: 'pods "nope" not found',
+  });
+  assert.equal(m.protocol, "v4.channel.k8s.io");
+});
+
+Deno.test("CastEncoder cuts a huge Status but keeps its exit code", () => {
+  const e = new CastEncoder(options());
+  e.status(enc(JSON.stringify({
+    metadata: {},
+    status: "Failure",
+    message: "\u0001".repeat(5 * 1024 * 1024),
+    reason: "NonZeroExitCode",
+    details: { causes: [{ reason: "ExitCode", message: "7" }] },
+  })));
+  const body = e.end("normal", T0 + 1);
+  assert.ok(body.length <= MAX_MANIFEST_LINE_BYTES + 200_000);
+  const last = new TextDecoder().decode(body).trim().split("\n").at(-1)!;
+  assert.ok(enc(last).length <= MAX_MANIFEST_LINE_BYTES);
+  const m = JSON.parse(last)[END_KEY];
+  assert.equal(m.exitCode, 7);
+  assert.equal(m.statusTruncated, true);
+  assert.equal(typeof m.status, "string");
 });

@@ -9,6 +9,11 @@
  *   ◀── waits while written − acked > maxQueueBytes ◀── {"ack":N} lines ──┘
  * ```
  *
+ * With `header`, a recorder counts as accepting only once it acknowledged
+ * bytes covering the header line; one that refuses it (`{"error"}`) or does
+ * not acknowledge it within `connectTimeoutMs` is skipped like one that is
+ * down.
+ *
  * Runtime-neutral: only `fetch`, streams and timers. A custom CA or client
  * certificate is the caller's business: it passes a `fetch` bound to its own
  * HTTP client.
@@ -34,8 +39,18 @@ export interface RecorderClientOptions {
   token?: string;
   /** The `fetch` to use (e.g. bound to a client with a custom CA). @default {globalThis.fetch} */
   fetch?: typeof fetch;
-  /** How long one recorder may take to answer `200`. @default {5000} */
+  /**
+   * How long one recorder may take to answer `200`, and then to acknowledge
+   * the `header`.
+   * @default {5000}
+   */
   connectTimeoutMs?: number;
+  /**
+   * The first body bytes (the cast header line): the upload is returned only
+   * once the recorder acknowledged all of them.
+   * @default {undefined} (accepted at `200`)
+   */
+  header?: Uint8Array;
   /**
    * Longest silence of the acknowledgement stream, and longest time acked
    * bytes may stand still while bytes are outstanding.
@@ -94,6 +109,8 @@ export function describeTried(tried: readonly RecorderAttempt[]): string {
 export class RecordingFailedError extends Error {
   /** The recorder's base URL. */
   readonly url: string;
+  /** What went wrong, without the recorder's URL. */
+  readonly detail: string;
 
   /**
    * @param url The recorder.
@@ -103,6 +120,7 @@ export class RecordingFailedError extends Error {
     super(`Recording to ${url} failed: ${message}`);
     this.name = "RecordingFailedError";
     this.url = url;
+    this.detail = message;
   }
 }
 
@@ -125,7 +143,10 @@ export async function openRecorderUpload(
   const tried: RecorderAttempt[] = [];
   for (const url of options.urls) {
     const upload = new RecorderUpload(url, options);
-    const reason = await upload._connect();
+    let reason = await upload._connect();
+    if (reason === undefined && options.header !== undefined) {
+      reason = await upload._sendHeader(options.header);
+    }
     if (reason === undefined) return upload;
     tried.push({ url, reason });
   }
@@ -144,7 +165,9 @@ export class RecorderUpload {
   /** Resolves with the error when the recording breaks; never rejects. */
   readonly failure: Promise<RecordingFailedError>;
 
-  #opts: Required<Omit<RecorderClientOptions, "token">> & { token?: string };
+  #opts:
+    & Required<Omit<RecorderClientOptions, "token" | "header">>
+    & { token?: string };
   #queue: Uint8Array[] = [];
   #queued = 0;
   #written = 0;
@@ -159,6 +182,11 @@ export class RecorderUpload {
   #spaceWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   #doneWaiters: { resolve: (a: Ack) => void; reject: (e: Error) => void }[] =
     [];
+  #ackWaiters: {
+    n: number;
+    resolve: () => void;
+    reject: (e: Error) => void;
+  }[] = [];
   #abort = new AbortController();
   #timer: ReturnType<typeof setTimeout> | undefined;
   #lastLineAt = 0;
@@ -235,6 +263,48 @@ export class RecorderUpload {
     return new Promise((resolve, reject) =>
       this.#spaceWaiters.push({ resolve, reject })
     );
+  }
+
+  /**
+   * Resolves once the recorder acknowledged at least `n` body bytes.
+   * @param n Body bytes (at most {@linkcode RecorderUpload.writtenBytes}).
+   * @throws {RecordingFailedError} The recording broke first.
+   */
+  whenAcked(n: number): Promise<void> {
+    if (this.#acked >= n) return Promise.resolve();
+    if (this.#error) return Promise.reject(this.#error);
+    return new Promise((resolve, reject) =>
+      this.#ackWaiters.push({ n, resolve, reject })
+    );
+  }
+
+  /**
+   * Writes the header and waits for its acknowledgement. Internal to
+   * {@linkcode openRecorderUpload}.
+   * @param header The header line.
+   * @returns undefined when acknowledged, else why not (the upload is then
+   * cancelled).
+   */
+  async _sendHeader(header: Uint8Array): Promise<string | undefined> {
+    const ms = this.#opts.connectTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(
+        () => resolve(`the header was not acknowledged within ${ms} ms`),
+        ms,
+      );
+    });
+    const acked = (async () => {
+      await this.write(header);
+      await this.whenAcked(this.#written);
+      return undefined;
+    })().catch((e: Error) =>
+      e instanceof RecordingFailedError ? e.detail : e.message
+    );
+    const reason = await Promise.race([acked, timeout]);
+    clearTimeout(timer);
+    if (reason !== undefined) this.cancel(reason);
+    return reason;
   }
 
   /**
@@ -440,6 +510,9 @@ export class RecorderUpload {
         this.#spaceWaiters.length > 0 &&
         this.queuedBytes <= this.#opts.maxQueueBytes
       ) this.#spaceWaiters.shift()!.resolve();
+      const reached = this.#ackWaiters.filter((w) => w.n <= this.#acked);
+      this.#ackWaiters = this.#ackWaiters.filter((w) => w.n > this.#acked);
+      for (const w of reached) w.resolve();
     }
     if (ack.done === true) {
       this.#finalAck = ack;
@@ -487,6 +560,7 @@ export class RecorderUpload {
     this.#wake();
     for (const w of this.#spaceWaiters.splice(0)) w.reject(error);
     for (const w of this.#doneWaiters.splice(0)) w.reject(error);
+    for (const w of this.#ackWaiters.splice(0)) w.reject(error);
     this.#resolveFailure(error);
   }
 }

@@ -9,6 +9,14 @@
  *                       (resize → "r"/header)        └─ resolves with whole frames, once written
  * ```
  *
+ * Accepted before started: {@linkcode RecordingSession.start} writes the
+ * cast header (every field the client controls) and resolves only once the
+ * recorder acknowledged it, so a header the recorder refuses refuses the
+ * session before anything reaches upstream. Everything recorded later is
+ * bounded to what the recorder accepts: terminal sizes are `"r"` events as
+ * sent, a resize message that is not a size is a `"m"` marker, output is cut
+ * into bounded events.
+ *
  * Upstream bytes reach the client only after the messages of their complete
  * frames were handed to the upload (whose unacknowledged bytes are bounded,
  * so a slow recorder slows the session instead of growing memory). A partial
@@ -27,15 +35,11 @@ import {
   CHANNEL_STDERR,
   CHANNEL_STDOUT,
 } from "../k8s/constants.ts";
-import { parseTerminalSize, type TerminalSize } from "../k8s/terminal_size.ts";
+import type { TerminalSize } from "../k8s/terminal_size.ts";
 import { WsChannelTap } from "../k8s/ws_channel_tap.ts";
 import { jsonLogger, type Logger } from "../log.ts";
 import type { RelayTap } from "../proxy/relay_tap.ts";
-import {
-  CastEncoder,
-  type CastEncoderOptions,
-  type CastSessionInfo,
-} from "./cast_encoder.ts";
+import { CastEncoder, type CastEncoderOptions } from "./cast_encoder.ts";
 import {
   abortMessage,
   abortStatus,
@@ -46,12 +50,12 @@ import {
   RecorderUnavailableError,
   type RecorderUpload,
 } from "./recorder_client.ts";
-import type { CastHeader, EndReason } from "./wire.ts";
+import type { CastHeader, EndReason, UpstreamRefusal } from "./wire.ts";
 import { concatBytes } from "../bytes.ts";
 
 /** Limits of a recording session; every field has a default. */
 export interface RecordingLimits {
-  /** How long one recorder may take to accept. @default {5000} */
+  /** How long one recorder may take to accept and acknowledge the header. @default {5000} */
   connectTimeoutMs?: number;
   /** Longest ack silence or ack stall before the recording counts as failed. @default {10000} */
   ackTimeoutMs?: number;
@@ -91,7 +95,7 @@ export interface RecordingSessionOptions {
   logger?: Logger;
   /** Limits. */
   limits?: RecordingLimits;
-  /** Header size when output comes before a resize. @default {80x24} */
+  /** Size written in the header (the client's sizes are `"r"` events). @default {80x24} */
   defaultSize?: TerminalSize;
   /** Makes the SHA-256 of stdout/stderr. @default {our TypeScript Sha256} */
   digest?: CastEncoderOptions["digest"];
@@ -107,7 +111,66 @@ export interface RecordingSessionOptions {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Bytes of a resize message kept for parsing or for its marker. */
 const MAX_RESIZE_BYTES = 4096;
+/** Resize events held while the upload's window is full. */
+const MAX_PENDING_RESIZES = 256;
+
+/** What one resize message records: a size, or a marker saying what came. */
+export type ResizeRecord =
+  | { size: TerminalSize; marker?: undefined }
+  | { marker: string; size?: undefined };
+
+/**
+ * Reads a resize message the way the kubelet's Go JSON decoder would (field
+ * names match case-insensitively, the last one wins), accepting any
+ * non-negative integer size, since it is recorded as sent.
+ * @param data The message payload (at most 4096 bytes of it).
+ * @param totalBytes The whole message's size.
+ * @returns The size, or a marker text naming what came instead.
+ * @example
+ * ```ts
+ * import { readResize } from "./recording_session.ts";
+ * const r = readResize(new TextEncoder().encode('{"Width":0,"Height":0}'), 22);
+ * if (r.size?.width !== 0) throw new Error();
+ * ```
+ */
+export function readResize(
+  data: Uint8Array,
+  totalBytes: number,
+): ResizeRecord {
+  const text = new TextDecoder().decode(data);
+  const bad = (why: string): ResizeRecord => ({
+    marker: `resize message is not a terminal size (${why}): ${
+      JSON.stringify(text)
+    }`,
+  });
+  if (totalBytes > data.length) {
+    return bad(`${totalBytes} bytes, the first ${data.length} shown`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return bad("not JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return bad("not a JSON object");
+  }
+  let width: unknown;
+  let height: unknown;
+  for (const [k, v] of Object.entries(value)) {
+    const key = k.toLowerCase();
+    if (key === "width") width = v;
+    else if (key === "height") height = v;
+  }
+  const ok = (n: unknown): n is number =>
+    typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+  if (!ok(width) || !ok(height)) {
+    return bad("Width and Height are not both non-negative integers");
+  }
+  return { size: { width, height } };
+}
 
 /**
  * A tap that does nothing: the session is not recorded. What
@@ -124,7 +187,11 @@ export class UnrecordedTap implements RelayTap {
     return chunk;
   }
   /** @inheritdoc */
-  end(_reason: EndReason, _detail?: string): Promise<void> {
+  end(
+    _reason: EndReason,
+    _detail?: string,
+    _upstream?: UpstreamRefusal,
+  ): Promise<void> {
     return Promise.resolve();
   }
   /** @inheritdoc */
@@ -148,7 +215,7 @@ export class RecordingSession implements RelayTap {
   #state: "recording" | "passthrough" | "failed" | "ending" | "ended" =
     "recording";
   #tap: ChannelTap | undefined;
-  #encoder: CastEncoder | undefined;
+  #encoder: CastEncoder;
   #held: Uint8Array[] = [];
   #heldBytes = 0;
   #released = 0;
@@ -156,7 +223,8 @@ export class RecordingSession implements RelayTap {
   #resizeBytes = 0;
   #status: Uint8Array[] = [];
   #statusBytes = 0;
-  #pendingResize: { size: TerminalSize; at: number } | undefined;
+  #pendingResize: { record: ResizeRecord; at: number }[] = [];
+  #droppedResizes = 0;
   #abortPending: string | undefined;
   #broken = Promise.withResolvers<string>();
 
@@ -181,6 +249,18 @@ export class RecordingSession implements RelayTap {
   ): Promise<RecordingSession | UnrecordedTap> {
     const log = options.logger ?? jsonLogger("recording");
     const l = options.limits ?? {};
+    const now = options.now ?? Date.now;
+    const encoder = new CastEncoder({
+      sessionId: options.sessionId,
+      argv: options.argv,
+      tty: options.tty,
+      identity: options.identity,
+      kubernetes: options.kubernetes,
+      proxy: options.proxyHostname,
+      startMs: now(),
+      defaultSize: options.defaultSize,
+      digest: options.digest,
+    });
     let upload: RecorderUpload;
     try {
       upload = await openRecorderUpload({
@@ -192,6 +272,7 @@ export class RecordingSession implements RelayTap {
         ackTimeoutMs: l.ackTimeoutMs,
         finishTimeoutMs: l.finishTimeoutMs ?? 10_000,
         maxQueueBytes: l.maxQueueBytes,
+        header: encoder.begin(),
       });
     } catch (e) {
       const tried = e instanceof RecorderUnavailableError ? e.tried : [];
@@ -208,7 +289,7 @@ export class RecordingSession implements RelayTap {
         });
         throw err;
       }
-      log.warn("session continues unrecorded: no recorder is reachable", {
+      log.warn("session continues unrecorded: no recorder accepted it", {
         sessionId: options.sessionId,
         reason: (e as Error).message,
       });
@@ -218,15 +299,17 @@ export class RecordingSession implements RelayTap {
       sessionId: options.sessionId,
       recorder: upload.url,
     });
-    return new RecordingSession(options, upload, log);
+    return new RecordingSession(options, upload, encoder, log);
   }
 
   private constructor(
     options: RecordingSessionOptions,
     upload: RecorderUpload,
+    encoder: CastEncoder,
     log: Logger,
   ) {
     this.#o = options;
+    this.#encoder = encoder;
     this.#log = log;
     this.#now = options.now ?? Date.now;
     this.#upload = upload;
@@ -262,22 +345,20 @@ export class RecordingSession implements RelayTap {
       this.#sendAbort(this.#abortPending);
       return;
     }
-    if (this.#state !== "recording" || this.#encoder) return;
-    this.#encoder = this.#newEncoder(protocol);
+    if (this.#state !== "recording" || this.#tap) return;
+    this.#encoder.upgraded(protocol);
     try {
       this.#tap = this.#makeTap(protocol);
     } catch (e) {
       this.#fail(
         `cannot record protocol "${protocol}": ${(e as Error).message}`,
       );
-      return;
     }
-    this.#write(this.#encoder.begin());
   }
 
   /** @inheritdoc */
   fromClient(chunk: Uint8Array): void {
-    if (this.#state !== "recording" || !this.#tap || !this.#encoder) return;
+    if (this.#state !== "recording" || !this.#tap) return;
     let messages;
     try {
       messages = this.#tap.client(chunk);
@@ -291,22 +372,23 @@ export class RecordingSession implements RelayTap {
         this.#resize = [];
         this.#resizeBytes = 0;
       }
-      this.#resize.push(m.data);
+      const room = MAX_RESIZE_BYTES -
+        Math.min(this.#resizeBytes, MAX_RESIZE_BYTES);
+      if (room > 0) this.#resize.push(m.data.subarray(0, room));
       this.#resizeBytes += m.data.length;
       if (!m.last) continue;
-      const size = this.#resizeBytes <= MAX_RESIZE_BYTES
-        ? parseTerminalSize(concatBytes(this.#resize))
-        : undefined;
+      const record = readResize(concatBytes(this.#resize), this.#resizeBytes);
       this.#resize = [];
       this.#resizeBytes = 0;
-      if (size === undefined) continue;
       const at = this.#now();
-      if (this.#upload.full && this.#encoder.headerWritten) {
-        // No back-pressure on this side: keep only the latest size.
-        this.#pendingResize = { size, at };
+      if (this.#upload.full) {
+        // No back-pressure on this side: hold a bounded number of events.
+        if (this.#pendingResize.length < MAX_PENDING_RESIZES) {
+          this.#pendingResize.push({ record, at });
+        } else this.#droppedResizes++;
       } else {
         this.#flushResize();
-        this.#write(this.#encoder.resize(size, at));
+        this.#write(this.#encodeResize(record, at));
       }
     }
   }
@@ -315,7 +397,7 @@ export class RecordingSession implements RelayTap {
   async fromUpstream(chunk: Uint8Array): Promise<Uint8Array> {
     if (this.#state === "passthrough") return this.#releaseAll(chunk);
     if (this.#state !== "recording") return EMPTY;
-    if (!this.#tap || !this.#encoder) {
+    if (!this.#tap) {
       // Bytes before upgraded(): nothing to decode them with.
       this.#fail("upstream bytes arrived before the upgrade");
       return this.#afterFailure(chunk);
@@ -339,17 +421,22 @@ export class RecordingSession implements RelayTap {
   }
 
   /** @inheritdoc */
-  async end(reason: EndReason, detail?: string): Promise<void> {
+  async end(
+    reason: EndReason,
+    detail?: string,
+    upstream?: UpstreamRefusal,
+  ): Promise<void> {
     const sessionId = this.#o.sessionId;
     if (this.#state !== "recording") {
       this.#state = "ended";
       return;
     }
-    this.#encoder ??= this.#newEncoder("");
     this.#flushResize();
     this.#state = "ending";
     try {
-      await this.#upload.write(this.#encoder.end(reason, this.#now(), detail));
+      await this.#upload.write(
+        this.#encoder.end(reason, this.#now(), detail, upstream),
+      );
       const ack = await this.#upload.finish();
       this.#log.info("recording finished", {
         sessionId,
@@ -374,25 +461,6 @@ export class RecordingSession implements RelayTap {
     const make = this.#o.channelTap ??
       ((p, limits) => new WsChannelTap(p, limits));
     return make(protocol, { maxMessageBytes: this.#maxMessage });
-  }
-
-  #newEncoder(protocol: string): CastEncoder {
-    const o = this.#o;
-    const info: CastSessionInfo = {
-      sessionId: o.sessionId,
-      argv: o.argv,
-      tty: o.tty,
-      identity: o.identity,
-      kubernetes: o.kubernetes,
-      proxy: o.proxyHostname,
-      protocol,
-    };
-    return new CastEncoder({
-      ...info,
-      startMs: this.#now(),
-      defaultSize: o.defaultSize,
-      digest: o.digest,
-    });
   }
 
   /** Encodes upstream messages; returns the body bytes to upload. */
@@ -424,14 +492,34 @@ export class RecordingSession implements RelayTap {
     return out;
   }
 
+  #encodeResize(record: ResizeRecord, at: number): Uint8Array {
+    return record.size
+      ? this.#encoder.resize(record.size, at)
+      : this.#encoder.marker(record.marker, at);
+  }
+
   #takePendingResize(encoder: CastEncoder): Uint8Array {
-    const p = this.#pendingResize;
-    this.#pendingResize = undefined;
-    return p ? encoder.resize(p.size, p.at) : EMPTY;
+    if (this.#pendingResize.length === 0 && this.#droppedResizes === 0) {
+      return EMPTY;
+    }
+    const parts = this.#pendingResize.map((p) =>
+      p.record.size
+        ? encoder.resize(p.record.size, p.at)
+        : encoder.marker(p.record.marker, p.at)
+    );
+    this.#pendingResize = [];
+    if (this.#droppedResizes > 0) {
+      parts.push(encoder.marker(
+        `${this.#droppedResizes} resize messages were not recorded: the recorder was behind`,
+        this.#now(),
+      ));
+      this.#droppedResizes = 0;
+    }
+    return concatBytes(parts);
   }
 
   #flushResize(): void {
-    if (this.#encoder) this.#write(this.#takePendingResize(this.#encoder));
+    this.#write(this.#takePendingResize(this.#encoder));
   }
 
   /** Writes without waiting (the client side has no back-pressure). */

@@ -6,6 +6,7 @@ import { encodeWsFrame, WsFrameParser } from "../k8s/ws_frame.ts";
 import { memoryLogger } from "../log.ts";
 import { startFakeRecorder } from "../testing/fake_recorder.ts";
 import { RecordingRequiredError } from "./failure_policy.ts";
+import { END_KEY, MAX_EVENT_LINE_BYTES } from "./wire.ts";
 import {
   RecordingSession,
   type RecordingSessionOptions,
@@ -155,8 +156,8 @@ Deno.test("RecordingSession records a TTY session as asciicast and releases only
     const lines = u.cast!.trimEnd().split("\n").map((l) => JSON.parse(l));
     const header = lines[0];
     assert.equal(header.version, 2);
-    assert.equal(header.width, 100);
-    assert.equal(header.height, 30);
+    assert.equal(header.width, 80);
+    assert.equal(header.height, 24);
     assert.equal(header.tty, true);
     assert.equal(header.command, "sh -c 'echo hi'");
     assert.deepEqual(header.argv, ["sh", "-c", "echo hi"]);
@@ -169,7 +170,7 @@ Deno.test("RecordingSession records a TTY session as asciicast and releases only
       sessionType: "exec",
     });
     assert.equal(header.proxy, "execgate-test");
-    assert.equal(header.protocol, PROTOCOL_V5);
+    assert.equal(header.protocol, undefined);
     const events = lines.slice(1);
     for (const e of events) assert.equal(e.length, 3);
     const times = events.map((e) => e[0] as number);
@@ -179,12 +180,14 @@ Deno.test("RecordingSession records a TTY session as asciicast and releases only
       "$ price: € ok\r\nwarn\r\nfrag-mented\r\n",
     );
     assert.deepEqual(events.filter((e) => e[1] === "r").map((e) => e[2]), [
+      "100x30",
       "120x40",
     ]);
     assert.ok(!u.cast!.includes("SECRET"), "stdin must never be recorded");
 
     const m = u.manifest!;
     assert.equal(m.reason, "normal");
+    assert.equal(m.protocol, PROTOCOL_V5);
     assert.equal(m.exitCode, 3);
     const stdout = enc("$ price: € ok\r\nfrag-mented\r\n");
     const stderr = enc("warn\r\n");
@@ -391,12 +394,274 @@ Deno.test("RecordingSession writes header and manifest for a session that never 
     const tap = await RecordingSession.start(
       options([rec.url], { tty: false }),
     );
-    await tap.end("upstream-gone", "exec refused with 404");
+    await tap.end("upstream-gone", "the upstream connection broke");
     const u = await rec.until((u) => u.manifest !== undefined);
     assert.equal(u.complete, true);
-    assert.equal(u.manifest!.detail, "exec refused with 404");
+    assert.equal(u.manifest!.detail, "the upstream connection broke");
     assert.equal(JSON.parse(u.cast!.split("\n")[0]!).tty, false);
   } finally {
     await rec.close();
   }
 });
+
+Deno.test("RecordingSession.start resolves only once the recorder acknowledged the whole header", async () => {
+  const rec = await startFakeRecorder();
+  try {
+    const argv = [
+      "sh",
+      "-c",
+      `echo '"quoted"' \u0001\u001b[31m ${"x".repeat(15 * 1024)}`,
+    ];
+    const tap = await RecordingSession.start(options([rec.url], { argv }));
+    assert.ok(tap instanceof RecordingSession);
+    // Nothing was sent upstream yet; the recorder has the header already.
+    const u = rec.uploads[0]!;
+    const text = new TextDecoder().decode(u.raw);
+    assert.ok(text.endsWith("\n"), "the header line is complete");
+    const header = JSON.parse(text);
+    assert.deepEqual(header.argv, argv);
+    assert.equal(header.tty, true);
+    assert.equal(header.width, 80);
+    assert.equal(header.height, 24);
+    assert.deepEqual(header.kubernetes, {
+      podName: "web-0",
+      namespace: "prod",
+      container: "app",
+      sessionType: "exec",
+    });
+    await tap.end("normal");
+  } finally {
+    await rec.close();
+  }
+});
+
+for (const enforce of [true, false]) {
+  Deno.test(
+    `RecordingSession.start with a recorder that refuses the header ${
+      enforce ? "fails closed" : "fails open"
+    }`,
+    async () => {
+      const refusal =
+        "line 1: header width is 0, expected an integer from 1 to 10000";
+      const rec = await startFakeRecorder({ refuseHeader: refusal });
+      try {
+        const o = options([rec.url], { enforce });
+        const result = await RecordingSession.start(o).then(
+          (tap) => tap,
+          (e: Error) => e,
+        );
+        if (enforce) {
+          assert.ok(result instanceof RecordingRequiredError);
+          assert.ok(result.message.includes(refusal), result.message);
+          assert.equal(result.tried[0]!.url, rec.url);
+        } else {
+          assert.ok(result instanceof UnrecordedTap);
+          assert.match(
+            String(o.logger.lines.at(-1)!.reason),
+            /header width is 0/,
+          );
+        }
+        const u = await rec.upload();
+        await u.ended;
+        // Nothing but the header was ever sent.
+        assert.equal(new TextDecoder().decode(u.raw).split("\n")[1], "");
+        assert.equal(rec.uploads.length, 1);
+      } finally {
+        await rec.close();
+      }
+    },
+  );
+}
+
+Deno.test("RecordingSession.start skips a recorder that refuses the header for the next one", async () => {
+  const bad = await startFakeRecorder({ refuseHeader: "line 1: nope" });
+  const good = await startFakeRecorder();
+  try {
+    const tap = await RecordingSession.start(options([bad.url, good.url]));
+    assert.ok(tap instanceof RecordingSession);
+    assert.equal(tap.recorderUrl, good.url);
+    await tap.end("normal");
+  } finally {
+    await bad.close();
+    await good.close();
+  }
+});
+
+for (
+  const [first, expected] of [
+    ['{"Width":0,"Height":0}\n', ["r", "0x0"]],
+    ['{"Width":20000,"Height":5}', ["r", "20000x5"]],
+    ['{"Width":65535,"Height":65535}', ["r", "65535x65535"]],
+    ['{"Width":70000,"Height":3}', ["r", "70000x3"]],
+    ['{"width":3,"height":4}', ["r", "3x4"]],
+    ["{not json", [
+      "m",
+      /^resize message is not a terminal size \(not JSON\): "\{not json"$/,
+    ]],
+    ['{"Width":-1,"Height":2}', ["m", /not both non-negative integers/]],
+    ['{"Width":1.5,"Height":2}', ["m", /not both non-negative integers/]],
+    ["[1,2]", ["m", /not a JSON object/]],
+    ["\u0000\u001b", ["m", /not JSON/]],
+    [`{"Width":1,"Height":1,"x":"${"y".repeat(5000)}"}`, [
+      "m",
+      /^resize message is not a terminal size \(5\d+ bytes, the first 4096 shown\): "\{/,
+    ]],
+  ] as const
+) {
+  Deno.test(
+    `RecordingSession records a first resize ${
+      JSON.stringify(first.slice(0, 40))
+    } as sent and keeps recording`,
+    async () => {
+      const rec = await startFakeRecorder();
+      try {
+        const tap = await RecordingSession.start(options([rec.url]));
+        assert.ok(tap instanceof RecordingSession);
+        const r = relay(tap);
+        tap.upgraded(PROTOCOL_V5);
+        tap.fromClient(up(4, first));
+        const out = down(1, "after");
+        assert.deepEqual(await tap.fromUpstream(out), out);
+        tap.fromClient(up(4, '{"Width":100,"Height":30}'));
+        await tap.end("normal");
+        assert.equal(r.aborted, undefined);
+        assert.equal(tap.recording, false);
+        const u = await rec.until((u) => u.manifest !== undefined);
+        assert.equal(u.complete, true);
+        const events = u.cast!.trimEnd().split("\n").slice(1).map((l) =>
+          JSON.parse(l)
+        );
+        assert.equal(events[0][1], expected[0]);
+        if (typeof expected[1] === "string") {
+          assert.equal(events[0][2], expected[1]);
+        } else assert.match(events[0][2], expected[1]);
+        assert.deepEqual(events.slice(1).map((e) => [e[1], e[2]]), [
+          ["o", "after"],
+          ["r", "100x30"],
+        ]);
+      } finally {
+        await rec.close();
+      }
+    },
+  );
+}
+
+/** Fixed-seed random bytes (mulberry32). */
+function randomBytes(n: number, seed: number): Uint8Array {
+  let a = seed;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    out[i] = ((t ^ (t >>> 14)) >>> 0) & 255;
+  }
+  return out;
+}
+
+for (
+  const [name, payload] of [
+    [
+      "a 300,000-byte frame of control characters",
+      new Uint8Array(300_000).map((_, i) => i % 32),
+    ],
+    ["5 MiB of random bytes", randomBytes(5 * 1024 * 1024, 42)],
+  ] as const
+) {
+  Deno.test(`RecordingSession records ${name} in lines under the limit that decode to the output`, async () => {
+    const rec = await startFakeRecorder();
+    try {
+      const tap = await RecordingSession.start(options([rec.url]));
+      assert.ok(tap instanceof RecordingSession);
+      tap.upgraded(PROTOCOL_V5);
+      const frame = down(1, payload);
+      assert.equal((await tap.fromUpstream(frame)).length, frame.length);
+      await tap.end("normal");
+      const u = await rec.until((u) => u.manifest !== undefined);
+      assert.equal(u.complete, true);
+      let text = "";
+      let start = 0;
+      while (start < u.raw.length) {
+        const nl = u.raw.indexOf(10, start);
+        assert.ok(nl - start + 1 <= MAX_EVENT_LINE_BYTES, `line at ${start}`);
+        const v = JSON.parse(
+          new TextDecoder().decode(u.raw.subarray(start, nl)),
+        );
+        if (Array.isArray(v) && v[1] === "o") text += v[2];
+        start = nl + 1;
+      }
+      assert.equal(text, new TextDecoder().decode(payload));
+      assert.equal(u.manifest!.channels.stdout.bytes, payload.length);
+    } finally {
+      await rec.close();
+    }
+  });
+}
+
+Deno.test("RecordingSession ends a refused attempt with a manifest saying refused and what the upstream answered", async () => {
+  const rec = await startFakeRecorder();
+  try {
+    const tap = await RecordingSession.start(options([rec.url]));
+    await tap.end("refused", "the upstream answered 404", {
+      status: 404,
+      message: 'pods "nope" not found',
+    });
+    const u = await rec.until((u) => u.manifest !== undefined);
+    assert.equal(u.manifest!.reason, "refused");
+    assert.deepEqual(u.manifest!.upstream, {
+      status: 404,
+      message: 'pods "nope" not found',
+    });
+    assert.equal(u.manifest!.protocol, undefined);
+    assert.ok(!u.cast!.includes(END_KEY));
+  } finally {
+    await rec.close();
+  }
+});
+
+for (const enforce of [true, false]) {
+  Deno.test(
+    `RecordingSession whose recorder gives up midway ${
+      enforce
+        ? "ends the session with a stderr message and a failure Status"
+        : "continues unrecorded with a warning"
+    }`,
+    async () => {
+      const rec = await startFakeRecorder();
+      try {
+        const o = options([rec.url], { enforce });
+        const tap = await RecordingSession.start(o);
+        assert.ok(tap instanceof RecordingSession);
+        const r = relay(tap);
+        tap.upgraded(PROTOCOL_V5);
+        const before = down(1, "before");
+        assert.deepEqual(await tap.fromUpstream(before), before);
+        rec.giveUp("line 3: line is longer than the limit of 1048576 bytes");
+        assert.match(await tap.broken, /line 3: line is longer than the limit/);
+        const after = down(1, "after");
+        if (enforce) {
+          await r.abortedSignal.promise;
+          const a = decodeAbort(r.aborted!.toClient);
+          assert.match(
+            a.stderr,
+            /the recording failed \(.*line 3: line is longer/,
+          );
+          assert.equal(a.status.status, "Failure");
+          assert.equal(a.closed, true);
+          assert.equal((await tap.fromUpstream(after)).length, 0);
+        } else {
+          assert.equal(r.aborted, undefined);
+          assert.deepEqual(await tap.fromUpstream(after), after);
+          assert.ok(
+            o.logger.lines.some((l) =>
+              l.level === "warn" && /continues unrecorded/.test(String(l.msg))
+            ),
+          );
+        }
+        await tap.end("normal");
+      } finally {
+        await rec.close();
+      }
+    },
+  );
+}

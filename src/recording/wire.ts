@@ -11,10 +11,17 @@
  * Transfer-Encoding: chunked
  *
  * {"version":2,"width":80,...}                 line 1: asciicast v2 header
- * [0.25,"o","hello\r\n"]                       event lines, as they happen
- * [1.5,"r","100x30"]
+ * [0.25,"r","100x30"]                          event lines, as they happen
+ * [0.3,"o","hello\r\n"]
  * {"execgate.end":{...SessionEnd}}             last line: the end-of-session manifest
  * ```
+ *
+ * The proxy writes the header (every client-controlled fact: argv, pod,
+ * namespace, container, TTY, session type) before the request goes upstream,
+ * and starts the command only once the recorder acknowledged bytes covering
+ * it ("accepted before started"). The header's size is the default 80×24:
+ * every terminal size the client sends, the first one included, is an `"r"`
+ * event, as sent (`0x0` stays `0x0`).
  *
  * The recorder answers as soon as it has accepted the upload (authenticated,
  * storage opened): `200` with `Content-Type: application/x-ndjson`, and then
@@ -33,7 +40,14 @@
  * The stored `.cast` is pure asciicast v2: the manifest line is stripped and
  * stored beside it as JSON. A recording is `complete` only when the manifest
  * arrived and its `castBytes` equals the bytes stored before it; any other end
- * leaves it marked `partial`.
+ * leaves it marked `partial`, and an upstream refusal (manifest reason
+ * `refused`) is stored as `refused`. Once the header is accepted the recorder
+ * never deletes the recording: a limit or an invalid line later finalises it
+ * `partial` with every complete line before that point and sends `{"error"}`.
+ *
+ * The size bounds below are what the proxy can produce; the recorder refuses
+ * a configuration whose limits are smaller, so no client input can make it
+ * refuse an accepted upload on size.
  *
  * @module
  */
@@ -50,6 +64,46 @@ export const ACK_CONTENT_TYPE = "application/x-ndjson";
 export const END_KEY = "execgate.end";
 /** Largest accepted session id. */
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * Largest raw output bytes in one `"o"` event: the encoder splits output so
+ * that no event line can exceed {@linkcode MAX_EVENT_LINE_BYTES}.
+ */
+export const MAX_EVENT_RAW_BYTES = 65536;
+
+/**
+ * Largest event line the proxy writes: {@linkcode MAX_EVENT_RAW_BYTES} bytes
+ * plus the 3 a streaming UTF-8 decoder may hold back, each escaped to at most
+ * 6 JSON bytes (`\u001b`), plus the time and code.
+ */
+export const MAX_EVENT_LINE_BYTES = (MAX_EVENT_RAW_BYTES + 3) * 6 + 64;
+
+/**
+ * Largest request head the proxy can receive (node's http parser caps the
+ * head at about 16 KiB), hence the largest decoded argv, pod, namespace and
+ * container together.
+ */
+export const MAX_REQUEST_HEAD_BYTES = 16 * 1024;
+
+/**
+ * Largest header line the proxy writes: every client-controlled byte of the
+ * request head appears at most twice (`argv` and the shell-quoted `command`),
+ * each escaped to at most 6 JSON bytes, plus the identity and fixed fields
+ * (bounded at 32 KiB). Recorders must accept at least this much.
+ */
+export const MAX_HEADER_LINE_BYTES = MAX_REQUEST_HEAD_BYTES * 12 + 32 * 1024;
+
+/**
+ * Largest manifest line the proxy writes: the upstream's `Status` and every
+ * free text field are cut to bounded lengths before encoding.
+ */
+export const MAX_MANIFEST_LINE_BYTES = 256 * 1024;
+
+/** Longest text (characters) of a free-text manifest field or marker. */
+export const MAX_TEXT_FIELD_CHARS = 4096;
+
+/** Longest `Status` text (characters) kept in the manifest. */
+export const MAX_STATUS_CHARS = 16384;
 
 /** How a session ended. */
 export type EndReason =
@@ -95,6 +149,13 @@ export interface SessionEnd {
   exitCode?: number;
   /** The channel-3 `Status` as sent by the server, when one was seen. */
   status?: unknown;
+  /**
+   * The negotiated transport protocol (e.g. `v5.channel.k8s.io`), when the
+   * upstream upgraded: it is not known when the header is written.
+   */
+  protocol?: string;
+  /** Set when `status` was cut to {@linkcode MAX_STATUS_CHARS} (then a string). */
+  statusTruncated?: boolean;
   /** Raw stdout and stderr bytes and their SHA-256. */
   channels: { stdout: ChannelDigest; stderr: ChannelDigest };
   /** Bytes of the upload body before the manifest line. */
@@ -123,7 +184,9 @@ export interface Ack {
 /** The asciicast v2 header that execgate writes (extra fields allowed by the spec). */
 export interface CastHeader {
   version: 2;
+  /** Always the default (80); the client's sizes are `"r"` events. */
   width: number;
+  /** Always the default (24). */
   height: number;
   /** Session start, Unix seconds. */
   timestamp: number;
@@ -154,6 +217,9 @@ export interface CastHeader {
   proxy: string;
   /** Session id. */
   sessionId: string;
-  /** Transport protocol (e.g. `v5.channel.k8s.io`). */
-  protocol: string;
+  /**
+   * Transport protocol, in recordings made before the header was written at
+   * start; now in {@linkcode SessionEnd.protocol}.
+   */
+  protocol?: string;
 }

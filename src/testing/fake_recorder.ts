@@ -4,7 +4,9 @@
  * the bearer token, answers `200` with an NDJSON ack stream, acks bytes as
  * they arrive and every `ackIntervalMs` when idle, strips and parses the
  * manifest line, and keeps every upload in memory for assertions. It can be
- * told to stall (stop acking) or to die in the middle of a session.
+ * told to stall (stop acking), to die in the middle of a session, to refuse
+ * the header line, or to give up (`{"error"}`) midway, as the real recorder
+ * does at a limit.
  *
  * @module
  */
@@ -26,6 +28,12 @@ export interface FakeRecorderOptions {
   ackIntervalMs?: number;
   /** Answer every upload with this status instead of accepting it. @default {undefined} */
   refuseWith?: number;
+  /**
+   * Refuse every header line: once the first line arrived, send
+   * `{"error": refuseHeader}` instead of acknowledging it and end the upload.
+   * @default {undefined}
+   */
+  refuseHeader?: string;
 }
 
 /** One upload the fake recorder received. */
@@ -68,6 +76,11 @@ export interface FakeRecorder {
    * longer progress); TCP back-pressure reaches the uploader.
    */
   stallReading(): void;
+  /**
+   * Gives up on every open upload as the real recorder does at a limit:
+   * sends `{"error": message}` on the ack stream and ends it.
+   */
+  giveUp(message: string): void;
   /** Breaks every open upload (ack streams end without `done`) and stops listening. */
   kill(): Promise<void>;
   /** Stops the server; open uploads are broken. */
@@ -103,6 +116,7 @@ export function startFakeRecorder(
   const uploads: FakeUpload[] = [];
   const watchers = new Set<() => void>();
   const breakers = new Set<() => void>();
+  const quitters = new Set<(message: string) => void>();
   const pending = new Set<Promise<void>>();
   let stalled = false;
   let readingStalled = false;
@@ -171,7 +185,21 @@ export function startFakeRecorder(
       open = false;
       clearInterval(timer);
       breakers.delete(breakNow);
+      quitters.delete(giveUp);
     };
+    const giveUp = (message: string) => {
+      if (!open) return;
+      send({ error: message }, true);
+      stop();
+      upload.error ??= `gave up: ${message}`;
+      try {
+        ackCtl.close();
+      } catch { /* already closed */ }
+      reader.cancel().catch(() => {});
+      markEnded();
+      notify();
+    };
+    quitters.add(giveUp);
     const breakNow = () => {
       if (!open) return;
       stop();
@@ -197,6 +225,12 @@ export function startFakeRecorder(
           const { value, done } = await reader.read();
           if (done) break;
           upload.raw = concat(upload.raw, value);
+          if (
+            options.refuseHeader !== undefined && upload.raw.includes(10)
+          ) {
+            giveUp(options.refuseHeader);
+            return;
+          }
           send({ ack: upload.raw.length });
           notify();
         }
@@ -277,6 +311,9 @@ export function startFakeRecorder(
     },
     stallReading() {
       readingStalled = true;
+    },
+    giveUp(message) {
+      for (const q of [...quitters]) q(message);
     },
     kill: shutdown,
     close: shutdown,
