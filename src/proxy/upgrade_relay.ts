@@ -9,7 +9,9 @@
  *   they are recorded, or abort the session);
  * - on anything else (RBAC 403, 404, …), passes the answer through unchanged,
  *   status, headers and body, and closes: no second request may ride on a
- *   connection the proxy did not authorise.
+ *   connection the proxy did not authorise. The tap then ends `refused` with
+ *   the upstream's status and the `message` of its `Status` body (read from
+ *   at most the first 64 KiB of the body) or its reason phrase.
  *
  * The sockets are typed structurally (a subset of Node's `net.Socket`), so the
  * relay itself imports no runtime module.
@@ -18,7 +20,7 @@
  */
 
 import { failureStatus } from "../k8s/status.ts";
-import type { EndReason } from "../recording/wire.ts";
+import type { EndReason, UpstreamRefusal } from "../recording/wire.ts";
 import {
   headerOf,
   type ResponseHead,
@@ -61,7 +63,12 @@ export interface RelayResult {
   reason: EndReason;
   /** Error detail, if any. */
   detail?: string;
+  /** When the upstream answered anything but `101`: what it answered. */
+  upstream?: UpstreamRefusal;
 }
+
+/** How much of a refusal's body is kept to read its `Status` message. */
+export const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
 
 const enc = new TextEncoder();
 
@@ -145,6 +152,7 @@ class Relay {
   #resolve!: (r: RelayResult) => void;
   #clientClosed = false;
   #upClosed = false;
+  #refusal?: { head: ResponseHead; body: Uint8Array[]; size: number };
 
   constructor(o: RelayOptions) {
     this.#o = o;
@@ -206,6 +214,7 @@ class Relay {
     up.on("data", (chunk) => {
       if (phase === "open") return this.#fromUpstream(chunk);
       if (phase === "passthrough") {
+        this.#keepRefusalBody(chunk);
         this.#o.client.write(chunk);
         if (remaining >= 0) remaining -= chunk.length;
         if (remaining === 0 || (remaining < 0 && chunked.feed(chunk))) {
@@ -236,6 +245,12 @@ class Relay {
         );
       } else {
         phase = "passthrough";
+        this.#reason = "refused";
+        this.#detail =
+          `the upstream answered ${got.head.status} ${got.head.statusText}`
+            .trim();
+        this.#refusal = { head: got.head, body: [], size: 0 };
+        this.#keepRefusalBody(got.rest);
         this.#o.client.write(got.raw);
         const len = bodyLength(got.head);
         if (len === "chunked") {
@@ -252,6 +267,14 @@ class Relay {
     } catch (e) {
       this.#fail("upstream-gone", (e as Error).message);
     }
+  }
+
+  #keepRefusalBody(chunk: Uint8Array): void {
+    const r = this.#refusal;
+    if (!r || r.size >= MAX_REFUSAL_BODY_BYTES || chunk.length === 0) return;
+    const part = chunk.subarray(0, MAX_REFUSAL_BODY_BYTES - r.size);
+    r.body.push(part.slice());
+    r.size += part.length;
   }
 
   #endPassthrough(): void {
@@ -362,19 +385,82 @@ class Relay {
     this.#done = true;
     this.#reason ??= reason;
     this.#detail ??= detail;
+    const upstream = this.#refusal ? refusalOf(this.#refusal) : undefined;
     const result: RelayResult = {
       status: this.#status,
       reason: this.#reason,
       ...(this.#detail ? { detail: this.#detail } : {}),
+      ...(upstream ? { upstream } : {}),
     };
     const tap = this.#o.tap;
     const ended = tap && this.#status === 101
       ? this.#chain.then(() => tap.end(result.reason, result.detail))
+      : tap && upstream
+      ? tap.end("refused", result.detail, upstream)
       : tap
       ? tap.end(result.reason, result.detail)
       : Promise.resolve();
     ended.catch(() => {}).then(() => this.#resolve(result));
   }
+}
+
+/**
+ * What a non-101 answer says: the `message` of its JSON `Status` body when it
+ * is one, else the reason phrase.
+ */
+function refusalOf(
+  r: { head: ResponseHead; body: Uint8Array[]; size: number },
+): UpstreamRefusal {
+  const fallback = { status: r.head.status, message: r.head.statusText };
+  let bytes = concatAll(r.body, r.size);
+  const te = headerOf(r.head, "transfer-encoding");
+  if (te && te.toLowerCase().includes("chunked")) bytes = dechunk(bytes);
+  try {
+    const body = JSON.parse(new TextDecoder().decode(bytes));
+    if (
+      body && typeof body === "object" && body.kind === "Status" &&
+      typeof body.message === "string"
+    ) {
+      return { status: r.head.status, message: body.message };
+    }
+  } catch { /* not JSON, or cut at 64 KiB */ }
+  return fallback;
+}
+
+function concatAll(parts: Uint8Array[], size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** The data of a (possibly cut) chunked body, best effort. */
+function dechunk(b: Uint8Array): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  let i = 0;
+  while (i < b.length) {
+    let n = 0;
+    let j = i;
+    let digits = 0;
+    while (j < b.length && hexVal(b[j]!) >= 0) {
+      n = n * 16 + hexVal(b[j]!);
+      j++;
+      digits++;
+    }
+    if (digits === 0) break;
+    while (j < b.length && b[j] !== 10) j++;
+    j++;
+    if (n === 0) break;
+    const part = b.subarray(j, Math.min(j + n, b.length));
+    parts.push(part);
+    size += part.length;
+    i = j + n + 2;
+  }
+  return concatAll(parts, size);
 }
 
 /** Ends a socket's writing side, then closes it once everything is flushed. */

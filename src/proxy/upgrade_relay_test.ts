@@ -189,3 +189,60 @@ Deno.test("encodeRequestHead refuses header values that would split the head", (
     /header "Impersonate-User" has a forbidden character/,
   );
 });
+
+Deno.test("relayUpgrade ends the tap refused with the upstream's Status message at every split point", async () => {
+  const chunked =
+    `HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n${
+      BODY.slice(0, 16)
+    }\r\n${(BODY.length - 16).toString(16)}\r\n${BODY.slice(16)}\r\n0\r\n\r\n`;
+  const cases: [string, string, number, string][] = [
+    [FORBIDDEN, "Content-Length", 403, "forbidden"],
+    [chunked, "chunked", 404, "forbidden"],
+    [
+      "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot json!",
+      "not JSON",
+      404,
+      "Not Found",
+    ],
+    [
+      `HTTP/1.1 500 Internal Server Error\r\nContent-Length: ${
+        70 * 1024
+      }\r\n\r\n{"kind":"Status","message":"${"x".repeat(70 * 1024 - 30)}"}`,
+      "over 64 KiB",
+      500,
+      "Internal Server Error",
+    ],
+  ];
+  for (const [answer, name, status, message] of cases) {
+    const all = enc.encode(answer);
+    const step = Math.max(1, Math.floor(all.length / 40));
+    for (let i = 0; i <= all.length; i += step) {
+      const ends: unknown[] = [];
+      const tap: RelayTap = {
+        upgraded: () => {},
+        fromClient: () => {},
+        fromUpstream: (c) => c,
+        end: (reason, detail, upstream) => {
+          ends.push({ reason, detail, upstream });
+          return Promise.resolve();
+        },
+      };
+      const { client, up, done } = setup(tap);
+      await up.until(() => up.written.length > 0);
+      up.receive(all.subarray(0, i));
+      up.receive(all.subarray(i));
+      await client.until(() => client.ended);
+      client.emit("close");
+      const r = await done;
+      assert.equal(client.text, answer, `${name}: passed through unchanged`);
+      assert.equal(r.reason, "refused");
+      assert.deepEqual(r.upstream, { status, message }, `${name} split ${i}`);
+      assert.equal(ends.length, 1);
+      assert.deepEqual((ends[0] as { upstream: unknown }).upstream, {
+        status,
+        message,
+      });
+      assert.equal((ends[0] as { reason: string }).reason, "refused");
+    }
+  }
+});
