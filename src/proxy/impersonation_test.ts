@@ -70,3 +70,57 @@ Deno.test("upstreamHeaders keeps the upgrade handshake but drops WebSocket exten
     ["Impersonate-User", "bob"],
   ]);
 });
+
+Deno.test("isCredentialHeader matches underscore spellings and front-proxy headers", () => {
+  for (
+    const h of [
+      "Impersonate_User",
+      "IMPERSONATE_GROUP",
+      "impersonate_extra_scopes",
+      "X-Remote-User",
+      "x_remote_group",
+      "X-Remote-Extra-Scopes",
+      "PROXY_AUTHORIZATION",
+    ]
+  ) assert.ok(isCredentialHeader(h), h);
+});
+
+Deno.test("upstreamHeaders drops headers named in Connection, on upgrades too, and sends its own Connection", () => {
+  const out = upstreamHeaders([
+    ["Connection", "Upgrade, X-Foo, x_bar"],
+    ["connection", "keep-alive"],
+    ["Upgrade", "websocket"],
+    ["X-Foo", "hop"],
+    ["X-Bar", "hop"],
+    ["Keep-Alive", "timeout=5"],
+    ["X-Remote-User", "admin"],
+    ["Accept", "*/*"],
+  ], {
+    impersonate: { user: "bob", groups: ["g"] },
+    host: "k8s:443",
+    upgrade: true,
+  });
+  assert.deepEqual(out, [
+    ["Host", "k8s:443"],
+    ["Connection", "Upgrade"],
+    ["Upgrade", "websocket"],
+    ["Accept", "*/*"],
+    ["Impersonate-User", "bob"],
+    ["Impersonate-Group", "g"],
+  ]);
+});
+
+Deno.test("upstreamHeaders refuses a header name that is not an HTTP token", () => {
+  for (const name of ["X Foo", "X:Foo", "X\u00e9", "", "X(y)"]) {
+    assert.throws(
+      () =>
+        upstreamHeaders([[name, "v"]], {
+          impersonate: { user: "bob", groups: [] },
+          host: "k8s",
+          upgrade: false,
+        }),
+      /Cannot forward request: header name .* is not an HTTP token/,
+      name,
+    );
+  }
+});
