@@ -4,7 +4,11 @@
  * namespaces, pods (list, get, create, delete, watch), logs (`-f`),
  * `kubectl auth whoami` (with impersonation), ephemeral containers, and
  * exec/attach over WebSocket (`v4`/`v5.channel.k8s.io`; exec also over
- * SPDY/3.1). Containers are local processes in a per-pod scratch directory,
+ * SPDY/3.1), the kubelet's exec/attach/run through `nodes/NODE/proxy`, and
+ * `pods`/`services` proxy paths. Requests are routed on the path as
+ * kube-apiserver decodes it (`goPath`, `goQuery`, `goBool`), and a test can
+ * read what ran (`cluster.executions()`, `waitForExecution`) and every
+ * request head received (`cluster.requests()`). Containers are local processes in a per-pod scratch directory,
  * on a pseudo-terminal when asked. See `docs/devcluster.md`.
  *
  * @example
@@ -54,6 +58,22 @@ export {
 } from "./kubectl_runner.ts";
 export { type TokenUser, type UserInfo } from "./auth.ts";
 export { BUILTIN_COMMANDS } from "./builtins.ts";
+export type {
+  Execution,
+  ExecutionVia,
+  ReceivedRequest,
+} from "./execution_log.ts";
+export {
+  canonicalTarget,
+  GO_BAD_REQUEST,
+  goBool,
+  goPath,
+  type GoQuery,
+  goQuery,
+  type GoTarget,
+  goTarget,
+  goValues,
+} from "./go_request.ts";
 export { SERVER_VERSION } from "./api.ts";
 export type {
   ContainerSpec,
