@@ -237,6 +237,28 @@ Deno.test("devcluster answers the kubelet's run with the command's output", asyn
   });
 });
 
+Deno.test("devcluster routes ordinary requests on the decoded path too", async () => {
+  await withCluster(async ({ cluster }) => {
+    const pod = await rawRequest(cluster, "GET", `${NS}/pods/%64emo/`);
+    assert.equal(pod.status, 200);
+    assert.equal(JSON.parse(pod.body).metadata.name, "demo");
+    const list = await rawRequest(
+      cluster,
+      "GET",
+      `/%61pi/v1/namespaces/default/pods?labelSelector=app%3Dnope;&labelSelector=app%3Ddemo`,
+    );
+    assert.deepEqual(
+      JSON.parse(list.body).items.map((p: { metadata: { name: string } }) =>
+        p.metadata.name
+      ),
+      ["demo"],
+    );
+    const plain = await rawRequest(cluster, "POST", `${NS}/pods/demo%2Fexec`);
+    assert.equal(plain.status, 400);
+    assert.match(plain.body, /Upgrade request required/);
+  });
+});
+
 Deno.test("devcluster answers a bad escape with Go's plain 400 and runs nothing", async () => {
   await withCluster(async ({ cluster }) => {
     const target = `${NS}/pods/demo/%zzexec?command=echo&command=hi&stdout=1`;
