@@ -1,16 +1,29 @@
 import assert from "node:assert/strict";
-import { parseRecorderConfig } from "./config.ts";
+import {
+  MIN_HEADER_BYTES,
+  MIN_LINE_BYTES,
+  parseRecorderConfig,
+} from "./config.ts";
+import { CastEncoder } from "../recording/cast_encoder.ts";
+import { RecordingSession } from "../recording/recording_session.ts";
+import { memoryLogger } from "../log.ts";
 import { DiskStorage } from "./disk_storage.ts";
 import type { IngestResult } from "./ingest.ts";
 import { type ServedRecorder, serveRecorder } from "./serve.ts";
 import {
   filesUnder,
   linesOf,
+  startS3,
   testBody,
   testHeader,
   upload,
 } from "./_test_util.ts";
-import { SESSION_HEADER, UPLOAD_PATH } from "../recording/wire.ts";
+import {
+  END_KEY,
+  MAX_REQUEST_HEAD_BYTES,
+  SESSION_HEADER,
+  UPLOAD_PATH,
+} from "../recording/wire.ts";
 
 const UP = "uploader-token-0123456789";
 const VIEW = "viewer-token-0123456789";
@@ -39,7 +52,7 @@ async function start(
   const waiting: ((r: IngestResult) => void)[] = [];
   const done: IngestResult[] = [];
   const served = await serveRecorder(config, {
-    storage: new DiskStorage({ dir }),
+    ...(over.storage ? {} : { storage: new DiskStorage({ dir }) }),
     onUpload: (r) => {
       const w = waiting.shift();
       if (w) w(r);
@@ -202,9 +215,17 @@ Deno.test("Recorder refuses path traversal in session ids and recording paths, s
   }
 });
 
-Deno.test("Recorder rejects malformed and oversized uploads with the line, leaving nothing behind", async () => {
+const LINE = MIN_LINE_BYTES;
+const HEADER = MIN_HEADER_BYTES;
+const TOTAL = 2 * LINE;
+
+Deno.test("Recorder refuses an upload at its header, leaving nothing behind", async () => {
   const f = await start({
-    limits: { maxLineBytes: 2048, maxRecordingBytes: 8192 },
+    limits: {
+      maxLineBytes: LINE,
+      maxHeaderBytes: HEADER,
+      maxRecordingBytes: TOTAL,
+    },
   });
   try {
     const h = testHeader("bad");
@@ -227,41 +248,14 @@ Deno.test("Recorder rejects malformed and oversized uploads with the line, leavi
         /^line 1: header sessionId "other" does not match/,
       ],
       [
-        "bad event",
-        testBody(h, [[0.1, "o", "ok"], [0.2, "x" as "o", "?"]], false).body,
-        /^line 3: event code "x"/,
+        "header over maxHeaderBytes",
+        JSON.stringify({ ...h, command: "c".repeat(HEADER) }) + "\n",
+        new RegExp(`^line 1: header is longer than the limit of ${HEADER}`),
       ],
       [
-        "short event",
-        testBody(h, [[0.1, "o", "ok"]], false).body + '[1,"o"]\n',
-        /^line 3: event has 2 items, expected 3/,
-      ],
-      [
-        "event time",
-        testBody(h, [[-1, "o", "ok"]], false).body,
-        /^line 2: event time -1/,
-      ],
-      [
-        "long line",
-        testBody(h, [[0.1, "o", "y".repeat(3000)]], false).body,
-        /^line 2: line is longer than the limit of 2048 bytes/,
-      ],
-      [
-        "after end",
-        testBody(h, [[0.1, "o", "ok"]]).body + '[0.2,"o","late"]\n',
-        /^line 4: data after the end-of-session manifest/,
-      ],
-      [
-        "too big",
-        testBody(
-          h,
-          Array.from(
-            { length: 200 },
-            (_, i) => [i, "o", "z".repeat(60)] as [number, string, string],
-          ),
-          false,
-        ).body,
-        /exceeds the limit of 8192 bytes/,
+        "header over maxLineBytes",
+        JSON.stringify({ ...h, command: "c".repeat(LINE) }) + "\n",
+        new RegExp(`^line 1: line is longer than the limit of ${LINE}`),
       ],
       ["empty", "", /ended before its header line/],
     ];
@@ -285,12 +279,247 @@ Deno.test("Recorder rejects malformed and oversized uploads with the line, leavi
       );
     }
     // A declared size over the limit is refused before streaming.
-    const big = "q".repeat(9000);
+    const big = "q".repeat(TOTAL + 1);
     const r = await upload(f.url, UP, "bad", big);
     assert.equal(r.status, 413);
-    assert.match(r.error!, /exceeds the limit of 8192 bytes/);
+    assert.match(r.error!, new RegExp(`exceeds the limit of ${TOTAL} bytes`));
     const list = await get(f, "/v1/recordings", VIEW);
     assert.deepEqual(JSON.parse(list.body).items, []);
+  } finally {
+    await f.close();
+  }
+});
+
+/** Event lines of about 1 KiB each, `n` of them. */
+function kibEvents(n: number): [number, string, string][] {
+  return Array.from(
+    { length: n },
+    (_, i) => [i / 10, "o", `${i} ${"z".repeat(1000)}\r\n`],
+  );
+}
+
+/** The cases of a problem after the header: body, kept cast, reason. */
+function afterHeaderCases(sid: string): [string, string, string, RegExp][] {
+  const h = testHeader(sid);
+  const enc = new TextEncoder();
+  const ok = testBody(h, [[0.1, "o", "ok\r\n"], [0.2, "r", "0x0"]], false).cast;
+  const events = kibEvents(2 * TOTAL / 1000);
+  const all = testBody(h, events, false).cast;
+  // Every complete line within the first TOTAL bytes.
+  const within = enc.encode(all).subarray(0, TOTAL);
+  const keptTotal = new TextDecoder().decode(
+    within.subarray(0, within.lastIndexOf(10) + 1),
+  );
+  const lineOf = (cast: string) => cast.split("\n").length;
+  const manifest = testBody(h, [[0.1, "o", "ok\r\n"]]);
+  return [
+    [
+      "an invalid event line midway",
+      ok + '[0.3,"x","?"]\n[0.4,"o","never"]\n',
+      ok,
+      /^line 4: event code "x"/,
+    ],
+    [
+      "an event line that is not JSON",
+      ok + "[0.3,\n",
+      ok,
+      /^line 4: line is not valid JSON/,
+    ],
+    [
+      "an event line over maxLineBytes",
+      ok + JSON.stringify([0.3, "o", "y".repeat(LINE)]) + "\n" +
+      '[0.4,"o","never"]\n',
+      ok,
+      new RegExp(`^line 4: line is longer than the limit of ${LINE} bytes`),
+    ],
+    [
+      "an upload over maxRecordingBytes",
+      all,
+      keptTotal,
+      new RegExp(
+        `^the upload exceeded the limit of ${TOTAL} bytes at byte ${TOTAL}$`,
+      ),
+    ],
+    [
+      "data after the manifest",
+      manifest.body + '[0.2,"o","late"]\n',
+      manifest.cast,
+      new RegExp(`^line ${lineOf(manifest.cast) + 1}: data after the end`),
+    ],
+    [
+      "a manifest of another session",
+      manifest.cast +
+      JSON.stringify({
+        [END_KEY]: { sessionId: "other", castBytes: 0 },
+      }) + "\n",
+      manifest.cast,
+      /^line 3: "execgate.end" sessionId "other" does not match/,
+    ],
+    [
+      "a manifest without castBytes",
+      manifest.cast + JSON.stringify({ [END_KEY]: { sessionId: sid } }) + "\n",
+      manifest.cast,
+      /^line 3: "execgate.end" castBytes is not a number/,
+    ],
+  ];
+}
+
+for (const kind of ["disk", "s3"] as const) {
+  Deno.test(`Recorder (${kind}) keeps every complete line before a problem after the header, partial, with what and where`, async () => {
+    const s3 = kind === "s3" ? await startS3("execgate-limits") : undefined;
+    const f = await start({
+      limits: {
+        maxLineBytes: LINE,
+        maxHeaderBytes: HEADER,
+        maxRecordingBytes: TOTAL,
+      },
+      ...(s3
+        ? {
+          storage: {
+            kind: "s3",
+            bucket: "execgate-limits",
+            endpoint: s3.endpoint,
+            region: "us-east-1",
+            forcePathStyle: true,
+            accessKeyId: "S3RVER",
+            secretAccessKey: "S3RVER",
+          },
+        }
+        : {}),
+    });
+    try {
+      for (const [i, [name, , ,]] of afterHeaderCases("x").entries()) {
+        const sid = `after-${i}`;
+        const [, body, kept, reason] = afterHeaderCases(sid)[i]!;
+        const r = await upload(
+          f.url,
+          UP,
+          sid,
+          ReadableStream.from([new TextEncoder().encode(body)]),
+        );
+        assert.equal(r.status, 200, name);
+        assert.match(r.acks.at(-1)?.error ?? "", reason, name);
+        const result = await f.nextResult();
+        assert.equal(result.outcome, "partial", name);
+        const m = JSON.parse(
+          (await get(f, `/v1/recordings/${result.id}`, VIEW)).body,
+        );
+        assert.equal(m.status, "partial", name);
+        assert.match(m.partialReason, reason, name);
+        assert.equal(m.castBytes, new TextEncoder().encode(kept).length, name);
+        const cast = await get(f, `/v1/recordings/${result.id}/cast`, VIEW);
+        assert.equal(cast.body, kept, name);
+      }
+      const list = JSON.parse(
+        (await get(f, "/v1/recordings?status=partial&limit=100", VIEW)).body,
+      );
+      assert.equal(list.items.length, afterHeaderCases("x").length);
+    } finally {
+      await f.close();
+      await s3?.close();
+    }
+  });
+}
+
+Deno.test("Recorder accepts the worst header and output a proxy can write with its default limits", async () => {
+  const f = await start();
+  try {
+    const word = "'\u0001\"\\\u001b".repeat(MAX_REQUEST_HEAD_BYTES / 5)
+      .slice(0, MAX_REQUEST_HEAD_BYTES);
+    const e = new CastEncoder({
+      sessionId: "worst",
+      argv: [word],
+      tty: true,
+      identity: {
+        hostname: "h",
+        nodeId: "n",
+        userId: "u",
+        loginName: "l",
+        groups: [],
+      },
+      kubernetes: {
+        podName: "p",
+        namespace: "n",
+        container: "c",
+        sessionType: "exec",
+      },
+      proxy: "proxy",
+      startMs: 1_790_000_000_000,
+    });
+    const parts = [e.begin()];
+    parts.push(e.resize({ width: 0, height: 0 }, 1_790_000_000_001));
+    parts.push(
+      e.resize({ width: 4_000_000, height: 70000 }, 1_790_000_000_002),
+    );
+    parts.push(
+      e.output(
+        1,
+        new Uint8Array(300_000).map((_, i) => i % 32),
+        1_790_000_000_003,
+      ),
+    );
+    e.status(new TextEncoder().encode("x".repeat(100_000)));
+    parts.push(e.end("normal", 1_790_000_000_004, "d".repeat(100_000)));
+    const r = await upload(f.url, UP, "worst", ReadableStream.from(parts));
+    assert.equal(r.acks.at(-1)?.complete, true, JSON.stringify(r.acks.at(-1)));
+    const result = await f.nextResult();
+    const m = JSON.parse(
+      (await get(f, `/v1/recordings/${result.id}`, VIEW)).body,
+    );
+    assert.deepEqual(m.header.argv, [word]);
+  } finally {
+    await f.close();
+  }
+});
+
+Deno.test("Recorder stores an attempt the API server refused as refused, never complete, and lists it", async () => {
+  const f = await start();
+  try {
+    const { body, cast } = testBody(testHeader("nope"), [], {
+      reason: "refused",
+      detail: "the upstream answered 403",
+      upstream: { status: 403, message: 'pods "web-0" is forbidden' },
+      exitCode: undefined,
+    });
+    const r = await upload(f.url, UP, "nope", body);
+    const last = r.acks.at(-1)!;
+    assert.equal(last.done, true);
+    assert.equal(last.complete, false);
+    const result = await f.nextResult();
+    assert.equal(result.outcome, "refused");
+    const m = JSON.parse(
+      (await get(f, `/v1/recordings/${result.id}`, VIEW)).body,
+    );
+    assert.equal(m.status, "refused");
+    assert.deepEqual(m.end.upstream, {
+      status: 403,
+      message: 'pods "web-0" is forbidden',
+    });
+    assert.equal(
+      (await get(f, `/v1/recordings/${result.id}/cast`, VIEW)).body,
+      cast,
+    );
+    const refused = JSON.parse(
+      (await get(f, "/v1/recordings?status=refused", VIEW)).body,
+    );
+    assert.deepEqual(refused.items.map((i: { id: string }) => i.id), [
+      result.id,
+    ]);
+    const complete = JSON.parse(
+      (await get(f, "/v1/recordings?status=complete", VIEW)).body,
+    );
+    assert.deepEqual(complete.items, []);
+    const bad = await get(f, "/v1/recordings?status=done", VIEW);
+    assert.equal(bad.status, 400);
+    assert.match(
+      bad.body,
+      /Parameter \\"status\\" is \\"done\\": expected one of/,
+    );
+    const page = await get(f, `/ui/r/${result.id}`, VIEW);
+    assert.match(
+      page.body,
+      /refused by the API server: 403 pods &quot;web-0&quot; is forbidden/,
+    );
   } finally {
     await f.close();
   }
@@ -625,5 +854,49 @@ Deno.test("Recorder configured for S3 stores, lists and serves recordings; a sec
     await a.close();
     await b.close();
     await s3.close();
+  }
+});
+
+Deno.test("Recorder acknowledges the header at once, so RecordingSession.start resolves before any idle ack", async () => {
+  const f = await start({ ackIntervalMs: 60_000 });
+  try {
+    const tap = await RecordingSession.start({
+      sessionId: "early-ack",
+      identity: {
+        hostname: "h",
+        nodeId: "n",
+        userId: "u",
+        loginName: "l",
+        groups: [],
+      },
+      kubernetes: {
+        podName: "ghost",
+        namespace: "default",
+        container: "c",
+        sessionType: "exec",
+      },
+      argv: ["id"],
+      tty: false,
+      proxyHostname: "proxy",
+      recorderUrls: [f.url],
+      enforce: true,
+      uploaderToken: UP,
+      logger: memoryLogger(),
+    });
+    assert.ok(tap instanceof RecordingSession);
+    await tap.end("refused", "the upstream answered 404", {
+      status: 404,
+      message: 'pods "ghost" not found',
+    });
+    const result = await f.nextResult();
+    assert.equal(result.outcome, "refused");
+    const m = JSON.parse(
+      (await get(f, `/v1/recordings/${result.id}`, VIEW)).body,
+    );
+    assert.equal(m.status, "refused");
+    assert.equal(m.header.kubernetes.podName, "ghost");
+    assert.equal(m.end.upstream.status, 404);
+  } finally {
+    await f.close();
   }
 });

@@ -29,6 +29,25 @@ export class CastFormatError extends Error {
   }
 }
 
+/**
+ * A line over the limit. `completed` holds the lines the same chunk completed
+ * before it, which are valid input: a recording keeps them.
+ */
+export class LineTooLongError extends CastFormatError {
+  /** Lines completed before the long one, in order. */
+  readonly completed: CastLine[];
+  /**
+   * @param line 1-based number of the long line.
+   * @param maxLineBytes The limit.
+   * @param completed Lines completed before it.
+   */
+  constructor(line: number, maxLineBytes: number, completed: CastLine[]) {
+    super(line, `line is longer than the limit of ${maxLineBytes} bytes`);
+    this.name = "LineTooLongError";
+    this.completed = completed;
+  }
+}
+
 /** One complete line of the body. */
 export interface CastLine {
   /** 1-based line number. */
@@ -55,7 +74,8 @@ export class LineSplitter {
    * Feeds a chunk.
    * @param chunk Bytes of the body.
    * @returns The lines completed by this chunk.
-   * @throws {CastFormatError} When a line exceeds `maxLineBytes`.
+   * @throws {LineTooLongError} When a line exceeds `maxLineBytes` (with the
+   * lines completed before it).
    */
   push(chunk: Uint8Array): CastLine[] {
     const lines: CastLine[] = [];
@@ -64,13 +84,13 @@ export class LineSplitter {
       const nl = chunk.indexOf(10, start);
       if (nl === -1) {
         const rest = chunk.subarray(start);
-        this.#checkLength(this.#carryBytes + rest.length);
+        this.#checkLength(this.#carryBytes + rest.length, lines);
         this.#carry.push(rest.slice());
         this.#carryBytes += rest.length;
         break;
       }
       const piece = chunk.subarray(start, nl + 1);
-      this.#checkLength(this.#carryBytes + piece.length);
+      this.#checkLength(this.#carryBytes + piece.length, lines);
       lines.push({ number: ++this.#lineNo, bytes: this.#takeCarry(piece) });
       start = nl + 1;
     }
@@ -89,11 +109,12 @@ export class LineSplitter {
     };
   }
 
-  #checkLength(n: number): void {
+  #checkLength(n: number, completed: CastLine[]): void {
     if (n > this.#maxLineBytes) {
-      throw new CastFormatError(
+      throw new LineTooLongError(
         this.#lineNo + 1,
-        `line is longer than the limit of ${this.#maxLineBytes} bytes`,
+        this.#maxLineBytes,
+        completed,
       );
     }
   }

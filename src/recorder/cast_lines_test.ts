@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   CastFormatError,
   LineSplitter,
+  LineTooLongError,
   parseBodyLine,
   parseHeaderLine,
 } from "./cast_lines.ts";
@@ -52,6 +53,25 @@ Deno.test("LineSplitter refuses a line over the limit, naming the line, even whe
     (e) =>
       e instanceof CastFormatError &&
       e.message === "line 2: line is longer than the limit of 10 bytes",
+  );
+});
+
+Deno.test("LineSplitter hands over the lines completed before a long one", () => {
+  const s = new LineSplitter(10);
+  let err: unknown;
+  try {
+    s.push(enc.encode("a\nbb\n" + "x".repeat(11) + "\nc\n"));
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof LineTooLongError);
+  assert.equal(
+    err.message,
+    "line 3: line is longer than the limit of 10 bytes",
+  );
+  assert.deepEqual(
+    err.completed.map((l) => new TextDecoder().decode(l.bytes)),
+    ["a\n", "bb\n"],
   );
 });
 

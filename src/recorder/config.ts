@@ -6,8 +6,30 @@
  */
 
 import { z } from "zod";
+import {
+  MAX_EVENT_LINE_BYTES,
+  MAX_HEADER_LINE_BYTES,
+  MAX_MANIFEST_LINE_BYTES,
+} from "../recording/wire.ts";
 
 const MiB = 1024 * 1024;
+const KiB = 1024;
+
+/**
+ * Smallest `limits.maxLineBytes`: the longest event or manifest line a proxy
+ * writes (`../recording/wire.ts`), so that no client output can make the
+ * recorder refuse a line.
+ */
+export const MIN_LINE_BYTES = Math.max(
+  MAX_EVENT_LINE_BYTES,
+  MAX_MANIFEST_LINE_BYTES,
+);
+
+/**
+ * Smallest `limits.maxHeaderBytes`: the longest header a proxy writes for a
+ * request head of at most 16 KiB.
+ */
+export const MIN_HEADER_BYTES = MAX_HEADER_LINE_BYTES;
 
 const diskStorage = z.object({
   kind: z.literal("disk"),
@@ -78,11 +100,25 @@ export const recorderConfigSchema = z.object({
       },
     ),
   limits: z.object({
-    maxLineBytes: z.number().int().min(1024).default(1 * MiB),
-    maxHeaderBytes: z.number().int().min(256).max(64 * 1024).default(64 * 1024),
+    maxLineBytes: z.number().int().min(
+      MIN_LINE_BYTES,
+      `must be at least ${MIN_LINE_BYTES} bytes: the longest event or manifest line a proxy writes`,
+    ).default(1 * MiB),
+    maxHeaderBytes: z.number().int().min(
+      MIN_HEADER_BYTES,
+      `must be at least ${MIN_HEADER_BYTES} bytes: the longest header a proxy writes`,
+    ).default(512 * KiB),
     maxRecordingBytes: z.number().int().min(1024).default(4 * 1024 * MiB),
     maxTextChars: z.number().int().min(0).default(8 * MiB),
-  }).strict().default({}),
+  }).strict().default({})
+    .refine((l) => l.maxLineBytes >= l.maxHeaderBytes, {
+      message: "must be at least limits.maxHeaderBytes (the header is a line)",
+      path: ["maxLineBytes"],
+    })
+    .refine((l) => l.maxRecordingBytes >= l.maxLineBytes, {
+      message: "must be at least limits.maxLineBytes",
+      path: ["maxRecordingBytes"],
+    }),
   ackIntervalMs: z.number().int().min(10).max(60_000).default(1000),
   ui: z.object({
     enabled: z.boolean().default(true),
@@ -116,6 +152,7 @@ export const RECORDER_ENV: Record<string, string> = {
   EXECGATE_RECORDER_S3_FORCE_PATH_STYLE: "storage.forcePathStyle",
   EXECGATE_RECORDER_S3_CREATE_BUCKET: "storage.createBucket",
   EXECGATE_RECORDER_MAX_LINE_BYTES: "limits.maxLineBytes",
+  EXECGATE_RECORDER_MAX_HEADER_BYTES: "limits.maxHeaderBytes",
   EXECGATE_RECORDER_MAX_RECORDING_BYTES: "limits.maxRecordingBytes",
   EXECGATE_RECORDER_ACK_INTERVAL_MS: "ackIntervalMs",
 };
@@ -124,6 +161,7 @@ const LISTS = new Set(["auth.uploaderTokens", "auth.viewerTokens"]);
 const NUMBERS = new Set([
   "listen.port",
   "limits.maxLineBytes",
+  "limits.maxHeaderBytes",
   "limits.maxRecordingBytes",
   "ackIntervalMs",
 ]);

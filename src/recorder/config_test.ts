@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { parseRecorderConfig } from "./config.ts";
+import {
+  MIN_HEADER_BYTES,
+  MIN_LINE_BYTES,
+  parseRecorderConfig,
+} from "./config.ts";
+import { MAX_HEADER_LINE_BYTES } from "../recording/wire.ts";
 
 Deno.test("parseRecorderConfig fills every default", () => {
   const c = parseRecorderConfig();
@@ -10,6 +15,9 @@ Deno.test("parseRecorderConfig fills every default", () => {
     fsync: false,
   });
   assert.equal(c.limits.maxLineBytes, 1024 * 1024);
+  // The default header limit leaves a margin over the proxy's worst header.
+  assert.equal(c.limits.maxHeaderBytes, 512 * 1024);
+  assert.ok(c.limits.maxHeaderBytes >= 2 * MAX_HEADER_LINE_BYTES);
   assert.equal(c.ackIntervalMs, 1000);
   assert.equal(c.tls, undefined);
 });
@@ -58,6 +66,26 @@ Deno.test("parseRecorderConfig refuses impossible values naming the field", () =
     [{ storage: { kind: "nfs" } }, /storage\.kind/],
     [{ unknown: true }, /Unrecognized key/],
     [[], /expected a JSON object/],
+    [
+      { limits: { maxHeaderBytes: 64 * 1024 } },
+      new RegExp(
+        `limits\\.maxHeaderBytes: must be at least ${MIN_HEADER_BYTES} bytes`,
+      ),
+    ],
+    [
+      { limits: { maxLineBytes: 2048 } },
+      new RegExp(
+        `limits\\.maxLineBytes: must be at least ${MIN_LINE_BYTES} bytes`,
+      ),
+    ],
+    [
+      { limits: { maxLineBytes: MIN_LINE_BYTES, maxHeaderBytes: 600_000 } },
+      /limits\.maxLineBytes: must be at least limits\.maxHeaderBytes/,
+    ],
+    [
+      { limits: { maxRecordingBytes: 4096 } },
+      /limits\.maxRecordingBytes: must be at least limits\.maxLineBytes/,
+    ],
   ];
   for (const [raw, re] of cases) {
     assert.throws(

@@ -5,16 +5,27 @@
  * reads the body line by line, validates each line, writes complete lines
  * to storage as they arrive and acknowledges the bytes storage holds.
  *
- * What is kept when an upload does not end well:
+ * The header line is acknowledged as soon as it is stored: the proxy starts
+ * the session only then ("accepted before started").
+ *
+ * What is kept when an upload does not end well. The rule: a recording whose
+ * header was accepted is never deleted.
  * - Refused before streaming (bad or missing session id, declared size over
  *   the limit, id taken): `400`/`409`/`413`, nothing stored.
- * - Invalid content (header, event line, line or total size over a limit,
- *   data after the manifest): `{"error":"line N: …"}` in the ack stream and
- *   everything of the upload removed: a malformed upload leaves nothing.
- * - The body breaks off (uploader gone, connection lost, recorder shutting
- *   down) or ends without the manifest: every complete line received is kept
- *   and the recording is finalised `partial` with the reason.
- * - The manifest's `castBytes` differs from the bytes received: kept, `partial`.
+ * - Refused at the header (invalid header, header line over a limit, body
+ *   ended before it): `{"error":"line 1: …"}` in the ack stream, nothing
+ *   stored. No session has started yet.
+ * - Anything later: an invalid or over-long event line, the total size over
+ *   `maxRecordingBytes`, data after the manifest, an invalid manifest, the
+ *   body breaking off (uploader gone, connection lost, recorder shutting
+ *   down), no manifest, a manifest whose `castBytes` differs, a storage
+ *   failure: every complete line before that point is kept, the recording is
+ *   finalised `partial` with `partialReason` saying what and where
+ *   (`line 5231: …`, `the upload exceeded the limit of N bytes at byte N`),
+ *   and the ack stream gets `{"error": partialReason}` when the recorder is
+ *   the one that stopped.
+ * - A manifest with reason `refused` (the API server did not upgrade the
+ *   session) is stored `refused`, never `complete`.
  *
  * @module
  */
@@ -31,6 +42,7 @@ import {
   CastFormatError,
   type CastLine,
   LineSplitter,
+  LineTooLongError,
   parseBodyLine,
   parseHeaderLine,
 } from "./cast_lines.ts";
@@ -63,8 +75,8 @@ export interface IngestLimits {
 export interface IngestResult {
   /** Recording id, when storage was opened. */
   id?: string;
-  /** `complete`, `partial`, or `rejected` (nothing kept). */
-  outcome: "complete" | "partial" | "rejected";
+  /** `complete`, `partial`, `refused`, or `rejected` (nothing kept). */
+  outcome: "complete" | "partial" | "refused" | "rejected";
   /** Body bytes read. */
   bodyBytes: number;
   /** The error or partial reason. */
@@ -257,144 +269,150 @@ export class Ingestor {
       updatedAt: startedAt,
     });
 
+    // Takes complete lines in order. On an invalid line, the lines before it
+    // are stored first, then the error is thrown.
     const take = async (lines: CastLine[]) => {
       const batch: Uint8Array[] = [];
-      for (const line of lines) {
-        if (end) {
-          throw new CastFormatError(
-            line.number,
-            "data after the end-of-session manifest",
-          );
-        }
-        if (!header) {
-          header = parseHeaderLine(line, {
-            maxHeaderBytes: limits.maxHeaderBytes,
-            sessionId,
-          });
-          const h = header;
-          const first = withNewline(line.bytes);
-          writer = await locked(() =>
-            storage.create(id, baseManifest(h), first)
-          );
-          accepted += first.length;
-          continue;
-        }
-        const parsed = parseBodyLine(line, sessionId);
-        if (parsed.kind === "end") {
-          end = parsed.end;
-          manifestBytes = line.bytes.length;
-          continue;
-        }
-        if (parsed.code === "o") text.add(parsed.data);
-        batch.push(withNewline(line.bytes));
-      }
-      if (batch.length > 0 && writer) {
+      const flush = async () => {
+        if (batch.length === 0 || !writer) return;
         const w = writer;
-        const data = concatBytes(batch);
+        const data = concatBytes(batch.splice(0));
         await locked(() => w.write(data));
         accepted += data.length;
+      };
+      try {
+        for (const line of lines) {
+          if (end) {
+            throw new CastFormatError(
+              line.number,
+              "data after the end-of-session manifest",
+            );
+          }
+          if (!header) {
+            const h = parseHeaderLine(line, {
+              maxHeaderBytes: limits.maxHeaderBytes,
+              sessionId,
+            });
+            const first = withNewline(line.bytes);
+            writer = await locked(() =>
+              storage.create(id, baseManifest(h), first)
+            );
+            header = h;
+            accepted += first.length;
+            // The proxy starts the session once this is acknowledged.
+            ack(true);
+            continue;
+          }
+          const parsed = parseBodyLine(line, sessionId);
+          if (parsed.kind === "end") {
+            end = parsed.end;
+            manifestBytes = line.bytes.length;
+            continue;
+          }
+          if (parsed.code === "o") text.add(parsed.data);
+          batch.push(withNewline(line.bytes));
+        }
+      } finally {
+        await flush();
       }
       ack(false);
     };
 
     let interruption: string | undefined;
+    let stopped: unknown;
     try {
-      try {
-        while (true) {
-          let r: ReadableStreamReadResult<Uint8Array>;
-          try {
-            r = await reader.read();
-          } catch (e) {
-            interruption = `the upload was interrupted: ${
-              signal.aborted
-                ? String((signal.reason as Error)?.message ?? signal.reason)
-                : (e as Error)?.message ?? String(e)
+      while (true) {
+        let r: ReadableStreamReadResult<Uint8Array>;
+        try {
+          r = await reader.read();
+        } catch (e) {
+          interruption = `the upload was interrupted at byte ${bodyBytes}: ${
+            signal.aborted
+              ? String((signal.reason as Error)?.message ?? signal.reason)
+              : (e as Error)?.message ?? String(e)
+          }`;
+          break;
+        }
+        if (r.done) {
+          if (signal.aborted) {
+            interruption = `the upload was interrupted at byte ${bodyBytes}: ${
+              String((signal.reason as Error)?.message ?? signal.reason)
             }`;
             break;
           }
-          if (r.done) {
-            if (signal.aborted) {
-              interruption = `the upload was interrupted: ${
-                String((signal.reason as Error)?.message ?? signal.reason)
-              }`;
-              break;
-            }
-            const last = splitter.end();
-            if (last) await take([last]);
-            break;
-          }
-          bodyBytes += r.value.length;
-          if (bodyBytes > limits.maxRecordingBytes) {
-            throw new TooLargeError(
-              `the upload exceeds the limit of ${limits.maxRecordingBytes} bytes`,
-            );
-          }
-          await take(splitter.push(r.value));
+          const last = splitter.end();
+          if (last) await take([last]);
+          break;
         }
-      } catch (e) {
-        // Invalid content or a storage failure.
-        const invalid = e instanceof CastFormatError ||
-          e instanceof TooLargeError ||
-          e instanceof RecordingExistsError;
-        const message = invalid
-          ? (e as Error).message
-          : `storage failed: ${(e as Error)?.message ?? e}`;
-        await reader.cancel(message).catch(() => {});
-        clearInterval(timer);
-        const w = writer;
-        if (invalid || !w) {
-          if (w) await locked(() => w.abort()).catch(() => {});
-          send({ error: message });
-          this.#o.onResult?.({
-            outcome: "rejected",
-            bodyBytes,
-            reason: message,
-          });
-          return;
+        let chunk = r.value;
+        const room = limits.maxRecordingBytes - bodyBytes;
+        const over = chunk.length > room;
+        if (over) chunk = chunk.subarray(0, room);
+        bodyBytes += chunk.length;
+        let lines: CastLine[];
+        try {
+          lines = splitter.push(chunk);
+        } catch (e) {
+          if (e instanceof LineTooLongError) await take(e.completed);
+          throw e;
         }
-        // Storage broke: try to keep what it holds, marked partial.
-        send({ error: message });
-        await locked(() =>
-          w.finish({
-            ...baseManifest(header!),
-            status: "partial",
-            partialReason: message,
-            updatedAt: this.#now(),
-            finishedAt: this.#now(),
-          }, text.text())
-        ).catch(() => {});
-        this.#o.onResult?.({
-          id: id.id,
-          outcome: "partial",
-          bodyBytes,
-          reason: message,
-        });
-        return;
+        await take(lines);
+        if (over) {
+          throw new TooLargeError(
+            `the upload exceeded the limit of ${limits.maxRecordingBytes} bytes at byte ${limits.maxRecordingBytes}`,
+          );
+        }
       }
-      clearInterval(timer);
-      const w = writer;
-      if (!w || !header) {
-        const message = interruption ??
-          "the upload ended before its header line";
-        send({ error: message });
-        this.#o.onResult?.({ outcome: "rejected", bodyBytes, reason: message });
-        return;
-      }
-      let reason = interruption;
-      if (!reason && !end) {
-        reason = "the upload ended without the end-of-session manifest";
-      }
+    } catch (e) {
+      stopped = e;
+    }
+    clearInterval(timer);
+    signal.removeEventListener("abort", onAbort);
+
+    let reason: string | undefined;
+    if (stopped !== undefined) {
+      const invalid = stopped instanceof CastFormatError ||
+        stopped instanceof TooLargeError ||
+        stopped instanceof RecordingExistsError;
+      reason = invalid
+        ? (stopped as Error).message
+        : `storage failed: ${(stopped as Error)?.message ?? stopped}`;
+      await reader.cancel(reason).catch(() => {});
+      send({ error: reason });
+    }
+    const w = writer;
+    if (!w || !header) {
+      // Refused at the header: no session started; nothing is kept.
+      const message = reason ?? interruption ??
+        "the upload ended before its header line";
+      if (reason === undefined) send({ error: message });
+      this.#o.onResult?.({ outcome: "rejected", bodyBytes, reason: message });
+      return;
+    }
+    reason ??= interruption;
+    if (!reason && !end) {
+      reason = "the upload ended without the end-of-session manifest";
+    }
+    try {
       await locked(() => w.sync(true));
-      if (!reason && end && end.castBytes !== w.durableBytes) {
-        reason =
-          `the manifest says castBytes ${end.castBytes} but ${w.durableBytes} bytes were received`;
-      }
-      const now = this.#now();
-      const complete = reason === undefined;
+    } catch (e) {
+      reason ??= `storage failed: ${(e as Error)?.message ?? e}`;
+    }
+    if (!reason && end && end.castBytes !== w.durableBytes) {
+      reason =
+        `the manifest says castBytes ${end.castBytes} but ${w.durableBytes} bytes were received`;
+    }
+    const now = this.#now();
+    const status = reason !== undefined
+      ? "partial"
+      : end?.reason === "refused"
+      ? "refused"
+      : "complete";
+    try {
       await locked(() =>
         w.finish({
           ...baseManifest(header!),
-          status: complete ? "complete" : "partial",
+          status,
           ...(end ? { end } : {}),
           updatedAt: now,
           finishedAt: now,
@@ -402,23 +420,34 @@ export class Ingestor {
           ...(text.truncated ? { textTruncated: true } : {}),
         }, text.text())
       );
+    } catch (e) {
+      // The backend could not write the final manifest: what it holds is
+      // recovered `partial` (its final manifest is missing).
+      const message = `storage failed: ${(e as Error)?.message ?? e}`;
+      if (stopped === undefined) send({ error: message });
+      this.#o.onResult?.({
+        id: id.id,
+        outcome: "partial",
+        bodyBytes,
+        reason: reason ?? message,
+      });
+      return;
+    }
+    if (stopped === undefined) {
       send({
         ack: w.durableBytes + manifestBytes,
         stored: w.durableBytes + manifestBytes,
         done: true,
         id: id.id,
-        complete,
+        complete: status === "complete",
       });
-      this.#o.onResult?.({
-        id: id.id,
-        outcome: complete ? "complete" : "partial",
-        bodyBytes,
-        ...(reason ? { reason } : {}),
-      });
-    } finally {
-      clearInterval(timer);
-      signal.removeEventListener("abort", onAbort);
     }
+    this.#o.onResult?.({
+      id: id.id,
+      outcome: status,
+      bodyBytes,
+      ...(reason ? { reason } : {}),
+    });
   }
 }
 

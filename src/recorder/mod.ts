@@ -32,6 +32,7 @@ export {
 export { S3Storage, type S3StorageOptions } from "./s3_storage.ts";
 export { runRecorder, type ServedRecorder, serveRecorder } from "./serve.ts";
 export {
+  RECORDING_STATUSES,
   RecordingExistsError,
   type RecordingManifest,
   type RecordingStatus,

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { RecordingManifest } from "./storage.ts";
+import { RECORDING_STATUSES, type RecordingManifest } from "./storage.ts";
 
 /** A recordings query (the `GET /v1/recordings` parameters). */
 export interface RecordingQuery {
@@ -28,7 +28,7 @@ export interface RecordingQuery {
   to?: number;
   /** Exit code from the manifest. */
   exit?: number;
-  /** `complete` or `partial`. */
+  /** `complete`, `partial`, `refused` or `recording`. */
   status?: string;
   /** Case-insensitive text the session printed. */
   q?: string;
@@ -83,6 +83,16 @@ export function parseRecordingQuery(params: URLSearchParams): RecordingQuery {
       );
     }
     q[key] = n;
+  }
+  if (
+    q.status !== undefined &&
+    !(RECORDING_STATUSES as readonly string[]).includes(q.status)
+  ) {
+    throw new RangeError(
+      `Parameter "status" is ${JSON.stringify(q.status)}: expected one of ${
+        RECORDING_STATUSES.join(", ")
+      }`,
+    );
   }
   const exit = params.get("exit");
   if (exit !== null && exit !== "") {

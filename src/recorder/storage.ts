@@ -7,6 +7,14 @@
  * index (`.txt`). A recording whose final manifest was never written is
  * `partial` (or `recording` while its upload is live).
  *
+ * Statuses: `recording` (upload live), `complete` (the manifest arrived and
+ * matches the bytes stored), `partial` (anything else once the header was
+ * accepted: a limit, an invalid line, a disconnect, a crash; `partialReason`
+ * says what and where), `refused` (the API server did not upgrade the
+ * session; `end.upstream` says what it answered). Storage never removes a
+ * recording whose header it accepted; only an upload refused at its header
+ * is removed ({@linkcode RecordingWriter.abort}).
+ *
  * @module
  */
 
@@ -14,7 +22,15 @@ import type { CastHeader, SessionEnd } from "../recording/wire.ts";
 import type { RecordingId } from "./recording_id.ts";
 
 /** Where a recording stands. */
-export type RecordingStatus = "complete" | "partial" | "recording";
+export type RecordingStatus = "complete" | "partial" | "recording" | "refused";
+
+/** Every {@linkcode RecordingStatus}, in the order the UI offers them. */
+export const RECORDING_STATUSES: readonly RecordingStatus[] = [
+  "complete",
+  "partial",
+  "refused",
+  "recording",
+];
 
 /** What the recorder knows about one recording (the stored `.json`). */
 export interface RecordingManifest {
@@ -22,7 +38,7 @@ export interface RecordingManifest {
   id: string;
   /** Session id. */
   sessionId: string;
-  /** `complete`, `partial` or `recording` (upload still live). */
+  /** `complete`, `partial`, `refused` or `recording` (upload still live). */
   status: RecordingStatus;
   /** The asciicast header as uploaded. */
   header: CastHeader;
@@ -70,11 +86,14 @@ export interface RecordingWriter {
   /**
    * Finalises the recording: flushes the `.cast`, stores the text index and
    * then, atomically, the manifest.
-   * @param manifest The final manifest (`complete` or `partial`).
+   * @param manifest The final manifest (`complete`, `partial` or `refused`).
    * @param text The plain output text for search.
    */
   finish(manifest: RecordingManifest, text: string): Promise<void>;
-  /** Removes everything of this recording (a rejected upload). */
+  /**
+   * Removes everything of this recording: only for an upload refused at its
+   * header line (nothing of a session was accepted yet).
+   */
   abort(): Promise<void>;
 }
 

@@ -146,4 +146,48 @@ for (const kind of STORAGE_KINDS) {
       await fx.close();
     }
   });
+
+  Deno.test(`RecordingStorage (${kind.name}) keeps a refused recording refused, through a restart and recovery`, async () => {
+    const fx = await kind.make();
+    try {
+      const st = fx.open();
+      const id = makeRecordingId("refused", DAY);
+      const w = await st.create(
+        id,
+        manifest("refused"),
+        headerLine("refused"),
+      );
+      const end = {
+        sessionId: "refused",
+        endTime: 1,
+        reason: "refused" as const,
+        upstream: { status: 404, message: 'pods "x" not found' },
+        channels: {
+          stdout: { bytes: 0, sha256: "" },
+          stderr: { bytes: 0, sha256: "" },
+        },
+        castBytes: headerLine("refused").length,
+      };
+      await w.finish(
+        manifest("refused", { status: "refused", end, finishedAt: 2 }),
+        "",
+      );
+      const restarted = fx.open();
+      assert.equal(await restarted.recover(), 0);
+      for (const s of [st, restarted]) {
+        const m = await s.get(id);
+        assert.equal(m?.status, "refused");
+        assert.deepEqual(m?.end?.upstream, end.upstream);
+        assert.equal(
+          await text(await s.openCast(id)),
+          new TextDecoder().decode(headerLine("refused")),
+        );
+        assert.deepEqual((await s.list()).map((x) => x.status), ["refused"]);
+      }
+      await st.close();
+      await restarted.close();
+    } finally {
+      await fx.close();
+    }
+  });
 }

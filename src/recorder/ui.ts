@@ -24,7 +24,11 @@ import {
   startTime,
 } from "./query.ts";
 import { parseRecordingId } from "./recording_id.ts";
-import type { RecordingManifest, RecordingStorage } from "./storage.ts";
+import {
+  RECORDING_STATUSES,
+  type RecordingManifest,
+  type RecordingStorage,
+} from "./storage.ts";
 import { PLAYER_CSS, PLAYER_JS } from "./player_assets.ts";
 
 /** Options of {@linkcode createUi}. */
@@ -50,7 +54,7 @@ input,select,button{font:inherit;padding:.3em .4em}
 table{border-collapse:collapse;width:100%;background:#fff}
 th,td{border-bottom:1px solid #ddd;padding:.4em;text-align:left;vertical-align:top}
 td code{font-size:12px}
-.partial{color:#b45309}.complete{color:#047857}.recording{color:#1d4ed8}
+.partial{color:#b45309}.complete{color:#047857}.recording{color:#1d4ed8}.refused{color:#b91c1c}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em;background:#fff;padding:1em}
 dt{color:#555}dd{margin:0}
 .error{color:#b91c1c}
@@ -101,6 +105,18 @@ function when(seconds: number): string {
     /\.\d+Z$/,
     "Z",
   );
+}
+
+/**
+ * The status as shown: `refused by the API server: 403 …` for a session the
+ * API server did not upgrade, `partial (reason)`, or the bare status.
+ */
+function statusText(m: RecordingManifest): string {
+  if (m.status === "refused") {
+    const u = m.end?.upstream;
+    return `refused by the API server${u ? `: ${u.status} ${u.message}` : ""}`;
+  }
+  return m.status + (m.partialReason ? ` (${m.partialReason})` : "");
 }
 
 function who(m: RecordingManifest): string {
@@ -219,7 +235,7 @@ export function createUi(options: UiOptions): Hono {
           <td>${k?.namespace ?? ""}/${k?.podName ??
             ""}<br><small>${k?.container ?? ""}</small></td>
           <td><code>${m.header.command ?? ""}</code></td>
-          <td class="${m.status}">${m.status}</td>
+          <td class="${m.status}" title="${statusText(m)}">${m.status}</td>
           <td>${m.end?.exitCode ?? ""}</td>
         </tr>
       `;
@@ -241,17 +257,16 @@ export function createUi(options: UiOptions): Hono {
         <label>To<input type="date" name="to" value="${q.to === undefined
           ? ""
           : when(q.to).slice(0, 10)}"></label>
-        <label>Status<select name="status"><option value="">any</option>${[
-          "complete",
-          "partial",
-          "recording",
-        ].map((s) =>
-          html`
-            <option value="${s}" ${q.status === s
-              ? raw(" selected")
-              : ""}>${s}</option>
-          `
-        )}</select></label>
+        <label>Status<select name="status"><option value="">any</option>${RECORDING_STATUSES
+          .map((
+            s,
+          ) =>
+            html`
+              <option value="${s}" ${q.status === s
+                ? raw(" selected")
+                : ""}>${s}</option>
+            `
+          )}</select></label>
         <button type="submit" id="apply">Filter</button> <a href="/ui">Reset</a></form>
         <table id="recordings">
           <thead>
@@ -291,10 +306,7 @@ export function createUi(options: UiOptions): Hono {
     const castUrl = `/v1/recordings/${id.id}/cast`;
     const rows: [string, unknown][] = [
       ["Recording", man.id],
-      [
-        "Status",
-        man.status + (man.partialReason ? ` (${man.partialReason})` : ""),
-      ],
+      ["Status", statusText(man)],
       ["Started (UTC)", when(startTime(man))],
       ["Ended (UTC)", man.end ? when(man.end.endTime) : ""],
       ["User", h.srcNodeUser ?? ""],
