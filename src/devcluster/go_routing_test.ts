@@ -117,6 +117,39 @@ Deno.test("devcluster runs pods/exec named by any spelling Go decodes to it", as
   });
 });
 
+Deno.test("devcluster accepts a SPDY exec on an encoded path and logs it", async () => {
+  await withCluster(async ({ cluster }) => {
+    const target =
+      `${NS}/pods/demo%2F%65xec?command=echo&command=spdy&stdout=True`;
+    const socket = tls.connect({
+      host: cluster.hostname,
+      port: cluster.port,
+      ca: cluster.caPem,
+      ALPNProtocols: ["http/1.1"],
+    });
+    const head = new Promise<string>((resolve, reject) => {
+      let got = "";
+      socket.on("data", (d: Uint8Array) => {
+        got += new TextDecoder().decode(d);
+        if (got.includes("\r\n\r\n")) resolve(got);
+      });
+      socket.on("error", reject);
+    });
+    socket.write(
+      `POST ${target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${cluster.token}\r\n` +
+        "Content-Length: 0\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n" +
+        "X-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n",
+    );
+    assert.match(await head, /^HTTP\/1.1 101 /);
+    const e = await cluster.waitForExecution((e) => e.rawTarget === target);
+    assert.equal(e.via, "pods/exec");
+    assert.deepEqual(e.command, ["echo", "spdy"]);
+    const closed = new Promise((r) => socket.on("close", r));
+    socket.destroy();
+    await closed;
+  });
+});
+
 Deno.test("devcluster reads exec queries with ParseQuery and Kubernetes bools", async () => {
   await withCluster(async ({ cluster }) => {
     const semicolon =
