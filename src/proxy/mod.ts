@@ -38,6 +38,28 @@ export {
 export { createAuthorize } from "./authorize.ts";
 export { type ExecRequest, parseExecRequest } from "./exec_request.ts";
 export {
+  canonicalTarget,
+  type DroppedPair,
+  kubeBool,
+  parseRequestTarget,
+  type QueryPair,
+  queryValues,
+  type RequestTarget,
+  RequestTargetError,
+} from "./request_target.ts";
+export {
+  classifyRoute,
+  execRequestOf,
+  portForwardPorts,
+  type Route,
+  type RouteKind,
+} from "./routes.ts";
+export {
+  restrictUpgradeOffer,
+  type UpgradeOffer,
+  UpgradeOfferError,
+} from "./upgrade_offer.ts";
+export {
   type Impersonation,
   isCredentialHeader,
   type UpstreamHeaderOptions,
@@ -51,6 +73,7 @@ export {
   type RelaySocket,
   relayUpgrade,
   writeRawResponse,
+  writeResponse,
 } from "./upgrade_relay.ts";
 export {
   headerOf,

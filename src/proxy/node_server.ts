@@ -72,7 +72,13 @@ export function serveProxy(
   // Deno.serve in the same process (an embedded recorder) still works.
   const listener = getRequestListener((req, env) => {
     const incoming = (env as { incoming: http.IncomingMessage }).incoming;
-    return proxy.fetch(req, peerOf(incoming.socket, req.headers));
+    // The raw target: the proxy parses it itself, the way the API server
+    // will (the URL parser behind `req.url` has already normalised it).
+    return proxy.fetch(
+      req,
+      peerOf(incoming.socket, req.headers),
+      incoming.url ?? "/",
+    );
   }, { overrideGlobalObjects: false });
   const server = opts.tls
     ? https.createServer({

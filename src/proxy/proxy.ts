@@ -1,27 +1,58 @@
 /**
  * The proxy core: who is calling, what the policy says, and forwarding as
- * that caller. Ordinary requests go through a Hono app and `fetch`; upgrade
- * requests (exec, attach, port-forward, over WebSocket or SPDY) go through
- * the raw {@linkcode relayUpgrade}, with a recording tap when the policy says
- * so. Runtime specifics (the node:https server, TLS upstream) are injected.
+ * that caller. One Hono app routes every request, upgrades included:
+ *
+ * 1. `canonicalTarget` parses the raw request target once, the way Go and
+ *    kube-apiserver will ({@linkcode parseRequestTarget}), classifies it
+ *    ({@linkcode classifyRoute}) and sets both on the context; a target that
+ *    cannot be read unambiguously is answered 400 and never sent upstream.
+ * 2. `authorizeRequest` authenticates and evaluates the policy.
+ * 3. The route's handler (`exec`/`attach`, `portforward`, `proxy`, `other`)
+ *    applies the policy and forwards `basePath + canonicalTarget()`, never
+ *    the raw target: ordinary requests with `upstreamRequest`, upgrades
+ *    (`c.env.upgrade`, the raw socket) with {@linkcode relayUpgrade}, with a
+ *    recording tap for exec and attach when the policy says so.
+ *
+ * Policy for a recorded caller (`decision.recorders.length > 0`): upgrades
+ * are an allowlist (exec and attach recorded, port-forward relayed and
+ * logged, anything else 403); every `proxy`-class request is 403 unless the
+ * grant says `allowProxySubresources`; exec/attach offer upstream only the
+ * protocols the tap reads. A caller with no recorder gets the same parsing,
+ * routing and canonical forwarding, without those refusals. A non-upgrade
+ * request to exec, attach or portforward is 400 for everyone.
+ *
+ * Runtime specifics (the node:https server, TLS upstream) are injected.
  *
  * @module
  */
 
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { Identity, PeerInfo } from "../identity/identity.ts";
 import type { Decision } from "../policy/decision.ts";
-import { failureStatus, statusResponse } from "../k8s/status.ts";
+import { statusResponse } from "../k8s/status.ts";
 import type { Logger } from "../log.ts";
-import { type ExecRequest, parseExecRequest } from "./exec_request.ts";
+import type { ExecRequest } from "./exec_request.ts";
 import { upstreamHeaders } from "./impersonation.ts";
+import {
+  canonicalTarget,
+  parseRequestTarget,
+  type RequestTarget,
+  RequestTargetError,
+} from "./request_target.ts";
+import {
+  classifyRoute,
+  execRequestOf,
+  portForwardPorts,
+  type Route,
+} from "./routes.ts";
+import { restrictUpgradeOffer, UpgradeOfferError } from "./upgrade_offer.ts";
 import type { UpstreamRequest } from "./upstream_connect.ts";
 import type { RelayTap } from "./relay_tap.ts";
 import {
   encodeRequestHead,
   type RelaySocket,
   relayUpgrade,
-  writeRawResponse,
+  writeResponse,
 } from "./upgrade_relay.ts";
 
 /** The caller, once authenticated and admitted. */
@@ -72,7 +103,7 @@ export type OpenTap = (ctx: SessionContext) => Promise<RelayTap | undefined>;
 /** An upgrade request as the server saw it. */
 export interface UpgradeRequest {
   method: string;
-  /** Path and query. */
+  /** Path and query, raw, as received. */
   target: string;
   /** Header pairs in wire order, names as sent. */
   rawHeaders: [string, string][];
@@ -100,8 +131,13 @@ export interface ProxyDeps {
 
 /** The proxy: one entry for ordinary requests, one for upgrades. */
 export interface Proxy {
-  /** Handles an ordinary request. */
-  fetch(req: Request, peer: PeerInfo): Promise<Response>;
+  /**
+   * Handles an ordinary request.
+   * @param rawTarget The request target as received (Node's `req.url`);
+   *   defaults to the path and query of `req.url`, already normalised by
+   *   the URL parser.
+   */
+  fetch(req: Request, peer: PeerInfo, rawTarget?: string): Promise<Response>;
   /** Handles an upgrade request on its raw socket. */
   upgrade(
     req: UpgradeRequest,
@@ -132,11 +168,54 @@ function refusal(
   return statusResponse(status, message);
 }
 
-type Env = { Bindings: { peer: PeerInfo }; Variables: { auth: Authorized } };
+/** An upgrade in flight: the raw client socket a handler relays on. */
+interface UpgradeBinding {
+  client: RelaySocket;
+  /** Bytes the client sent after its request head. */
+  head: Uint8Array;
+  /** Header pairs in wire order, names as sent. */
+  rawHeaders: [string, string][];
+  method: string;
+  /** Set once a handler has taken the socket over (its Response is ignored). */
+  handled: boolean;
+}
+
+type Env = {
+  Bindings: {
+    peer: PeerInfo;
+    /** The request target as received. */
+    rawTarget?: string;
+    /** Present for upgrade requests. */
+    upgrade?: UpgradeBinding;
+  };
+  Variables: { auth: Authorized; target: RequestTarget; route: Route };
+};
+
+type Ctx = Context<Env>;
 
 function randomId(): string {
   const b = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+function guessTransport(headers: [string, string][]): "websocket" | "spdy" {
+  const u = headers.find(([k]) => k.toLowerCase() === "upgrade")?.[1] ?? "";
+  return /^spdy\//i.test(u.trim()) ? "spdy" : "websocket";
+}
+
+function headersOf(raw: [string, string][]): Headers {
+  const h = new Headers();
+  for (const [k, v] of raw) {
+    try {
+      h.append(k, v);
+    } catch { /* refused later, from the raw pairs */ }
+  }
+  return h;
+}
+
+/** The answer of a handler that took an upgrade's socket over. */
+function relayed(): Response {
+  return new Response(null, { status: 204 });
 }
 
 /**
@@ -151,43 +230,38 @@ export function createProxy(deps: ProxyDeps): Proxy {
   const newId = deps.newSessionId ?? randomId;
   const log = deps.logger;
 
-  const app = new Hono<Env>();
-  app.use("*", async function authorizeRequest(c, next) {
-    const r = await deps.authorize(c.env.peer);
-    if ("status" in r) {
-      log.info("request refused", {
-        status: r.status,
-        reason: r.message,
-        method: c.req.method,
-        path: new URL(c.req.url).pathname,
-        remote: c.env.peer.remoteAddr,
-      });
-      return refusal(c.req.header("accept"), r.status, r.message);
-    }
-    c.set("auth", r);
-    await next();
-  });
-  app.all("*", async (c) => {
+  const pathOf = (c: Ctx) => {
+    const t = c.get("target");
+    return t ? "/" + t.segments.join("/") : undefined;
+  };
+
+  /** Sends an ordinary request upstream, to the canonical target. */
+  async function forward(c: Ctx): Promise<Response> {
     const { decision } = c.get("auth");
-    const url = new URL(c.req.url);
-    const headers = upstreamHeaders(c.req.raw.headers.entries(), {
-      impersonate: decision,
-      token: deps.upstreamToken,
-      host: upstream.host,
-      upgrade: false,
-    });
+    const target = basePath + canonicalTarget(c.get("target"));
+    let headers: [string, string][];
+    try {
+      headers = upstreamHeaders(c.req.raw.headers.entries(), {
+        impersonate: decision,
+        token: deps.upstreamToken,
+        host: upstream.host,
+        upgrade: false,
+      });
+    } catch (e) {
+      return statusResponse(400, `execgate: ${(e as Error).message}`);
+    }
     const hasBody = c.req.method !== "GET" && c.req.method !== "HEAD";
     let res: Response;
     try {
       res = await deps.upstreamRequest({
         method: c.req.method,
-        target: basePath + url.pathname + url.search,
+        target,
         headers,
         body: hasBody ? c.req.raw.body : null,
       });
     } catch (e) {
       log.error("upstream request failed", {
-        path: url.pathname,
+        path: pathOf(c),
         error: (e as Error).message,
       });
       return statusResponse(
@@ -202,100 +276,290 @@ export function createProxy(deps: ProxyDeps): Proxy {
       out.delete(h);
     }
     return new Response(res.body, { status: res.status, headers: out });
+  }
+
+  /** The upgrade request head for upstream, or a 400 when it cannot be built. */
+  function upgradeHead(
+    c: Ctx,
+    headers: [string, string][],
+  ): Uint8Array | Response {
+    const up = c.env.upgrade!;
+    try {
+      return encodeRequestHead(
+        up.method,
+        basePath + canonicalTarget(c.get("target")),
+        upstreamHeaders(headers, {
+          impersonate: c.get("auth").decision,
+          token: deps.upstreamToken,
+          host: upstream.host,
+          upgrade: true,
+        }),
+      );
+    } catch (e) {
+      return statusResponse(400, `execgate: ${(e as Error).message}`);
+    }
+  }
+
+  /** Takes the upgrade's socket over and relays it. */
+  function relay(c: Ctx, requestHead: Uint8Array, tap?: RelayTap) {
+    const up = c.env.upgrade!;
+    up.handled = true;
+    return relayUpgrade({
+      client: up.client,
+      clientHead: up.head,
+      requestHead,
+      connect: deps.connectUpstream,
+      tap,
+    });
+  }
+
+  async function relayUnrecorded(c: Ctx): Promise<Response> {
+    const head = upgradeHead(c, c.env.upgrade!.rawHeaders);
+    if (head instanceof Response) return head;
+    await relay(c, head);
+    return relayed();
+  }
+
+  function refuse(c: Ctx, status: number, message: string): Response {
+    log.info("request refused", {
+      status,
+      reason: message,
+      method: c.req.method,
+      path: pathOf(c),
+      user: c.get("auth")?.decision.user,
+      upgrade: c.env.upgrade !== undefined,
+      remote: c.env.peer.remoteAddr,
+    });
+    return refusal(c.req.header("accept"), status, message);
+  }
+
+  /** exec, attach and portforward. */
+  async function session(c: Ctx, route: Route): Promise<Response> {
+    const up = c.env.upgrade;
+    const kind = route.kind as "exec" | "attach" | "portforward";
+    if (!up) {
+      return refuse(
+        c,
+        400,
+        `execgate: ${kind} requires a WebSocket or SPDY upgrade (this ${c.req.method} request has no Upgrade)`,
+      );
+    }
+    const { identity, decision } = c.get("auth");
+    const target = c.get("target");
+    const recorded = decision.recorders.length > 0;
+    let headers = up.rawHeaders;
+    let transport = guessTransport(headers);
+    if (recorded) {
+      try {
+        const offer = restrictUpgradeOffer(
+          headers,
+          kind === "portforward" ? "portforward" : "channel",
+        );
+        headers = offer.headers;
+        transport = offer.transport;
+      } catch (e) {
+        if (e instanceof UpgradeOfferError) return refuse(c, 400, e.message);
+        throw e;
+      }
+    }
+    const head = upgradeHead(c, headers);
+    if (head instanceof Response) return head;
+    const id = newId();
+    if (kind === "portforward") {
+      log.info("port-forward", {
+        user: decision.user,
+        namespace: route.namespace,
+        pod: route.name,
+        ports: portForwardPorts(target),
+        sessionId: id,
+        transport,
+      });
+      const result = await relay(c, head);
+      log.info("port-forward end", { sessionId: id, ...result });
+      return relayed();
+    }
+    const exec: ExecRequest = execRequestOf(route, target);
+    let tap: RelayTap | undefined;
+    if (deps.openTap) {
+      try {
+        tap = await deps.openTap({ id, exec, identity, decision, transport });
+      } catch (e) {
+        if (e instanceof SessionRefusedError) {
+          log.warn("session refused", {
+            session: id,
+            user: decision.user,
+            reason: e.message,
+          });
+          return statusResponse(403, e.message);
+        }
+        log.error("recording setup failed", {
+          session: id,
+          error: (e as Error).message,
+        });
+        return statusResponse(
+          500,
+          `the proxy could not set up recording: ${(e as Error).message}`,
+        );
+      }
+    }
+    if (target.dropped.length > 0) {
+      log.info("query pairs dropped as the API server drops them", {
+        session: id,
+        dropped: target.dropped,
+      });
+    }
+    log.info("session start", {
+      session: id,
+      type: exec.sessionType,
+      namespace: exec.namespace,
+      pod: exec.pod,
+      container: exec.container,
+      command: exec.command,
+      tty: exec.tty,
+      user: decision.user,
+      transport,
+      recorded: tap !== undefined,
+    });
+    const result = await relay(c, head, tap);
+    log.info("session end", { session: id, ...result });
+    return relayed();
+  }
+
+  /** Every `…/proxy` subresource and the `proxy` verb. */
+  function proxySubresource(c: Ctx): Response | Promise<Response> {
+    const { decision } = c.get("auth");
+    const recorded = decision.recorders.length > 0;
+    if (recorded && !decision.allowProxySubresources) {
+      return refuse(
+        c,
+        403,
+        `execgate: proxy requests (.../proxy subresources of nodes, pods and services, the proxy verb, and exec, attach or portforward outside core pods) are refused for recorded callers, because what they run is not recorded (this one is ${
+          JSON.stringify(pathOf(c))
+        }); a grant with "allowProxySubresources": true allows them, unrecorded`,
+      );
+    }
+    if (recorded) {
+      log.info("proxy request relayed unrecorded", {
+        user: decision.user,
+        method: c.req.method,
+        path: pathOf(c),
+        upgrade: c.env.upgrade !== undefined,
+      });
+    }
+    return c.env.upgrade ? relayUnrecorded(c) : forward(c);
+  }
+
+  function other(c: Ctx): Response | Promise<Response> {
+    if (!c.env.upgrade) return forward(c);
+    if (c.get("auth").decision.recorders.length > 0) {
+      return refuse(
+        c,
+        403,
+        `execgate: upgrade requests other than exec, attach and port-forward are refused for recorded callers (this one is ${
+          JSON.stringify(pathOf(c))
+        }); use kubectl exec, attach or port-forward`,
+      );
+    }
+    return relayUnrecorded(c);
+  }
+
+  const app = new Hono<Env>();
+  app.onError((e, c) => {
+    log.error("request failed", { error: e.message, path: pathOf(c) });
+    return statusResponse(
+      500,
+      `execgate: the proxy failed on this request: ${e.message}`,
+    );
+  });
+  app.use("*", function canonicalRequestTarget(c, next) {
+    const u = new URL(c.req.url);
+    const raw = c.env.rawTarget ?? u.pathname + u.search;
+    let target: RequestTarget;
+    try {
+      target = parseRequestTarget(raw);
+    } catch (e) {
+      if (!(e instanceof RequestTargetError)) throw e;
+      log.info("request refused", {
+        status: 400,
+        reason: e.message,
+        method: c.req.method,
+        target: raw.slice(0, 200),
+        remote: c.env.peer.remoteAddr,
+      });
+      return Promise.resolve(
+        refusal(c.req.header("accept"), 400, `execgate: ${e.message}`),
+      );
+    }
+    c.set("target", target);
+    c.set("route", classifyRoute(target.segments));
+    return next();
+  });
+  app.use("*", async function authorizeRequest(c, next) {
+    let r: Authorized | Refused;
+    try {
+      r = await deps.authorize(c.env.peer);
+    } catch (e) {
+      log.error("authorization failed", { error: (e as Error).message });
+      return statusResponse(500, "the proxy could not authorize this request");
+    }
+    if ("status" in r) {
+      log.info("request refused", {
+        status: r.status,
+        reason: r.message,
+        method: c.req.method,
+        path: pathOf(c),
+        upgrade: c.env.upgrade !== undefined,
+        remote: c.env.peer.remoteAddr,
+      });
+      return refusal(c.req.header("accept"), r.status, r.message);
+    }
+    c.set("auth", r);
+    await next();
+  });
+  app.all("*", function routeRequest(c) {
+    const route = c.get("route");
+    switch (route.kind) {
+      case "exec":
+      case "attach":
+      case "portforward":
+        return session(c, route);
+      case "proxy":
+        return proxySubresource(c);
+      case "other":
+        return other(c);
+    }
   });
 
   return {
-    fetch: (req, peer) => Promise.resolve(app.fetch(req, { peer })),
+    fetch: (req, peer, rawTarget) =>
+      Promise.resolve(app.fetch(req, { peer, rawTarget })),
     async upgrade(req, client, head, peer) {
-      const refuse = (status: number, message: string) => {
-        writeRawResponse(client, status, failureStatus(status, message));
-      };
-      let auth: Authorized | Refused;
-      try {
-        auth = await deps.authorize(peer);
-      } catch (e) {
-        log.error("authorization failed", { error: (e as Error).message });
-        return refuse(500, "the proxy could not authorize this request");
-      }
-      if ("status" in auth) {
-        log.info("upgrade refused", {
-          status: auth.status,
-          reason: auth.message,
-          path: req.target,
-          remote: peer.remoteAddr,
-        });
-        return refuse(auth.status, auth.message);
-      }
-      const { identity, decision } = auth;
-      const upgradeHdr =
-        req.rawHeaders.find(([k]) => k.toLowerCase() === "upgrade")?.[1] ?? "";
-      const transport = /^spdy\//i.test(upgradeHdr.trim())
-        ? "spdy"
-        : "websocket";
-      const exec = parseExecRequest(req.target);
-      let tap: RelayTap | undefined;
-      const id = newId();
-      if (exec && deps.openTap) {
-        try {
-          tap = await deps.openTap({ id, exec, identity, decision, transport });
-        } catch (e) {
-          if (e instanceof SessionRefusedError) {
-            log.warn("session refused", {
-              session: id,
-              user: decision.user,
-              reason: e.message,
-            });
-            return refuse(403, e.message);
-          }
-          log.error("recording setup failed", {
-            session: id,
-            error: (e as Error).message,
-          });
-          return refuse(
-            500,
-            `the proxy could not set up recording: ${(e as Error).message}`,
-          );
-        }
-      }
-      let requestHead: Uint8Array;
-      try {
-        requestHead = encodeRequestHead(
-          req.method,
-          basePath + req.target,
-          upstreamHeaders(req.rawHeaders, {
-            impersonate: decision,
-            token: deps.upstreamToken,
-            host: upstream.host,
-            upgrade: true,
-          }),
-        );
-      } catch (e) {
-        await tap?.end("protocol-error", (e as Error).message);
-        return refuse(400, (e as Error).message);
-      }
-      if (exec) {
-        log.info("session start", {
-          session: id,
-          type: exec.sessionType,
-          namespace: exec.namespace,
-          pod: exec.pod,
-          container: exec.container,
-          command: exec.command,
-          user: decision.user,
-          transport,
-          recorded: tap !== undefined,
-        });
-      }
-      const result = await relayUpgrade({
+      const upgrade: UpgradeBinding = {
         client,
-        clientHead: head,
-        requestHead,
-        connect: deps.connectUpstream,
-        tap,
-      });
-      if (exec) {
-        log.info("session end", { session: id, ...result });
+        head,
+        rawHeaders: req.rawHeaders,
+        method: req.method,
+        handled: false,
+      };
+      let res: Response;
+      try {
+        // The URL is a placeholder: the middleware reads `rawTarget`.
+        const request = new Request("http://execgate.invalid/", {
+          method: req.method,
+          headers: headersOf(req.rawHeaders),
+        });
+        res = await app.fetch(request, {
+          peer,
+          rawTarget: req.target,
+          upgrade,
+        });
+      } catch (e) {
+        res = statusResponse(
+          400,
+          `execgate: cannot read this upgrade request: ${(e as Error).message}`,
+        );
       }
+      if (!upgrade.handled) await writeResponse(client, res);
     },
   };
 }

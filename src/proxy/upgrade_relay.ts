@@ -103,6 +103,31 @@ export function encodeRequestHead(
   return enc.encode(s + "\r\n");
 }
 
+const REASON_PHRASES: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  500: "Internal Server Error",
+  502: "Bad Gateway",
+  503: "Service Unavailable",
+};
+
+function writeHttp(
+  socket: RelaySocket,
+  status: number,
+  contentType: string,
+  body: Uint8Array,
+): void {
+  socket.write(enc.encode(
+    `HTTP/1.1 ${status} ${
+      REASON_PHRASES[status] ?? "Error"
+    }\r\nContent-Type: ${contentType}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+  ));
+  socket.write(body);
+  socket.end();
+}
+
 /**
  * Writes a complete HTTP response to a raw socket and ends it.
  * @param socket The client socket.
@@ -114,19 +139,32 @@ export function writeRawResponse(
   status: number,
   body: unknown,
 ): void {
-  const b = enc.encode(JSON.stringify(body));
-  const reason = status === 401
-    ? "Unauthorized"
-    : status === 403
-    ? "Forbidden"
-    : status === 502
-    ? "Bad Gateway"
-    : "Error";
-  socket.write(enc.encode(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${b.length}\r\nConnection: close\r\n\r\n`,
-  ));
-  socket.write(b);
-  socket.end();
+  writeHttp(
+    socket,
+    status,
+    "application/json",
+    enc.encode(JSON.stringify(body)),
+  );
+}
+
+/**
+ * Writes a `Response` (status, content type and body) to a raw socket as a
+ * complete HTTP/1.1 answer and ends it: how an upgrade request that was
+ * refused before the relay is answered.
+ * @param socket The client socket.
+ * @param res The answer.
+ */
+export async function writeResponse(
+  socket: RelaySocket,
+  res: Response,
+): Promise<void> {
+  const body = new Uint8Array(await res.arrayBuffer());
+  writeHttp(
+    socket,
+    res.status,
+    res.headers.get("content-type") ?? "application/json",
+    body,
+  );
 }
 
 /**
