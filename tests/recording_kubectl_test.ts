@@ -122,7 +122,9 @@ Deno.test(
           });
           assert.equal(header.proxy, "execgate-test");
           assert.match(header.sessionId, /^[0-9a-f]{32}$/);
-          assert.equal(header.protocol, "v5.channel.k8s.io");
+          // The protocol is known only after the upgrade: in the manifest.
+          assert.equal(header.protocol, undefined);
+          assert.equal(manifest.end!.protocol, "v5.channel.k8s.io");
           // What kubectl printed, as a terminal shows it (stdout and stderr).
           assert.equal(
             output.replaceAll("\r\n", "\n").split("\n").sort().join("|"),
@@ -185,12 +187,14 @@ Deno.test(
           const { cast } = await next();
           const { header, events, output } = parseCast(cast);
           assert.equal(header.tty, true);
-          assert.equal(header.width, 100);
-          assert.equal(header.height, 30);
+          // The header is written before the terminal's size is known.
+          assert.equal(header.width, 80);
+          assert.equal(header.height, 24);
           assert.deepEqual(header.argv, ["sh"]);
+          // Every size kubectl sent, the first one included, as sent.
           assert.deepEqual(
             events.filter((e) => e[1] === "r").map((e) => e[2]),
-            ["120x40"],
+            ["100x30", "120x40"],
           );
           assert.equal(output, r.output);
           assert.ok(
@@ -315,7 +319,7 @@ Deno.test(
             assert.equal(r.stdout, "spdy-out\n");
             const { manifest, cast } = await next();
             const { header, output } = parseCast(cast);
-            assert.equal(header.protocol, "v5.channel.k8s.io");
+            assert.equal(manifest.end!.protocol, "v5.channel.k8s.io");
             assert.equal(header.kubernetes.podName, "demo");
             assert.match(output, /spdy-out\r\n/);
             assert.match(output, /spdy-err\r\n/);
