@@ -943,3 +943,26 @@ Deno.test("proxy sends no client identity header in any spelling upstream, over 
     }
   }
 });
+
+Deno.test("proxy answers 400 to header names that are not HTTP tokens, without contacting upstream", async () => {
+  const t = await stack(RECORDED);
+  try {
+    for (const name of ["X(y)", "Impersonate@User", "X y", 'X"y', "X/y"]) {
+      for (
+        const [method, target, headers] of [
+          ["GET", "/api/v1/namespaces", PLAIN],
+          ["GET", `${POD}/exec?command=id`, WS()],
+        ] as [string, string, [string, string][]][]
+      ) {
+        const answer = await send(
+          t.port,
+          request(method, target, [...headers, [name, "system:admin"]]),
+        );
+        assert.match(answer, /^HTTP\/1\.1 400 /, `${name}: ${answer}`);
+        assert.deepEqual(t.up.seen, [], name);
+      }
+    }
+  } finally {
+    await t.close();
+  }
+});
