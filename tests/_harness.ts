@@ -302,10 +302,11 @@ export async function kubectlPty(
   args: string[],
   steps: PtyStep[],
   size: [number, number] = [100, 30],
+  bin = "/usr/bin/kubectl",
 ): Promise<{ code: number; output: string; failed: string | null }> {
   const spec = {
     argv: [
-      "/usr/bin/kubectl",
+      bin,
       "--kubeconfig",
       stack.kubeconfig,
       "--context",

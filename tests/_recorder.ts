@@ -24,8 +24,13 @@ export interface TestRecorder {
   close(): Promise<void>;
 }
 
-/** Starts a recorder on disk in a new temporary folder. */
-export async function startTestRecorder(): Promise<TestRecorder> {
+/**
+ * Starts a recorder on disk in a new temporary folder.
+ * @param limits Upload limits to override (`limits` of the recorder config).
+ */
+export async function startTestRecorder(
+  limits: Record<string, number> = {},
+): Promise<TestRecorder> {
   const dir = await Deno.makeTempDir({ prefix: "execgate-rec-" });
   const results: IngestResult[] = [];
   const waiters: { n: number; resolve: (r: IngestResult) => void }[] = [];
@@ -34,6 +39,7 @@ export async function startTestRecorder(): Promise<TestRecorder> {
     auth: { uploaderTokens: [UPLOADER_TOKEN], viewerTokens: [VIEWER_TOKEN] },
     storage: { kind: "disk", dir },
     ackIntervalMs: 200,
+    limits,
   });
   const served = await serveRecorder(config, {
     onUpload: (r) => {
