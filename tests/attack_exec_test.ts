@@ -11,7 +11,7 @@
  * reaches the cluster at all.
  */
 import assert from "node:assert/strict";
-import net from "node:net";
+import type net from "node:net";
 import tls from "node:tls";
 import type { Execution } from "../src/devcluster/mod.ts";
 import { openExec } from "../src/testing/ws_exec_client.ts";
