@@ -1,3 +1,4 @@
+import { isolatedTest } from "../testing/isolated_test.ts";
 import assert from "node:assert/strict";
 import { kubectlRetryingClientRace, withCluster } from "./_test_fixture.ts";
 import { spawnKubectl } from "./kubectl_runner.ts";
@@ -94,39 +95,43 @@ Deno.test("devcluster: kubectl exec -it gets a shell on a pseudo-terminal of the
   });
 });
 
-Deno.test("devcluster: execgate-gen streams 256 MiB through kubectl with bounded server memory", async () => {
-  await withCluster(async (f) => {
-    const total = 256 * 1024 * 1024;
-    const pattern = new TextEncoder().encode("0123456789");
-    const before = Deno.memoryUsage().rss;
-    const child = spawnKubectl([
-      "exec",
-      "demo",
-      "--",
-      "execgate-gen",
-      String(total),
-      "0123456789",
-    ], f.kube);
-    // Count and check the bytes as they come, holding none of them.
-    let n = 0;
-    let mismatch = -1;
-    for await (const chunk of child.stdout) {
-      for (let i = 0; i < chunk.length && mismatch < 0; i++) {
-        if (chunk[i] !== pattern[(n + i) % pattern.length]) mismatch = n + i;
+isolatedTest(
+  import.meta.url,
+  "devcluster: execgate-gen streams 256 MiB through kubectl with bounded server memory",
+  async () => {
+    await withCluster(async (f) => {
+      const total = 256 * 1024 * 1024;
+      const pattern = new TextEncoder().encode("0123456789");
+      const before = Deno.memoryUsage().rss;
+      const child = spawnKubectl([
+        "exec",
+        "demo",
+        "--",
+        "execgate-gen",
+        String(total),
+        "0123456789",
+      ], f.kube);
+      // Count and check the bytes as they come, holding none of them.
+      let n = 0;
+      let mismatch = -1;
+      for await (const chunk of child.stdout) {
+        for (let i = 0; i < chunk.length && mismatch < 0; i++) {
+          if (chunk[i] !== pattern[(n + i) % pattern.length]) mismatch = n + i;
+        }
+        n += chunk.length;
       }
-      n += chunk.length;
-    }
-    const status = await child.status;
-    await child.stderr.cancel();
-    const grown = Deno.memoryUsage().rss - before;
-    assert.equal(status.code, 0);
-    assert.equal(n, total);
-    assert.equal(mismatch, -1, `byte ${mismatch} breaks the pattern`);
-    // The generator outruns kubectl; without back-pressure the server would
-    // buffer a large part of the 256 MiB.
-    assert.ok(grown < 96 * 1024 * 1024, `rss grew by ${grown} bytes`);
-  });
-});
+      const status = await child.status;
+      await child.stderr.cancel();
+      const grown = Deno.memoryUsage().rss - before;
+      assert.equal(status.code, 0);
+      assert.equal(n, total);
+      assert.equal(mismatch, -1, `byte ${mismatch} breaks the pattern`);
+      // The generator outruns kubectl; without back-pressure the server would
+      // buffer a large part of the 256 MiB.
+      assert.ok(grown < 96 * 1024 * 1024, `rss grew by ${grown} bytes`);
+    });
+  },
+);
 
 Deno.test("devcluster: execgate-echo copies stdin to stdout", async () => {
   await withCluster(async (f) => {

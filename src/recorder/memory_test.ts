@@ -5,42 +5,8 @@ import { DiskStorage } from "./disk_storage.ts";
 import { S3Storage } from "./s3_storage.ts";
 import type { RecordingStorage } from "./storage.ts";
 import { linesOf, startS3Process, testHeader } from "./_test_util.ts";
+import { isolatedTest as isolated } from "../testing/isolated_test.ts";
 import { END_KEY, SESSION_HEADER, UPLOAD_PATH } from "../recording/wire.ts";
-
-/**
- * RSS is per process, and `deno test --parallel` runs other test modules in
- * the same process: each measurement runs alone in a child `deno test`.
- */
-const IN_CHILD = Deno.env.get("EXECGATE_MEMORY_ISOLATED") === "1";
-
-function isolatedTest(
-  name: string,
-  fn: () => Promise<void>,
-  ignore = false,
-): void {
-  Deno.test({ name, ignore }, async () => {
-    if (IN_CHILD) return await fn();
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "test",
-        "-A",
-        "--unstable-net",
-        "--filter",
-        name,
-        new URL(import.meta.url).pathname,
-      ],
-      env: { EXECGATE_MEMORY_ISOLATED: "1", NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    const text = dec.decode(out.stdout) + dec.decode(out.stderr);
-    assert.equal(out.code, 0, text);
-    assert.match(text, /ok \| 1 passed/, text);
-    const growth = text.match(/RSS growth[^\n]*/)?.[0];
-    if (growth) console.log(growth);
-  });
-}
 
 const UP = "uploader-token-0123456789";
 const VIEW = "viewer-token-0123456789";
@@ -129,7 +95,8 @@ async function streamThrough(
   return { last, castBytes, growth: peak - baseline };
 }
 
-isolatedTest(
+isolated(
+  import.meta.url,
   "Recorder streams a 200 MiB recording to disk with flat memory",
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "execgate-rec-mem-" });
@@ -159,7 +126,8 @@ isolatedTest(
   },
 );
 
-isolatedTest(
+isolated(
+  import.meta.url,
   "Recorder streams a 24 MiB recording to S3 in segments with bounded memory, joined at the end",
   async () => {
     const s3 = await startS3Process();
