@@ -113,6 +113,7 @@ export class WsChannelParser {
   /** Payload bytes of the open message so far. */
   #size = 0;
   #parts: Uint8Array[] = [];
+  #joined = 0;
   #closed = false;
 
   /** @param options Protocol, accepted channels and limits. */
@@ -133,6 +134,14 @@ export class WsChannelParser {
   /** Bytes held back because they do not yet form a whole frame. */
   get pending(): number {
     return this.#frames.pending;
+  }
+
+  /**
+   * Bytes copied so far: by the frame parser (at most twice the input) and,
+   * with `assemble`, once more per fragmented message joined.
+   */
+  get copiedBytes(): number {
+    return this.#frames.copiedBytes + this.#joined;
   }
 
   /** Whether a fragmented data message is open after the frames consumed. */
@@ -215,6 +224,7 @@ export class WsChannelParser {
       if (this.#assemble) {
         if (data.length > 0) this.#parts.push(data);
         if (frame.fin) {
+          if (this.#parts.length > 1) this.#joined += this.#size;
           out.push({
             channel: this.#channel,
             data: concatBytes(this.#parts),

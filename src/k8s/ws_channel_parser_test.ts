@@ -375,3 +375,40 @@ Deno.test("WsChannelParser decodes random sessions split randomly (seed 20261127
     { seed: 20261127, numRuns: 200 },
   );
 });
+
+Deno.test("WsChannelParser parses a 16 MiB stdout message fed in 256-byte chunks with at most 3x the input copied", () => {
+  for (const assemble of [false, true]) {
+    const payload = new Uint8Array(16 * 1024 * 1024).fill(7);
+    payload[0] = 1; // stdout
+    // One 16 MiB frame, and the same message in four fragments.
+    const quarter = payload.length / 4;
+    const wires = [
+      encodeWsFrame({ opcode: 2, payload, mask: MASK }),
+      bytes(
+        ...[0, 1, 2, 3].map((i) =>
+          encodeWsFrame({
+            opcode: i === 0 ? 2 : 0,
+            fin: i === 3,
+            payload: payload.subarray(i * quarter, (i + 1) * quarter),
+            mask: MASK,
+          })
+        ),
+      ),
+    ];
+    for (const wire of wires) {
+      const parser = new WsChannelParser({ assemble });
+      let size = 0;
+      for (let off = 0; off < wire.length; off += 256) {
+        for (const m of parser.push(wire.subarray(off, off + 256))) {
+          assert.equal(m.channel, 1);
+          size += m.data.length;
+        }
+      }
+      assert.equal(size, payload.length - 1, `assemble ${assemble}`);
+      assert.ok(
+        parser.copiedBytes <= 3 * wire.length,
+        `${parser.copiedBytes} bytes copied for ${wire.length} (assemble ${assemble})`,
+      );
+    }
+  }
+});

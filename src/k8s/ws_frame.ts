@@ -22,6 +22,8 @@
  * @module
  */
 
+import { ByteQueue } from "./_byte_queue.ts";
+
 /** One decoded WebSocket frame, payload already unmasked. */
 export interface WsFrame {
   /** FIN bit: this frame ends its message. */
@@ -62,8 +64,10 @@ export interface WsFrameParserOptions {
  * ```
  */
 export class WsFrameParser {
-  #buf: Uint8Array = new Uint8Array(0);
+  #queue = new ByteQueue();
   #max: number;
+  /** Header of the frame at the front of the queue, once it is whole. */
+  #head: FrameHead | undefined;
   /** Total bytes consumed into complete frames so far. */
   consumed = 0;
 
@@ -74,43 +78,70 @@ export class WsFrameParser {
 
   /** Bytes held back because they do not yet form a whole frame. */
   get pending(): number {
-    return this.#buf.length;
+    return this.#queue.length;
   }
 
   /**
-   * Adds a chunk and returns every frame it completes.
+   * Bytes this parser has copied so far: each payload once, plus bytes held
+   * back across pushes once. At most twice the input, for any split.
+   */
+  get copiedBytes(): number {
+    return this.#queue.copied;
+  }
+
+  /**
+   * Adds a chunk and returns every frame it completes. Linear in the chunk's
+   * size whatever came before: held-back bytes are kept as a list and a
+   * frame's bytes are copied once, when the frame is whole. The chunk is not
+   * modified and not retained after the call.
    * @param chunk Bytes as they came off the wire.
    * @returns Complete frames, in order.
    * @throws {RangeError} A frame is larger than `maxFramePayload`.
    * @throws {SyntaxError} A frame header is malformed.
    */
   push(chunk: Uint8Array): WsFrame[] {
-    let buf: Uint8Array;
-    if (this.#buf.length === 0) buf = chunk;
-    else {
-      buf = new Uint8Array(this.#buf.length + chunk.length);
-      buf.set(this.#buf, 0);
-      buf.set(chunk, this.#buf.length);
-    }
+    const q = this.#queue;
+    q.push(chunk);
     const frames: WsFrame[] = [];
-    let off = 0;
-    while (true) {
-      const frame = this.#decodeOne(buf, off);
-      if (frame === undefined) break;
-      frames.push(frame);
-      off += frame.wireLength;
-      this.consumed += frame.wireLength;
+    try {
+      while (true) {
+        const head = this.#head ?? this.#readHead();
+        if (head === undefined || q.length < head.wireLength) break;
+        this.#head = undefined;
+        const mask = head.masked
+          ? [
+            q.byteAt(head.maskOffset),
+            q.byteAt(head.maskOffset + 1),
+            q.byteAt(head.maskOffset + 2),
+            q.byteAt(head.maskOffset + 3),
+          ]
+          : undefined;
+        q.skip(head.wireLength - head.length);
+        // A fresh copy, never a view: unmasking must not rewrite the caller's bytes.
+        const payload = q.take(head.length);
+        if (mask !== undefined) unmask(payload, mask);
+        frames.push({
+          fin: head.fin,
+          opcode: head.opcode,
+          masked: head.masked,
+          payload,
+          wireLength: head.wireLength,
+        });
+        this.consumed += head.wireLength;
+      }
+    } finally {
+      q.own();
     }
-    // Copy the remainder so we never pin a large caller-owned chunk.
-    this.#buf = off === buf.length ? new Uint8Array(0) : copyOf(buf, off);
     return frames;
   }
 
-  #decodeOne(buf: Uint8Array, off: number): WsFrame | undefined {
-    const avail = buf.length - off;
+  /** Decodes the header at the front once its bytes are there; checks it. */
+  #readHead(): FrameHead | undefined {
+    const q = this.#queue;
+    const avail = q.length;
     if (avail < 2) return undefined;
-    const b0 = buf[off]!;
-    const b1 = buf[off + 1]!;
+    const b0 = q.byteAt(0);
+    const b1 = q.byteAt(1);
     const fin = (b0 & 0x80) !== 0;
     if ((b0 & 0x70) !== 0) {
       throw new SyntaxError(
@@ -130,14 +161,24 @@ export class WsFrameParser {
     let hdr = 2;
     if (len === 126) {
       if (avail < 4) return undefined;
-      len = (buf[off + 2]! << 8) | buf[off + 3]!;
+      len = (q.byteAt(2) << 8) | q.byteAt(3);
       hdr = 4;
     } else if (len === 127) {
       if (avail < 10) return undefined;
-      const hi = ((buf[off + 2]! << 24) >>> 0) + (buf[off + 3]! << 16) +
-        (buf[off + 4]! << 8) + buf[off + 5]!;
-      const lo = ((buf[off + 6]! << 24) >>> 0) + (buf[off + 7]! << 16) +
-        (buf[off + 8]! << 8) + buf[off + 9]!;
+      const bytes: number[] = [];
+      for (let i = 2; i < 10; i++) bytes.push(q.byteAt(i));
+      const [h0, h1, h2, h3, l0, l1, l2, l3] = bytes as [
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+      ];
+      const hi = ((h0 << 24) >>> 0) + (h1 << 16) + (h2 << 8) + h3;
+      const lo = ((l0 << 24) >>> 0) + (l1 << 16) + (l2 << 8) + l3;
       if (hi >= 0x200000) {
         throw new RangeError(
           `Cannot decode WebSocket frame: 64-bit length does not fit at byte ${this.consumed}`,
@@ -156,30 +197,49 @@ export class WsFrameParser {
         `Cannot decode WebSocket frame: payload of ${len} bytes exceeds the limit of ${this.#max} bytes`,
       );
     }
-    const maskOff = hdr;
+    const maskOffset = hdr;
     if (masked) hdr += 4;
-    if (avail < hdr + len) return undefined;
-    const start = off + hdr;
-    // A copy, never a view: unmasking must not rewrite the caller's bytes.
-    const payload = copyOf(buf, start, start + len);
-    if (masked) {
-      const m0 = buf[off + maskOff]!;
-      const m1 = buf[off + maskOff + 1]!;
-      const m2 = buf[off + maskOff + 2]!;
-      const m3 = buf[off + maskOff + 3]!;
-      const mask = [m0, m1, m2, m3];
-      for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i & 3]!;
-    }
-    return { fin, opcode, masked, payload, wireLength: hdr + len };
+    this.#head = {
+      fin,
+      opcode,
+      masked,
+      maskOffset,
+      length: len,
+      wireLength: hdr + len,
+    };
+    return this.#head;
   }
 }
 
-/**
- * Copies bytes out of `buf`. `Buffer#slice` (Node) returns a view, not a
- * copy, so `Uint8Array.prototype.slice` is called explicitly.
- */
-function copyOf(buf: Uint8Array, start: number, end?: number): Uint8Array {
-  return Uint8Array.prototype.slice.call(buf, start, end);
+/** A decoded frame header, waiting for its payload. */
+interface FrameHead {
+  fin: boolean;
+  opcode: number;
+  masked: boolean;
+  /** Offset of the masking key from the frame's first byte. */
+  maskOffset: number;
+  /** Payload length. */
+  length: number;
+  /** Header plus payload. */
+  wireLength: number;
+}
+
+/** XORs a payload with its masking key, in place (the payload is our copy). */
+function unmask(payload: Uint8Array, mask: number[]): void {
+  const m0 = mask[0]!, m1 = mask[1]!, m2 = mask[2]!, m3 = mask[3]!;
+  const n = payload.length;
+  let i = 0;
+  // Four bytes per step through a 32-bit view where the copy is aligned.
+  if (n >= 64 && payload.byteOffset % 4 === 0) {
+    const words = new Uint32Array(payload.buffer, payload.byteOffset, n >>> 2);
+    const key = new Uint32Array(new Uint8Array([m0, m1, m2, m3]).buffer)[0]!;
+    for (let w = 0; w < words.length; w++) words[w]! ^= key;
+    i = words.length * 4;
+  }
+  for (; i < n; i++) {
+    const k = (i & 3) === 0 ? m0 : (i & 3) === 1 ? m1 : (i & 3) === 2 ? m2 : m3;
+    payload[i]! ^= k;
+  }
 }
 
 /**

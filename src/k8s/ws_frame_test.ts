@@ -82,3 +82,72 @@ Deno.test("WsFrameDecoderStream refuses a stream that ends inside a frame", asyn
     /stream ended inside a frame \(3 bytes pending\)/,
   );
 });
+
+/** Feeds `wire` to `push` in pieces of `size` bytes. */
+function feed<T>(wire: Uint8Array, size: number, push: (c: Uint8Array) => T[]) {
+  const out: T[] = [];
+  for (let off = 0; off < wire.length; off += size) {
+    out.push(...push(wire.subarray(off, off + size)));
+  }
+  return out;
+}
+
+Deno.test("WsFrameParser parses a 16 MiB masked frame fed in 256-byte chunks with at most 3x the input copied", () => {
+  const payload = new Uint8Array(16 * 1024 * 1024).map((_, i) => i * 31);
+  const wire = encodeWsFrame({ opcode: 2, payload, mask: MASK });
+  const before = wire.slice();
+  const parser = new WsFrameParser();
+  const frames = feed(wire, 256, (c) => parser.push(c));
+  assert.equal(frames.length, 1);
+  assert.equal(frames[0]!.wireLength, wire.length);
+  assert.ok(frames[0]!.payload.every((b, i) => b === payload[i]));
+  assert.ok(
+    parser.copiedBytes <= 3 * wire.length,
+    `${parser.copiedBytes} bytes copied for ${wire.length} bytes of input`,
+  );
+  assert.deepEqual(wire, before, "the caller's bytes are unchanged");
+  assert.equal(parser.pending, 0);
+});
+
+Deno.test("WsFrameParser copies each byte at most twice for frames of every size split every way", () => {
+  const frames = [0, 1, 125, 126, 300, 65536].map((len, i) =>
+    encodeWsFrame({
+      opcode: i === 0 ? 9 : 2,
+      payload: new Uint8Array(len).fill(i),
+      mask: i % 2 ? MASK : undefined,
+    })
+  );
+  const wire = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+  frames.reduce((off, f) => (wire.set(f, off), off + f.length), 0);
+  for (const size of [1, 2, 3, 7, 13, 256, 4096, wire.length]) {
+    const parser = new WsFrameParser();
+    const out = feed(wire, size, (c) => parser.push(c));
+    assert.deepEqual(out.map((f) => f.wireLength), frames.map((f) => f.length));
+    assert.ok(parser.copiedBytes <= 2 * wire.length, `size ${size}`);
+  }
+});
+
+Deno.test("WsFrameParser does not keep views of a chunk the caller reuses", () => {
+  const wire = encodeWsFrame({
+    opcode: 2,
+    payload: new TextEncoder().encode("\x01reused buffer"),
+    mask: MASK,
+  });
+  const parser = new WsFrameParser();
+  const buf = new Uint8Array(4);
+  const out = [];
+  for (let off = 0; off < wire.length; off += 4) {
+    const n = Math.min(4, wire.length - off);
+    buf.set(wire.subarray(off, off + n));
+    out.push(...parser.push(buf.subarray(0, n)));
+    buf.fill(0xee); // the caller reuses its read buffer
+  }
+  assert.equal(out.length, 1);
+  assert.equal(new TextDecoder().decode(out[0]!.payload), "\x01reused buffer");
+});
+
+Deno.test("WsFrameParser checks the header before the payload arrives", () => {
+  const parser = new WsFrameParser({ maxFramePayload: 1000 });
+  const wire = encodeWsFrame({ opcode: 2, payload: new Uint8Array(2000) });
+  assert.throws(() => parser.push(wire.subarray(0, 4)), /2000 bytes exceeds/);
+});

@@ -21,6 +21,8 @@
  * @module
  */
 
+import { ByteQueue } from "../_byte_queue.ts";
+
 /** The protocol version in every control frame. */
 export const SPDY_VERSION = 3;
 
@@ -81,7 +83,8 @@ export interface SpdyFrameParserOptions {
 /**
  * Incremental, synchronous parser of SPDY frames: feed it bytes split
  * anywhere and it returns the whole frames they complete. Bytes of an
- * incomplete frame are kept (without copying until the frame is whole).
+ * incomplete frame are kept as a list of chunks and copied into their frame
+ * once, when it is whole.
  *
  * @example
  * ```ts
@@ -95,8 +98,9 @@ export interface SpdyFrameParserOptions {
  */
 export class SpdyFrameParser {
   #max: number;
-  #chunks: Uint8Array[] = [];
-  #buffered = 0;
+  #queue = new ByteQueue();
+  /** Whole size of the frame at the front, once its header is there. */
+  #need: number | undefined;
   #consumed = 0;
 
   /** @param options Limits. */
@@ -111,84 +115,62 @@ export class SpdyFrameParser {
 
   /** Bytes held back because they do not form a whole frame yet. */
   get pending(): number {
-    return this.#buffered;
+    return this.#queue.length;
   }
 
   /**
-   * Adds bytes and returns the frames they complete.
+   * Bytes this parser has copied so far: each frame once, plus bytes held
+   * back across pushes once. At most twice the input, for any split.
+   */
+  get copiedBytes(): number {
+    return this.#queue.copied;
+  }
+
+  /**
+   * Adds bytes and returns the frames they complete. Linear in the chunk's
+   * size whatever came before; the chunk is not retained after the call.
    * @param chunk Bytes as they came off the wire.
-   * @returns Whole frames, in order.
+   * @returns Whole frames, in order; each payload is a fresh copy.
    * @throws {RangeError} A frame's payload is longer than `maxFramePayload`.
    */
   push(chunk: Uint8Array): SpdyRawFrame[] {
-    if (chunk.length > 0) {
-      this.#chunks.push(chunk);
-      this.#buffered += chunk.length;
-    }
+    const q = this.#queue;
+    q.push(chunk);
     const frames: SpdyRawFrame[] = [];
-    while (this.#buffered >= FRAME_HEADER_BYTES) {
-      const head = this.#peek(FRAME_HEADER_BYTES);
-      const length = (head[5]! << 16) | (head[6]! << 8) | head[7]!;
-      if (length > this.#max) {
-        throw new RangeError(
-          `Cannot decode SPDY frame at offset ${this.#consumed}: payload of ${length} bytes exceeds the limit of ${this.#max} bytes`,
-        );
+    try {
+      while (true) {
+        if (this.#need === undefined) {
+          if (q.length < FRAME_HEADER_BYTES) break;
+          const length = (q.byteAt(5) << 16) | (q.byteAt(6) << 8) |
+            q.byteAt(7);
+          if (length > this.#max) {
+            throw new RangeError(
+              `Cannot decode SPDY frame at offset ${this.#consumed}: payload of ${length} bytes exceeds the limit of ${this.#max} bytes`,
+            );
+          }
+          this.#need = FRAME_HEADER_BYTES + length;
+        }
+        if (q.length < this.#need) break;
+        const bytes = q.take(this.#need);
+        this.#need = undefined;
+        const control = (bytes[0]! & 0x80) !== 0;
+        const word = ((bytes[0]! << 24) | (bytes[1]! << 16) |
+          (bytes[2]! << 8) | bytes[3]!) >>> 0;
+        frames.push({
+          control,
+          version: control ? (word >>> 16) & 0x7fff : 0,
+          type: control ? word & 0xffff : 0,
+          streamId: control ? 0 : word & 0x7fffffff,
+          flags: bytes[4]!,
+          payload: bytes.subarray(FRAME_HEADER_BYTES),
+          offset: this.#consumed,
+        });
+        this.#consumed += bytes.length;
       }
-      if (this.#buffered < FRAME_HEADER_BYTES + length) break;
-      const bytes = this.#take(FRAME_HEADER_BYTES + length);
-      const control = (bytes[0]! & 0x80) !== 0;
-      const word = ((bytes[0]! << 24) | (bytes[1]! << 16) | (bytes[2]! << 8) |
-        bytes[3]!) >>> 0;
-      frames.push({
-        control,
-        version: control ? (word >>> 16) & 0x7fff : 0,
-        type: control ? word & 0xffff : 0,
-        streamId: control ? 0 : word & 0x7fffffff,
-        flags: bytes[4]!,
-        payload: bytes.subarray(FRAME_HEADER_BYTES),
-        offset: this.#consumed,
-      });
-      this.#consumed += bytes.length;
+    } finally {
+      q.own();
     }
     return frames;
-  }
-
-  /** The first `n` buffered bytes (a view when they lie in one chunk). */
-  #peek(n: number): Uint8Array {
-    const first = this.#chunks[0]!;
-    if (first.length >= n) return first.subarray(0, n);
-    const out = new Uint8Array(n);
-    let off = 0;
-    for (const c of this.#chunks) {
-      const part = c.subarray(0, n - off);
-      out.set(part, off);
-      off += part.length;
-      if (off === n) break;
-    }
-    return out;
-  }
-
-  /** Removes and returns the first `n` buffered bytes. */
-  #take(n: number): Uint8Array {
-    this.#buffered -= n;
-    const first = this.#chunks[0]!;
-    if (first.length >= n) {
-      const out = first.slice(0, n);
-      if (first.length === n) this.#chunks.shift();
-      else this.#chunks[0] = first.subarray(n);
-      return out;
-    }
-    const out = new Uint8Array(n);
-    let off = 0;
-    while (off < n) {
-      const c = this.#chunks[0]!;
-      const part = c.subarray(0, n - off);
-      out.set(part, off);
-      off += part.length;
-      if (part.length === c.length) this.#chunks.shift();
-      else this.#chunks[0] = c.subarray(part.length);
-    }
-    return out;
   }
 }
 

@@ -167,6 +167,11 @@ export class SpdyFrameDecoder {
     return this.#parser.pending;
   }
 
+  /** Bytes the frame parser has copied so far (at most twice the input). */
+  get copiedBytes(): number {
+    return this.#parser.copiedBytes;
+  }
+
   /**
    * Adds bytes and returns the frames they complete.
    * @param chunk Bytes as they came off the wire.

@@ -2,10 +2,12 @@ import assert from "node:assert/strict";
 import {
   encodeControlFrame,
   encodeDataFrame,
+  MAX_FRAME_PAYLOAD,
   SpdyFrameParser,
   TYPE_PING,
   u32s,
 } from "./frame.ts";
+import { SpdyFrameDecoder } from "./frame_decoder.ts";
 
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -100,4 +102,48 @@ Deno.test("encodeDataFrame refuses stream id 0 and oversized payloads", () => {
     () => encodeControlFrame(TYPE_PING, 0, new Uint8Array(0x1000000)),
     /exceeds 16777215 bytes/,
   );
+});
+
+Deno.test("SpdyFrameParser parses a 16 MiB data frame fed in 256-byte chunks with at most 3x the input copied", () => {
+  const data = new Uint8Array(MAX_FRAME_PAYLOAD).map((_, i) => i * 13);
+  const wire = encodeDataFrame(5, data, true);
+  const parser = new SpdyFrameParser();
+  const frames = [];
+  for (let off = 0; off < wire.length; off += 256) {
+    frames.push(...parser.push(wire.subarray(off, off + 256)));
+  }
+  assert.equal(frames.length, 1);
+  assert.equal(frames[0]!.streamId, 5);
+  assert.ok(frames[0]!.payload.every((b, i) => b === data[i]));
+  assert.ok(
+    parser.copiedBytes <= 3 * wire.length,
+    `${parser.copiedBytes} bytes copied for ${wire.length} bytes of input`,
+  );
+  assert.equal(parser.pending, 0);
+});
+
+Deno.test("SpdyFrameDecoder copies data frames at most twice over for every chunk size", () => {
+  for (const size of [1, 3, 8, 9, 256, WIRE.length]) {
+    const decoder = new SpdyFrameDecoder();
+    const out = [];
+    for (let off = 0; off < WIRE.length; off += size) {
+      out.push(...decoder.push(WIRE.subarray(off, off + size)));
+    }
+    assert.equal(out.length, FRAMES.length, `size ${size}`);
+    assert.ok(decoder.copiedBytes <= 2 * WIRE.length, `size ${size}`);
+  }
+});
+
+Deno.test("SpdyFrameParser does not keep views of a chunk the caller reuses", () => {
+  const wire = encodeDataFrame(1, new TextEncoder().encode("reused"), false);
+  const parser = new SpdyFrameParser();
+  const buf = new Uint8Array(3);
+  const out = [];
+  for (let off = 0; off < wire.length; off += 3) {
+    const n = Math.min(3, wire.length - off);
+    buf.set(wire.subarray(off, off + n));
+    out.push(...parser.push(buf.subarray(0, n)));
+    buf.fill(0xee);
+  }
+  assert.equal(new TextDecoder().decode(out[0]!.payload), "reused");
 });
