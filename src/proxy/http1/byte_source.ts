@@ -1,0 +1,71 @@
+/**
+ * The read side of one client connection: a stream reader with a pushback
+ * list, so the head reader and the body decoders can hand back the bytes that
+ * belong to what follows. It reads from the connection only when asked, so
+ * a consumer that stops asking stops the reads (TCP back-pressure).
+ *
+ * @module
+ */
+
+/** A reader that can take bytes back. */
+export class ByteSource {
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #pending: Uint8Array[] = [];
+  #reading = false;
+
+  /** @param reader The connection's reader (this takes it over). */
+  constructor(reader: ReadableStreamDefaultReader<Uint8Array>) {
+    this.#reader = reader;
+  }
+
+  /** Whether a read from the connection is in flight. */
+  get reading(): boolean {
+    return this.#reading;
+  }
+
+  /**
+   * The next bytes: pushed-back ones first, then the connection's.
+   * @returns Bytes, or `null` at end of stream.
+   */
+  async read(): Promise<Uint8Array | null> {
+    const p = this.#pending.shift();
+    if (p) return p;
+    this.#reading = true;
+    try {
+      for (;;) {
+        const r = await this.#reader.read();
+        if (r.done) return null;
+        if (r.value.length > 0) return r.value;
+      }
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  /**
+   * Hands bytes back; the next {@linkcode read} returns them.
+   * @param bytes Bytes to return (ignored when empty).
+   */
+  unread(bytes: Uint8Array): void {
+    if (bytes.length > 0) this.#pending.unshift(bytes);
+  }
+
+  /**
+   * Takes every pushed-back byte out (for an upgrade: what the client sent
+   * after its request head).
+   * @returns The bytes, joined.
+   */
+  takePending(): Uint8Array {
+    const parts = this.#pending;
+    this.#pending = [];
+    let size = 0;
+    for (const p of parts) size += p.length;
+    const out = new Uint8Array(size);
+    let off = 0;
+    for (const p of parts) {
+      out.set(p, off);
+      off += p.length;
+    }
+    return out;
+  }
+}
