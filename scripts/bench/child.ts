@@ -6,7 +6,8 @@
  * deno run -A --unstable-net scripts/bench/child.ts ROLE SPEC_JSON
  * ```
  *
- * ROLE is `cluster` (the simulated kube-apiserver), `proxy` (execgate's proxy
+ * ROLE is `cluster` (the simulated kube-apiserver), `fast` (the minimal exec
+ * server of `fast_upstream.ts`), `proxy` (execgate's proxy
  * with recording), `recorder` (the recorder service) or `s3` (s3rver). The
  * child prints one JSON line on stdout once it listens (`{"url": …}` plus
  * role facts), then runs until SIGTERM or until its stdin closes (the parent
@@ -33,6 +34,15 @@ export interface ClusterSpec {
   /** See `DevClusterOptions.startDelayMs`. */
   startDelayMs: number;
 }
+
+/** The spec of a `fast` child (scripts/bench/fast_upstream.ts). */
+export interface FastSpec {
+  /** Stdout payload per frame. @default {32768} */
+  frameBytes?: number;
+}
+
+/** The token a `fast` child reports (it accepts any). */
+const FAST_TOKEN = "fast-upstream-token";
 
 function stopped(): Promise<void> {
   return new Promise((resolve) => {
@@ -65,6 +75,27 @@ async function run(role: string, spec: unknown): Promise<void> {
       ready({ url: cluster.url, caPem: cluster.caPem, token: cluster.token });
       await stopped();
       await cluster.close();
+      return;
+    }
+    case "fast": {
+      const s = spec as FastSpec;
+      const { generateCa, issueCert } = await import(
+        "../../src/devcluster/certs.ts"
+      );
+      const { startFastUpstream } = await import("./fast_upstream.ts");
+      const ca = await generateCa("execgate-bench-fast-upstream-ca");
+      const leaf = await issueCert(ca, {
+        commonName: "fast-upstream",
+        usage: "server",
+      });
+      const up = await startFastUpstream({
+        certPem: leaf.certPem,
+        keyPem: leaf.keyPem,
+        ...(s.frameBytes ? { frameBytes: s.frameBytes } : {}),
+      });
+      ready({ url: up.url, caPem: ca.certPem, token: FAST_TOKEN });
+      await stopped();
+      await up.close();
       return;
     }
     case "proxy": {

@@ -41,6 +41,10 @@ export interface ConcurrencyResult {
   /** Serving process RSS: idle before, peak. */
   rssBefore: number;
   rssPeak: number;
+  /** Serving process RSS `settleMs` after the burst (recordings checked). */
+  rssSettled: number;
+  /** How long after the burst `rssSettled` was read, ms. */
+  settleMs: number;
   /** Recorded paths: the recordings' check. */
   recordings?: RecordingCheck;
   /** Up to five session failures. */
@@ -53,6 +57,8 @@ export interface ConcurrencyOptions {
   bytes: number;
   /** Longest wait for the recorder to finalise every upload. */
   finaliseTimeoutMs: number;
+  /** Wait after the burst (and the recordings' check) before the settled RSS. */
+  settleMs: number;
   log: (line: string) => void;
 }
 
@@ -151,6 +157,8 @@ export async function runConcurrency(
   }
   const sampled = await sampler.stop();
   const m = await readMem(server.pid);
+  await new Promise((r) => setTimeout(r, o.settleMs));
+  const rssSettled = (await readMem(server.pid)).rss;
   const result: ConcurrencyResult = {
     path,
     sessions: o.sessions,
@@ -161,6 +169,8 @@ export async function runConcurrency(
     ...(finaliseSeconds !== undefined ? { finaliseSeconds } : {}),
     rssBefore,
     rssPeak: Math.max(sampled, reset ? m.hwm : 0),
+    rssSettled,
+    settleMs: o.settleMs,
     ...(recordings ? { recordings } : {}),
     errors,
   };
@@ -173,7 +183,7 @@ export async function runConcurrency(
         : ""
     }), server RSS ${(rssBefore / 1048576).toFixed(0)} → peak ${
       (result.rssPeak / 1048576).toFixed(0)
-    } MiB${
+    } → ${(rssSettled / 1048576).toFixed(0)} MiB ${o.settleMs / 1000} s after${
       recordings
         ? `, recordings verified ${recordings.verified}/${o.sessions} (${recordings.unfinished} not finished)`
         : ""

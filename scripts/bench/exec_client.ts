@@ -1,14 +1,13 @@
 /**
  * The benchmark's load client: a lean channel-protocol WebSocket client (a
- * copy of `src/testing/ws_exec_client.ts` trimmed for load). Server frames
+ * copy of `src/testing/ws_exec_client.ts` trimmed for load, on Deno's native
+ * TCP and TLS sockets). Server frames
  * are scanned in place, payloads are never copied, so one process can drive
  * a GiB stream or a thousand sessions without being the bottleneck.
  *
  * @module
  */
 
-import net from "node:net";
-import tls from "node:tls";
 import { encodeWsFrame } from "../../src/k8s/ws_frame.ts";
 
 /** Where and how to open a session. */
@@ -27,6 +26,8 @@ export interface OpenOptions {
   path: string;
   /** Called with each stdout payload (a view: copy it to keep it). */
   onStdout?: (data: Uint8Array) => void;
+  /** Size of the session's read buffer. @default {65536} */
+  readBytes?: number;
 }
 
 /** How a session ended. */
@@ -51,6 +52,8 @@ export interface Session {
   firstStdoutAt: number;
   /** Sends stdin bytes. */
   stdin(data: Uint8Array): void;
+  /** Sends stdin bytes; resolves once the socket took them (back-pressure). */
+  stdinAsync(data: Uint8Array): Promise<void>;
   /** Sends a resize. */
   resize(width: number, height: number): void;
   /** v5: closes stdin. */
@@ -86,107 +89,139 @@ export function execPath(
 }
 
 /**
- * Opens an exec session and resolves once it is upgraded.
+ * Opens an exec session and resolves once it is upgraded. The socket is
+ * Deno's own (`Deno.connectTls`, rustls; `Deno.connect` for http), read into
+ * one reused buffer of `readBytes`: the client must not be what limits a
+ * GiB-per-second stream.
  * @param target Server and credentials.
  * @param opts Path and stdout callback.
  * @returns The session.
  * @throws {Error} The server answered something other than 101, or the
  * connection failed first.
  */
-export function openSession(
+export async function openSession(
   target: ExecTarget,
   opts: OpenOptions,
 ): Promise<Session> {
   const u = new URL(target.url);
   const port = Number(u.port || (u.protocol === "https:" ? 443 : 80));
   const sentAt = performance.now();
-  const socket: net.Socket = u.protocol === "https:"
-    ? tls.connect({
-      host: u.hostname,
+  const conn: Deno.Conn = u.protocol === "https:"
+    ? await Deno.connectTls({
+      hostname: u.hostname,
       port,
-      ca: target.caPem,
-      ALPNProtocols: ["http/1.1"],
+      caCerts: target.caPem ? [target.caPem] : undefined,
+      alpnProtocols: ["http/1.1"],
     })
-    : net.connect({ host: u.hostname, port });
-  socket.setNoDelay(true);
+    : await Deno.connect({ hostname: u.hostname, port });
   let head = `GET ${opts.path} HTTP/1.1\r\nHost: ${u.host}\r\n` +
     "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" +
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
     "Sec-WebSocket-Protocol: v5.channel.k8s.io\r\n";
   if (target.token) head += `Authorization: Bearer ${target.token}\r\n`;
-  socket.write(enc.encode(head + "\r\n"));
 
+  let broken = false;
+  let writing: Promise<void> = Promise.resolve();
+  const write = (b: Uint8Array): Promise<void> => {
+    writing = writing.then(async () => {
+      if (broken) return;
+      try {
+        let off = 0;
+        while (off < b.length) off += await conn.write(b.subarray(off));
+      } catch {
+        broken = true;
+      }
+    });
+    return writing;
+  };
   const send = (channel: number, data: Uint8Array) => {
     const payload = new Uint8Array(data.length + 1);
     payload[0] = channel;
     payload.set(data, 1);
-    socket.write(encodeWsFrame({ opcode: 2, payload, mask: MASK }));
+    return write(encodeWsFrame({ opcode: 2, payload, mask: MASK }));
+  };
+  let closed = false;
+  const closeConn = () => {
+    if (closed) return;
+    closed = true;
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  };
+  await write(enc.encode(head + "\r\n"));
+
+  const scanner = new FrameScanner();
+  const session: Session = {
+    sentAt,
+    openedAt: NaN,
+    firstStdoutAt: NaN,
+    stdin: (d) => void send(0, d),
+    stdinAsync: (d) => send(0, d),
+    resize: (w, h) =>
+      void send(4, enc.encode(JSON.stringify({ Width: w, Height: h }))),
+    closeStdin: () => void send(255, new Uint8Array([0])),
+    done: undefined as unknown as Promise<SessionResult>,
+    close: closeConn,
+  };
+  scanner.onStdout = (data) => {
+    if (scanner.stdoutBytes === data.length) {
+      session.firstStdoutAt = performance.now();
+    }
+    opts.onStdout?.(data);
+  };
+  scanner.onClose = () => {
+    writing = writing.then(() => conn.closeWrite()).catch(() => {});
   };
 
-  return new Promise((resolve, reject) => {
-    const scanner = new FrameScanner();
-    let headBuf = new Uint8Array(0);
-    let opened = false;
-    let finish!: (r: SessionResult) => void;
-    const done = new Promise<SessionResult>((r) => (finish = r));
-    const session: Session = {
-      sentAt,
-      openedAt: NaN,
-      firstStdoutAt: NaN,
-      stdin: (d) => send(0, d),
-      resize: (w, h) =>
-        send(4, enc.encode(JSON.stringify({ Width: w, Height: h }))),
-      closeStdin: () => send(255, new Uint8Array([0])),
-      done,
-      close: () => socket.destroy(),
-    };
-    scanner.onStdout = (data) => {
-      if (scanner.stdoutBytes === data.length) {
-        session.firstStdoutAt = performance.now();
-      }
-      opts.onStdout?.(data);
-    };
-    scanner.onClose = () => socket.end();
-    socket.on("data", (chunk: Uint8Array) => {
-      if (opened) return scanner.push(chunk);
-      const all = new Uint8Array(headBuf.length + chunk.length);
+  // The head, read in small steps so that no stream byte is lost.
+  const buf = new Uint8Array(opts.readBytes ?? 64 * 1024);
+  let headBuf = new Uint8Array(0);
+  let rest: Uint8Array;
+  try {
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) throw new Error(`${target.url}: closed before a 101`);
+      const all = new Uint8Array(headBuf.length + n);
       all.set(headBuf);
-      all.set(chunk, headBuf.length);
+      all.set(buf.subarray(0, n), headBuf.length);
       headBuf = all;
       const end = headEnd(all);
-      if (end < 0) return;
-      const headText = dec.decode(all.subarray(0, end));
-      const status = Number(headText.slice(9, 12));
+      if (end < 0) continue;
+      const status = Number(dec.decode(all.subarray(0, end)).slice(9, 12));
       if (status !== 101) {
-        reject(
-          new Error(
-            `${target.url}${opts.path}: answered ${
-              JSON.stringify(dec.decode(all).slice(0, 400))
-            }`,
-          ),
+        throw new Error(
+          `${target.url}${opts.path}: answered ${
+            JSON.stringify(dec.decode(all).slice(0, 400))
+          }`,
         );
-        socket.destroy();
-        return;
       }
-      opened = true;
-      session.openedAt = performance.now();
-      const rest = all.subarray(end);
-      resolve(session);
+      rest = all.subarray(end);
+      break;
+    }
+  } catch (e) {
+    closeConn();
+    throw e;
+  }
+  session.openedAt = performance.now();
+  session.done = (async () => {
+    try {
       if (rest.length) scanner.push(rest);
-    });
-    socket.on("error", (e: Error) => {
-      if (!opened) reject(e);
-    });
-    socket.on("close", () => {
-      if (!opened) reject(new Error(`${target.url}: closed before a 101`));
-      finish({
-        stdoutBytes: scanner.stdoutBytes,
-        stderr: scanner.stderr,
-        status: scanner.status,
-        closedAt: performance.now(),
-      });
-    });
-  });
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        scanner.push(buf.subarray(0, n));
+      }
+    } catch { /* reset or closed by close() */ }
+    const closedAt = performance.now();
+    closeConn();
+    return {
+      stdoutBytes: scanner.stdoutBytes,
+      stderr: scanner.stderr,
+      status: scanner.status,
+      closedAt,
+    };
+  })();
+  return session;
 }
 
 /** Offset just after `\r\n\r\n`, or -1. */

@@ -1,7 +1,11 @@
 /**
- * `deno task bench`: throughput, interactive latency, setup time,
- * concurrency and memory of execgate beside a direct connection and the real
- * `kubectl proxy`, every path measured in turns on the same machine.
+ * `deno task bench`: throughput, CPU per GiB, interactive latency, setup
+ * time, concurrency, stdin back-pressure and memory of execgate beside a
+ * direct connection and the real `kubectl proxy`, every path measured in
+ * turns on the same machine, against a minimal fast exec server
+ * (`fast_upstream.ts`) so the proxies' own cost shows; the kubectl figure
+ * runs against the simulated cluster. Targets are ratios to `kubectl proxy`
+ * in the same run.
  *
  * ```
  * deno task bench                 full run, writes BENCHMARKS.md (~10 min on 2 cores)
@@ -16,6 +20,7 @@
  */
 
 import { runConcurrency } from "./concurrency.ts";
+import { runFrameParse } from "./frame_parse.ts";
 import { runKubectlSample } from "./kubectl_sample.ts";
 import { runLatency } from "./latency.ts";
 import { describeMachine } from "./machine.ts";
@@ -28,6 +33,7 @@ import {
   targetsTable,
 } from "./report.ts";
 import { runSetup } from "./setup_time.ts";
+import { runStdinPressure } from "./stdin_pressure.ts";
 import { PATHS, type StackTuning, startStack } from "./stack.ts";
 import { runThroughput } from "./throughput.ts";
 import { renderMarkdown } from "./markdown.ts";
@@ -43,6 +49,12 @@ export interface BenchPlan {
   concurrentBytes: number;
   kubectlRuns: number;
   kubectlBytes: number;
+  /** Wait after the concurrency burst before the settled RSS, ms. */
+  settleMs: number;
+  /** Stdin figure: bytes offered, pod read rate (B/s), seconds of writing. */
+  stdinBytes: number;
+  stdinRate: number;
+  stdinSeconds: number;
 }
 
 const MiB = 2 ** 20;
@@ -58,9 +70,13 @@ export const FULL: BenchPlan = {
   concurrentBytes: MiB,
   kubectlRuns: 20,
   kubectlBytes: 10 * MiB,
+  settleMs: 10_000,
+  stdinBytes: 1024 * MiB,
+  stdinRate: 1_000_000,
+  stdinSeconds: 10,
 };
 
-/** The smoke run (about a minute). */
+/** The smoke run (about a minute of measuring, plus two stack starts). */
 export const QUICK: BenchPlan = {
   throughputBytes: 64 * MiB,
   throughputReps: 1,
@@ -71,6 +87,10 @@ export const QUICK: BenchPlan = {
   concurrentBytes: MiB,
   kubectlRuns: 3,
   kubectlBytes: MiB,
+  settleMs: 2_000,
+  stdinBytes: 1024 * MiB,
+  stdinRate: 1_000_000,
+  stdinSeconds: 2,
 };
 
 /** Concurrency order: the recorded paths first (see main). */
@@ -124,15 +144,24 @@ async function main(args: string[]): Promise<void> {
   const code = await codeVersion();
   const paths = [...PATHS];
 
+  // In-process first, on a quiet machine.
+  const frameParse = runFrameParse();
   log(
-    `starting the stack (${
+    `16 MiB frame in 256-byte chunks: ${
+      frameParse.frameMs.map((m) => m.toFixed(0)).join(", ")
+    } ms (frame parser), ${
+      frameParse.channelMs.map((m) => m.toFixed(0)).join(", ")
+    } ms (channel parser)`,
+  );
+  log(
+    `starting the stack on the fast upstream (${
       Object.keys(tuning).length
         ? `tuning ${JSON.stringify(tuning)}`
         : "every setting as shipped"
     })`,
   );
-  const stack = await startStack(tuning);
-  let latency, setup, kubectl, throughput;
+  let stack = await startStack(tuning, { upstream: "fast" });
+  let latency, setup, kubectl, throughput, stdin;
   const concurrency = [];
   try {
     log(`stack up in ${stack.dir}`);
@@ -156,15 +185,17 @@ async function main(args: string[]): Promise<void> {
           sessions: plan.concurrentSessions,
           bytes: plan.concurrentBytes,
           finaliseTimeoutMs: 600_000,
+          settleMs: plan.settleMs,
           log,
         }),
       );
     }
-    kubectl = await runKubectlSample(stack, paths, {
-      runs: plan.kubectlRuns,
-      bytes: plan.kubectlBytes,
+    stdin = await runStdinPressure(stack, paths, {
+      bytes: plan.stdinBytes,
+      rate: plan.stdinRate,
+      seconds: plan.stdinSeconds,
+      log,
     });
-    log("kubectl done");
     // Last: the GiB sessions leave the heaps grown.
     throughput = await runThroughput(stack, paths, {
       bytes: plan.throughputBytes,
@@ -172,6 +203,18 @@ async function main(args: string[]): Promise<void> {
       capMs: plan.throughputCapMs,
       log,
     });
+  } finally {
+    await stack.close();
+  }
+  // Real kubectl needs discovery and pod lookups: the simulated cluster.
+  log("starting the stack on the simulated cluster (kubectl figure)");
+  stack = await startStack(tuning, { upstream: "devcluster" });
+  try {
+    kubectl = await runKubectlSample(stack, paths, {
+      runs: plan.kubectlRuns,
+      bytes: plan.kubectlBytes,
+    });
+    log("kubectl done");
   } finally {
     await stack.close();
   }
@@ -186,6 +229,9 @@ async function main(args: string[]): Promise<void> {
       concurrentBytes: plan.concurrentBytes,
       kubectlRuns: plan.kubectlRuns,
       kubectlBytes: plan.kubectlBytes,
+      settleMs: plan.settleMs,
+      stdinRate: plan.stdinRate,
+      stdinSeconds: plan.stdinSeconds,
     },
     tuning,
     throughput,
@@ -193,6 +239,8 @@ async function main(args: string[]): Promise<void> {
     setup,
     concurrency,
     kubectl,
+    stdin,
+    frameParse,
   };
 
   const seconds = (performance.now() - started) / 1000;

@@ -2,7 +2,8 @@
  * The benchmark stack, every server in its own process on 127.0.0.1:
  *
  * ```
- *                         ┌────────────▶ simulated cluster (child "cluster")
+ *                         ┌────────────▶ upstream (child "cluster": the fast
+ *                         │              exec server, or the simulated cluster)
  * load client ──direct────┤
  *  (this      ──kubectl proxy (Go, no recording) ──▶ cluster
  *   process)  ──proxy-disk (bob: not recorded; alice: recorded) ──▶ cluster
@@ -62,6 +63,18 @@ export interface StackTuning {
   flushIntervalMs?: number;
 }
 
+/** Options of {@linkcode startStack}. */
+export interface StackOptions {
+  /**
+   * The upstream every path ends at: `fast` (`fast_upstream.ts`, a minimal
+   * exec server, so a proxy's own cost shows) or `devcluster` (the simulated
+   * kube-apiserver, which real kubectl needs for its discovery and pod
+   * lookups).
+   * @default {"fast"}
+   */
+  upstream?: "fast" | "devcluster";
+}
+
 /** The running stack. */
 export interface Stack {
   /** Endpoint per path. */
@@ -85,9 +98,13 @@ const repo = new URL("../../", import.meta.url).pathname;
 /**
  * Starts the stack.
  * @param tuning Product settings to override (none: the defaults).
+ * @param options Which upstream serves the exec sessions.
  * @returns The running stack.
  */
-export async function startStack(tuning: StackTuning = {}): Promise<Stack> {
+export async function startStack(
+  tuning: StackTuning = {},
+  options: StackOptions = {},
+): Promise<Stack> {
   const dir = await Deno.makeTempDir({ prefix: "execgate-bench-" });
   const logs = `${dir}/logs`;
   await Deno.mkdir(logs);
@@ -96,15 +113,18 @@ export async function startStack(tuning: StackTuning = {}): Promise<Stack> {
     for (const c of Object.values(children).reverse()) await c.stop();
   };
   try {
-    const cluster = await spawnChild("cluster", {
-      rootDir: `${dir}/pods`,
-      // A session's process starts at the client's first message (see
-      // docs/devcluster.md): the load client sends one (v5 "stdin closed")
-      // right after the 101, kubectl -i does too at stdin's EOF, and the
-      // concurrency test sends it once all its sessions are open, so that
-      // they stream at the same time. Never start on a timer.
-      startDelayMs: 120_000,
-    }, logs);
+    const cluster = options.upstream === "devcluster"
+      ? await spawnChild("cluster", {
+        rootDir: `${dir}/pods`,
+        // A session's process starts at the client's first message (see
+        // docs/devcluster.md): the load client sends one (v5 "stdin closed")
+        // right after the 101, kubectl -i does too at stdin's EOF, and the
+        // concurrency test sends it once all its sessions are open, so that
+        // they stream at the same time. Never start on a timer.
+        startDelayMs: 120_000,
+      }, logs)
+      // The fast upstream starts `gen` at the client's first message too.
+      : await spawnChild("fast", {}, logs, "cluster");
     children.cluster = cluster;
     const clusterCa = cluster.ready.caPem!;
     const upstream = await writeKubeconfig(`${dir}/upstream.kubeconfig`, {

@@ -34,6 +34,8 @@ export interface ThroughputSample {
   complete: boolean;
   /** CPU seconds of the serving process during the session. */
   serverCpu: number;
+  /** CPU seconds of the recorder during the session and its finalisation. */
+  recorderCpu: number;
   /** Serving process (cluster, kubectl proxy or execgate proxy). */
   server: MemAround;
   /** Recorder process, for recorded paths. */
@@ -90,8 +92,10 @@ export async function runThroughput(
       const serverMem = await memAround(server.pid);
       const recMem = recorder ? await memAround(recorder.pid) : undefined;
       const cpu0 = await readCpuSeconds(server.pid);
+      const rcpu0 = recorder ? await readCpuSeconds(recorder.pid) : 0;
       const s = await openSession(stack.endpoints[path], {
         path: execPath(["execgate-gen", String(o.bytes)], { stdin: true }),
+        readBytes: 256 * 1024,
       });
       s.closeStdin(); // the process starts at the client's first message
       const cap = setTimeout(() => s.close(), o.capMs);
@@ -99,6 +103,9 @@ export async function runThroughput(
       clearTimeout(cap);
       const cpu = await readCpuSeconds(server.pid) - cpu0;
       if (recorder) await waitRecorderIdle(recorder.ready.url);
+      const recorderCpu = recorder
+        ? await readCpuSeconds(recorder.pid) - rcpu0
+        : 0;
       const seconds = (r.closedAt - s.sentAt) / 1000;
       const sample: ThroughputSample = {
         path,
@@ -108,6 +115,7 @@ export async function runThroughput(
         mbps: r.stdoutBytes / seconds / 1e6,
         complete: r.stdoutBytes === o.bytes && r.status.includes("Success"),
         serverCpu: cpu,
+        recorderCpu,
         server: await serverMem.end(),
         ...(recMem ? { recorder: await recMem.end() } : {}),
       };
