@@ -2,17 +2,32 @@
  * `createRecorder`: the recorder service as a Hono app, runtime-neutral.
  *
  * Routes:
- * - `POST /v1/recordings` (uploader): the live upload (see `ingest.ts`).
+ * - `POST /v2/recordings` (uploader): the live upload of a record stream
+ *   (see `records_ingest.ts`).
+ * - `POST /v1/recordings` (uploader): the v1 upload of asciicast lines
+ *   (`ingest.ts`), until every proxy sends records.
  * - `GET /v1/recordings` (viewer): list with filters, text search, pages.
  * - `GET /v1/recordings/YYYY/MM/DD/<sid>` (viewer): manifest and status.
- * - `GET /v1/recordings/YYYY/MM/DD/<sid>/cast` (viewer): the `.cast` download.
+ * - `GET /v1/recordings/YYYY/MM/DD/<sid>/cast` (viewer): the `.cast` download,
+ *   derived from the evidence as it is read (`views/cast_view.ts`).
+ * - `GET /v1/recordings/YYYY/MM/DD/<sid>/evidence` (viewer): the stored
+ *   record stream as uploaded (a v1 recording: its `.cast`).
+ * - `GET /v1/recordings/YYYY/MM/DD/<sid>/stdout` (viewer): the raw stdout
+ *   bytes, concatenated, byte for byte (v2 recordings).
  * - `GET /ui…`: the web UI (viewer, login form); `GET /healthz`.
  *
  * @module
  */
 
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { UPLOAD_PATH } from "../recording/wire.ts";
+import type { IncrementalDigest } from "../recording/cast_encoder.ts";
+import {
+  RECORDS_CONTENT_TYPE,
+  RECORDS_UPLOAD_PATH,
+  RecordType,
+} from "../protocol/records.ts";
+import { castOfRecords, channelOfRecords } from "./views/cast_view.ts";
 import { requireRole, TokenAuthority } from "./auth.ts";
 import type { RecorderConfig } from "./config.ts";
 import { Ingestor, type IngestResult, jsonError } from "./ingest.ts";
@@ -29,6 +44,11 @@ export interface RecorderDeps {
   now?: () => number;
   /** Called when an upload ends. */
   onUpload?: (result: IngestResult) => void;
+  /**
+   * Makes the SHA-256 checked against a v2 end record (`serve.ts` passes
+   * `node:crypto`'s). @default {TypeScript Sha256}
+   */
+  digest?: () => IncrementalDigest;
 }
 
 /** A recorder: its Hono app and its lifecycle. */
@@ -77,6 +97,7 @@ export function createRecorder(
     ackIntervalMs: config.ackIntervalMs,
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.onUpload ? { onResult: deps.onUpload } : {}),
+    ...(deps.digest ? { digest: deps.digest } : {}),
   });
   const uploader = requireRole(authority, "uploader");
   const viewer = requireRole(authority, "viewer");
@@ -88,6 +109,11 @@ export function createRecorder(
   );
 
   app.post(UPLOAD_PATH, uploader, (c) => ingestor.handle(c.req.raw));
+  app.post(
+    RECORDS_UPLOAD_PATH,
+    uploader,
+    (c) => ingestor.handleRecords(c.req.raw),
+  );
 
   app.get("/v1/recordings", viewer, async (c) => {
     let q;
@@ -111,20 +137,56 @@ export function createRecorder(
     return c.json(man);
   });
 
-  app.get("/v1/recordings/:y/:m/:d/:sid/cast", viewer, async (c) => {
-    const { y, m, d, sid } = c.req.param();
-    const id = parseRecordingId(`${y}/${m}/${d}/${sid}`);
-    const body = id && await storage.openCast(id);
-    if (!id || !body) return jsonError(404, "No such recording");
-    return new Response(body, {
-      headers: {
-        "content-type": "application/x-asciicast",
-        "content-disposition":
-          `attachment; filename="${id.year}-${id.month}-${id.day}-${id.sessionId}.cast"`,
-        "cache-control": "no-store",
-      },
-    });
-  });
+  const download = (
+    view: "cast" | "evidence" | "stdout",
+  ): MiddlewareHandler =>
+    async function downloadView(c) {
+      const p = c.req.param() as Record<string, string>;
+      const id = parseRecordingId(`${p.y}/${p.m}/${p.d}/${p.sid}`);
+      const man = id && await storage.get(id);
+      if (!id || !man) return jsonError(404, "No such recording");
+      const records = man.format === "records";
+      if (view === "stdout" && !records) {
+        return jsonError(
+          404,
+          `Recording ${
+            JSON.stringify(id.id)
+          } was uploaded as asciicast (protocol v1): its raw stdout was not stored`,
+        );
+      }
+      const stored = await storage.openStored(id);
+      if (!stored) return jsonError(404, "No such recording");
+      const name = `${id.year}-${id.month}-${id.day}-${id.sessionId}`;
+      const [body, type, ext] = view === "cast"
+        ? [
+          records ? castOfRecords(stored) : stored,
+          "application/x-asciicast",
+          "cast",
+        ]
+        : view === "stdout"
+        ? [
+          channelOfRecords(stored, RecordType.STDOUT),
+          "application/octet-stream",
+          "stdout",
+        ]
+        : records
+        ? [stored, RECORDS_CONTENT_TYPE, "records"]
+        : [stored, "application/x-asciicast", "cast"];
+      return new Response(body, {
+        headers: {
+          "content-type": type,
+          "content-disposition": `attachment; filename="${name}.${ext}"`,
+          "cache-control": "no-store",
+        },
+      });
+    };
+  app.get("/v1/recordings/:y/:m/:d/:sid/cast", viewer, download("cast"));
+  app.get(
+    "/v1/recordings/:y/:m/:d/:sid/evidence",
+    viewer,
+    download("evidence"),
+  );
+  app.get("/v1/recordings/:y/:m/:d/:sid/stdout", viewer, download("stdout"));
 
   if (config.ui.enabled) {
     app.get("/", (c) => c.redirect("/ui", 302));

@@ -189,43 +189,57 @@ export function parseHeaderLine(
     );
   }
   const h = parseJson(line);
+  const problem = castHeaderProblem(h, limits.sessionId);
+  if (problem !== undefined) throw new CastFormatError(line.number, problem);
+  return h as unknown as CastHeader;
+}
+
+/**
+ * Checks a parsed header object (the v1 header line's or the v2 header
+ * record's JSON) as the recorder accepts it.
+ * @param h The parsed JSON.
+ * @param sessionId When set, `sessionId` in the header must equal it.
+ * @returns What is wrong (a sentence without a location), or `undefined`.
+ * @example
+ * ```ts
+ * import { castHeaderProblem } from "./cast_lines.ts";
+ * if (castHeaderProblem({ version: 2, width: 80, height: 24 }) !== undefined) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function castHeaderProblem(
+  h: unknown,
+  sessionId?: string,
+): string | undefined {
   if (!isObject(h)) {
-    throw new CastFormatError(line.number, "header is not a JSON object");
+    return "header is not a JSON object";
   }
   if (h.version !== 2) {
-    throw new CastFormatError(
-      line.number,
-      `header version is ${JSON.stringify(h.version)}, expected 2`,
-    );
+    return `header version is ${JSON.stringify(h.version)}, expected 2`;
   }
   for (const key of ["width", "height"]) {
     const v = h[key];
     if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 10000) {
-      throw new CastFormatError(
-        line.number,
-        `header ${key} is ${
-          JSON.stringify(v)
-        }, expected an integer from 1 to 10000`,
-      );
+      return `header ${key} is ${
+        JSON.stringify(v)
+      }, expected an integer from 1 to 10000`;
     }
   }
   if (
     h.timestamp !== undefined &&
     (typeof h.timestamp !== "number" || !Number.isFinite(h.timestamp))
   ) {
-    throw new CastFormatError(line.number, "header timestamp is not a number");
+    return "header timestamp is not a number";
   }
-  if (limits.sessionId !== undefined && h.sessionId !== limits.sessionId) {
-    throw new CastFormatError(
-      line.number,
-      `header sessionId ${
-        JSON.stringify(h.sessionId)
-      } does not match the session id ${JSON.stringify(limits.sessionId)}`,
-    );
+  if (sessionId !== undefined && h.sessionId !== sessionId) {
+    return `header sessionId ${
+      JSON.stringify(h.sessionId)
+    } does not match the session id ${JSON.stringify(sessionId)}`;
   }
   for (const key of ["command", "srcNode", "srcNodeUser", "proxy"]) {
     if (h[key] !== undefined && typeof h[key] !== "string") {
-      throw new CastFormatError(line.number, `header ${key} is not a string`);
+      return `header ${key} is not a string`;
     }
   }
   if (
@@ -233,10 +247,7 @@ export function parseHeaderLine(
     !(Array.isArray(h.srcNodeTags) &&
       h.srcNodeTags.every((t) => typeof t === "string"))
   ) {
-    throw new CastFormatError(
-      line.number,
-      "header srcNodeTags is not an array of strings",
-    );
+    return "header srcNodeTags is not an array of strings";
   }
   if (h.kubernetes !== undefined) {
     const k = h.kubernetes;
@@ -246,13 +257,10 @@ export function parseHeaderLine(
         k[f] === undefined || typeof k[f] === "string"
       )
     ) {
-      throw new CastFormatError(
-        line.number,
-        "header kubernetes is not an object of strings",
-      );
+      return "header kubernetes is not an object of strings";
     }
   }
-  return h as unknown as CastHeader;
+  return undefined;
 }
 
 /** An event line or the end manifest. */

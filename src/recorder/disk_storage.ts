@@ -4,15 +4,17 @@
  * Layout, one folder per day:
  *
  * ```
- * <dir>/2026/11/27/<session id>.cast   pure asciicast v2, appended as it arrives
- * <dir>/2026/11/27/<session id>.txt    text index (written at the end)
- * <dir>/2026/11/27/<session id>.json   manifest, written last, atomically
+ * <dir>/2026/11/27/<session id>.records  the evidence: the record stream as uploaded,
+ *                                        appended as it arrives (v2)
+ * <dir>/2026/11/27/<session id>.cast     pure asciicast v2, instead, of a v1 upload
+ * <dir>/2026/11/27/<session id>.txt      text index (written at the end)
+ * <dir>/2026/11/27/<session id>.json     manifest, written last, atomically
  * ```
  *
- * A `.cast` without `.json` is a recording still uploading (in this
+ * Evidence without `.json` is a recording still uploading (in this
  * process) or `partial`. The manifest is written to a temporary file and
  * renamed, so a reader never sees a half-written manifest and a recording
- * is never shown `complete` before its `.cast` is whole. Paths are only
+ * is never shown `complete` before its evidence is whole. Paths are only
  * built from parsed {@linkcode RecordingId}s, which cannot contain `..` or
  * separators.
  *
@@ -24,12 +26,15 @@
 import type { CastHeader } from "../recording/wire.ts";
 import { parseRecordingId, type RecordingId } from "./recording_id.ts";
 import {
+  evidenceExt,
   RecordingExistsError,
   type RecordingManifest,
   type RecordingStorage,
   type RecordingWriter,
 } from "./storage.ts";
 import { scanCast } from "./_scan_cast.ts";
+import { scanRecords } from "./_scan_records.ts";
+import { RecordDecoder, RecordType } from "../protocol/records.ts";
 
 /** Options of {@linkcode DiskStorage}. */
 export interface DiskStorageOptions {
@@ -45,7 +50,7 @@ export interface DiskStorageOptions {
 
 const DAY_PART = /^[0-9]{2}$/;
 const YEAR_PART = /^[0-9]{4}$/;
-const CAST_FILE = /^([A-Za-z0-9_-]{1,64})\.cast$/;
+const EVIDENCE_FILE = /^([A-Za-z0-9_-]{1,64})\.(?:cast|records)$/;
 
 /** Recording storage in a local folder. */
 export class DiskStorage implements RecordingStorage {
@@ -79,12 +84,11 @@ export class DiskStorage implements RecordingStorage {
     headerLine: Uint8Array,
   ): Promise<RecordingWriter> {
     await Deno.mkdir(this.#folder(id), { recursive: true });
-    if (await exists(this.#path(id, ".json"))) {
-      throw new RecordingExistsError(id.id);
-    }
+    const ext = evidenceExt(manifest);
+    if (await this.exists(id)) throw new RecordingExistsError(id.id);
     let file: Deno.FsFile;
     try {
-      file = await Deno.open(this.#path(id, ".cast"), {
+      file = await Deno.open(this.#path(id, ext), {
         write: true,
         createNew: true,
       });
@@ -129,7 +133,7 @@ export class DiskStorage implements RecordingStorage {
 
   /** @internal Removes every file of a recording. */
   async remove(id: RecordingId) {
-    for (const ext of [".json", ".txt", ".cast"]) {
+    for (const ext of [".json", ".txt", ".cast", ".records"]) {
       await Deno.remove(this.#path(id, ext)).catch((e) => {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
       });
@@ -138,7 +142,8 @@ export class DiskStorage implements RecordingStorage {
   }
 
   async exists(id: RecordingId): Promise<boolean> {
-    return await exists(this.#path(id, ".cast")) ||
+    return await exists(this.#path(id, ".records")) ||
+      await exists(this.#path(id, ".cast")) ||
       await exists(this.#path(id, ".json"));
   }
 
@@ -152,20 +157,30 @@ export class DiskStorage implements RecordingStorage {
   }
 
   async #ids(): Promise<RecordingId[]> {
-    const ids: RecordingId[] = [];
+    const ids = new Map<string, RecordingId>();
     for (const y of await dirNames(this.#dir, YEAR_PART)) {
       for (const m of await dirNames(`${this.#dir}/${y}`, DAY_PART)) {
         for (const d of await dirNames(`${this.#dir}/${y}/${m}`, DAY_PART)) {
           const folder = `${this.#dir}/${y}/${m}/${d}`;
           for await (const e of Deno.readDir(folder)) {
-            const match = e.isFile ? CAST_FILE.exec(e.name) : null;
+            const match = e.isFile ? EVIDENCE_FILE.exec(e.name) : null;
             const id = match && parseRecordingId(`${y}/${m}/${d}/${match[1]}`);
-            if (id) ids.push(id);
+            if (id) ids.set(id.id, id);
           }
         }
       }
     }
-    return ids;
+    return [...ids.values()];
+  }
+
+  /** The evidence file of a recording and its format, when there is one. */
+  async #evidence(
+    id: RecordingId,
+  ): Promise<{ path: string; format?: "records" } | undefined> {
+    const records = this.#path(id, ".records");
+    if (await exists(records)) return { path: records, format: "records" };
+    const cast = this.#path(id, ".cast");
+    return await exists(cast) ? { path: cast } : undefined;
   }
 
   async get(id: RecordingId): Promise<RecordingManifest | undefined> {
@@ -180,20 +195,25 @@ export class DiskStorage implements RecordingStorage {
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
-    // No final manifest: live here, or partial. Read the header line.
+    // No final manifest: live here, or partial. Read the header.
+    const ev = await this.#evidence(id);
+    if (!ev) return undefined;
     let stat: Deno.FileInfo;
     try {
-      stat = await Deno.stat(this.#path(id, ".cast"));
+      stat = await Deno.stat(ev.path);
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return undefined;
       throw e;
     }
-    const header = await readFirstLine(this.#path(id, ".cast"));
+    const header = ev.format
+      ? await readHeaderRecord(ev.path)
+      : await readFirstLine(ev.path);
     const live = this.#live.has(id.id);
     return {
       id: id.id,
       sessionId: id.sessionId,
       status: live ? "recording" : "partial",
+      ...(ev.format ? { format: ev.format } : {}),
       header: header ?? ({} as CastHeader),
       castBytes: stat.size,
       startedAt: stat.birthtime?.getTime() ?? stat.mtime?.getTime() ?? 0,
@@ -205,11 +225,13 @@ export class DiskStorage implements RecordingStorage {
     };
   }
 
-  async openCast(
+  async openStored(
     id: RecordingId,
   ): Promise<ReadableStream<Uint8Array> | undefined> {
+    const ev = await this.#evidence(id);
+    if (!ev) return undefined;
     try {
-      return (await Deno.open(this.#path(id, ".cast"))).readable;
+      return (await Deno.open(ev.path)).readable;
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return undefined;
       throw e;
@@ -231,15 +253,18 @@ export class DiskStorage implements RecordingStorage {
       if (this.#live.has(id.id) || await exists(this.#path(id, ".json"))) {
         continue;
       }
-      const path = this.#path(id, ".cast");
+      const ev = await this.#evidence(id);
+      if (!ev) continue;
+      const path = ev.path;
       const file = await Deno.open(path, { read: true, write: true });
       let scan;
       try {
-        scan = await scanCast(
-          (await Deno.open(path)).readable,
-          this.#maxText,
-        );
-        // Trim a torn last line so the .cast stays valid asciicast.
+        const bytes = (await Deno.open(path)).readable;
+        scan = ev.format
+          ? await scanRecords(bytes, this.#maxText)
+          : await scanCast(bytes, this.#maxText);
+        // Trim a torn last record (or line) so the evidence stays a whole
+        // record stream (the .cast valid asciicast).
         await file.truncate(scan.completeBytes);
         if (this.#fsync) await file.syncData();
       } finally {
@@ -257,6 +282,7 @@ export class DiskStorage implements RecordingStorage {
         id: id.id,
         sessionId: id.sessionId,
         status: "partial",
+        ...(ev.format ? { format: ev.format } : {}),
         header: scan.header,
         castBytes: scan.completeBytes,
         startedAt: stat.birthtime?.getTime() ?? stat.mtime?.getTime() ?? now,
@@ -406,6 +432,36 @@ async function writeAtomic(path: string, data: Uint8Array, fsync: boolean) {
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
     throw e;
+  }
+}
+
+async function readHeaderRecord(
+  path: string,
+): Promise<CastHeader | undefined> {
+  const file = await Deno.open(path);
+  try {
+    const d = new RecordDecoder();
+    const buf = new Uint8Array(64 * 1024);
+    let total = 0;
+    // The header record is at most maxHeaderBytes: read until it is whole.
+    while (total < 16 * 1024 * 1024) {
+      const n = await file.read(buf);
+      if (!n) return undefined;
+      total += n;
+      const first = d.push(buf.slice(0, n))[0];
+      if (first) {
+        if (first.type !== RecordType.HEADER) return undefined;
+        const v = JSON.parse(new TextDecoder().decode(first.payload));
+        return typeof v === "object" && v !== null && !Array.isArray(v)
+          ? v as CastHeader
+          : undefined;
+      }
+    }
+    return undefined;
+  } catch {
+    return undefined;
+  } finally {
+    file.close();
   }
 }
 

@@ -1,5 +1,7 @@
 /**
- * The upload handler: `POST /v1/recordings` (protocol in `../recording/wire.ts`).
+ * The upload handlers: `POST /v2/recordings` (the record stream, see
+ * `records_ingest.ts`) and the v1 `POST /v1/recordings` (asciicast lines,
+ * protocol in `../recording/wire.ts`), described here.
  *
  * It answers `200` at once with an NDJSON acknowledgement stream, then
  * reads the body line by line, validates each line, writes complete lines
@@ -55,6 +57,9 @@ import {
 } from "./storage.ts";
 import { TextIndexBuilder } from "./text_index.ts";
 import { concatBytes } from "../bytes.ts";
+import type { IncrementalDigest } from "../recording/cast_encoder.ts";
+import { Sha256 } from "../recording/sha256.ts";
+import { ingestRecords } from "./records_ingest.ts";
 
 /** Bytes taken between two write-driven acks. */
 const ACK_STEP = 256 * 1024;
@@ -95,6 +100,13 @@ export interface IngestOptions {
   now?: () => number;
   /** Called when an upload ends. */
   onResult?: (result: IngestResult) => void;
+  /**
+   * Makes the incremental SHA-256 checked against a v2 end record. The
+   * default is the TypeScript one (any runtime, ~100 MB/s); `serve.ts`
+   * passes `node:crypto`'s.
+   * @default {() => new Sha256()}
+   */
+  digest?: () => IncrementalDigest;
 }
 
 class TooLargeError extends Error {}
@@ -121,11 +133,53 @@ export class Ingestor {
   }
 
   /**
-   * Answers one upload request (authentication is the caller's job).
+   * Answers one v1 upload request (asciicast lines; authentication is the
+   * caller's job).
    * @param req The `POST` request.
    * @returns `200` with the ack stream, or `400`/`409`/`413` with `{"error"}`.
    */
-  async handle(req: Request): Promise<Response> {
+  handle(req: Request): Promise<Response> {
+    return this.#accept(
+      req,
+      (body, id, sessionId, send, signal) =>
+        this.#ingest(body, id, sessionId, send, signal),
+    );
+  }
+
+  /**
+   * Answers one v2 upload request (a record stream; authentication is the
+   * caller's job).
+   * @param req The `POST` request.
+   * @returns `200` with the ack stream, or `400`/`409`/`413` with `{"error"}`.
+   */
+  handleRecords(req: Request): Promise<Response> {
+    return this.#accept(req, async (body, id, sessionId, send, signal) => {
+      const result = await ingestRecords({
+        storage: this.#o.storage,
+        limits: this.#o.limits,
+        ackIntervalMs: this.#o.ackIntervalMs,
+        now: this.#now,
+        digest: this.#o.digest ?? (() => new Sha256()),
+        body,
+        id,
+        sessionId,
+        send,
+        signal,
+      });
+      this.#o.onResult?.(result);
+    });
+  }
+
+  async #accept(
+    req: Request,
+    run: (
+      body: ReadableStream<Uint8Array>,
+      id: RecordingId,
+      sessionId: string,
+      send: (a: Ack) => void,
+      signal: AbortSignal,
+    ) => Promise<void>,
+  ): Promise<Response> {
     const sessionId = req.headers.get(SESSION_HEADER);
     if (sessionId === null) {
       return jsonError(400, `Missing the ${SESSION_HEADER} header`);
@@ -179,11 +233,11 @@ export class Ingestor {
       },
     });
     this.#live.add(abort);
-    const run = this.#ingest(req.body, id, sessionId, send, abort.signal)
+    const running = run(req.body, id, sessionId, send, abort.signal)
       .catch(() => {})
       .finally(() => {
         this.#live.delete(abort);
-        this.#running.delete(run);
+        this.#running.delete(running);
         if (open) {
           open = false;
           try {
@@ -191,7 +245,7 @@ export class Ingestor {
           } catch { /* cancelled */ }
         }
       });
-    this.#running.add(run);
+    this.#running.add(running);
     send({ ack: 0 });
     return new Response(acks, {
       status: 200,

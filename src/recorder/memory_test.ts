@@ -146,7 +146,7 @@ isolated(
       let n = 0;
       const [y, m, d] = r.last.id.split("/");
       for await (
-        const c of (await storage.openCast({
+        const c of (await storage.openStored({
           year: y,
           month: m,
           day: d,

@@ -7,21 +7,25 @@
  * <prefix>2026/11/27/<sid>.json           index object: written at start with status
  *                                           "recording", refreshed on every segment
  *                                           flush, replaced by the final manifest
- * <prefix>2026/11/27/<sid>.cast.seg/NNNNNN   cast segments while the upload runs
- * <prefix>2026/11/27/<sid>.cast            the whole cast, once finalised
- * <prefix>2026/11/27/<sid>.txt             text index, once finalised
+ * <prefix>2026/11/27/<sid>.records.seg/NNNNNN  evidence segments while the upload runs
+ * <prefix>2026/11/27/<sid>.records            the whole record stream, once finalised
+ * <prefix>2026/11/27/<sid>.txt                text index, once finalised
  * ```
  *
+ * A recording of the v1 protocol has `.cast` and `.cast.seg/` instead (the
+ * manifest's `format` says which).
+ *
  * S3 multipart uploads become visible only when completed, so the live
- * cast is flushed as small segment objects (at `segmentBytes` or every
+ * evidence is flushed as small segment objects (at `segmentBytes` or every
  * `flushIntervalMs`): what was acknowledged is in the bucket even if the
- * recorder is killed. At the end the segments are joined into one `.cast`
+ * recorder is killed. At the end the segments are joined into one object
  * with `@aws-sdk/lib-storage` `Upload` (bounded parts, bounded memory) and
  * deleted. A recorder killed mid-session leaves the `recording` index object
  * and its segments; once the index has not been refreshed for
- * `staleAfterMs` every replica shows it `partial` (its cast is served from
- * the segments) and `recover()` joins the segments' complete lines into one
- * `.cast` and rewrites the index as a final `partial` manifest.
+ * `staleAfterMs` every replica shows it `partial` (its evidence is served
+ * from the segments) and `recover()` joins the segments' complete records
+ * (or lines) into one object and rewrites the index as a final `partial`
+ * manifest.
  *
  * Listing uses `ListObjectsV2` under the prefix, so every replica sharing the
  * bucket lists every recording. This is an adapter: it uses the AWS SDK.
@@ -40,12 +44,14 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import { parseRecordingId, type RecordingId } from "./recording_id.ts";
 import {
+  evidenceExt,
   RecordingExistsError,
   type RecordingManifest,
   type RecordingStorage,
   type RecordingWriter,
 } from "./storage.ts";
 import { scanCast } from "./_scan_cast.ts";
+import { scanRecords } from "./_scan_records.ts";
 
 /** Options of {@linkcode S3Storage}. */
 export interface S3StorageOptions {
@@ -67,7 +73,7 @@ export interface S3StorageOptions {
   now?: () => number;
 }
 
-const SEG = ".cast.seg/";
+const SEG = ".seg/";
 
 /** Recording storage in an S3 bucket. */
 export class S3Storage implements RecordingStorage {
@@ -166,9 +172,12 @@ export class S3Storage implements RecordingStorage {
     return out;
   }
 
-  /** @internal The segment keys of a recording, in order. */
-  async segments(id: RecordingId): Promise<{ key: string; size: number }[]> {
-    return (await this.#listKeys(this.key(id, SEG))).sort((a, b) =>
+  /** @internal The segment keys of a recording's evidence, in order. */
+  async segments(
+    id: RecordingId,
+    ext: string,
+  ): Promise<{ key: string; size: number }[]> {
+    return (await this.#listKeys(this.key(id, ext + SEG))).sort((a, b) =>
       a.key < b.key ? -1 : a.key > b.key ? 1 : 0
     );
   }
@@ -187,9 +196,9 @@ export class S3Storage implements RecordingStorage {
     }
   }
 
-  /** @internal Joins the segments into one `.cast` object with a bounded-memory multipart upload. */
-  async join(id: RecordingId, limit = Infinity): Promise<void> {
-    const segs = await this.segments(id);
+  /** @internal Joins the segments into one evidence object with a bounded-memory multipart upload. */
+  async join(id: RecordingId, ext: string, limit = Infinity): Promise<void> {
+    const segs = await this.segments(id, ext);
     let left = limit;
     const streamOf = this.#getStream.bind(this);
     let i = 0;
@@ -230,9 +239,11 @@ export class S3Storage implements RecordingStorage {
       client: this.#s3,
       params: {
         Bucket: this.#bucket,
-        Key: this.key(id, ".cast"),
+        Key: this.key(id, ext),
         Body: body,
-        ContentType: "application/x-asciicast",
+        ContentType: ext === ".cast"
+          ? "application/x-asciicast"
+          : "application/octet-stream",
       },
       partSize: this.segmentBytes,
       queueSize: 1,
@@ -249,6 +260,7 @@ export class S3Storage implements RecordingStorage {
     const writer = new S3Writer(
       this,
       id,
+      evidenceExt(manifest),
       manifest,
       () => this.#live.delete(id.id),
     );
@@ -318,16 +330,20 @@ export class S3Storage implements RecordingStorage {
     return m; // live on another replica
   }
 
-  async openCast(
+  async openStored(
     id: RecordingId,
   ): Promise<ReadableStream<Uint8Array> | undefined> {
     const m = await this.get(id);
     if (!m) return undefined;
-    if (m.finishedAt !== undefined || (await this.segments(id)).length === 0) {
-      const s = await this.#getStream(this.key(id, ".cast"));
+    const ext = evidenceExt(m);
+    if (
+      m.finishedAt !== undefined ||
+      (await this.segments(id, ext)).length === 0
+    ) {
+      const s = await this.#getStream(this.key(id, ext));
       if (s) return s;
     }
-    const segs = await this.segments(id);
+    const segs = await this.segments(id, ext);
     const streamOf = this.#getStream.bind(this);
     let i = 0;
     let current: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -364,13 +380,17 @@ export class S3Storage implements RecordingStorage {
     for (const m of await this.list()) {
       const id = parseRecordingId(m.id);
       if (!id || m.status !== "partial" || m.finishedAt !== undefined) continue;
-      const cast = await this.openCast(id);
-      const scan = cast
-        ? await scanCast(cast, this.#maxText)
-        : { completeBytes: 0, text: "", textTruncated: false };
+      const ext = evidenceExt(m);
+      const stored = await this.openStored(id);
+      const scan = !stored
+        ? { completeBytes: 0, text: "", textTruncated: false }
+        : m.format === "records"
+        ? await scanRecords(stored, this.#maxText)
+        : await scanCast(stored, this.#maxText);
       const now = this.now();
-      // One whole .cast of the complete lines (a torn last line dropped).
-      await this.join(id, scan.completeBytes);
+      // One whole object of the complete records or lines (a torn last one
+      // dropped).
+      await this.join(id, ext, scan.completeBytes);
       await this.put(
         this.key(id, ".txt"),
         scan.text,
@@ -386,7 +406,9 @@ export class S3Storage implements RecordingStorage {
           "the recorder stopped before the session ended; recovered from its segments",
         ...(scan.textTruncated ? { textTruncated: true } : {}),
       });
-      await this.deleteKeys((await this.segments(id)).map((s) => s.key));
+      await this.deleteKeys(
+        (await this.segments(id, ext)).map((s) => s.key),
+      );
       n++;
     }
     return n;
@@ -401,6 +423,7 @@ class S3Writer implements RecordingWriter {
   readonly id: string;
   #st: S3Storage;
   #rid: RecordingId;
+  #ext: string;
   #manifest: RecordingManifest;
   #buf: Uint8Array[] = [];
   #bufBytes = 0;
@@ -412,12 +435,14 @@ class S3Writer implements RecordingWriter {
   constructor(
     st: S3Storage,
     id: RecordingId,
+    ext: string,
     m: RecordingManifest,
     done: () => void,
   ) {
     this.id = id.id;
     this.#st = st;
     this.#rid = id;
+    this.#ext = ext;
     this.#manifest = m;
     this.#done = done;
   }
@@ -452,7 +477,7 @@ class S3Writer implements RecordingWriter {
     this.#bufBytes = 0;
     const name = String(this.#seg++).padStart(6, "0");
     await this.#st.put(
-      this.#st.key(this.#rid, SEG + name),
+      this.#st.key(this.#rid, this.#ext + SEG + name),
       data,
       "application/octet-stream",
     );
@@ -469,7 +494,7 @@ class S3Writer implements RecordingWriter {
   async finish(manifest: RecordingManifest, text: string): Promise<void> {
     try {
       await this.sync(true);
-      await this.#st.join(this.#rid);
+      await this.#st.join(this.#rid, this.#ext);
       await this.#st.put(
         this.#st.key(this.#rid, ".txt"),
         text,
@@ -479,7 +504,7 @@ class S3Writer implements RecordingWriter {
         ...manifest,
         castBytes: this.#durable,
       });
-      const segs = await this.#st.segments(this.#rid);
+      const segs = await this.#st.segments(this.#rid, this.#ext);
       await this.#st.deleteKeys(segs.map((s) => s.key));
     } finally {
       this.#done();
@@ -490,10 +515,10 @@ class S3Writer implements RecordingWriter {
     this.#buf = [];
     this.#bufBytes = 0;
     try {
-      const segs = await this.#st.segments(this.#rid);
+      const segs = await this.#st.segments(this.#rid, this.#ext);
       await this.#st.deleteKeys([
         ...segs.map((s) => s.key),
-        this.#st.key(this.#rid, ".cast"),
+        this.#st.key(this.#rid, this.#ext),
         this.#st.key(this.#rid, ".txt"),
         this.#st.key(this.#rid, ".json"),
       ]);

@@ -8,6 +8,22 @@
 import { createRecorder, type Recorder, type RecorderDeps } from "./app.ts";
 import type { RecorderConfig } from "./config.ts";
 import { createStorage } from "./storage_factory.ts";
+import { createHash } from "node:crypto";
+import type { IncrementalDigest } from "../recording/cast_encoder.ts";
+
+/**
+ * The native SHA-256 (`node:crypto`, ~1.6 GB/s) as the recorder's digest.
+ * @returns A fresh incremental digest.
+ */
+export function nodeSha256(): IncrementalDigest {
+  const h = createHash("sha256");
+  return {
+    update(data: Uint8Array) {
+      h.update(data);
+    },
+    hex: () => h.digest("hex"),
+  };
+}
 
 /** A running recorder server. */
 export interface ServedRecorder {
@@ -36,7 +52,11 @@ export async function serveRecorder(
 ): Promise<ServedRecorder> {
   const storage = deps.storage ??
     await createStorage(config, Deno.env.toObject());
-  const recorder = createRecorder(config, { ...deps, storage });
+  const recorder = createRecorder(config, {
+    digest: nodeSha256,
+    ...deps,
+    storage,
+  });
   await recorder.recover();
   const tls = config.tls
     ? {

@@ -3,8 +3,12 @@
  * (`disk_storage.ts`) and on S3-compatible object stores (`s3_storage.ts`).
  *
  * A recording is three things under one id (`YYYY/MM/DD/<session id>`):
- * the `.cast` (pure asciicast v2), its manifest (`.json`) and its text
- * index (`.txt`). A recording whose final manifest was never written is
+ * the evidence, its manifest (`.json`) and its text index (`.txt`). The
+ * evidence is the record stream exactly as the proxy uploaded it
+ * (`.records`, manifest `format: "records"`, protocol v2); recordings of the
+ * v1 protocol stored a `.cast` (pure asciicast v2) instead and stay readable.
+ * Views (the asciicast, the raw stdout) are derived from the evidence when
+ * read (`views/`). A recording whose final manifest was never written is
  * `partial` (or `recording` while its upload is live).
  *
  * Statuses: `recording` (upload live), `complete` (the manifest arrived and
@@ -40,11 +44,16 @@ export interface RecordingManifest {
   sessionId: string;
   /** `complete`, `partial`, `refused` or `recording` (upload still live). */
   status: RecordingStatus;
+  /**
+   * What the evidence is: `"records"` (the v2 record stream, `.records`);
+   * absent: a v1 recording, a `.cast`.
+   */
+  format?: "records";
   /** The asciicast header as uploaded. */
   header: CastHeader;
   /** The end-of-session manifest, when it arrived. */
   end?: SessionEnd;
-  /** Bytes of the stored `.cast`. */
+  /** Bytes of the stored evidence (the `.records`, or a v1 `.cast`). */
   castBytes: number;
   /** Unix ms when the upload started (recorder clock). */
   startedAt: number;
@@ -56,6 +65,15 @@ export interface RecordingManifest {
   partialReason?: string;
   /** Whether the text index stopped at its size bound. */
   textTruncated?: boolean;
+}
+
+/**
+ * The file name ending (or key suffix) of a recording's evidence.
+ * @param m The manifest (its `format`).
+ * @returns `".records"` (v2) or `".cast"` (v1).
+ */
+export function evidenceExt(m: Pick<RecordingManifest, "format">): string {
+  return m.format === "records" ? ".records" : ".cast";
 }
 
 /** Thrown by {@linkcode RecordingStorage.create} when the id is taken. */
@@ -71,10 +89,10 @@ export class RecordingExistsError extends Error {
 export interface RecordingWriter {
   /** The recording id. */
   readonly id: string;
-  /** Bytes of the `.cast` durably handed to storage so far. */
+  /** Bytes of the evidence durably handed to storage so far. */
   readonly durableBytes: number;
   /**
-   * Appends bytes of the `.cast` (complete lines only).
+   * Appends bytes of the evidence (complete records, or v1 lines, only).
    * @param chunk The bytes; the writer does not keep a reference after return.
    */
   write(chunk: Uint8Array): Promise<void>;
@@ -84,7 +102,7 @@ export interface RecordingWriter {
    */
   sync(force?: boolean): Promise<void>;
   /**
-   * Finalises the recording: flushes the `.cast`, stores the text index and
+   * Finalises the recording: flushes the evidence, stores the text index and
    * then, atomically, the manifest.
    * @param manifest The final manifest (`complete`, `partial` or `refused`).
    * @param text The plain output text for search.
@@ -92,7 +110,7 @@ export interface RecordingWriter {
   finish(manifest: RecordingManifest, text: string): Promise<void>;
   /**
    * Removes everything of this recording: only for an upload refused at its
-   * header line (nothing of a session was accepted yet).
+   * header (nothing of a session was accepted yet).
    */
   abort(): Promise<void>;
 }
@@ -102,8 +120,10 @@ export interface RecordingStorage {
   /**
    * Starts a recording.
    * @param id The recording id.
-   * @param manifest The initial manifest (status `recording`).
-   * @param headerLine The header line bytes, first bytes of the `.cast`.
+   * @param manifest The initial manifest (status `recording`); its `format`
+   * says what the evidence is.
+   * @param headerLine The first bytes of the evidence (the header record, or
+   * the v1 header line).
    * @throws {RecordingExistsError} When the id exists.
    */
   create(
@@ -117,13 +137,18 @@ export interface RecordingStorage {
   list(): Promise<RecordingManifest[]>;
   /** @returns One manifest, or `undefined`. */
   get(id: RecordingId): Promise<RecordingManifest | undefined>;
-  /** @returns The `.cast` bytes, or `undefined` when there is none. */
-  openCast(id: RecordingId): Promise<ReadableStream<Uint8Array> | undefined>;
+  /**
+   * Reads the stored evidence as it is (the `.records` of a v2 recording,
+   * the `.cast` of a v1 one; the manifest's `format` says which).
+   * @returns The bytes, or `undefined` when there are none.
+   */
+  openStored(id: RecordingId): Promise<ReadableStream<Uint8Array> | undefined>;
   /** @returns The text index, or `undefined` when there is none yet. */
   readText(id: RecordingId): Promise<string | undefined>;
   /**
    * Finalises recordings left unfinished by a recorder that stopped: marks
-   * them `partial`, trims a torn last line and builds their text index.
+   * them `partial`, trims a torn last record (or line) and builds their
+   * text index.
    * @returns How many recordings were recovered.
    */
   recover(): Promise<number>;

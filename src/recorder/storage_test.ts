@@ -57,7 +57,7 @@ for (const kind of STORAGE_KINDS) {
         const m = await s.get(id);
         assert.equal(m?.status, "complete");
         assert.equal(m?.castBytes, enc.encode(cast).length);
-        assert.equal(await text(await s.openCast(id)), cast);
+        assert.equal(await text(await s.openStored(id)), cast);
         assert.equal(await s.readText(id), "hello red\n");
         assert.deepEqual((await s.list()).map((x) => x.id), [id.id]);
         assert.equal(await s.exists(id), true);
@@ -84,7 +84,7 @@ for (const kind of STORAGE_KINDS) {
       await w.abort();
       assert.equal(await st.exists(id), false);
       assert.equal(await st.get(id), undefined);
-      assert.equal(await st.openCast(id), undefined);
+      assert.equal(await st.openStored(id), undefined);
       assert.deepEqual(await st.list(), []);
     } finally {
       await fx.close();
@@ -128,7 +128,7 @@ for (const kind of STORAGE_KINDS) {
       const expected = JSON.stringify(testHeader("cut")) + "\n" +
         '[0.1,"o","before the crash\\r\\n"]\n';
       assert.equal(
-        await text(await restarted.openCast(id)),
+        await text(await restarted.openStored(id)),
         expected,
         "torn line trimmed",
       );
@@ -136,7 +136,7 @@ for (const kind of STORAGE_KINDS) {
       assert.equal(await restarted.readText(id), "before the crash\n");
       const d = await restarted.get(done);
       assert.equal(d?.status, "complete");
-      assert.equal(await text(await restarted.openCast(done)), doneCast);
+      assert.equal(await text(await restarted.openStored(done)), doneCast);
       assert.equal(await restarted.recover(), 0, "recovery is idempotent");
       assert.deepEqual(
         (await restarted.list()).map((x) => x.id).sort(),
@@ -179,7 +179,7 @@ for (const kind of STORAGE_KINDS) {
         assert.equal(m?.status, "refused");
         assert.deepEqual(m?.end?.upstream, end.upstream);
         assert.equal(
-          await text(await s.openCast(id)),
+          await text(await s.openStored(id)),
           new TextDecoder().decode(headerLine("refused")),
         );
         assert.deepEqual((await s.list()).map((x) => x.status), ["refused"]);

@@ -76,3 +76,55 @@ export class TextIndexBuilder {
     return joined;
   }
 }
+
+/**
+ * The text index of raw output bytes (record payloads): one streaming UTF-8
+ * decoder per channel feeding a {@linkcode TextIndexBuilder}. Once the bound
+ * is reached nothing more is decoded, so indexing costs nothing after it.
+ *
+ * @example
+ * ```ts
+ * import { OutputTextIndex } from "./text_index.ts";
+ * const t = new OutputTextIndex(100);
+ * const b = new TextEncoder().encode("é\n");
+ * t.add(2, b.subarray(0, 1));
+ * t.add(2, b.subarray(1));
+ * if (t.text() !== "é\n") throw new Error(t.text());
+ * ```
+ */
+export class OutputTextIndex {
+  #builder: TextIndexBuilder;
+  #decoders = new Map<number, TextDecoder>();
+
+  /** @param maxChars Largest index kept, in UTF-16 code units. */
+  constructor(maxChars: number) {
+    this.#builder = new TextIndexBuilder(maxChars);
+  }
+
+  /**
+   * Adds output bytes of one channel.
+   * @param channel Any channel key (e.g. the record type).
+   * @param bytes Raw bytes, split anywhere.
+   */
+  add(channel: number, bytes: Uint8Array): void {
+    if (this.#builder.truncated || bytes.length === 0) return;
+    let d = this.#decoders.get(channel);
+    if (!d) {
+      d = new TextDecoder("utf-8", { fatal: false });
+      this.#decoders.set(channel, d);
+    }
+    this.#builder.add(d.decode(bytes, { stream: true }));
+  }
+
+  /** Whether output was dropped because the bound was reached. */
+  get truncated(): boolean {
+    return this.#builder.truncated;
+  }
+
+  /** @returns The text collected so far, with what the decoders held back. */
+  text(): string {
+    for (const d of this.#decoders.values()) this.#builder.add(d.decode());
+    this.#decoders.clear();
+    return this.#builder.text();
+  }
+}

@@ -1,0 +1,489 @@
+/**
+ * The version 2 upload: a record stream (`../protocol/records.ts`) posted to
+ * `RECORDS_UPLOAD_PATH`, stored as it arrived (the evidence), acknowledged
+ * after every write.
+ *
+ * Per byte the recorder only checks the framing ({@linkcode RecordDecoder}),
+ * hashes stdout/stderr (an injected, native digest) and feeds the text index
+ * until its bound; it JSON-parses only the header and end records. Views
+ * (the asciicast, the raw stdout) are derived when read (`views/`).
+ *
+ * - The header record is the acceptance point: an invalid one (not first,
+ *   not UTF-8 JSON, failing the header checks of `cast_lines.ts`, over
+ *   `maxHeaderBytes`) refuses the upload and nothing is stored.
+ * - Anything after it never deletes: an unknown record type, a record over
+ *   the payload bound, a record after the end record, an invalid end
+ *   record, a torn record at the end of the body, the body over
+ *   `maxRecordingBytes`, a disconnect, an end record whose stdout/stderr
+ *   bytes or SHA-256 differ from what was stored: every complete record
+ *   before that point is kept, the recording is `partial` with a reason
+ *   naming what and where (`Cannot decode record at byte 5231: type 9 is
+ *   unknown`), and the ack stream gets `{"error"}` when the recorder is the
+ *   one that stopped.
+ * - An end record with reason `refused` is stored `refused`.
+ *
+ * @module
+ */
+
+import {
+  RECORD_HEADER_BYTES,
+  RecordDecoder,
+  RecordFormatError,
+  RecordType,
+  type SessionRecord,
+} from "../protocol/records.ts";
+import type { IncrementalDigest } from "../recording/cast_encoder.ts";
+import type { Ack, CastHeader, SessionEnd } from "../recording/wire.ts";
+import { castHeaderProblem } from "./cast_lines.ts";
+import type { IngestLimits, IngestResult } from "./ingest.ts";
+import type { RecordingId } from "./recording_id.ts";
+import {
+  RecordingExistsError,
+  type RecordingManifest,
+  type RecordingStorage,
+  type RecordingWriter,
+} from "./storage.ts";
+import { OutputTextIndex } from "./text_index.ts";
+
+/** What {@linkcode ingestRecords} works with. */
+export interface RecordsIngestContext {
+  /** Where recordings go. */
+  storage: RecordingStorage;
+  /** Size limits. */
+  limits: IngestLimits;
+  /** Longest time between two acknowledgements while idle. */
+  ackIntervalMs: number;
+  /** Clock in Unix ms. */
+  now: () => number;
+  /** Makes the SHA-256 of stdout and of stderr. */
+  digest: () => IncrementalDigest;
+  /** The upload body. */
+  body: ReadableStream<Uint8Array>;
+  /** Recording id. */
+  id: RecordingId;
+  /** Session id (the request header). */
+  sessionId: string;
+  /** Sends an ack line. */
+  send: (a: Ack) => void;
+  /** Aborted when the uploader goes away or the recorder shuts down. */
+  signal: AbortSignal;
+}
+
+/** A reason to stop the upload that is the upload's fault (not storage's). */
+class Stop extends Error {}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function parseJsonPayload(payload: Uint8Array): unknown {
+  let text: string;
+  try {
+    text = utf8.decode(payload);
+  } catch {
+    throw new Error("it is not valid UTF-8");
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`it is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function isDigest(v: unknown): boolean {
+  return isObject(v) && typeof v.bytes === "number" &&
+    typeof v.sha256 === "string";
+}
+
+/**
+ * Validates an end record's payload.
+ * @param payload The bytes.
+ * @param sessionId The session id it must name.
+ * @returns The end manifest.
+ * @throws {Error} What is wrong, without a location.
+ */
+export function parseEndRecord(
+  payload: Uint8Array,
+  sessionId: string,
+): SessionEnd {
+  const v = parseJsonPayload(payload);
+  if (!isObject(v)) throw new Error("it is not a JSON object");
+  if (v.sessionId !== sessionId) {
+    throw new Error(
+      `its sessionId ${
+        JSON.stringify(v.sessionId)
+      } does not match the session id ${JSON.stringify(sessionId)}`,
+    );
+  }
+  if (typeof v.reason !== "string") throw new Error("its reason is missing");
+  const ch = v.channels;
+  if (!isObject(ch) || !isDigest(ch.stdout) || !isDigest(ch.stderr)) {
+    throw new Error(
+      "its channels are not {stdout, stderr} of {bytes, sha256}",
+    );
+  }
+  return v as unknown as SessionEnd;
+}
+
+/**
+ * Runs one version 2 upload to its end (the caller answered `200` and owns
+ * the ack stream).
+ * @param ctx The upload and its seams.
+ * @returns How it ended.
+ */
+export async function ingestRecords(
+  ctx: RecordsIngestContext,
+): Promise<IngestResult> {
+  const { limits, storage, id, sessionId, send, signal } = ctx;
+  const decoder = new RecordDecoder();
+  const text = new OutputTextIndex(limits.maxTextChars);
+  const digests = { stdout: ctx.digest(), stderr: ctx.digest() };
+  const counts = { stdout: 0, stderr: 0 };
+  const reader = ctx.body.getReader();
+  let writer: RecordingWriter | undefined;
+  let header: CastHeader | undefined;
+  let end: SessionEnd | undefined;
+  let bodyBytes = 0;
+  const startedAt = ctx.now();
+  // Received bytes from offset `written` on, not handed to storage yet.
+  const unwritten: Uint8Array[] = [];
+  let written = 0;
+  // Stream offset up to which records were taken (digest, text, end).
+  let taken = 0;
+
+  let chain: Promise<unknown> = Promise.resolve();
+  const locked = <T>(fn: () => Promise<T>): Promise<T> => {
+    const p = chain.then(fn);
+    chain = p.catch(() => {});
+    return p;
+  };
+  let lastAck = -1;
+  const ack = () => {
+    if (written === lastAck) return;
+    lastAck = written;
+    send({ ack: written, stored: writer?.durableBytes ?? 0 });
+  };
+  const timer = setInterval(() => {
+    void locked(async () => {
+      await writer?.sync();
+      lastAck = -1;
+      ack();
+    }).catch(() => {});
+  }, ctx.ackIntervalMs);
+  const onAbort = () => reader.cancel(signal.reason).catch(() => {});
+  signal.addEventListener("abort", onAbort, { once: true });
+
+  const baseManifest = (h: CastHeader): RecordingManifest => ({
+    id: id.id,
+    sessionId,
+    status: "recording",
+    format: "records",
+    header: h,
+    castBytes: 0,
+    startedAt,
+    updatedAt: startedAt,
+  });
+
+  /** Takes the first `n` unwritten bytes off the list. */
+  const takeBytes = (n: number): Uint8Array[] => {
+    const out: Uint8Array[] = [];
+    while (n > 0) {
+      const c = unwritten[0]!;
+      if (c.length <= n) {
+        out.push(c);
+        unwritten.shift();
+        n -= c.length;
+      } else {
+        out.push(c.subarray(0, n));
+        unwritten[0] = c.subarray(n);
+        n = 0;
+      }
+    }
+    return out;
+  };
+
+  /** Hands every byte before `offset` to storage. */
+  const writeTo = async (offset: number) => {
+    if (!writer || offset <= written) return;
+    const w = writer;
+    const pieces = takeBytes(offset - written);
+    await locked(async () => {
+      for (const p of pieces) await w.write(p);
+    });
+    written = offset;
+  };
+
+  const takeRecord = async (r: SessionRecord) => {
+    const next = r.offset + RECORD_HEADER_BYTES + r.payload.length;
+    switch (r.type) {
+      case RecordType.HEADER: {
+        if (r.payload.length > limits.maxHeaderBytes) {
+          throw new Stop(
+            `Cannot accept the header record at byte ${r.offset}: ${r.payload.length} bytes exceed the limit of ${limits.maxHeaderBytes}`,
+          );
+        }
+        let h: unknown;
+        try {
+          h = parseJsonPayload(r.payload);
+        } catch (e) {
+          throw new Stop(
+            `Cannot accept the header record at byte ${r.offset}: ${
+              (e as Error).message
+            }`,
+          );
+        }
+        const problem = castHeaderProblem(h, sessionId);
+        if (problem !== undefined) {
+          throw new Stop(
+            `Cannot accept the header record at byte ${r.offset}: ${problem}`,
+          );
+        }
+        const first = takeBytes(next);
+        const bytes = first.length === 1 ? first[0]! : concat(first);
+        writer = await locked(() =>
+          storage.create(id, baseManifest(h as CastHeader), bytes)
+        );
+        header = h as CastHeader;
+        written = next;
+        // The proxy starts the session once this is acknowledged.
+        ack();
+        break;
+      }
+      case RecordType.STDOUT:
+      case RecordType.STDERR: {
+        const which = r.type === RecordType.STDOUT ? "stdout" : "stderr";
+        digests[which].update(r.payload);
+        counts[which] += r.payload.length;
+        text.add(r.type, r.payload);
+        break;
+      }
+      case RecordType.END:
+        try {
+          end = parseEndRecord(r.payload, sessionId);
+        } catch (e) {
+          throw new Stop(
+            `Cannot accept the end record at byte ${r.offset}: ${
+              (e as Error).message
+            }`,
+          );
+        }
+        break;
+    }
+    taken = next;
+  };
+
+  /** Takes records; on a bad one, stores every record before it first. */
+  const takeAll = async (records: SessionRecord[]) => {
+    try {
+      for (const r of records) await takeRecord(r);
+    } catch (e) {
+      if (e instanceof Stop && writer) await writeTo(taken);
+      throw e;
+    }
+    await writeTo(taken);
+  };
+
+  let interruption: string | undefined;
+  let stopped: unknown;
+  try {
+    while (true) {
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await reader.read();
+      } catch (e) {
+        interruption = `the upload was interrupted at byte ${bodyBytes}: ${
+          signal.aborted
+            ? String((signal.reason as Error)?.message ?? signal.reason)
+            : (e as Error)?.message ?? String(e)
+        }`;
+        break;
+      }
+      if (r.done) {
+        if (signal.aborted) {
+          interruption = `the upload was interrupted at byte ${bodyBytes}: ${
+            String((signal.reason as Error)?.message ?? signal.reason)
+          }`;
+        } else if (decoder.pending > 0) {
+          throw new Stop(
+            `Cannot decode record at byte ${decoder.consumed}: the upload ended ${decoder.pending} bytes into it`,
+          );
+        }
+        break;
+      }
+      let chunk = r.value;
+      const room = limits.maxRecordingBytes - bodyBytes;
+      const over = chunk.length > room;
+      if (over) chunk = chunk.subarray(0, room);
+      if (chunk.length > 0) {
+        bodyBytes += chunk.length;
+        unwritten.push(chunk);
+        let records: SessionRecord[];
+        try {
+          records = decoder.push(chunk);
+        } catch (e) {
+          if (!(e instanceof RecordFormatError)) throw e;
+          // The records this push completed before the bad one are whole
+          // and valid: take them from the bytes, then stop.
+          await takeAll(
+            splitRecords(peekBytes(unwritten, written, taken, e.offset), taken),
+          );
+          throw new Stop(e.message);
+        }
+        await takeAll(records);
+      }
+      ack();
+      if (over) {
+        throw new Stop(
+          `the upload exceeded the limit of ${limits.maxRecordingBytes} bytes at byte ${limits.maxRecordingBytes}`,
+        );
+      }
+    }
+  } catch (e) {
+    stopped = e;
+  }
+  clearInterval(timer);
+  signal.removeEventListener("abort", onAbort);
+
+  let reason: string | undefined;
+  if (stopped !== undefined) {
+    reason = stopped instanceof Stop || stopped instanceof RecordingExistsError
+      ? (stopped as Error).message
+      : `storage failed: ${(stopped as Error)?.message ?? stopped}`;
+    await reader.cancel(reason).catch(() => {});
+    send({ error: reason });
+  }
+  const w = writer;
+  if (!w || !header) {
+    // Refused at the header: no session started; nothing is kept.
+    const message = reason ?? interruption ??
+      "the upload ended before its header record";
+    if (reason === undefined) send({ error: message });
+    return { outcome: "rejected", bodyBytes, reason: message };
+  }
+  reason ??= interruption;
+  if (!reason && !end) reason = "the upload ended without the end record";
+  try {
+    await locked(() => w.sync(true));
+  } catch (e) {
+    reason ??= `storage failed: ${(e as Error)?.message ?? e}`;
+  }
+  const hex = { stdout: digests.stdout.hex(), stderr: digests.stderr.hex() };
+  if (!reason && end) {
+    for (const c of ["stdout", "stderr"] as const) {
+      const said = end.channels[c];
+      if (said.bytes !== counts[c] || said.sha256 !== hex[c]) {
+        reason =
+          `the end record says ${c} is ${said.bytes} bytes with SHA-256 ${said.sha256}, but the recorder stored ${
+            counts[c]
+          } bytes with SHA-256 ${hex[c]}`;
+        break;
+      }
+    }
+  }
+  const now = ctx.now();
+  const status = reason !== undefined
+    ? "partial"
+    : end?.reason === "refused"
+    ? "refused"
+    : "complete";
+  try {
+    await locked(() =>
+      w.finish({
+        ...baseManifest(header!),
+        status,
+        ...(end ? { end } : {}),
+        updatedAt: now,
+        finishedAt: now,
+        ...(reason ? { partialReason: reason } : {}),
+        ...(text.truncated ? { textTruncated: true } : {}),
+      }, text.text())
+    );
+  } catch (e) {
+    const message = `storage failed: ${(e as Error)?.message ?? e}`;
+    if (stopped === undefined) send({ error: message });
+    return {
+      id: id.id,
+      outcome: "partial",
+      bodyBytes,
+      reason: reason ?? message,
+    };
+  }
+  if (stopped === undefined) {
+    send({
+      ack: written,
+      stored: w.durableBytes,
+      done: true,
+      id: id.id,
+      complete: status === "complete",
+    });
+  }
+  return {
+    id: id.id,
+    outcome: status,
+    bodyBytes,
+    ...(reason ? { reason } : {}),
+  };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * Copies stream bytes `[from, to)` out of the unwritten list (which starts
+ * at stream offset `base`).
+ */
+function peekBytes(
+  list: Uint8Array[],
+  base: number,
+  from: number,
+  to: number,
+): Uint8Array {
+  const out = new Uint8Array(Math.max(0, to - from));
+  let pos = base;
+  for (const c of list) {
+    const s = Math.max(from, pos);
+    const e = Math.min(to, pos + c.length);
+    if (s < e) out.set(c.subarray(s - pos, e - pos), s - from);
+    pos += c.length;
+    if (pos >= to) break;
+  }
+  return out;
+}
+
+/**
+ * Splits bytes the decoder already checked into their records.
+ * @param bytes Whole records.
+ * @param offset Stream offset of the first byte.
+ * @returns The records.
+ */
+function splitRecords(bytes: Uint8Array, offset: number): SessionRecord[] {
+  const out: SessionRecord[] = [];
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  while (at + RECORD_HEADER_BYTES <= bytes.length) {
+    const type = v.getUint8(at);
+    const timeUs = v.getUint32(at + 1) * 2 ** 32 + v.getUint32(at + 5);
+    const length = v.getUint32(at + 9);
+    const start = at + RECORD_HEADER_BYTES;
+    if (start + length > bytes.length) break;
+    out.push({
+      type: type as SessionRecord["type"],
+      timeUs,
+      payload: bytes.subarray(start, start + length),
+      offset: offset + at,
+    });
+    at = start + length;
+  }
+  return out;
+}

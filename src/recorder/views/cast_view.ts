@@ -1,0 +1,268 @@
+/**
+ * The asciicast v2 view of a record stream (`../../protocol/records.ts`):
+ * what the proxy's cast encoder produced before records existed, now derived
+ * by the recorder from the stored evidence, lazily, whenever a `.cast` is
+ * read.
+ *
+ * ```
+ * HEADER  {"version":2,"width":80,...}   → the header line (re-serialised)
+ * STDOUT  raw bytes                      → [t,"o","text"]   per-channel streaming UTF-8,
+ * STDERR  raw bytes                      → [t,"o","text"]   events of ≤ 64 KiB raw bytes,
+ *                                                           \n → \r\n without a TTY
+ * RESIZE  {"Width":100,"Height":30}      → [t,"r","100x30"] as sent (0x0 stays 0x0)
+ *         {bad                           → [t,"m","resize message is not a terminal size (…)"]
+ * MARKER  label                          → [t,"m","label"]
+ * STATUS  Status JSON                    → nothing (it is in the manifest's `end`)
+ * END     SessionEnd JSON                → what the decoders held back, at the end time
+ * ```
+ *
+ * `t` is the record's time in seconds (microseconds / 10^6). The semantics
+ * are `CastEncoder`'s (`../../recording/cast_encoder.ts`), so a recording
+ * replays as it did when the proxy encoded it.
+ *
+ * @module
+ */
+
+import {
+  RecordDecoder,
+  RecordType,
+  type SessionRecord,
+} from "../../protocol/records.ts";
+import {
+  type CastHeader,
+  MAX_EVENT_RAW_BYTES,
+  MAX_TEXT_FIELD_CHARS,
+} from "../../recording/wire.ts";
+
+/** Bytes of a resize message parsed (the rest is named in its marker). */
+const MAX_RESIZE_BYTES = 4096;
+
+/** What one resize message records: a size, or a marker saying what came. */
+type ResizeView =
+  | { size: { width: number; height: number }; marker?: undefined }
+  | { marker: string; size?: undefined };
+
+/**
+ * Reads a resize message the way the kubelet's Go JSON decoder would (field
+ * names match case-insensitively, the last one wins), accepting any
+ * non-negative integer size, since it is recorded as sent. The proxy's
+ * `readResize` (`recording_session.ts`) made the same events before the
+ * recorder derived them.
+ */
+function readResize(data: Uint8Array, totalBytes: number): ResizeView {
+  const text = new TextDecoder().decode(data);
+  const bad = (why: string): ResizeView => ({
+    marker: `resize message is not a terminal size (${why}): ${
+      JSON.stringify(text)
+    }`,
+  });
+  if (totalBytes > data.length) {
+    return bad(`${totalBytes} bytes, the first ${data.length} shown`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return bad("not JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return bad("not a JSON object");
+  }
+  let width: unknown;
+  let height: unknown;
+  for (const [k, v] of Object.entries(value)) {
+    const key = k.toLowerCase();
+    if (key === "width") width = v;
+    else if (key === "height") height = v;
+  }
+  const ok = (n: unknown): n is number =>
+    typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+  if (!ok(width) || !ok(height)) {
+    return bad("Width and Height are not both non-negative integers");
+  }
+  return { size: { width, height } };
+}
+
+/**
+ * Turns records into asciicast v2 lines, one record at a time (memory: one
+ * streaming UTF-8 decoder per channel).
+ *
+ * @example
+ * ```ts
+ * import { CastView } from "./cast_view.ts";
+ * import { RecordType } from "../../protocol/records.ts";
+ * const enc = new TextEncoder();
+ * const v = new CastView();
+ * v.push({ type: RecordType.HEADER, timeUs: 0, offset: 0,
+ *   payload: enc.encode('{"version":2,"width":80,"height":24,"tty":false}') });
+ * const line = v.push({ type: RecordType.STDOUT, timeUs: 500_000, offset: 60,
+ *   payload: enc.encode("hi\n") });
+ * if (line !== '[0.5,"o","hi\\r\\n"]\n') throw new Error(line);
+ * ```
+ */
+export class CastView {
+  #tty = false;
+  #started = false;
+  #decoders = new Map<number, TextDecoder>();
+  #enc = new TextEncoder();
+
+  /**
+   * Takes the next record.
+   * @param r The record (records in stream order).
+   * @returns The cast lines it makes, each ending in `\n` (maybe none).
+   */
+  push(r: SessionRecord): string {
+    switch (r.type) {
+      case RecordType.HEADER:
+        return this.#header(r.payload);
+      case RecordType.STDOUT:
+      case RecordType.STDERR:
+        return this.#output(r);
+      case RecordType.RESIZE: {
+        const rec = readResize(
+          r.payload.subarray(0, MAX_RESIZE_BYTES),
+          r.payload.length,
+        );
+        return rec.size
+          ? event(r.timeUs, "r", `${rec.size.width}x${rec.size.height}`)
+          : event(r.timeUs, "m", cut(rec.marker));
+      }
+      case RecordType.MARKER:
+        return event(r.timeUs, "m", cut(new TextDecoder().decode(r.payload)));
+      case RecordType.END:
+        return this.#flush(r.timeUs);
+      default:
+        return "";
+    }
+  }
+
+  /**
+   * Encodes {@linkcode push}'s result.
+   * @param r The record.
+   * @returns The UTF-8 bytes of the lines.
+   */
+  pushBytes(r: SessionRecord): Uint8Array {
+    const text = this.push(r);
+    return text === "" ? EMPTY : this.#enc.encode(text);
+  }
+
+  #header(payload: Uint8Array): string {
+    if (this.#started) return "";
+    this.#started = true;
+    let h: Partial<CastHeader>;
+    try {
+      h = JSON.parse(new TextDecoder().decode(payload));
+    } catch {
+      // Ingest validated it; a header that is not JSON still makes a cast.
+      h = {};
+    }
+    if (typeof h !== "object" || h === null || Array.isArray(h)) h = {};
+    this.#tty = h.tty === true;
+    return JSON.stringify({ ...h, version: 2 }) + "\n";
+  }
+
+  #output(r: SessionRecord): string {
+    let d = this.#decoders.get(r.type);
+    if (!d) {
+      d = new TextDecoder("utf-8", { fatal: false });
+      this.#decoders.set(r.type, d);
+    }
+    let out = "";
+    const data = r.payload;
+    for (let off = 0; off < data.length; off += MAX_EVENT_RAW_BYTES) {
+      const text = d.decode(data.subarray(off, off + MAX_EVENT_RAW_BYTES), {
+        stream: true,
+      });
+      if (text !== "") out += this.#o(r.timeUs, text);
+    }
+    return out;
+  }
+
+  #o(timeUs: number, text: string): string {
+    return event(timeUs, "o", this.#tty ? text : text.replaceAll("\n", "\r\n"));
+  }
+
+  #flush(timeUs: number): string {
+    let out = "";
+    for (const d of this.#decoders.values()) {
+      const rest = d.decode();
+      if (rest !== "") out += this.#o(timeUs, rest);
+    }
+    return out;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function event(timeUs: number, code: string, data: string): string {
+  return JSON.stringify([timeUs / 1e6, code, data]) + "\n";
+}
+
+/** Cuts free text to {@linkcode MAX_TEXT_FIELD_CHARS}, as the encoder did. */
+function cut(text: string): string {
+  if (text.length <= MAX_TEXT_FIELD_CHARS) return text;
+  return `${text.slice(0, MAX_TEXT_FIELD_CHARS)}… (${text.length} characters)`;
+}
+
+/**
+ * Streams the records of a stored record stream. A torn record at the end
+ * (never stored by the recorder, but possible in a file cut by a crash
+ * before recovery) is left out, not an error.
+ * @param evidence The stored bytes.
+ * @returns The records, in order.
+ */
+export function storedRecords(
+  evidence: ReadableStream<Uint8Array>,
+): ReadableStream<SessionRecord> {
+  const d = new RecordDecoder();
+  return evidence.pipeThrough(
+    new TransformStream<Uint8Array, SessionRecord>({
+      transform(chunk, controller) {
+        for (const r of d.push(chunk)) controller.enqueue(r);
+      },
+    }),
+  );
+}
+
+/**
+ * The asciicast v2 of a stored record stream, streamed: memory stays bounded
+ * for any recording size, a partial recording gives a valid cast of what it
+ * holds.
+ * @param evidence The stored bytes.
+ * @returns The `.cast` bytes.
+ */
+export function castOfRecords(
+  evidence: ReadableStream<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  const view = new CastView();
+  return storedRecords(evidence).pipeThrough(
+    new TransformStream<SessionRecord, Uint8Array>({
+      transform(r, controller) {
+        const bytes = view.pushBytes(r);
+        if (bytes.length > 0) controller.enqueue(bytes);
+      },
+    }),
+  );
+}
+
+/**
+ * The raw bytes of one output channel of a stored record stream,
+ * concatenated, byte for byte (a `kubectl cp` download is the tar stream).
+ * @param evidence The stored bytes.
+ * @param type `RecordType.STDOUT` or `RecordType.STDERR`.
+ * @returns The bytes.
+ */
+export function channelOfRecords(
+  evidence: ReadableStream<Uint8Array>,
+  type: typeof RecordType.STDOUT | typeof RecordType.STDERR,
+): ReadableStream<Uint8Array> {
+  return storedRecords(evidence).pipeThrough(
+    new TransformStream<SessionRecord, Uint8Array>({
+      transform(r, controller) {
+        if (r.type === type && r.payload.length > 0) {
+          controller.enqueue(r.payload);
+        }
+      },
+    }),
+  );
+}
