@@ -14,6 +14,12 @@
  * @module
  */
 
+/**
+ * Size of an owned block that small held-back pieces are gathered in. Small,
+ * so that a thousand idle sessions holding a partial frame pin little.
+ */
+const BLOCK_BYTES = 16 * 1024;
+
 /** Drop consumed list slots once this many have piled up at the front. */
 const COMPACT_AFTER = 1024;
 
@@ -39,6 +45,12 @@ export class ByteQueue {
   #borrowed = 0;
   #length = 0;
   #copied = 0;
+  /**
+   * The owned block the last entry of `#chunks` is a view of, while that
+   * entry can still grow; `#blockUsed` bytes of it are taken.
+   */
+  #block: Uint8Array | undefined;
+  #blockUsed = 0;
 
   /** Bytes held. */
   get length(): number {
@@ -120,20 +132,50 @@ export class ByteQueue {
     return out;
   }
 
-  /** Copies the bytes still borrowed from callers into owned arrays. */
+  /**
+   * Copies the bytes still borrowed from callers into owned memory. Small
+   * pieces are appended to one owned block of {@linkcode BLOCK_BYTES}, so a
+   * frame arriving in many small chunks costs a few allocations, not one per
+   * chunk.
+   */
   own(): void {
-    for (
-      let i = Math.max(this.#borrowed, this.#head);
-      i < this.#chunks.length;
-      i++
-    ) {
-      const c = this.#chunks[i]!;
-      const copy = new Uint8Array(c.length);
-      copy.set(c);
-      this.#copied += c.length;
-      this.#chunks[i] = copy;
+    const from = Math.max(this.#borrowed, this.#head);
+    if (from === this.#chunks.length - 1) {
+      this.#append(this.#chunks.pop()!); // the usual case: one chunk per push
+    } else if (from < this.#chunks.length) {
+      const borrowed = this.#chunks.splice(from);
+      for (const c of borrowed) this.#append(c);
     }
     this.#borrowed = this.#chunks.length;
+  }
+
+  #append(c: Uint8Array): void {
+    this.#copied += c.length;
+    const last = this.#chunks.length - 1;
+    const block = this.#block;
+    if (
+      block !== undefined && last >= this.#head &&
+      this.#blockUsed + c.length <= block.length
+    ) {
+      // The last entry is a view of the block ending at #blockUsed: extend it.
+      const start = this.#chunks[last]!.byteOffset - block.byteOffset;
+      block.set(c, this.#blockUsed);
+      this.#blockUsed += c.length;
+      this.#chunks[last] = block.subarray(start, this.#blockUsed);
+      return;
+    }
+    if (c.length >= BLOCK_BYTES / 2) {
+      const copy = new Uint8Array(c.length);
+      copy.set(c);
+      this.#chunks.push(copy);
+      this.#block = undefined;
+      return;
+    }
+    const fresh = new Uint8Array(BLOCK_BYTES);
+    fresh.set(c);
+    this.#block = fresh;
+    this.#blockUsed = c.length;
+    this.#chunks.push(fresh.subarray(0, c.length));
   }
 
   #drop(): void {
@@ -142,6 +184,7 @@ export class ByteQueue {
       this.#chunks = [];
       this.#head = 0;
       this.#borrowed = 0;
+      this.#block = undefined;
     } else if (
       this.#head >= COMPACT_AFTER && this.#head * 2 >= this.#chunks.length
     ) {

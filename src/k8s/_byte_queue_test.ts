@@ -35,3 +35,38 @@ Deno.test("ByteQueue stays linear over many small chunks", () => {
   assert.equal(q.length, 0);
   assert.equal(q.copied, 2 * n);
 });
+
+Deno.test("ByteQueue returns the bytes in order for random pushes, takes and skips (seed 7), the caller reusing its buffer", () => {
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const q = new ByteQueue();
+  const buf = new Uint8Array(40_000);
+  let next = 0; // next byte value written
+  let expect = 0; // next byte value expected out
+  for (let step = 0; step < 5000; step++) {
+    const n = [1, 3, 255, 9000, 20_000][rand(5)]!;
+    for (let i = 0; i < n; i++) buf[i] = (next + i) & 0xff;
+    next += n;
+    q.push(buf.subarray(0, n));
+    while (q.length > 0 && rand(3) > 0) {
+      const k = 1 + rand(Math.min(q.length, 30_000));
+      assert.equal(q.byteAt(k - 1), (expect + k - 1) & 0xff);
+      if (rand(2)) q.skip(k);
+      else {
+        const got = q.take(k);
+        for (let i = 0; i < k; i++) {
+          if (got[i] !== ((expect + i) & 0xff)) {
+            assert.fail(`step ${step}: byte ${expect + i} is ${got[i]}`);
+          }
+        }
+      }
+      expect += k;
+    }
+    q.own();
+    buf.fill(0xee); // reused by the caller
+    assert.equal(q.length, next - expect);
+  }
+});
