@@ -127,7 +127,9 @@ export async function runConcurrency(
   let finaliseSeconds: number | undefined;
   if (recorder) {
     const t1 = performance.now();
-    await waitRecorderIdle(recorder.ready.url, o.finaliseTimeoutMs);
+    await waitRecorderIdle(recorder.ready.url, o.finaliseTimeoutMs).catch(
+      (e) => note((e as Error).message),
+    );
     finaliseSeconds = (performance.now() - t1) / 1000;
     // The proxy logs each recording it finished, with its id, once the
     // recorder's final ack reached it: wait (30 s at most) for one line per

@@ -11,7 +11,7 @@
  * | --- | --- |
  * | `gen BYTES` (`execgate-gen`) | writes BYTES bytes of `x` to stdout as fast as the reader takes them (every write awaited: TCP back-pressure), then `Success` |
  * | `echo` (`execgate-echo`) | copies each stdin message to stdout; `Success` when stdin closes |
- * | `sink BYTES_PER_SEC` | reads stdin at that rate (the socket is read no faster, so the sender is back-pressured); `Success` when stdin closes |
+ * | `sink BYTES_PER_SEC [SECONDS]` | reads stdin at that rate (the socket is read no faster, so the sender is back-pressured); `Success` when stdin closes or after SECONDS, reading or not |
  *
  * `gen` starts at the client's first message (as the devcluster with
  * `startDelayMs` does), so a client can open many sessions and release them
@@ -390,7 +390,15 @@ async function execSession(
       await genStdout(write, arg, s);
       await finish();
     } else if (name === "echo" || name === "sink") {
-      await stdinEnd;
+      const limit = name === "sink" ? Number(argv[2] ?? 0) : 0;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        stdinEnd,
+        ...(limit > 0
+          ? [new Promise((r) => (timer = setTimeout(r, limit * 1000)))]
+          : []),
+      ]);
+      clearTimeout(timer);
       if (!gotClose) await finish();
     } else {
       await finish(

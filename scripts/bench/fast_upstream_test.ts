@@ -62,6 +62,13 @@ Deno.test("startFastUpstream echo and sink read stdin and end when it closes", a
     const r = await s.done;
     assert.match(r.status, /"Success"/);
     assert.equal(r.stdoutBytes, 0);
+
+    // With SECONDS the pod ends by itself, stdin still open.
+    const t = await openSession(target, {
+      path: execPath(["sink", "1000", "0.2"], { stdin: true }),
+    });
+    await t.stdinAsync(new Uint8Array(10));
+    assert.match((await t.done).status, /"Success"/);
   } finally {
     await up.close();
   }

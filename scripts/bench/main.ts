@@ -82,7 +82,7 @@ export const QUICK: BenchPlan = {
   throughputReps: 1,
   throughputCapMs: 60_000,
   roundTrips: 200,
-  setupSessions: 20,
+  setupSessions: 10,
   concurrentSessions: 100,
   concurrentBytes: MiB,
   kubectlRuns: 3,

@@ -12,7 +12,8 @@
 import { execPath, openSession } from "./exec_client.ts";
 import { readMem, resetPeak, sampleRss } from "./proc_mem.ts";
 import { rotate } from "./rotate.ts";
-import { type PathName, serverOf, type Stack } from "./stack.ts";
+import { waitRecorderIdle } from "./recordings.ts";
+import { type PathName, recorderOf, serverOf, type Stack } from "./stack.ts";
 
 /** The outcome on one path. */
 export interface StdinPressureResult {
@@ -25,6 +26,8 @@ export interface StdinPressureResult {
   rssPeak: number;
   /** Its RSS once the session is closed, bytes. */
   rssAfter: number;
+  /** Recorded paths: the recorder had no live upload within 30 s after. */
+  recorderIdle?: boolean;
 }
 
 /** Options of {@linkcode runStdinPressure}. */
@@ -60,7 +63,11 @@ export async function runStdinPressure(
     const reset = await resetPeak(server.pid);
     const sampler = sampleRss(server.pid, 50);
     const s = await openSession(stack.endpoints[path], {
-      path: execPath(["sink", String(o.rate)], { stdin: true }),
+      // The pod stops after `seconds` too, so that a proxy that queued what
+      // the client sent does not feed it to the pod for minutes.
+      path: execPath(["sink", String(o.rate), String(o.seconds)], {
+        stdin: true,
+      }),
     });
     const until = performance.now() + o.seconds * 1000;
     let offered = 0;
@@ -83,8 +90,20 @@ export async function runStdinPressure(
     const sampled = await sampler.stop();
     const m = await readMem(server.pid);
     await new Promise((r) => setTimeout(r, 500));
+    const rec = recorderOf(path);
+    let recorderIdle: boolean | undefined;
+    if (rec) {
+      recorderIdle = await waitRecorderIdle(
+        stack.children[rec]!.ready.url,
+        30_000,
+      ).then(() => true, (e) => {
+        o.log(`stdin ${path}: ${(e as Error).message}`);
+        return false;
+      });
+    }
     const r: StdinPressureResult = {
       path,
+      ...(recorderIdle === undefined ? {} : { recorderIdle }),
       offered,
       rssBefore,
       rssPeak: Math.max(sampled, reset ? m.hwm : 0),

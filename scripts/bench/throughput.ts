@@ -36,6 +36,8 @@ export interface ThroughputSample {
   serverCpu: number;
   /** CPU seconds of the recorder during the session and its finalisation. */
   recorderCpu: number;
+  /** Recorded paths: the recorder finalised the upload within 60 s. */
+  recorderIdle?: boolean;
   /** Serving process (cluster, kubectl proxy or execgate proxy). */
   server: MemAround;
   /** Recorder process, for recorded paths. */
@@ -102,7 +104,16 @@ export async function runThroughput(
       const r = await s.done;
       clearTimeout(cap);
       const cpu = await readCpuSeconds(server.pid) - cpu0;
-      if (recorder) await waitRecorderIdle(recorder.ready.url);
+      // A recording that never finalises is reported, not fatal.
+      const recorderIdle = recorder
+        ? await waitRecorderIdle(recorder.ready.url, 60_000).then(
+          () => true,
+          (e) => {
+            o.log(`throughput ${path} rep ${rep}: ${(e as Error).message}`);
+            return false;
+          },
+        )
+        : undefined;
       const recorderCpu = recorder
         ? await readCpuSeconds(recorder.pid) - rcpu0
         : 0;
@@ -116,6 +127,7 @@ export async function runThroughput(
         complete: r.stdoutBytes === o.bytes && r.status.includes("Success"),
         serverCpu: cpu,
         recorderCpu,
+        ...(recorderIdle === undefined ? {} : { recorderIdle }),
         server: await serverMem.end(),
         ...(recMem ? { recorder: await recMem.end() } : {}),
       };
