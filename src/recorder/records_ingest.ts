@@ -378,6 +378,7 @@ export async function ingestRecords(
           `the end record says ${c} is ${said.bytes} bytes with SHA-256 ${said.sha256}, but the recorder stored ${
             counts[c]
           } bytes with SHA-256 ${hex[c]}`;
+        send({ error: reason });
         break;
       }
     }

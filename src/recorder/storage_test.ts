@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { makeRecordingId } from "./recording_id.ts";
 import { RecordingExistsError, type RecordingManifest } from "./storage.ts";
 import { STORAGE_KINDS, testBody, testHeader } from "./_test_util.ts";
+import { encodeRecord, RecordType } from "../protocol/records.ts";
+import { concatBytes } from "../bytes.ts";
+import { castOfRecords } from "./views/cast_view.ts";
 
 const enc = new TextEncoder();
 const DAY = new Date(Date.UTC(2026, 10, 27, 12));
@@ -186,6 +189,62 @@ for (const kind of STORAGE_KINDS) {
       }
       await st.close();
       await restarted.close();
+    } finally {
+      await fx.close();
+    }
+  });
+}
+
+for (const kind of STORAGE_KINDS) {
+  Deno.test(`RecordingStorage (${kind.name}) recovers a record stream cut by a crash: torn last record trimmed, text index, format kept`, async () => {
+    const fx = await kind.make();
+    try {
+      let clock = DAY.getTime();
+      const st = fx.open({ now: () => clock });
+      const id = makeRecordingId("cut2", DAY);
+      const header = encodeRecord(
+        RecordType.HEADER,
+        0,
+        enc.encode(JSON.stringify(testHeader("cut2"))),
+      );
+      const out = encodeRecord(
+        RecordType.STDOUT,
+        100_000,
+        enc.encode("before the crash\n"),
+      );
+      const torn = encodeRecord(RecordType.STDOUT, 200_000, enc.encode("torn"))
+        .subarray(0, 15);
+      const w = await st.create(
+        id,
+        manifest("cut2", { format: "records" }),
+        header,
+      );
+      await w.write(out);
+      await w.write(torn);
+      await w.sync(true);
+      // The process dies. A new recorder starts.
+      clock += 3_600_000;
+      const restarted = fx.open({ now: () => clock });
+      assert.equal((await restarted.get(id))?.status, "partial");
+      assert.equal(await restarted.recover(), 1);
+      const m = await restarted.get(id);
+      assert.equal(m?.status, "partial");
+      assert.equal(m?.format, "records");
+      assert.equal(m?.header.sessionId, "cut2");
+      const kept = concatBytes([header, out]);
+      assert.equal(m?.castBytes, kept.length);
+      const stored = new Uint8Array(
+        await new Response(await restarted.openStored(id)).arrayBuffer(),
+      );
+      assert.deepEqual(stored, kept, "torn record trimmed");
+      assert.equal(await restarted.readText(id), "before the crash\n");
+      const cast = await text(castOfRecords((await restarted.openStored(id))!));
+      assert.equal(
+        cast,
+        JSON.stringify(testHeader("cut2")) + "\n" +
+          '[0.1,"o","before the crash\\r\\n"]\n',
+      );
+      assert.equal(await restarted.recover(), 0, "recovery is idempotent");
     } finally {
       await fx.close();
     }

@@ -158,7 +158,14 @@ export class CastView {
     }
     if (typeof h !== "object" || h === null || Array.isArray(h)) h = {};
     this.#tty = h.tty === true;
-    return JSON.stringify({ ...h, version: 2 }) + "\n";
+    // The proxy's key order (version, width, height first); a damaged
+    // header still gets what asciinema needs.
+    return JSON.stringify({
+      version: 2,
+      width: 80,
+      height: 24,
+      ...h,
+    }) + "\n";
   }
 
   #output(r: SessionRecord): string {
