@@ -609,3 +609,83 @@ Deno.test("Recorder v2 stores the same evidence and cast whatever the body's chu
     await f.close();
   }
 });
+
+Deno.test("Recorder v2 stores a session the upstream refused as refused, and a live one as recording", async () => {
+  const f = await start("disk");
+  try {
+    const b = buildSession({
+      sessionId: "no",
+      tty: false,
+      steps: [],
+      endAt: 1,
+    });
+    const end = {
+      ...b.end!,
+      reason: "refused",
+      upstream: { status: 403, message: "forbidden" },
+    };
+    const r = await uploadRecords(
+      f.url,
+      UP,
+      "no",
+      concatBytes([b.beforeEnd, endRecordOf(end, 1)]),
+    );
+    assert.equal(r.acks.at(-1)?.done, true);
+    assert.equal(r.acks.at(-1)?.complete, false);
+    const result = await f.nextResult();
+    assert.equal(result.outcome, "refused");
+    const m = JSON.parse(
+      text((await get(f, `/v1/recordings/${result.id}`)).bytes),
+    );
+    assert.equal(m.status, "refused");
+    assert.deepEqual(m.end.upstream, end.upstream);
+
+    // A live upload: the header is acknowledged at once and shown recording.
+    const live = base("live");
+    let finish!: () => void;
+    const closed = new Promise<void>((r) => finish = r);
+    const res = await fetch(f.url + RECORDS_UPLOAD_PATH, {
+      method: "POST",
+      headers: {
+        "content-type": RECORDS_CONTENT_TYPE,
+        authorization: `Bearer ${UP}`,
+        [SESSION_HEADER]: "live",
+      },
+      body: new ReadableStream<Uint8Array>({
+        async start(c) {
+          c.enqueue(live.beforeEnd);
+          await closed;
+          c.enqueue(live.endRecord);
+          c.close();
+        },
+      }),
+      duplex: "half",
+    } as RequestInit);
+    // Read acks without cancelling the response (a break would).
+    const acks = linesOf(res.body!);
+    let id = "";
+    while (true) {
+      const next = await acks.next();
+      assert.ok(!next.done, "the ack stream ended early");
+      if (JSON.parse(next.value).ack === live.beforeEnd.length) break;
+    }
+    const list = JSON.parse(
+      text((await get(f, "/v1/recordings?status=recording")).bytes),
+    );
+    assert.deepEqual(
+      list.items.map((i: { sessionId: string }) => i.sessionId),
+      ["live"],
+    );
+    id = list.items[0].id;
+    const cast = text((await get(f, `/v1/recordings/${id}/cast`)).bytes);
+    assert.match(cast, /"hello\\r\\n"/, "the cast of a live recording so far");
+    finish();
+    for await (const line of acks) {
+      const a = JSON.parse(line);
+      if (a.done) assert.equal(a.complete, true);
+    }
+    assert.equal((await f.nextResult()).outcome, "complete");
+  } finally {
+    await f.close();
+  }
+});
