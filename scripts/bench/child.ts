@@ -39,6 +39,8 @@ export interface ClusterSpec {
 export interface FastSpec {
   /** Stdout payload per frame. @default {32768} */
   frameBytes?: number;
+  /** TLS server (see `FastUpstreamOptions.tls`). @default {"node"} */
+  tls?: "node" | "deno";
 }
 
 /** The token a `fast` child reports (it accepts any). */
@@ -92,6 +94,7 @@ async function run(role: string, spec: unknown): Promise<void> {
         certPem: leaf.certPem,
         keyPem: leaf.keyPem,
         ...(s.frameBytes ? { frameBytes: s.frameBytes } : {}),
+        ...(s.tls ? { tls: s.tls } : {}),
       });
       ready({ url: up.url, caPem: ca.certPem, token: FAST_TOKEN });
       await stopped();

@@ -90,7 +90,8 @@ export function execPath(
 
 /**
  * Opens an exec session and resolves once it is upgraded. The socket is
- * Deno's own (`Deno.connectTls`, rustls; `Deno.connect` for http), read into
+ * Deno's own (`Deno.connect` with `TCP_NODELAY`, then `Deno.startTls` for
+ * https), read into
  * one reused buffer of `readBytes`: the client must not be what limits a
  * GiB-per-second stream.
  * @param target Server and credentials.
@@ -106,14 +107,18 @@ export async function openSession(
   const u = new URL(target.url);
   const port = Number(u.port || (u.protocol === "https:" ? 443 : 80));
   const sentAt = performance.now();
+  // TCP first with Nagle off, then TLS: a `Deno.TlsConn` has no setNoDelay,
+  // and the request head would wait ~40 ms for the ACK of the handshake's
+  // last flight (delayed ACK).
+  const tcp = await Deno.connect({ hostname: u.hostname, port });
+  tcp.setNoDelay(true);
   const conn: Deno.Conn = u.protocol === "https:"
-    ? await Deno.connectTls({
+    ? await Deno.startTls(tcp, {
       hostname: u.hostname,
-      port,
       caCerts: target.caPem ? [target.caPem] : undefined,
       alpnProtocols: ["http/1.1"],
     })
-    : await Deno.connect({ hostname: u.hostname, port });
+    : tcp;
   let head = `GET ${opts.path} HTTP/1.1\r\nHost: ${u.host}\r\n` +
     "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" +
     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +

@@ -1,6 +1,6 @@
 /**
- * A minimal, fast exec server for the benchmark: TLS (rustls through
- * `Deno.listenTls`), HTTP/1.1 read by hand, and `pods/exec` over the
+ * A minimal, fast exec server for the benchmark: TLS (`node:tls` with
+ * `TCP_NODELAY`, or `Deno.listenTls`), HTTP/1.1 read by hand, and `pods/exec` over the
  * WebSocket channel protocol (`v5.channel.k8s.io`, `v4.channel.k8s.io`).
  * It does nothing else, so the cost the benchmark sees through a proxy is the
  * proxy's own, not the simulated cluster's.
@@ -24,6 +24,7 @@
  * @module
  */
 
+import tls from "node:tls";
 import { encodeWsFrame, WsFrameParser } from "../../src/k8s/ws_frame.ts";
 
 /** Options of {@linkcode startFastUpstream}. */
@@ -40,6 +41,108 @@ export interface FastUpstreamOptions {
   frameBytes?: number;
   /** Stdout bytes per TLS write (whole frames). @default {1048576} */
   writeBytes?: number;
+  /**
+   * TLS server: `node` (`node:tls`, with `TCP_NODELAY`) or `deno`
+   * (`Deno.listenTls`, faster, but its connections cannot turn Nagle off:
+   * a 101 written while the session ticket is unacknowledged waits ~40 ms
+   * for the client's delayed ACK, measured on every other Deno client
+   * connection, while a Go client is not delayed).
+   * @default {"node"}
+   */
+  tls?: "node" | "deno";
+}
+
+/** The few socket operations the server needs, over either TLS stack. */
+interface ByteConn {
+  /** Reads into `buf`; null at EOF. */
+  read(buf: Uint8Array): Promise<number | null>;
+  /** Writes all or part of `b`; resolves with the count once taken. */
+  write(b: Uint8Array): Promise<number>;
+  /** Closes; never throws. */
+  close(): void;
+}
+
+function denoConn(conn: Deno.Conn): ByteConn {
+  return {
+    read: (buf) => conn.read(buf),
+    write: (b) => conn.write(b),
+    close() {
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    },
+  };
+}
+
+/** A `node:tls` socket as a {@linkcode ByteConn}, paused while nobody reads. */
+function nodeConn(socket: tls.TLSSocket): ByteConn {
+  const queue: Uint8Array[] = [];
+  let ended = false;
+  let failed: Error | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  socket.on("data", (d: Uint8Array) => {
+    queue.push(d);
+    socket.pause(); // one chunk ahead at most: back-pressure
+    notify();
+  });
+  socket.on("end", () => {
+    ended = true;
+    notify();
+  });
+  socket.on("close", () => {
+    ended = true;
+    notify();
+  });
+  socket.on("error", (e: Error) => {
+    failed = e;
+    notify();
+  });
+  return {
+    async read(buf) {
+      while (queue.length === 0) {
+        if (failed) throw failed;
+        if (ended) return null;
+        socket.resume();
+        await new Promise<void>((r) => (wake = r));
+      }
+      const head = queue[0]!;
+      const n = Math.min(buf.length, head.length);
+      buf.set(head.subarray(0, n));
+      if (n === head.length) queue.shift();
+      else queue[0] = head.subarray(n);
+      return n;
+    },
+    write(b) {
+      if (failed) return Promise.reject(failed);
+      if (socket.destroyed) {
+        return Promise.reject(new Error("Cannot write: socket closed"));
+      }
+      return new Promise<number>((resolve, reject) => {
+        const ok = socket.write(b, (e?: Error | null) => {
+          if (e) reject(e);
+        });
+        if (ok) return resolve(b.length);
+        const onDrain = () => {
+          socket.off("close", onClose);
+          resolve(b.length);
+        };
+        const onClose = () => {
+          socket.off("drain", onDrain);
+          reject(new Error("Cannot write: socket closed"));
+        };
+        socket.once("drain", onDrain);
+        socket.once("close", onClose);
+      });
+    },
+    close() {
+      socket.destroy();
+    },
+  };
 }
 
 /** A running fast upstream. */
@@ -73,44 +176,61 @@ const HEAD_LIMIT = 64 * 1024;
 export async function startFastUpstream(
   o: FastUpstreamOptions,
 ): Promise<FastUpstream> {
-  const listener = Deno.listenTls({
-    hostname: o.hostname ?? "127.0.0.1",
-    port: o.port ?? 0,
-    cert: o.certPem,
-    key: o.keyPem,
-    alpnProtocols: ["http/1.1"],
-  });
   const frameBytes = o.frameBytes ?? 32 * 1024;
   const writeBytes = Math.max(frameBytes, o.writeBytes ?? 1024 * 1024);
-  const conns = new Set<Deno.Conn>();
+  const conns = new Set<ByteConn>();
   let sessions = 0;
-  const loop = (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      serveConn(conn, { frameBytes, writeBytes, onSession: () => sessions++ })
-        .catch(() => {})
-        .finally(() => {
-          conns.delete(conn);
-          try {
-            conn.close();
-          } catch { /* closed */ }
-        });
-    }
-  })().catch(() => {});
-  await Promise.resolve();
+  const handle = (conn: ByteConn) => {
+    conns.add(conn);
+    serveConn(conn, { frameBytes, writeBytes, onSession: () => sessions++ })
+      .catch(() => {})
+      .finally(() => {
+        conns.delete(conn);
+        conn.close();
+      });
+  };
+  let port: number;
+  let stop: () => Promise<void>;
+  if ((o.tls ?? "node") === "deno") {
+    const listener = Deno.listenTls({
+      hostname: o.hostname ?? "127.0.0.1",
+      port: o.port ?? 0,
+      cert: o.certPem,
+      key: o.keyPem,
+      alpnProtocols: ["http/1.1"],
+    });
+    port = (listener.addr as Deno.NetAddr).port;
+    const loop = (async () => {
+      for await (const conn of listener) handle(denoConn(conn));
+    })().catch(() => {});
+    stop = async () => {
+      listener.close();
+      await loop;
+    };
+  } else {
+    const server = tls.createServer({
+      cert: o.certPem,
+      key: o.keyPem,
+      ALPNProtocols: ["http/1.1"],
+    }, (socket) => {
+      socket.setNoDelay(true);
+      handle(nodeConn(socket));
+    });
+    server.on("tlsClientError", () => {});
+    await new Promise<void>((resolve) =>
+      server.listen(o.port ?? 0, o.hostname ?? "127.0.0.1", resolve)
+    );
+    port = (server.address() as { port: number }).port;
+    stop = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  }
   return {
-    url: `https://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    url: `https://127.0.0.1:${port}`,
     get sessions() {
       return sessions;
     },
     async close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
-      await loop;
+      for (const c of conns) c.close();
+      await stop();
     },
   };
 }
@@ -127,14 +247,14 @@ interface Request {
   headers: Map<string, string>;
 }
 
-async function writeAll(conn: Deno.Conn, b: Uint8Array): Promise<void> {
+async function writeAll(conn: ByteConn, b: Uint8Array): Promise<void> {
   let off = 0;
   while (off < b.length) off += await conn.write(b.subarray(off));
 }
 
 /** Reads one request head; returns it and the bytes after it. */
 async function readHead(
-  conn: Deno.Conn,
+  conn: ByteConn,
   carry: Uint8Array,
 ): Promise<{ req: Request; rest: Uint8Array } | undefined> {
   let buf = carry;
@@ -174,7 +294,7 @@ function headEnd(b: Uint8Array): number {
   return -1;
 }
 
-async function serveConn(conn: Deno.Conn, s: ConnSettings): Promise<void> {
+async function serveConn(conn: ByteConn, s: ConnSettings): Promise<void> {
   let carry: Uint8Array = new Uint8Array(0);
   for (;;) {
     const got = await readHead(conn, carry);
@@ -292,7 +412,7 @@ function channelFrame(channel: number, data: Uint8Array): Uint8Array {
 }
 
 async function execSession(
-  conn: Deno.Conn,
+  conn: ByteConn,
   req: Request,
   url: URL,
   carry: Uint8Array,

@@ -3,7 +3,7 @@ import { generateCa, issueCert } from "../../src/devcluster/certs.ts";
 import { execPath, openSession } from "./exec_client.ts";
 import { startFastUpstream } from "./fast_upstream.ts";
 
-async function serve() {
+async function serve(tls: "node" | "deno" = "node") {
   const ca = await generateCa("fast-upstream-test-ca");
   const leaf = await issueCert(ca, { commonName: "up", usage: "server" });
   const up = await startFastUpstream({
@@ -11,29 +11,32 @@ async function serve() {
     keyPem: leaf.keyPem,
     frameBytes: 1000,
     writeBytes: 4000,
+    tls,
   });
   return { up, target: { url: up.url, caPem: ca.certPem, token: "t" }, ca };
 }
 
-Deno.test("startFastUpstream gen writes exactly BYTES of x after the client's first message, then Success", async () => {
-  const { up, target } = await serve();
-  try {
-    for (const bytes of [0, 1, 999, 1000, 4001, 123_457]) {
-      let xs = true;
-      const s = await openSession(target, {
-        path: execPath(["gen", String(bytes)], { stdin: true }),
-        onStdout: (d) => (xs &&= d.every((b) => b === 0x78)),
-      });
-      s.closeStdin();
-      const r = await s.done;
-      assert.equal(r.stdoutBytes, bytes);
-      assert.ok(xs);
-      assert.match(r.status, /"Success"/);
+for (const tls of ["node", "deno"] as const) {
+  Deno.test(`startFastUpstream (${tls} TLS) gen writes exactly BYTES of x after the client's first message, then Success`, async () => {
+    const { up, target } = await serve(tls);
+    try {
+      for (const bytes of [0, 1, 999, 1000, 4001, 123_457]) {
+        let xs = true;
+        const s = await openSession(target, {
+          path: execPath(["gen", String(bytes)], { stdin: true }),
+          onStdout: (d) => (xs &&= d.every((b) => b === 0x78)),
+        });
+        s.closeStdin();
+        const r = await s.done;
+        assert.equal(r.stdoutBytes, bytes);
+        assert.ok(xs);
+        assert.match(r.status, /"Success"/);
+      }
+    } finally {
+      await up.close();
     }
-  } finally {
-    await up.close();
-  }
-});
+  });
+}
 
 Deno.test("startFastUpstream echo and sink read stdin and end when it closes", async () => {
   const { up, target } = await serve();
