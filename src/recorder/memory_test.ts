@@ -1,12 +1,21 @@
 import assert from "node:assert/strict";
 import { createRecorder } from "./app.ts";
+import { nodeSha256 } from "./serve.ts";
 import { parseRecorderConfig } from "./config.ts";
 import { DiskStorage } from "./disk_storage.ts";
 import { S3Storage } from "./s3_storage.ts";
 import type { RecordingStorage } from "./storage.ts";
 import { linesOf, startS3Process, testHeader } from "./_test_util.ts";
 import { isolatedTest as isolated } from "../testing/isolated_test.ts";
-import { END_KEY, SESSION_HEADER, UPLOAD_PATH } from "../recording/wire.ts";
+import { SESSION_HEADER } from "../recording/wire.ts";
+import {
+  encodeRecord,
+  encodeRecordHeader,
+  RECORD_HEADER_BYTES,
+  RECORDS_UPLOAD_PATH,
+  RecordType,
+} from "../protocol/records.ts";
+import { createHash } from "node:crypto";
 
 const UP = "uploader-token-0123456789";
 const VIEW = "viewer-token-0123456789";
@@ -25,17 +34,23 @@ async function streamThrough(
     listen: { hostname: "127.0.0.1", port: 0 },
     auth: { uploaderTokens: [UP], viewerTokens: [VIEW] },
   });
-  const recorder = createRecorder(config, { storage });
+  const recorder = createRecorder(config, { storage, digest: nodeSha256 });
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     recorder.app.fetch,
   );
   const url = `http://127.0.0.1:${server.addr.port}`;
   const enc = new TextEncoder();
-  // One 64 KiB chunk of ~1 KiB event lines, re-sent with fresh times.
-  const line = (t: number) =>
-    JSON.stringify([t, "o", "x".repeat(990) + "\r\n"]) + "\n";
-  const head = enc.encode(JSON.stringify(testHeader(sessionId)) + "\n");
+  // Records of 64 KiB of output each; header and payload sent as two chunks,
+  // as the proxy writes them.
+  const payload = enc.encode(("x".repeat(990) + "\n").repeat(65));
+  const head = encodeRecord(
+    RecordType.HEADER,
+    0,
+    enc.encode(JSON.stringify(testHeader(sessionId))),
+  );
+  const stdout = createHash("sha256");
+  let outBytes = 0;
   let sent = 0;
   let t = 0;
   let peak = 0;
@@ -51,34 +66,41 @@ async function streamThrough(
         return;
       }
       if (sent >= total) {
-        c.enqueue(enc.encode(
-          JSON.stringify({
-            [END_KEY]: {
-              sessionId,
-              endTime: 1,
-              reason: "normal",
-              exitCode: 0,
-              channels: {
-                stdout: { bytes: 0, sha256: "" },
-                stderr: { bytes: 0, sha256: "" },
+        const end = encodeRecord(
+          RecordType.END,
+          t,
+          enc.encode(JSON.stringify({
+            sessionId,
+            endTime: 1,
+            reason: "normal",
+            exitCode: 0,
+            channels: {
+              stdout: { bytes: outBytes, sha256: stdout.digest("hex") },
+              stderr: {
+                bytes: 0,
+                sha256: createHash("sha256").digest("hex"),
               },
-              castBytes: sent,
             },
-          }) + "\n",
-        ));
+            castBytes: sent,
+          })),
+        );
+        c.enqueue(end);
+        sent += end.length;
         c.close();
         return;
       }
-      let s = "";
-      while (s.length < 64 * 1024) s += line(t += 0.001);
-      const bytes = enc.encode(s);
-      c.enqueue(bytes);
-      sent += bytes.length;
+      c.enqueue(
+        encodeRecordHeader(RecordType.STDOUT, t += 1000, payload.length),
+      );
+      c.enqueue(payload);
+      stdout.update(payload);
+      outBytes += payload.length;
+      sent += RECORD_HEADER_BYTES + payload.length;
       if (++chunks % 32 === 0) sample();
     },
   }, { highWaterMark: 0 });
   const baseline = Deno.memoryUsage().rss;
-  const res = await fetch(url + UPLOAD_PATH, {
+  const res = await fetch(url + RECORDS_UPLOAD_PATH, {
     method: "POST",
     headers: { authorization: `Bearer ${UP}`, [SESSION_HEADER]: sessionId },
     body,
@@ -89,15 +111,27 @@ async function streamThrough(
     last = JSON.parse(l);
     sample();
   }
+  const uploadGrowth = peak - baseline;
+  // The cast is derived as it is read: memory stays flat for any size.
+  let castOut = 0;
+  if (last?.id) {
+    const cast = await fetch(`${url}/v1/recordings/${last.id}/cast`, {
+      headers: { authorization: `Bearer ${VIEW}` },
+    });
+    for await (const c of cast.body!) {
+      castOut += c.length;
+      if (++chunks % 64 === 0) sample();
+    }
+  }
   const castBytes = sent;
   await recorder.close();
   await server.shutdown();
-  return { last, castBytes, growth: peak - baseline };
+  return { last, castBytes, castOut, uploadGrowth, growth: peak - baseline };
 }
 
 isolated(
   import.meta.url,
-  "Recorder streams a 200 MiB recording to disk with flat memory",
+  "Recorder streams a 200 MiB record stream to disk, and its derived cast back, with flat memory",
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "execgate-rec-mem-" });
     try {
@@ -108,13 +142,15 @@ isolated(
       assert.equal(r.last.done, true);
       assert.equal(r.last.complete, true, JSON.stringify(r.last));
       const [y, m, d] = r.last.id.split("/");
-      const size = (await Deno.stat(`${dir}/${y}/${m}/${d}/big.cast`)).size;
+      const size = (await Deno.stat(`${dir}/${y}/${m}/${d}/big.records`))
+        .size;
       assert.equal(size, r.castBytes);
       assert.ok(size >= 200 * MiB);
+      assert.ok(r.castOut >= 200 * MiB, `cast of ${r.castOut} bytes`);
       console.log(
         `RSS growth while streaming 200 MiB to disk: ${
-          (r.growth / MiB).toFixed(1)
-        } MiB`,
+          (r.uploadGrowth / MiB).toFixed(1)
+        } MiB, and its cast back: ${(r.growth / MiB).toFixed(1)} MiB`,
       );
       assert.ok(
         r.growth < 150 * MiB,
