@@ -44,6 +44,8 @@ export interface TestSession {
   steps: Step[];
   /** Ms after start of the end; no end record when `false`. */
   endAt: number | false;
+  /** Pod in the header. @default {"web-0"} */
+  podName?: string;
 }
 
 /** What a session makes. */
@@ -84,7 +86,7 @@ export function buildSession(s: TestSession): BuiltSession {
       groups: [],
     },
     kubernetes: {
-      podName: "web-0",
+      podName: s.podName ?? "web-0",
       namespace: "default",
       container: "main",
       sessionType: "exec",

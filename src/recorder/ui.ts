@@ -333,7 +333,17 @@ export function createUi(options: UiOptions): Hono {
       html`<h2>${h.command ?? man.sessionId}</h2>
 <link rel="stylesheet" href="/ui/assets/asciinema-player.css">
 <div id="player"></div>
-<p><a id="download" href="${castUrl}" download>Download .cast</a></p>
+<p><a id="download" href="${castUrl}" download>Download .cast</a>${
+        man.format === "records"
+          ? html`
+            · <a id="evidence" href="/v1/recordings/${id
+              .id}/evidence"
+              download>evidence (records)</a> · <a id="stdout"
+              href="/v1/recordings/${id
+                .id}/stdout" download>raw stdout</a>
+          `
+          : ""
+      }</p>
 <dl id="meta">${
         rows.map(([k, v]) =>
           html`

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parseRecorderConfig } from "./config.ts";
 import { DiskStorage } from "./disk_storage.ts";
 import { serveRecorder } from "./serve.ts";
-import { testBody, testHeader, upload } from "./_test_util.ts";
+import { buildSession, uploadRecords } from "./_test_records.ts";
 import {
   launchChromium,
   viewRecordingInBrowser,
@@ -28,14 +28,18 @@ Deno.test("Recorder UI in Chromium: refuses missing and wrong credentials, logs 
       ["s-db", "db-0", "the \x1b[1;31mdatabase\x1b[0m says hello"],
     ];
     for (const [sid, pod, out] of sessions) {
-      const header = testHeader(sid);
-      header.kubernetes.podName = pod;
-      const r = await upload(
-        served.url,
-        UP,
-        sid,
-        testBody(header, [[0.05, "o", out + "\r\n"], [0.1, "o", "$ "]]).body,
-      );
+      const built = buildSession({
+        sessionId: sid,
+        podName: pod,
+        tty: false,
+        steps: [{ at: 50, out: 1, data: out + "\n" }, {
+          at: 100,
+          out: 1,
+          data: "$ ",
+        }],
+        endAt: 150,
+      });
+      const r = await uploadRecords(served.url, UP, sid, built.records);
       assert.equal(r.acks.at(-1)?.complete, true);
     }
     const seen = await viewRecordingInBrowser({
