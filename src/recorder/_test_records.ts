@@ -145,6 +145,8 @@ export function buildSession(s: TestSession): BuiltSession {
   const lines = tail.split("\n");
   lines.pop();
   const manifest = JSON.parse(lines.pop()!)[END_KEY] as SessionEnd;
+  // v2: the bytes of the records before the end record.
+  manifest.castBytes = beforeEnd.length;
   cast += lines.map((l) => l + "\n").join("");
   const endRecord = encodeRecord(
     RecordType.END,

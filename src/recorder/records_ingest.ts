@@ -15,7 +15,8 @@
  *   the payload bound, a record after the end record, an invalid end
  *   record, a torn record at the end of the body, the body over
  *   `maxRecordingBytes`, a disconnect, an end record whose stdout/stderr
- *   bytes or SHA-256 differ from what was stored: every complete record
+ *   bytes or SHA-256 differ from what was stored, or whose `castBytes`
+ *   differs from the bytes before it: every complete record
  *   before that point is kept, the recording is `partial` with a reason
  *   naming what and where (`Cannot decode record at byte 5231: type 9 is
  *   unknown`), and the ack stream gets `{"error"}` when the recorder is the
@@ -118,6 +119,9 @@ export function parseEndRecord(
     );
   }
   if (typeof v.reason !== "string") throw new Error("its reason is missing");
+  if (typeof v.castBytes !== "number") {
+    throw new Error("its castBytes is not a number");
+  }
   const ch = v.channels;
   if (!isObject(ch) || !isDigest(ch.stdout) || !isDigest(ch.stderr)) {
     throw new Error(
@@ -145,6 +149,7 @@ export async function ingestRecords(
   let writer: RecordingWriter | undefined;
   let header: CastHeader | undefined;
   let end: SessionEnd | undefined;
+  let endOffset = 0;
   let bodyBytes = 0;
   const startedAt = ctx.now();
   // Received bytes from offset `written` on, not handed to storage yet.
@@ -260,6 +265,7 @@ export async function ingestRecords(
         break;
       }
       case RecordType.END:
+        endOffset = r.offset;
         try {
           end = parseEndRecord(r.payload, sessionId);
         } catch (e) {
@@ -381,6 +387,11 @@ export async function ingestRecords(
         send({ error: reason });
         break;
       }
+    }
+    if (!reason && end.castBytes !== endOffset) {
+      reason =
+        `the end record says castBytes ${end.castBytes}, but ${endOffset} bytes of records came before it`;
+      send({ error: reason });
     }
   }
   const now = ctx.now();

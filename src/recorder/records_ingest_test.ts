@@ -413,6 +413,19 @@ for (const kind of ["disk", "s3"] as const) {
           reason:
             /^the end record says stdout is 6 bytes with SHA-256 0{64}, but the recorder stored 6 bytes with SHA-256 [0-9a-f]{64}$/,
         },
+        {
+          name: "end record castBytes mismatch",
+          body: (sid) => {
+            const b = base(sid);
+            const body = concatBytes([
+              b.beforeEnd,
+              endRecordOf({ ...b.end!, castBytes: 5 }, 9),
+            ]);
+            return { body, kept: body };
+          },
+          reason:
+            /^the end record says castBytes 5, but \d+ bytes of records came before it$/,
+        },
       ];
       for (const [i, c] of cases.entries()) {
         const sid = `after-${i}`;

@@ -16,7 +16,8 @@
  * END     SessionEnd JSON                → what the decoders held back, at the end time
  * ```
  *
- * `t` is the record's time in seconds (microseconds / 10^6). The semantics
+ * `t` is the record's time in seconds, to the millisecond (as the encoder wrote
+ * it). The semantics
  * are `CastEncoder`'s (`../../recording/cast_encoder.ts`), so a recording
  * replays as it did when the proxy encoded it.
  *
@@ -202,7 +203,8 @@ export class CastView {
 const EMPTY = new Uint8Array(0);
 
 function event(timeUs: number, code: string, data: string): string {
-  return JSON.stringify([timeUs / 1e6, code, data]) + "\n";
+  // Milliseconds, as the proxy's encoder wrote them.
+  return JSON.stringify([Math.round(timeUs / 1000) / 1000, code, data]) + "\n";
 }
 
 /** Cuts free text to {@linkcode MAX_TEXT_FIELD_CHARS}, as the encoder did. */
