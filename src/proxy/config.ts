@@ -20,6 +20,15 @@ export const ProxyConfigSchema = z.object({
   listen: z.object({
     host: z.string().default("0.0.0.0"),
     port: z.number().int().min(0).max(65535).default(8443),
+    /** How long a TLS handshake may take before the connection is dropped. */
+    handshakeTimeoutMs: Duration.default(10_000),
+    /**
+     * How long a request head may take: from the connection's start, or
+     * from the first byte of a later request on a kept-alive connection.
+     */
+    headTimeoutMs: Duration.default(10_000),
+    /** How long a kept-alive connection may wait for its next request. */
+    idleTimeoutMs: Duration.default(120_000),
   }).strict().default({}),
   /** Serving certificate; plain HTTP when absent (only behind a TLS terminator). */
   tls: z.object({

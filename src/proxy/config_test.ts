@@ -8,7 +8,13 @@ Deno.test("parseProxyConfig fills every default", () => {
   });
   assert.equal(c.hostname, "execgate");
   assert.deepEqual(c.upstream, { inCluster: true });
-  assert.deepEqual(c.listen, { host: "0.0.0.0", port: 8443 });
+  assert.deepEqual(c.listen, {
+    host: "0.0.0.0",
+    port: 8443,
+    handshakeTimeoutMs: 10_000,
+    headTimeoutMs: 10_000,
+    idleTimeoutMs: 120_000,
+  });
   assert.equal(c.recording.connectTimeoutMs, 5000);
   assert.deepEqual(c.recorders, {});
 });

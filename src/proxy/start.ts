@@ -3,6 +3,16 @@
  * builds the identity source, follows the policy file, opens recordings, and
  * serves. This is the edge where the Deno runtime comes in.
  *
+ * The listener: Deno's own sockets ({@linkcode listenProxy}: back-pressure
+ * both ways, a strict HTTP/1.1 reader, handshake, head and idle timeouts)
+ * for the `tokens` and `tailscale` identities. The `mtls` identity needs
+ * client certificates, which `Deno.listenTls` cannot ask for
+ * (denoland/deno#26825), so it keeps the `node:https` server
+ * ({@linkcode serveProxy}), with known weaker limits: a paused Node socket
+ * under Deno keeps reading, so an upload is not slowed to the upstream's
+ * pace, and the request head and handshake are bounded only by node's own
+ * defaults, not by the `listen.*TimeoutMs` settings.
+ *
  * @module
  */
 
@@ -12,6 +22,7 @@ import { evaluate, watchPolicy } from "../policy/mod.ts";
 import type { PolicyWatcher } from "../policy/mod.ts";
 import { createAuthorize } from "./authorize.ts";
 import type { ProxyConfig } from "./config.ts";
+import { listenProxy } from "../adapter/deno/listener.ts";
 import { type ServedProxy, serveProxy } from "./node_server.ts";
 import { createProxy, type OpenTap } from "./proxy.ts";
 import {
@@ -88,20 +99,28 @@ export async function startProxy(
     ? {
       certPem: await read(config.tls.certFile),
       keyPem: await read(config.tls.keyFile),
-      ...(config.identity.type === "mtls" && config.identity.caFile
-        ? { clientCaPem: await read(config.identity.caFile) }
-        : {}),
     }
     : undefined;
-  const served = await serveProxy(proxy, {
-    host: config.listen.host,
-    port: config.listen.port,
-    tls,
-  });
+  const served = config.identity.type === "mtls"
+    ? await serveProxy(proxy, {
+      host: config.listen.host,
+      port: config.listen.port,
+      tls: tls && { ...tls, clientCaPem: await read(config.identity.caFile) },
+    })
+    : await listenProxy(proxy, {
+      host: config.listen.host,
+      port: config.listen.port,
+      tls,
+      handshakeTimeoutMs: config.listen.handshakeTimeoutMs,
+      headTimeoutMs: config.listen.headTimeoutMs,
+      idleTimeoutMs: config.listen.idleTimeoutMs,
+      logger,
+    });
   logger.info("proxy listening", {
     url: served.url,
     upstream: upstream.server,
     identity: config.identity.type,
+    listener: config.identity.type === "mtls" ? "node:https" : "deno",
   });
   return {
     ...served,

@@ -11,35 +11,52 @@
 export class ByteSource {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
   #pending: Uint8Array[] = [];
-  #reading = false;
+  /** A read started by {@linkcode ByteSource.ended}, not yet taken. */
+  #inflight: Promise<Uint8Array | null> | undefined;
 
   /** @param reader The connection's reader (this takes it over). */
   constructor(reader: ReadableStreamDefaultReader<Uint8Array>) {
     this.#reader = reader;
   }
 
-  /** Whether a read from the connection is in flight. */
-  get reading(): boolean {
-    return this.#reading;
+  async #readConn(): Promise<Uint8Array | null> {
+    for (;;) {
+      const r = await this.#reader.read();
+      if (r.done) return null;
+      if (r.value.length > 0) return r.value;
+    }
   }
 
   /**
    * The next bytes: pushed-back ones first, then the connection's.
    * @returns Bytes, or `null` at end of stream.
+   * @throws {Error} The connection failed.
    */
-  async read(): Promise<Uint8Array | null> {
+  read(): Promise<Uint8Array | null> {
     const p = this.#pending.shift();
-    if (p) return p;
-    this.#reading = true;
-    try {
-      for (;;) {
-        const r = await this.#reader.read();
-        if (r.done) return null;
-        if (r.value.length > 0) return r.value;
-      }
-    } finally {
-      this.#reading = false;
+    if (p) return Promise.resolve(p);
+    const inflight = this.#inflight;
+    if (inflight) {
+      this.#inflight = undefined;
+      return inflight;
     }
+    return this.#readConn();
+  }
+
+  /**
+   * Resolves when the connection reaches its end (or fails) while nothing is
+   * being read: how a server notices a client gone in the middle of a long
+   * answer. It reads one chunk ahead; bytes that arrive instead (a pipelined
+   * request) are kept for the next {@linkcode ByteSource.read}, and the
+   * promise then never resolves.
+   * @returns A promise resolved on end of stream only.
+   */
+  ended(): Promise<void> {
+    if (this.#pending.length > 0) return new Promise(() => {});
+    this.#inflight ??= this.#readConn().catch(() => null);
+    return this.#inflight.then((b) =>
+      b === null ? undefined : new Promise<void>(() => {})
+    );
   }
 
   /**

@@ -23,7 +23,6 @@ import { statusResponse } from "../../k8s/status.ts";
 import type { Logger } from "../../log.ts";
 import type { ByteDuplex } from "../duplex.ts";
 import type { Proxy } from "../proxy.ts";
-import type { RelaySocket } from "../upgrade_relay.ts";
 import { ByteSource } from "./byte_source.ts";
 import { requestBody } from "./request_body.ts";
 import {
@@ -49,15 +48,10 @@ export interface Http1ConnectionOptions {
   /** How long a kept-alive connection may wait for its next request. @default {120_000} */
   idleTimeoutMs?: number;
   /**
-   * The socket `proxy.upgrade` takes, over this connection once the server
-   * has let go of its streams (a paused one: the relay resumes it).
-   */
-  upgradeSocket: (conn: ByteDuplex) => RelaySocket;
-  /**
-   * Half-closes the connection (the web streams of a `Deno.Conn` cannot:
-   * closing its writable closes it all). Used before the lingering close
-   * that lets a last answer reach the client; without it the connection
-   * lingers reading, then closes.
+   * Half-closes the connection before the lingering close that lets a last
+   * answer reach the client. @default {closing the writable (a
+   * {@linkcode ByteDuplex} half-closes then; a bare `Deno.Conn` closes
+   * altogether, so pass `() => conn.closeWrite()` for one)}
    */
   closeWrite?: () => Promise<void>;
   /** Aborted when the server shuts down: the connection is closed. */
@@ -150,7 +144,7 @@ export async function serveHttp1Connection(
   async function finish(bytes?: Uint8Array): Promise<void> {
     try {
       if (bytes) await writer.write(bytes);
-      await opts.closeWrite?.();
+      await (opts.closeWrite ? opts.closeWrite() : writer.close());
       arm(LINGER_MS, close);
       let n = 0;
       while (n < MAX_LINGER_BYTES) {
@@ -228,8 +222,8 @@ export async function serveHttp1Connection(
           ));
         }
         // The relay takes the connection over from here: the server lets
-        // go of its streams (no read is in flight) and hands on what the
-        // client sent after the head.
+        // go of its streams (no read is in flight, so no byte is lost) and
+        // hands on what the client sent after the head.
         const rest = source.takePending();
         reader.releaseLock();
         writer.releaseLock();
@@ -239,7 +233,7 @@ export async function serveHttp1Connection(
             target: head.target,
             rawHeaders: head.rawHeaders,
           },
-          opts.upgradeSocket(conn),
+          conn,
           rest,
           peer,
         );
@@ -310,11 +304,24 @@ export async function serveHttp1Connection(
       );
     }
     responding = true;
-    let keep = await writeResponse(writer, res, {
-      method: head.method.toUpperCase(),
-      version: head.version,
-      keepAlive: head.keepAlive,
-    });
+    // A client gone in the middle of a long answer (a watch) stops it: the
+    // upstream is not read for no one. Only once the request body is read,
+    // so the look-ahead read takes nothing from it.
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    if (body.state === "done") source.ended().then(onAbort);
+    let keep: boolean;
+    try {
+      keep = await writeResponse(writer, res, {
+        method: head.method.toUpperCase(),
+        version: head.version,
+        keepAlive: head.keepAlive,
+        signal: stop.signal,
+      });
+    } finally {
+      opts.signal?.removeEventListener("abort", onAbort);
+    }
     answered = true;
     if (keep && body.state === "reading") {
       // An answer before the whole body was read: the rest is read and

@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import type { PeerInfo } from "../../identity/identity.ts";
-import { DenoConnSocket } from "../deno_socket.ts";
 import type { Proxy, UpgradeRequest } from "../proxy.ts";
-import type { RelaySocket } from "../upgrade_relay.ts";
 import { serveHttp1Connection } from "./connection.ts";
 
 const enc = new TextEncoder();
@@ -31,11 +29,6 @@ function serve(
         remoteAddr: "127.0.0.1:1",
         secure: false,
         headTimeoutMs: opts.headTimeoutMs ?? 30_000,
-        upgradeSocket: (c) => {
-          const s = new DenoConnSocket(c as Deno.Conn);
-          s.pause();
-          return s;
-        },
         closeWrite: () => conn.closeWrite(),
         signal: shutdown.signal,
       }).finally(() => conns.delete(p));
@@ -306,21 +299,18 @@ Deno.test("serveHttp1Connection sends 100 Continue when the body is first read",
 Deno.test("serveHttp1Connection hands a SPDY upgrade (POST, Content-Length: 0) to proxy.upgrade with the bytes after the head", async () => {
   let seen: { req: UpgradeRequest; head: string } | undefined;
   const server = serve(() => Promise.reject(new Error("not an upgrade")), {
-    upgrade: (req, client: RelaySocket, head) => {
+    upgrade: async (req, client, head) => {
       seen = { req, head: dec.decode(head) };
-      return new Promise<void>((done) => {
-        client.write(
-          enc.encode(
-            "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n",
-          ),
-        );
-        // Echo what the client sends next, then end.
-        client.on("data", (d) => {
-          client.write(d);
-          if (dec.decode(d).includes("END")) client.end(() => done());
-        });
-        client.resume();
-      });
+      const w = client.writable.getWriter();
+      await w.write(enc.encode(
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n",
+      ));
+      // Echo what the client sends next until END, then close.
+      for await (const d of client.readable) {
+        await w.write(d);
+        if (dec.decode(d).includes("END")) break;
+      }
+      await w.close();
     },
   });
   try {
@@ -463,6 +453,35 @@ Deno.test("serveHttp1Connection reads an upload no faster than the request body 
     await writing;
   } finally {
     release();
+    await server.close();
+  }
+});
+
+Deno.test("serveHttp1Connection cancels a quiet streaming answer (a watch) when the client goes away", async () => {
+  let cancelled!: () => void;
+  const wasCancelled = new Promise<void>((r) => cancelled = r);
+  const server = serve(() =>
+    Promise.resolve(
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(c) {
+            c.enqueue(enc.encode('{"type":"ADDED"}\n'));
+          },
+          pull: () => new Promise(() => {}), // no more events, ever
+          cancel: () => cancelled(),
+        }),
+      ),
+    )
+  );
+  try {
+    const c = await connect(server.port);
+    await c.write(
+      enc.encode("GET /pods?watch=true HTTP/1.1\r\nHost: x\r\n\r\n"),
+    );
+    await readUntil(c, (t) => t.includes("ADDED"));
+    c.close();
+    await wasCancelled;
+  } finally {
     await server.close();
   }
 });

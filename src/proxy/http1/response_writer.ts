@@ -19,6 +19,8 @@ export interface ResponseContext {
   version: "1.0" | "1.1";
   /** Whether the connection may stay open after this response. */
   keepAlive: boolean;
+  /** Stops pulling the body (the client is gone, or the server stops). */
+  signal?: AbortSignal;
 }
 
 const REASONS: Record<number, string> = {
@@ -176,6 +178,11 @@ export async function writeResponse(
 
   const reader = res.body.getReader();
   let sent = 0;
+  const stop = () => {
+    reader.cancel().catch(() => {});
+  };
+  if (ctx.signal?.aborted) stop();
+  ctx.signal?.addEventListener("abort", stop, { once: true });
   try {
     // The first chunk rides with the head when it is there at once (no
     // small write waiting for an ACK under Nagle).
@@ -226,11 +233,15 @@ export async function writeResponse(
       pending = undefined;
       next = reader.read();
     }
+    if (ctx.signal?.aborted) {
+      throw new Error("Cannot write response: the connection was closed");
+    }
     if (pending) await writer.write(pending);
     if (framing === "chunked") await writer.write(LAST_CHUNK);
     if (framing === "length" && sent !== length) keepAlive = false;
     return keepAlive;
   } finally {
+    ctx.signal?.removeEventListener("abort", stop);
     reader.cancel().catch(() => {});
   }
 }
