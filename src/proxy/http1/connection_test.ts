@@ -12,7 +12,8 @@ type Upgrade = Proxy["upgrade"];
 /** A server on 127.0.0.1:0 running the core over real `Deno.listen` sockets. */
 function serve(
   fetch: Fetch,
-  opts: { upgrade?: Upgrade; headTimeoutMs?: number } = {},
+  opts: { upgrade?: Upgrade; headTimeoutMs?: number; idleTimeoutMs?: number } =
+    {},
 ) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const shutdown = new AbortController();
@@ -29,6 +30,7 @@ function serve(
         remoteAddr: "127.0.0.1:1",
         secure: false,
         headTimeoutMs: opts.headTimeoutMs ?? 30_000,
+        idleTimeoutMs: opts.idleTimeoutMs ?? 30_000,
         closeWrite: () => conn.closeWrite(),
         signal: shutdown.signal,
       }).finally(() => conns.delete(p));
@@ -481,6 +483,23 @@ Deno.test("serveHttp1Connection cancels a quiet streaming answer (a watch) when 
     await readUntil(c, (t) => t.includes("ADDED"));
     c.close();
     await wasCancelled;
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("serveHttp1Connection closes a kept-alive connection idle past idleTimeoutMs, without a 408", async () => {
+  const server = serve(() => Promise.resolve(text("one")), {
+    idleTimeoutMs: 200,
+  });
+  try {
+    const c = await connect(server.port);
+    await c.write(enc.encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    // One answer, then EOF once the connection has sat idle.
+    const all = await readAll(c);
+    c.close();
+    assert.equal(all.match(/HTTP\/1\.1 /g)?.length, 1);
+    assert.match(all, /^HTTP\/1\.1 200 OK/);
   } finally {
     await server.close();
   }
