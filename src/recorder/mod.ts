@@ -30,8 +30,21 @@ export {
   type RecordingId,
 } from "./recording_id.ts";
 export { S3Storage, type S3StorageOptions } from "./s3_storage.ts";
-export { runRecorder, type ServedRecorder, serveRecorder } from "./serve.ts";
 export {
+  nodeSha256,
+  runRecorder,
+  type ServedRecorder,
+  serveRecorder,
+} from "./serve.ts";
+export {
+  castOfRecords,
+  CastView,
+  channelOfRecords,
+  storedRecords,
+} from "./views/cast_view.ts";
+export { ingestRecords, type RecordsIngestContext } from "./records_ingest.ts";
+export {
+  evidenceExt,
   RECORDING_STATUSES,
   RecordingExistsError,
   type RecordingManifest,
