@@ -71,8 +71,15 @@ export const ProxyConfigSchema = z.object({
     ackTimeoutMs: Duration.default(10_000),
     /** Largest WebSocket message the tap accepts. */
     maxMessageBytes: z.number().int().positive().default(4 * 1024 * 1024),
-    /** Bytes buffered per session towards the recorder before back-pressure. */
-    queueBytes: z.number().int().positive().default(1024 * 1024),
+    /**
+     * The window: unacknowledged bytes per session towards the recorder
+     * before upstream waits (fail closed) or records are dropped (fail open);
+     * sized so window / recorder round trip is well above the link speed.
+     * Default 4 MiB.
+     */
+    windowBytes: z.number().int().positive().optional(),
+    /** Former name of `windowBytes` (used when `windowBytes` is not set). */
+    queueBytes: z.number().int().positive().optional(),
   }).strict().default({}),
 }).strict().superRefine((c, ctx) => {
   if (c.identity.type !== "tailscale" && !c.policy) {

@@ -1,166 +1,171 @@
 /**
- * Adapter: a Deno TCP/TLS connection with the Node-socket surface the relay
- * uses ({@linkcode RelaySocket}), with real back-pressure. Deno's `node:tls`
- * sockets keep reading from the kernel while paused (a 1 GiB exec grew the
- * proxy by 1.4 GiB); this one reads only while not paused, one 256 KiB read at
- * a time, so a slow client slows the upstream down through TCP.
+ * Adapters from runtime connections to {@linkcode ByteDuplex}:
+ *
+ * - {@linkcode connDuplex}: a `Deno.Conn` (TCP or TLS). Its own `readable` and
+ *   `writable` would do, except that closing `conn.writable` closes the whole
+ *   connection; here closing the writable half-closes it (`closeWrite`), and
+ *   a read is made only when the consumer asks for bytes (no read-ahead), so
+ *   a slow reader slows the peer down through TCP.
+ * - {@linkcode nodeSocketDuplex}: a `node:net`/`node:tls` socket (the
+ *   `node_server.ts` listener kept for mTLS).
  *
  * @module
  */
 
-import type { RelaySocket } from "./upgrade_relay.ts";
+import type { Socket } from "node:net";
+import type { ByteDuplex } from "./duplex.ts";
 
-type Events = {
-  data: ((chunk: Uint8Array) => void)[];
-  drain: (() => void)[];
-  end: (() => void)[];
-  close: (() => void)[];
-  error: ((e: Error) => void)[];
-};
+/** Bytes asked of one read. */
+const READ_SIZE = 64 * 1024;
+/**
+ * A read shorter than this is copied out of the read buffer (which is then
+ * reused), so a small chunk held downstream does not pin 64 KiB.
+ */
+const COPY_BELOW = 16 * 1024;
 
-const READ_SIZE = 256 * 1024;
-const HIGH_WATER = 64 * 1024;
-
-/** A `RelaySocket` over a `Deno.Conn`. */
-export class DenoConnSocket implements RelaySocket {
-  #conn: Deno.Conn;
-  #on: Events = { data: [], drain: [], end: [], close: [], error: [] };
-  #paused = false;
-  #reading = false;
-  #closed = false;
-  #queue: Uint8Array[] = [];
-  #queued = 0;
-  #writing = false;
-  #needDrain = false;
-  #ending = false;
-  #endCbs: (() => void)[] = [];
-
-  /** @param conn An open connection (TLS handshake may still be pending). */
-  constructor(conn: Deno.Conn) {
-    this.#conn = conn;
-    queueMicrotask(() => this.#readLoop());
-  }
-
-  write(chunk: Uint8Array): boolean {
-    if (this.#closed || this.#ending) return false;
-    this.#queue.push(chunk);
-    this.#queued += chunk.length;
-    this.#writeLoop();
-    if (this.#queued >= HIGH_WATER) {
-      this.#needDrain = true;
-      return false;
-    }
-    return true;
-  }
-
-  end(cb?: () => void): void {
-    if (cb) this.#endCbs.push(cb);
-    if (this.#ending) return;
-    this.#ending = true;
-    this.#writeLoop();
-  }
-
-  destroy(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+/**
+ * A `Deno.Conn` as a {@linkcode ByteDuplex}.
+ * @param conn An open connection (a TLS handshake may still be pending).
+ * @returns The duplex; `close()` closes the connection (idempotent).
+ * @example
+ * ```ts ignore
+ * const up = connDuplex(await Deno.connect({ hostname, port }));
+ * ```
+ */
+export function connDuplex(conn: Deno.Conn): ByteDuplex {
+  let closed = false;
+  let buf: Uint8Array | undefined;
+  const close = () => {
+    if (closed) return;
+    closed = true;
     try {
-      this.#conn.close();
-    } catch { /* already closed */ }
-    queueMicrotask(() => this.#emit("close"));
-  }
-
-  pause(): void {
-    this.#paused = true;
-  }
-
-  resume(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
-    this.#readLoop();
-  }
-
-  on(event: keyof Events, fn: (...a: never[]) => void): this {
-    (this.#on[event] as unknown[]).push(fn);
-    return this;
-  }
-
-  once(event: keyof Events, fn: (...a: never[]) => void): this {
-    const wrap = (...a: never[]) => {
-      (this.#on[event] as unknown[]) = (this.#on[event] as unknown[]).filter(
-        (f) => f !== wrap,
-      );
-      fn(...a);
-    };
-    return this.on(event, wrap);
-  }
-
-  off(event: keyof Events, fn: (...a: never[]) => void): this {
-    (this.#on[event] as unknown[]) = (this.#on[event] as unknown[]).filter(
-      (f) => f !== fn,
-    );
-    return this;
-  }
-
-  #emit(event: keyof Events, arg?: unknown): void {
-    for (const f of [...this.#on[event]]) (f as (a?: unknown) => void)(arg);
-  }
-
-  async #readLoop(): Promise<void> {
-    if (this.#reading) return;
-    this.#reading = true;
-    try {
-      while (!this.#paused && !this.#closed) {
-        const buf = new Uint8Array(READ_SIZE);
-        const n = await this.#conn.read(buf);
-        if (this.#closed) return;
-        if (n === null) {
-          this.#emit("end");
-          if (this.#ending || this.#queued === 0) this.destroy();
+      conn.close();
+    } catch { /* closed already */ }
+  };
+  const readable = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      buf ??= new Uint8Array(READ_SIZE);
+      let n: number | null;
+      try {
+        n = await conn.read(buf);
+      } catch (e) {
+        if (closed) {
+          c.close();
           return;
         }
-        this.#emit("data", buf.subarray(0, n));
+        throw e;
       }
-    } catch (e) {
-      if (!this.#closed) {
-        this.#emit("error", e as Error);
-        this.destroy();
+      if (n === null) {
+        c.close();
+        return;
       }
-    } finally {
-      this.#reading = false;
-    }
-  }
+      if (n < COPY_BELOW) c.enqueue(buf.slice(0, n));
+      else {
+        c.enqueue(buf.subarray(0, n));
+        buf = undefined;
+      }
+    },
+    cancel() {
+      close();
+    },
+  }, { highWaterMark: 0 });
+  const writable = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      let off = 0;
+      while (off < chunk.length) {
+        off += await conn.write(chunk.subarray(off));
+      }
+    },
+    async close() {
+      try {
+        await (conn as Deno.TcpConn).closeWrite();
+      } catch { /* peer gone, or closed already */ }
+    },
+    abort() {
+      close();
+    },
+  }, { highWaterMark: 1 });
+  return { readable, writable, close };
+}
 
-  async #writeLoop(): Promise<void> {
-    if (this.#writing) return;
-    this.#writing = true;
-    try {
-      while (this.#queue.length > 0 && !this.#closed) {
-        const chunk = this.#queue.shift()!;
-        let off = 0;
-        while (off < chunk.length) {
-          off += await this.#conn.write(chunk.subarray(off));
-        }
-        this.#queued -= chunk.length;
-        if (this.#needDrain && this.#queued < HIGH_WATER) {
-          this.#needDrain = false;
-          this.#emit("drain");
-        }
+/**
+ * A Node socket as a {@linkcode ByteDuplex}: reads pause the socket while
+ * the consumer does not ask for more; closing the writable ends the socket
+ * (a half-close).
+ * @param socket The socket (e.g. of an `upgrade` event).
+ * @returns The duplex; `close()` destroys the socket.
+ */
+export function nodeSocketDuplex(socket: Socket): ByteDuplex {
+  socket.pause();
+  let queue: Uint8Array[] = [];
+  let ended = false;
+  let failed: Error | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  socket.on("data", (d: Uint8Array) => {
+    queue.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+    socket.pause();
+    notify();
+  });
+  socket.on("end", () => {
+    ended = true;
+    notify();
+  });
+  socket.on("close", () => {
+    ended = true;
+    notify();
+  });
+  socket.on("error", (e: Error) => {
+    failed = e;
+    notify();
+  });
+  const readable = new ReadableStream<Uint8Array>({
+    async pull(c) {
+      while (queue.length === 0 && !ended && !failed) {
+        socket.resume();
+        await new Promise<void>((r) => wake = r);
       }
-      if (this.#ending && this.#queue.length === 0 && !this.#closed) {
-        try {
-          await (this.#conn as Deno.TcpConn).closeWrite();
-        } catch { /* peer gone */ }
-        const cbs = this.#endCbs;
-        this.#endCbs = [];
-        for (const cb of cbs) cb();
-      }
-    } catch (e) {
-      if (!this.#closed) {
-        this.#emit("error", e as Error);
-        this.destroy();
-      }
-    } finally {
-      this.#writing = false;
-    }
-  }
+      if (queue.length > 0) {
+        const q = queue;
+        queue = [];
+        for (const d of q) c.enqueue(d);
+      } else if (failed) c.error(failed);
+      else c.close();
+    },
+    cancel() {
+      socket.destroy();
+    },
+  }, { highWaterMark: 0 });
+  // A destroyed socket may never call back: settle what waits on 'close'.
+  const settleOnClose = new Set<(e?: Error) => void>();
+  socket.on("close", () => {
+    for (const f of [...settleOnClose]) f(new Error("The socket is closed"));
+  });
+  const waitFor = (start: (done: (e?: Error | null) => void) => void) =>
+    new Promise<void>((resolve, reject) => {
+      if (socket.destroyed) return reject(new Error("The socket is closed"));
+      const done = (e?: Error | null) => {
+        settleOnClose.delete(done);
+        if (e) reject(e);
+        else resolve();
+      };
+      settleOnClose.add(done);
+      start(done);
+    });
+  const writable = new WritableStream<Uint8Array>({
+    write(chunk) {
+      return waitFor((done) => socket.write(chunk, (e) => done(e)));
+    },
+    close() {
+      return waitFor((done) => socket.end(() => done())).catch(() => {});
+    },
+    abort() {
+      socket.destroy();
+    },
+  }, { highWaterMark: 1 });
+  return { readable, writable, close: () => socket.destroy() };
 }

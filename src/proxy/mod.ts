@@ -66,11 +66,11 @@ export {
   upstreamHeaders,
 } from "./impersonation.ts";
 export type { RelayTap } from "./relay_tap.ts";
+export type { ByteDuplex } from "./duplex.ts";
 export {
   encodeRequestHead,
   type RelayOptions,
   type RelayResult,
-  type RelaySocket,
   relayUpgrade,
   writeRawResponse,
   writeResponse,

@@ -14,7 +14,7 @@ import type { TLSSocket } from "node:tls";
 import { getRequestListener } from "@hono/node-server";
 import type { PeerInfo } from "../identity/identity.ts";
 import type { Proxy } from "./proxy.ts";
-import type { RelaySocket } from "./upgrade_relay.ts";
+import { nodeSocketDuplex } from "./deno_socket.ts";
 
 /** Listener options. */
 export interface ServeOptions {
@@ -119,7 +119,7 @@ export function serveProxy(
           target: req.url ?? "/",
           rawHeaders: raw,
         },
-        socket as unknown as RelaySocket,
+        nodeSocketDuplex(socket),
         new Uint8Array(head),
         peerOf(socket, headers),
       ).catch((e) => {

@@ -58,7 +58,7 @@ export async function openRecordings(
   const limits = {
     connectTimeoutMs: config.recording.connectTimeoutMs,
     ackTimeoutMs: config.recording.ackTimeoutMs,
-    maxQueueBytes: config.recording.queueBytes,
+    windowBytes: config.recording.windowBytes ?? config.recording.queueBytes,
     maxMessageBytes: config.recording.maxMessageBytes,
   };
   return async function openTap(ctx) {

@@ -48,9 +48,9 @@ import {
 import { restrictUpgradeOffer, UpgradeOfferError } from "./upgrade_offer.ts";
 import type { UpstreamRequest } from "./upstream_connect.ts";
 import type { RelayTap } from "./relay_tap.ts";
+import type { ByteDuplex } from "./duplex.ts";
 import {
   encodeRequestHead,
-  type RelaySocket,
   relayUpgrade,
   writeResponse,
 } from "./upgrade_relay.ts";
@@ -120,7 +120,7 @@ export interface ProxyDeps {
   /** Sends an ordinary request upstream (TLS trust and client cert configured). */
   upstreamRequest: UpstreamRequest;
   /** Opens a raw connection to the upstream (TLS already established). */
-  connectUpstream: () => Promise<RelaySocket>;
+  connectUpstream: () => Promise<ByteDuplex>;
   /** Opens the recording tap of a session. @default {no recording} */
   openTap?: OpenTap;
   /** Logger. */
@@ -138,10 +138,13 @@ export interface Proxy {
    *   the URL parser.
    */
   fetch(req: Request, peer: PeerInfo, rawTarget?: string): Promise<Response>;
-  /** Handles an upgrade request on its raw socket. */
+  /**
+   * Handles an upgrade request on its raw connection (positioned after the
+   * request head; `head` holds bytes already read past it).
+   */
   upgrade(
     req: UpgradeRequest,
-    client: RelaySocket,
+    client: ByteDuplex,
     head: Uint8Array,
     peer: PeerInfo,
   ): Promise<void>;
@@ -168,9 +171,9 @@ function refusal(
   return statusResponse(status, message);
 }
 
-/** An upgrade in flight: the raw client socket a handler relays on. */
+/** An upgrade in flight: the raw client connection a handler relays on. */
 interface UpgradeBinding {
-  client: RelaySocket;
+  client: ByteDuplex;
   /** Bytes the client sent after its request head. */
   head: Uint8Array;
   /** Header pairs in wire order, names as sent. */

@@ -290,8 +290,8 @@ async function stack(decision: Decision, answer: "101" | "403" = "101") {
       }
       const tap: RelayTap = {
         upgraded: () => {},
-        fromClient: () => {},
-        fromUpstream: (c) => c,
+        clientObserver: () => new TransformStream(),
+        upstreamGate: () => new TransformStream(),
         end: (...args) => {
           ends.push(args);
           return Promise.resolve();

@@ -1,37 +1,49 @@
 /**
- * The seam between the upgrade relay and whatever observes a session
- * (the recording tap). The relay forwards original bytes; a tap sees a copy of
- * each direction and decides *when* upstream bytes may reach the client.
+ * The seam between the upgrade relay and whatever observes a session (the
+ * recording tap). The relay pipes streams; a tap inserts one transform in
+ * each direction:
+ *
+ * ```
+ * upstream.readable ─▶ tap.upstreamGate() ─▶ client.writable
+ * client.readable   ─▶ tap.clientObserver() ─▶ upstream.writable
+ * ```
+ *
+ * Both pass the original bytes on, never altered. The gate decides *when*
+ * upstream bytes reach the client (e.g. once the recorder acknowledged them)
+ * and applies back-pressure through its `transform`; it ends a session (fail
+ * closed) by enqueueing final bytes and terminating its own stream, which the
+ * pipes propagate (upstream cancelled, client closed). Nothing calls back
+ * into the relay.
  *
  * @module
  */
 
 import type { EndReason, UpstreamRefusal } from "../recording/wire.ts";
 
-/**
- * Observer of one upgraded connection. All methods are called in wire order
- * for their direction.
- */
+/** Observer of one upgraded connection. */
 export interface RelayTap {
   /**
-   * Called once with the upstream's `101` answer, before any body bytes.
+   * Called once with the upstream's `101` answer, before the streams below
+   * are asked for.
    * @param protocol The negotiated subprotocol (`Sec-WebSocket-Protocol`, or
    * `X-Stream-Protocol-Version` for SPDY), or "" when none.
    */
   upgraded(protocol: string): void;
   /**
-   * A copy of client → upstream bytes (already forwarded; never altered).
-   * A throw is a protocol error handed to the failure policy.
+   * The upstream → client transform (called once, after `upgraded`): it
+   * enqueues a prefix of the bytes written to it, in order, possibly later,
+   * and may end with bytes of its own (an abort).
    */
-  fromClient(chunk: Uint8Array): void;
+  upstreamGate(): TransformStream<Uint8Array, Uint8Array>;
   /**
-   * Upstream → client bytes, offered before forwarding. Resolves to the bytes
-   * the relay may forward now, which are always a prefix of all bytes offered
-   * so far that was not yet released (e.g. only whole frames once they have
-   * been handed to the recorder). The relay awaits it before reading more
-   * upstream bytes: that is the back-pressure.
+   * The client → upstream transform (called once, after `upgraded`): it
+   * enqueues every chunk unchanged and reads a copy.
    */
-  fromUpstream(chunk: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  clientObserver(): TransformStream<Uint8Array, Uint8Array>;
+  /**
+   * Set once the tap ended the session itself (fail closed): why.
+   */
+  readonly abortedWith?: string;
   /**
    * Called once when the relay ends, with why. Resolves when the tap has
    * finished (recording closed). When the upstream answered anything but
@@ -42,10 +54,4 @@ export interface RelayTap {
     detail?: string,
     upstream?: UpstreamRefusal,
   ): Promise<void>;
-  /**
-   * Set by the relay before `upgraded`: the tap calls it to end the session
-   * (fail closed). `toClient` are final bytes the relay writes to the client
-   * (e.g. a stderr message and a failure `Status`) before closing both sides.
-   */
-  abort?: (toClient: Uint8Array, detail: string) => void;
 }

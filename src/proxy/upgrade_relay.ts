@@ -1,26 +1,32 @@
 /**
  * The upgrade relay: a passive middlebox for `Connection: Upgrade` requests
- * (WebSocket and SPDY). It sends the rewritten request head upstream, reads
- * the answer's head, and then
+ * (WebSocket and SPDY), over web streams ({@linkcode ByteDuplex}). It sends
+ * the rewritten request head upstream, reads the answer's head, and then
  *
- * - on `101`, writes the answer to the client verbatim and relays raw bytes
- *   both ways with TCP back-pressure, showing a copy of each direction to an
- *   optional {@linkcode RelayTap} (which may hold upstream bytes back until
- *   they are recorded, or abort the session);
+ * - on `101`, writes the answer to the client verbatim and pipes both
+ *   directions with the streams' own back-pressure:
+ *   ```
+ *   upstream.readable ─▶ tap.upstreamGate()   ─▶ client.writable
+ *   client.readable   ─▶ tap.clientObserver() ─▶ upstream.writable
+ *   ```
+ *   A reader that stops reading stops the other side: nothing here counts
+ *   chunks, pauses or waits per chunk. A tap that ends the session (fail
+ *   closed) terminates its gate after its final bytes; the pipes carry that
+ *   on (upstream cancelled, client closed).
  * - on anything else (RBAC 403, 404, …), passes the answer through unchanged,
  *   status, headers and body, and closes: no second request may ride on a
  *   connection the proxy did not authorise. The tap then ends `refused` with
  *   the upstream's status and the `message` of its `Status` body (read from
  *   at most the first 64 KiB of the body) or its reason phrase.
  *
- * The sockets are typed structurally (a subset of Node's `net.Socket`), so the
- * relay itself imports no runtime module.
+ * Runtime-neutral: it sees only streams.
  *
  * @module
  */
 
 import { failureStatus } from "../k8s/status.ts";
 import type { EndReason, UpstreamRefusal } from "../recording/wire.ts";
+import type { ByteDuplex } from "./duplex.ts";
 import {
   headerOf,
   type ResponseHead,
@@ -28,29 +34,16 @@ import {
 } from "./http_head.ts";
 import type { RelayTap } from "./relay_tap.ts";
 
-/** The part of a Node socket the relay uses. */
-export interface RelaySocket {
-  write(chunk: Uint8Array): boolean;
-  end(cb?: () => void): void;
-  destroy(): void;
-  pause(): void;
-  resume(): void;
-  on(event: "data", fn: (chunk: Uint8Array) => void): unknown;
-  on(event: "drain" | "end" | "close", fn: () => void): unknown;
-  on(event: "error", fn: (err: Error) => void): unknown;
-  once(event: "drain", fn: () => void): unknown;
-}
-
 /** Options of {@linkcode relayUpgrade}. */
 export interface RelayOptions {
-  /** The client's socket, positioned after its request head. */
-  client: RelaySocket;
-  /** Bytes the client sent after its request head (Node's `head`). */
+  /** The client's connection, positioned after its request head. */
+  client: ByteDuplex;
+  /** Bytes the client sent after its request head. */
   clientHead: Uint8Array;
   /** The request head to send upstream (request line + headers + CRLF CRLF). */
   requestHead: Uint8Array;
   /** Opens the connection to the upstream. */
-  connect: () => Promise<RelaySocket>;
+  connect: () => Promise<ByteDuplex>;
   /** Optional observer of the upgraded session. */
   tap?: RelayTap;
 }
@@ -113,34 +106,42 @@ const REASON_PHRASES: Record<number, string> = {
   503: "Service Unavailable",
 };
 
-function writeHttp(
-  socket: RelaySocket,
+async function writeHttp(
+  conn: ByteDuplex,
   status: number,
   contentType: string,
   body: Uint8Array,
-): void {
-  socket.write(enc.encode(
+): Promise<void> {
+  const head = enc.encode(
     `HTTP/1.1 ${status} ${
       REASON_PHRASES[status] ?? "Error"
     }\r\nContent-Type: ${contentType}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
-  ));
-  socket.write(body);
-  socket.end();
+  );
+  const w = conn.writable.getWriter();
+  try {
+    await w.write(head);
+    await w.write(body);
+    await w.close();
+  } catch {
+    /* the client is gone */
+  } finally {
+    closeQuietly(conn);
+  }
 }
 
 /**
- * Writes a complete HTTP response to a raw socket and ends it.
- * @param socket The client socket.
+ * Writes a complete HTTP response to a raw connection and closes it.
+ * @param conn The client connection.
  * @param status Status code.
  * @param body JSON body (a Kubernetes `Status`).
  */
 export function writeRawResponse(
-  socket: RelaySocket,
+  conn: ByteDuplex,
   status: number,
   body: unknown,
-): void {
-  writeHttp(
-    socket,
+): Promise<void> {
+  return writeHttp(
+    conn,
     status,
     "application/json",
     enc.encode(JSON.stringify(body)),
@@ -148,19 +149,19 @@ export function writeRawResponse(
 }
 
 /**
- * Writes a `Response` (status, content type and body) to a raw socket as a
- * complete HTTP/1.1 answer and ends it: how an upgrade request that was
+ * Writes a `Response` (status, content type and body) to a raw connection as
+ * a complete HTTP/1.1 answer and closes it: how an upgrade request that was
  * refused before the relay is answered.
- * @param socket The client socket.
+ * @param conn The client connection.
  * @param res The answer.
  */
 export async function writeResponse(
-  socket: RelaySocket,
+  conn: ByteDuplex,
   res: Response,
 ): Promise<void> {
   const body = new Uint8Array(await res.arrayBuffer());
-  writeHttp(
-    socket,
+  await writeHttp(
+    conn,
     res.status,
     res.headers.get("content-type") ?? "application/json",
     body,
@@ -168,278 +169,247 @@ export async function writeResponse(
 }
 
 /**
- * Relays one upgrade request. Resolves when both sides are closed (and the
- * tap has ended).
- * @param opts Sockets, request head, tap.
+ * Relays one upgrade request. Resolves when both directions are closed and
+ * the tap has ended.
+ * @param opts Connections, request head, tap.
  * @returns How it went.
  */
-export function relayUpgrade(opts: RelayOptions): Promise<RelayResult> {
-  return new Relay(opts).run();
+export async function relayUpgrade(opts: RelayOptions): Promise<RelayResult> {
+  const { client, tap } = opts;
+  let up: ByteDuplex;
+  try {
+    up = await opts.connect();
+  } catch (e) {
+    const detail = (e as Error).message;
+    await writeRawResponse(
+      client,
+      502,
+      failureStatus(
+        502,
+        `the upstream API server could not be reached: ${detail}`,
+      ),
+    );
+    return ended(tap, { status: 0, reason: "upstream-gone", detail });
+  }
+  const reader = up.readable.getReader();
+  let answer;
+  try {
+    answer = await sendHead(up, reader, opts.requestHead);
+  } catch (e) {
+    const err = e as Error & { reason?: EndReason };
+    await writeRawResponse(client, 502, failureStatus(502, err.message));
+    closeQuietly(up);
+    return ended(tap, {
+      status: 0,
+      reason: err.reason ?? "upstream-gone",
+      detail: err.message,
+    });
+  }
+  if (answer.head.status !== 101) {
+    return ended(tap, await passThrough(client, up, reader, answer));
+  }
+  return ended(tap, await relayOpen(opts, up, reader, answer));
 }
 
-class Relay {
-  #o: RelayOptions;
-  #up?: RelaySocket;
-  #status = 0;
-  #upPauses = 0;
-  #done = false;
-  #aborted = false;
-  #reason?: EndReason;
-  #detail?: string;
-  #chain: Promise<void> = Promise.resolve();
-  #resolve!: (r: RelayResult) => void;
-  #clientClosed = false;
-  #upClosed = false;
-  #refusal?: { head: ResponseHead; body: Uint8Array[]; size: number };
+type Reader = ReadableStreamDefaultReader<Uint8Array>;
+type Answer = { head: ResponseHead; raw: Uint8Array; rest: Uint8Array };
 
-  constructor(o: RelayOptions) {
-    this.#o = o;
-  }
-
-  run(): Promise<RelayResult> {
-    const p = new Promise<RelayResult>((r) => (this.#resolve = r));
-    const { client } = this.#o;
-    client.pause();
-    client.on("error", (e) => this.#fail("client-gone", e.message));
-    client.on("close", () => {
-      this.#clientClosed = true;
-      this.#reason ??= "client-gone";
-      if (this.#up && !this.#upClosed) endGracefully(this.#up);
-      this.#maybeFinish();
-    });
-    this.#o.connect().then((up) => this.#start(up), (e: Error) => {
-      if (!this.#clientClosed) {
-        writeRawResponse(
-          client,
-          502,
-          failureStatus(
-            502,
-            `the upstream API server could not be reached: ${e.message}`,
-          ),
-        );
-      }
-      this.#upClosed = true;
-      this.#reason ??= "upstream-gone";
-      this.#detail ??= e.message;
-      this.#maybeFinish();
-    });
-    return p;
-  }
-
-  #start(up: RelaySocket): void {
-    this.#up = up;
-    if (this.#done) {
-      up.destroy();
-      return;
+/** Sends the request head and reads the answer's head. */
+async function sendHead(
+  up: ByteDuplex,
+  reader: Reader,
+  requestHead: Uint8Array,
+): Promise<Answer> {
+  const w = up.writable.getWriter();
+  await w.write(requestHead);
+  w.releaseLock();
+  const parser = new ResponseHeadParser();
+  while (true) {
+    const { value, done } = await reader.read();
+    if (done) {
+      throw new Error("the upstream closed the connection before answering");
     }
-    const parser = new ResponseHeadParser();
-    let phase: "head" | "open" | "passthrough" = "head";
-    let remaining = -1; // passthrough: body bytes left, -1 = until close
-    const chunked = new ChunkedEnd();
-    up.on("error", (e) => this.#fail("upstream-gone", e.message));
-    const upDone = () => {
-      if (this.#upClosed) return;
-      this.#upClosed = true;
-      this.#reason ??= "upstream-gone";
-      // Release whatever the tap still holds before ending the client.
-      this.#chain = this.#chain.then(() => {
-        if (!this.#clientClosed) endGracefully(this.#o.client);
-      });
-      this.#chain.then(() => this.#maybeFinish());
-    };
-    up.on("end", upDone);
-    up.on("close", upDone);
-    up.on("data", (chunk) => {
-      if (phase === "open") return this.#fromUpstream(chunk);
-      if (phase === "passthrough") {
-        this.#keepRefusalBody(chunk);
-        this.#o.client.write(chunk);
-        if (remaining >= 0) remaining -= chunk.length;
-        if (remaining === 0 || (remaining < 0 && chunked.feed(chunk))) {
-          this.#endPassthrough();
-        }
-        return;
-      }
-      let got;
-      try {
-        got = parser.push(chunk);
-      } catch (e) {
-        writeRawResponse(
-          this.#o.client,
-          502,
-          failureStatus(502, (e as Error).message),
-        );
-        this.#fail("protocol-error", (e as Error).message);
-        return;
-      }
-      if (!got) return;
-      this.#status = got.head.status;
-      if (got.head.status === 101) {
-        phase = "open";
-        this.#open(
-          got.head,
-          got.raw.subarray(0, got.head.headLength),
-          got.rest,
-        );
-      } else {
-        phase = "passthrough";
-        this.#reason = "refused";
-        this.#detail =
-          `the upstream answered ${got.head.status} ${got.head.statusText}`
-            .trim();
-        this.#refusal = { head: got.head, body: [], size: 0 };
-        this.#keepRefusalBody(got.rest);
-        this.#o.client.write(got.raw);
-        const len = bodyLength(got.head);
-        if (len === "chunked") {
-          remaining = -1;
-          if (chunked.feed(got.rest)) this.#endPassthrough();
-        } else if (len !== undefined) {
-          remaining = len - got.rest.length;
-          if (remaining <= 0) this.#endPassthrough();
-        }
-      }
-    });
+    let got;
     try {
-      up.write(this.#o.requestHead);
+      got = parser.push(value);
     } catch (e) {
-      this.#fail("upstream-gone", (e as Error).message);
+      throw Object.assign(e as Error, { reason: "protocol-error" });
     }
+    if (got) return got;
   }
+}
 
-  #keepRefusalBody(chunk: Uint8Array): void {
-    const r = this.#refusal;
-    if (!r || r.size >= MAX_REFUSAL_BODY_BYTES || chunk.length === 0) return;
-    const part = chunk.subarray(0, MAX_REFUSAL_BODY_BYTES - r.size);
-    r.body.push(part.slice());
-    r.size += part.length;
-  }
-
-  #endPassthrough(): void {
-    this.#reason ??= "normal";
-    endGracefully(this.#o.client);
-    this.#up?.destroy();
-  }
-
-  #open(head: ResponseHead, raw: Uint8Array, rest: Uint8Array): void {
-    const { client, tap } = this.#o;
-    const up = this.#up!;
-    if (tap) {
-      tap.abort = (toClient, detail) => this.#abort(toClient, detail);
-      tap.upgraded(
-        headerOf(head, "sec-websocket-protocol") ??
-          headerOf(head, "x-stream-protocol-version") ?? "",
-      );
+/** A non-101 answer: pass it through verbatim, then close both sides. */
+async function passThrough(
+  client: ByteDuplex,
+  up: ByteDuplex,
+  reader: Reader,
+  got: Answer,
+): Promise<RelayResult> {
+  const refusal = { head: got.head, body: [] as Uint8Array[], size: 0 };
+  const keep = (chunk: Uint8Array) => {
+    if (refusal.size >= MAX_REFUSAL_BODY_BYTES || chunk.length === 0) return;
+    const part = chunk.subarray(0, MAX_REFUSAL_BODY_BYTES - refusal.size);
+    refusal.body.push(part.slice());
+    refusal.size += part.length;
+  };
+  const w = client.writable.getWriter();
+  const len = bodyLength(got.head);
+  const chunked = new ChunkedEnd();
+  let remaining = typeof len === "number" ? len : -1;
+  const isEnd = (chunk: Uint8Array) => {
+    if (len === "chunked") return chunked.feed(chunk);
+    if (remaining >= 0) remaining -= chunk.length;
+    return remaining <= 0 && len !== undefined;
+  };
+  try {
+    keep(got.rest);
+    await w.write(got.raw);
+    let end = isEnd(got.rest);
+    while (!end) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      keep(value);
+      await w.write(value);
+      end = isEnd(value);
     }
-    client.write(raw);
-    if (rest.length > 0) this.#fromUpstream(rest);
-    client.on("data", (chunk) => {
-      if (this.#aborted) return;
-      if (!up.write(chunk)) {
-        client.pause();
-        up.once("drain", () => client.resume());
-      }
-      if (tap) {
-        try {
-          tap.fromClient(chunk);
-        } catch (e) {
-          this.#fail("protocol-error", (e as Error).message);
-        }
-      }
+    await w.close();
+  } catch { /* either side went away: the answer is what got through */ }
+  closeQuietly(client);
+  closeQuietly(up);
+  return {
+    status: got.head.status,
+    reason: "refused",
+    detail: `the upstream answered ${got.head.status} ${got.head.statusText}`
+      .trim(),
+    upstream: refusalOf(refusal),
+  };
+}
+
+/** A `101`: the answer to the client, then the two pipes. */
+async function relayOpen(
+  opts: RelayOptions,
+  up: ByteDuplex,
+  upReader: Reader,
+  got: Answer,
+): Promise<RelayResult> {
+  const { client, tap } = opts;
+  let reason: EndReason | undefined;
+  let detail: string | undefined;
+  const note = (r: EndReason, e?: unknown) => {
+    if (reason !== undefined) return;
+    reason = r;
+    if (e !== undefined) detail = e instanceof Error ? e.message : String(e);
+  };
+  tap?.upgraded(
+    headerOf(got.head, "sec-websocket-protocol") ??
+      headerOf(got.head, "x-stream-protocol-version") ?? "",
+  );
+  const w = client.writable.getWriter();
+  try {
+    await w.write(got.raw.subarray(0, got.head.headLength));
+    w.releaseLock();
+  } catch (e) {
+    note("client-gone", e);
+    upReader.cancel().catch(() => {});
+    closeQuietly(up);
+    closeQuietly(client);
+    return { status: 101, reason: reason!, ...(detail ? { detail } : {}) };
+  }
+  const fromUpstream = prefixed(
+    got.rest,
+    upReader,
+    (e) => note("upstream-gone", e),
+  );
+  const fromClient = prefixed(
+    opts.clientHead,
+    client.readable.getReader(),
+    (e) => note("client-gone", e),
+  );
+  const down =
+    (tap ? fromUpstream.pipeThrough(tap.upstreamGate()) : fromUpstream)
+      .pipeTo(client.writable)
+      .catch((e) => note("client-gone", e))
+      .finally(() => {
+        // The session is over for the client: close both sides.
+        closeQuietly(client);
+        closeQuietly(up);
+      });
+  const toUp = (tap ? fromClient.pipeThrough(tap.clientObserver()) : fromClient)
+    .pipeTo(up.writable)
+    .catch((e) => note("upstream-gone", e))
+    .finally(() => {
+      // The client is done sending (or gone): end the upstream too; what it
+      // still sends can no longer be answered.
+      note("client-gone");
+      closeQuietly(up);
     });
-    client.on("end", () => {
-      if (!this.#upClosed) up.end();
-    });
-    if (this.#o.clientHead.length > 0) {
-      const first = this.#o.clientHead;
-      up.write(first);
-      try {
-        tap?.fromClient(first);
-      } catch (e) {
-        this.#fail("protocol-error", (e as Error).message);
+  await Promise.all([down, toUp]);
+  if (tap?.abortedWith !== undefined) {
+    reason = "recording-failed";
+    detail = tap.abortedWith;
+  }
+  return {
+    status: 101,
+    reason: reason ?? "normal",
+    ...(detail ? { detail } : {}),
+  };
+}
+
+/**
+ * A pull-only stream of `first`, then what `reader` yields (no read-ahead:
+ * a chunk is read only when the consumer asks for one).
+ */
+function prefixed(
+  first: Uint8Array,
+  reader: Reader,
+  onEnd: (e?: unknown) => void,
+): ReadableStream<Uint8Array> {
+  let pending: Uint8Array | undefined = first.length > 0 ? first : undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      if (pending) {
+        c.enqueue(pending);
+        pending = undefined;
+        return;
       }
-    }
-    client.resume();
-  }
-
-  #pauseUp(): void {
-    if (this.#upPauses++ === 0) this.#up?.pause();
-  }
-
-  #resumeUp(): void {
-    if (--this.#upPauses === 0 && !this.#done) this.#up?.resume();
-  }
-
-  #toClient(bytes: Uint8Array): void {
-    if (this.#aborted || bytes.length === 0) return;
-    if (!this.#o.client.write(bytes)) {
-      this.#pauseUp();
-      this.#o.client.once("drain", () => this.#resumeUp());
-    }
-  }
-
-  #fromUpstream(chunk: Uint8Array): void {
-    const tap = this.#o.tap;
-    if (!tap) return this.#toClient(chunk);
-    this.#pauseUp();
-    this.#chain = this.#chain.then(async () => {
-      if (this.#aborted) return;
+      let r;
       try {
-        this.#toClient(await tap.fromUpstream(chunk));
+        r = await reader.read();
       } catch (e) {
-        this.#fail("protocol-error", (e as Error).message);
+        onEnd(e);
+        throw e;
       }
-    }).finally(() => this.#resumeUp());
-  }
+      if (r.done) {
+        onEnd();
+        c.close();
+      } else c.enqueue(r.value);
+    },
+    cancel(why) {
+      return reader.cancel(why).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+}
 
-  #abort(toClient: Uint8Array, detail: string): void {
-    if (this.#aborted) return;
-    this.#aborted = true;
-    this.#reason = "recording-failed";
-    this.#detail = detail;
-    const { client } = this.#o;
-    this.#up?.destroy();
-    if (!this.#clientClosed) {
-      client.write(toClient);
-      endGracefully(client);
-    }
-  }
+/** Ends the tap as the relay ended, then returns the result. */
+async function ended(
+  tap: RelayTap | undefined,
+  result: RelayResult,
+): Promise<RelayResult> {
+  if (!tap) return result;
+  try {
+    if (result.upstream) {
+      await tap.end("refused", result.detail, result.upstream);
+    } else await tap.end(result.reason, result.detail);
+  } catch { /* the tap logs its own failures */ }
+  return result;
+}
 
-  #fail(reason: EndReason, detail?: string): void {
-    this.#reason ??= reason;
-    this.#detail ??= detail;
-    this.#o.client.destroy();
-    this.#up?.destroy();
-  }
-
-  #maybeFinish(): void {
-    if (this.#clientClosed && (this.#upClosed || !this.#up)) {
-      this.#finish(this.#reason ?? "normal", this.#detail);
-    }
-  }
-
-  #finish(reason: EndReason, detail?: string): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#reason ??= reason;
-    this.#detail ??= detail;
-    const upstream = this.#refusal ? refusalOf(this.#refusal) : undefined;
-    const result: RelayResult = {
-      status: this.#status,
-      reason: this.#reason,
-      ...(this.#detail ? { detail: this.#detail } : {}),
-      ...(upstream ? { upstream } : {}),
-    };
-    const tap = this.#o.tap;
-    const ended = tap && this.#status === 101
-      ? this.#chain.then(() => tap.end(result.reason, result.detail))
-      : tap && upstream
-      ? tap.end("refused", result.detail, upstream)
-      : tap
-      ? tap.end(result.reason, result.detail)
-      : Promise.resolve();
-    ended.catch(() => {}).then(() => this.#resolve(result));
-  }
+/** Closes a connection, ignoring that it may be closed already. */
+function closeQuietly(conn: ByteDuplex): void {
+  try {
+    conn.close();
+  } catch { /* closed already */ }
 }
 
 /**
@@ -499,11 +469,6 @@ function dechunk(b: Uint8Array): Uint8Array {
     i = j + n + 2;
   }
   return concatAll(parts, size);
-}
-
-/** Ends a socket's writing side, then closes it once everything is flushed. */
-function endGracefully(s: RelaySocket): void {
-  s.end(() => s.destroy());
 }
 
 /** Body length of a non-101 answer: bytes, "chunked", or undefined (until close). */

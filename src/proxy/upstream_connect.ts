@@ -1,7 +1,7 @@
 /**
  * Adapters: how the proxy reaches the upstream API server with its own
- * credentials, for ordinary requests (`fetch` with a Deno HTTP client) and
- * for upgrades (a raw `node:tls` socket).
+ * credentials, for ordinary requests (`node:https`) and for upgrades (a raw
+ * Deno TLS or TCP connection as a {@linkcode ByteDuplex}).
  *
  * @module
  */
@@ -10,8 +10,8 @@ import http from "node:http";
 import https from "node:https";
 import net from "node:net";
 import type { UpstreamConfig } from "./upstream_config.ts";
-import type { RelaySocket } from "./upgrade_relay.ts";
-import { DenoConnSocket } from "./deno_socket.ts";
+import type { ByteDuplex } from "./duplex.ts";
+import { connDuplex } from "./deno_socket.ts";
 
 /** One ordinary request upstream, headers as an ordered list of pairs. */
 export interface UpstreamRequestInit {
@@ -125,13 +125,13 @@ export function upstreamRequester(up: UpstreamConfig): UpstreamRequest {
 
 /**
  * A connector opening raw TLS (or TCP for `http:`) connections upstream, as
- * Deno connections with real back-pressure ({@linkcode DenoConnSocket}).
+ * streams with real back-pressure ({@linkcode connDuplex}).
  * @param up The upstream.
  * @returns The connector.
  */
 export function upstreamConnector(
   up: UpstreamConfig,
-): () => Promise<RelaySocket> {
+): () => Promise<ByteDuplex> {
   const u = new URL(up.server);
   const hostname = u.hostname.replace(/^\[|\]$/g, "");
   const secure = u.protocol === "https:";
@@ -171,7 +171,6 @@ export function upstreamConnector(
       });
     }
     if (secure) await (conn as Deno.TlsConn).handshake();
-    const s = new DenoConnSocket(conn);
-    return s;
+    return connDuplex(conn);
   };
 }

@@ -360,21 +360,36 @@ export class CastEncoder {
   }
 
   #header(size: TerminalSize): CastHeader {
-    const i = this.#info;
-    return {
-      version: 2,
-      width: size.width,
-      height: size.height,
-      timestamp: Math.floor(this.#startMs / 1000),
-      command: shellQuote(i.argv),
-      argv: [...i.argv],
-      tty: i.tty,
-      ...identityFields(i.identity),
-      kubernetes: { ...i.kubernetes },
-      proxy: i.proxy,
-      sessionId: i.sessionId,
-    };
+    return castHeader(this.#info, this.#startMs, size);
   }
+}
+
+/**
+ * The header of a session (the asciicast v2 header fields execgate writes):
+ * the v1 cast's first line and the v2 `HEADER` record's JSON.
+ * @param info The session.
+ * @param startMs Session start, Unix milliseconds.
+ * @param size Size written in the header.
+ * @returns The header.
+ */
+export function castHeader(
+  info: CastSessionInfo,
+  startMs: number,
+  size: TerminalSize = DEFAULT_TERMINAL_SIZE,
+): CastHeader {
+  return {
+    version: 2,
+    width: size.width,
+    height: size.height,
+    timestamp: Math.floor(startMs / 1000),
+    command: shellQuote(info.argv),
+    argv: [...info.argv],
+    tty: info.tty,
+    ...identityFields(info.identity),
+    kubernetes: { ...info.kubernetes },
+    proxy: info.proxy,
+    sessionId: info.sessionId,
+  };
 }
 
 /** Cuts free text to {@linkcode MAX_TEXT_FIELD_CHARS}, saying so. */

@@ -1,13 +1,20 @@
 /**
- * The uploader side of the recording protocol (`wire.ts`): opens one
- * streaming `POST /v1/recordings` to the first recorder that accepts it,
- * feeds it from a bounded queue, and watches the acknowledgement stream so a
- * recorder that stops or stalls is noticed within `ackTimeoutMs`.
+ * The uploader side of the recording protocol: opens one streaming
+ * `POST /v2/recordings` (a body of binary records, `../protocol/records.ts`;
+ * the acknowledgement stream of `wire.ts`) to the first recorder that accepts
+ * it, feeds it from a queue, and watches the acknowledgement stream so a
+ * recorder that stops making progress is noticed within `ackTimeoutMs`.
  *
  * ```
- * tap ──write()──▶ queue ──pull──▶ fetch body ──▶ recorder
- *   ◀── waits while written − acked > maxQueueBytes ◀── {"ack":N} lines ──┘
+ * tap ──push()──▶ queue ──pull──▶ fetch body ──▶ recorder
+ *   ◀── whenRoom(): written − acked ≤ window ◀── {"ack":N} lines ──┘
+ *   ◀── onAck(): the acknowledged prefix grew ◀──┘
  * ```
+ *
+ * Slowness is not failure: only a recorder whose acknowledged bytes stand
+ * still for `ackTimeoutMs` while bytes are outstanding (or the final `done`
+ * is awaited), or whose acknowledgement stream falls silent for as long,
+ * breaks the upload.
  *
  * With `header`, a recorder counts as accepting only once it acknowledged
  * bytes covering the header line; one that refuses it (`{"error"}`) or does
@@ -22,12 +29,10 @@
  */
 
 import {
-  type Ack,
-  CAST_CONTENT_TYPE,
-  SESSION_HEADER,
-  SESSION_ID_PATTERN,
-  UPLOAD_PATH,
-} from "./wire.ts";
+  RECORDS_CONTENT_TYPE,
+  RECORDS_UPLOAD_PATH,
+} from "../protocol/records.ts";
+import { type Ack, SESSION_HEADER, SESSION_ID_PATTERN } from "./wire.ts";
 
 /** Options of {@linkcode openRecorderUpload}. */
 export interface RecorderClientOptions {
@@ -46,25 +51,24 @@ export interface RecorderClientOptions {
    */
   connectTimeoutMs?: number;
   /**
-   * The first body bytes (the cast header line): the upload is returned only
+   * The first body bytes (the `HEADER` record): the upload is returned only
    * once the recorder acknowledged all of them.
    * @default {undefined} (accepted at `200`)
    */
-  header?: Uint8Array;
+  header?: Uint8Array | Uint8Array[];
   /**
    * Longest silence of the acknowledgement stream, and longest time acked
    * bytes may stand still while bytes are outstanding.
    * @default {10000}
    */
   ackTimeoutMs?: number;
-  /** How long {@linkcode RecorderUpload.finish} waits for the final ack. @default {30000} */
-  finishTimeoutMs?: number;
   /**
-   * Unacknowledged body bytes (queued here, buffered by `fetch`, or in
-   * flight) before `write` makes its caller wait. This is the memory bound
-   * per session: `fetch` drains a request body stream without back-pressure
-   * of its own, so only the recorder's acks can bound it.
-   * @default {1048576}
+   * The window: unacknowledged body bytes (queued here, buffered by `fetch`,
+   * or in flight) before `write` makes its caller wait and `full` is set.
+   * This is the memory bound per session: `fetch` drains a request body
+   * stream without back-pressure of its own, so only the recorder's acks can
+   * bound it.
+   * @default {4194304}
    */
   maxQueueBytes?: number;
   /** Clock for the ack watchdog, milliseconds. @default {Date.now} */
@@ -145,7 +149,9 @@ export async function openRecorderUpload(
     const upload = new RecorderUpload(url, options);
     let reason = await upload._connect();
     if (reason === undefined && options.header !== undefined) {
-      reason = await upload._sendHeader(options.header);
+      reason = await upload._sendHeader(
+        Array.isArray(options.header) ? options.header : [options.header],
+      );
     }
     if (reason === undefined) return upload;
     tried.push({ url, reason });
@@ -180,6 +186,8 @@ export class RecorderUpload {
   #resolveFailure!: (e: RecordingFailedError) => void;
   #wakePuller: (() => void) | undefined;
   #spaceWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  #roomWaiters: { limit: number; resolve: () => void }[] = [];
+  #ackListeners: ((acked: number) => void)[] = [];
   #doneWaiters: { resolve: (a: Ack) => void; reject: (e: Error) => void }[] =
     [];
   #ackWaiters: {
@@ -203,8 +211,7 @@ export class RecorderUpload {
       fetch: options.fetch ?? globalThis.fetch,
       connectTimeoutMs: options.connectTimeoutMs ?? 5000,
       ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
-      finishTimeoutMs: options.finishTimeoutMs ?? 30_000,
-      maxQueueBytes: options.maxQueueBytes ?? 1024 * 1024,
+      maxQueueBytes: options.maxQueueBytes ?? 4 * 1024 * 1024,
       now: options.now ?? Date.now,
       urls: options.urls,
       sessionId: options.sessionId,
@@ -266,6 +273,45 @@ export class RecorderUpload {
   }
 
   /**
+   * Queues body chunks without waiting (the caller bounds itself with
+   * {@linkcode RecorderUpload.whenRoom} or {@linkcode RecorderUpload.full}).
+   * A broken or finished upload ignores them.
+   * @param chunks Body chunks, sent as they are (not copied unless small).
+   */
+  push(chunks: readonly Uint8Array[]): void {
+    if (this.#error || this.#closing) return;
+    for (const c of chunks) {
+      if (c.length === 0) continue;
+      if (this.#written === this.#acked) {
+        this.#lastProgressAt = this.#opts.now();
+      }
+      this.#queue.push(c);
+      this.#queued += c.length;
+      this.#written += c.length;
+    }
+    this.#wake();
+  }
+
+  /**
+   * Resolves once at most `limit` written bytes are unacknowledged, or the
+   * upload broke (never rejects: the failure arrives through
+   * {@linkcode RecorderUpload.failure}).
+   * @param limit Unacknowledged bytes. @default {the window}
+   */
+  whenRoom(limit: number = this.#opts.maxQueueBytes): Promise<void> {
+    if (this.#error || this.queuedBytes <= limit) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push({ limit, resolve }));
+  }
+
+  /**
+   * Calls `fn` with the acknowledged byte count every time it grows.
+   * @param fn The listener (synchronous; it must not throw).
+   */
+  onAck(fn: (acked: number) => void): void {
+    this.#ackListeners.push(fn);
+  }
+
+  /**
    * Resolves once the recorder acknowledged at least `n` body bytes.
    * @param n Body bytes (at most {@linkcode RecorderUpload.writtenBytes}).
    * @throws {RecordingFailedError} The recording broke first.
@@ -285,7 +331,7 @@ export class RecorderUpload {
    * @returns undefined when acknowledged, else why not (the upload is then
    * cancelled).
    */
-  async _sendHeader(header: Uint8Array): Promise<string | undefined> {
+  async _sendHeader(header: Uint8Array[]): Promise<string | undefined> {
     const ms = this.#opts.connectTimeoutMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<string>((resolve) => {
@@ -295,7 +341,7 @@ export class RecorderUpload {
       );
     });
     const acked = (async () => {
-      await this.write(header);
+      this.push(header);
       await this.whenAcked(this.#written);
       return undefined;
     })().catch((e: Error) =>
@@ -308,8 +354,9 @@ export class RecorderUpload {
   }
 
   /**
-   * Ends the body and waits for the recorder's final `{"done":true}` line
-   * (bounded by `finishTimeoutMs` and the ack watchdog).
+   * Ends the body and waits for the recorder's final `{"done":true}` line,
+   * as long as the recorder makes progress (the ack watchdog: a recorder that
+   * is slow but acknowledging is waited for).
    * @returns The final acknowledgement.
    * @throws {RecordingFailedError} The recording broke or the final ack did
    * not come.
@@ -321,16 +368,10 @@ export class RecorderUpload {
     if (this.#finalAck && this.#doneWaiters.length === 0 && this.#ackEnded) {
       return Promise.resolve(this.#finalAck);
     }
-    const deadline = setTimeout(
-      () =>
-        this.#fail(
-          `no final acknowledgement within ${this.#opts.finishTimeoutMs} ms`,
-        ),
-      this.#opts.finishTimeoutMs,
-    );
+    if (this.#written === this.#acked) this.#lastProgressAt = this.#opts.now();
     return new Promise<Ack>((resolve, reject) =>
       this.#doneWaiters.push({ resolve, reject })
-    ).finally(() => clearTimeout(deadline));
+    );
   }
 
   /**
@@ -350,7 +391,7 @@ export class RecorderUpload {
   async _connect(): Promise<string | undefined> {
     const o = this.#opts;
     const headers = new Headers({
-      "content-type": CAST_CONTENT_TYPE,
+      "content-type": RECORDS_CONTENT_TYPE,
       [SESSION_HEADER]: o.sessionId,
     });
     if (o.token !== undefined) {
@@ -372,7 +413,7 @@ export class RecorderUpload {
     }, o.connectTimeoutMs);
     let res: Response;
     try {
-      res = await o.fetch(this.url.replace(/\/+$/, "") + UPLOAD_PATH, {
+      res = await o.fetch(this.url.replace(/\/+$/, "") + RECORDS_UPLOAD_PATH, {
         method: "POST",
         headers,
         body,
@@ -418,12 +459,17 @@ export class RecorderUpload {
       controller.close();
       return;
     }
-    // Coalesce small writes into one chunk of at most 64 KiB.
-    let take = 0;
-    let n = 0;
-    while (n < this.#queue.length && take < 65536) {
-      take += this.#queue[n]!.length;
-      n++;
+    // Coalesce small chunks (record headers, short output) into one of at
+    // most 64 KiB; a large payload goes on as it is, uncopied.
+    let take = this.#queue[0]!.length;
+    let n = 1;
+    if (take < SMALL_CHUNK) {
+      while (n < this.#queue.length && take < 65536) {
+        const next = this.#queue[n]!.length;
+        if (next >= SMALL_CHUNK) break;
+        take += next;
+        n++;
+      }
     }
     const parts = this.#queue.splice(0, n);
     let chunk: Uint8Array;
@@ -510,6 +556,16 @@ export class RecorderUpload {
         this.#spaceWaiters.length > 0 &&
         this.queuedBytes <= this.#opts.maxQueueBytes
       ) this.#spaceWaiters.shift()!.resolve();
+      if (this.#roomWaiters.length > 0) {
+        const ready = this.#roomWaiters.filter((w) =>
+          this.queuedBytes <= w.limit
+        );
+        this.#roomWaiters = this.#roomWaiters.filter((w) =>
+          this.queuedBytes > w.limit
+        );
+        for (const w of ready) w.resolve();
+      }
+      for (const fn of this.#ackListeners) fn(this.#acked);
       const reached = this.#ackWaiters.filter((w) => w.n <= this.#acked);
       this.#ackWaiters = this.#ackWaiters.filter((w) => w.n > this.#acked);
       for (const w of reached) w.resolve();
@@ -545,6 +601,13 @@ export class RecorderUpload {
       this.#fail(
         `acknowledged bytes stalled at ${this.#acked} of ${this.#written} for ${ackTimeoutMs} ms`,
       );
+    } else if (
+      this.#closing && !this.#finalAck &&
+      t - this.#lastProgressAt > ackTimeoutMs
+    ) {
+      this.#fail(
+        `no final acknowledgement ${ackTimeoutMs} ms after all ${this.#written} bytes were acknowledged`,
+      );
     }
   }
 
@@ -561,9 +624,13 @@ export class RecorderUpload {
     for (const w of this.#spaceWaiters.splice(0)) w.reject(error);
     for (const w of this.#doneWaiters.splice(0)) w.reject(error);
     for (const w of this.#ackWaiters.splice(0)) w.reject(error);
+    for (const w of this.#roomWaiters.splice(0)) w.resolve();
     this.#resolveFailure(error);
   }
 }
+
+/** Chunks below this are coalesced (copied); larger ones are sent as they are. */
+const SMALL_CHUNK = 8192;
 
 function describe(reason: unknown): string {
   return reason instanceof Error ? reason.message : String(reason);

@@ -1,4 +1,9 @@
 import assert from "node:assert/strict";
+import {
+  encodeRecord,
+  encodeRecordHeader,
+  RecordType,
+} from "../protocol/records.ts";
 import { startFakeRecorder } from "../testing/fake_recorder.ts";
 import {
   openRecorderUpload,
@@ -26,18 +31,25 @@ Deno.test("openRecorderUpload streams the body and returns the final ack", async
     });
     const fake = await rec.upload();
     assert.equal(fake.headers.get("authorization"), "Bearer test-token");
-    assert.equal(fake.headers.get("content-type"), "application/x-asciicast");
-    await up.write(enc('{"version":2}\n'));
-    await up.write(enc('[0.1,"o","hi"]\n'));
+    assert.equal(
+      fake.headers.get("content-type"),
+      "application/x-execgate-records",
+    );
+    const header = encodeRecord(RecordType.HEADER, 1, enc('{"version":2}'));
+    up.push([header]);
+    up.push([encodeRecordHeader(RecordType.STDOUT, 5, 2), enc("hi")]);
+    const total = header.length + 15;
     // Acks arrive while the upload is open.
-    await rec.until((u) => u.raw.length === 29);
+    await rec.until((u) => u.acked === total);
     const ack = await up.finish();
     assert.equal(ack.done, true);
-    assert.equal(ack.ack, 29);
+    assert.equal(ack.ack, total);
     assert.equal(ack.id, "fake/s-1");
     await fake.ended;
-    assert.equal(fake.cast, '{"version":2}\n[0.1,"o","hi"]\n');
-    assert.equal(up.writtenBytes, 29);
+    assert.equal(fake.formatError, undefined);
+    assert.deepEqual(fake.records.map((r) => r.type), [1, 2]);
+    assert.equal(new TextDecoder().decode(fake.stdout), "hi");
+    assert.equal(up.writtenBytes, total);
   } finally {
     await rec.close();
   }

@@ -1,26 +1,35 @@
 /**
  * The recording tap: a {@linkcode RelayTap} that joins a {@linkcode ChannelTap}
- * (wire decoding), the {@linkcode CastEncoder} (asciicast) and the recorder
+ * (wire decoding), the {@linkcode RecordEncoder} (v2 records) and the recorder
  * upload, and owns the failure policy (`failure_policy.ts`).
  *
  * ```
- * client ──bytes──▶ relay ──▶ upstream          upstream ──bytes──▶ tap.fromUpstream
- *             └─copy─▶ fromClient                   ChannelTap → CastEncoder → upload.write()
- *                       (resize → "r"/header)        └─ resolves with whole frames, once written
+ * upstream ─▶ gate ──────────────────────────────▶ client      (bytes held until released)
+ *              └ ChannelTap → RecordEncoder → upload.push() ─▶ recorder
+ *                                 release ◀── onAck(acked) ◀────┘
+ * client ─▶ observer ─▶ upstream                               (resize → RESIZE record; stdin never)
  * ```
  *
  * Accepted before started: {@linkcode RecordingSession.start} writes the
- * cast header (every field the client controls) and resolves only once the
- * recorder acknowledged it, so a header the recorder refuses refuses the
- * session before anything reaches upstream. Everything recorded later is
- * bounded to what the recorder accepts: terminal sizes are `"r"` events as
- * sent, a resize message that is not a size is a `"m"` marker, output is cut
- * into bounded events.
+ * `HEADER` record (every field the client controls) and resolves only once
+ * the recorder acknowledged it, so a header the recorder refuses refuses the
+ * session before anything reaches upstream.
  *
- * Upstream bytes reach the client only after the messages of their complete
- * frames were handed to the upload (whose unacknowledged bytes are bounded,
- * so a slow recorder slows the session instead of growing memory). A partial
- * frame is held until it is complete.
+ * Fail closed means acknowledged: for an enforced session, upstream bytes
+ * reach the client only once the recorder acknowledged the records covering
+ * them (the ack counts body bytes the recorder took). Throughput comes from a
+ * window of unacknowledged bytes (`windowBytes`): the gate's `transform`
+ * returns as soon as the window has room (the back-pressure towards
+ * upstream), and the held bytes are enqueued to the client as acks advance.
+ * `flush` waits for the last acks. A slow recorder slows the session; only
+ * one that stops making progress (`ackTimeoutMs`) or breaks ends it, with a
+ * stderr message and a failure `Status` after the acknowledged prefix.
+ *
+ * Best effort (fail open) never waits for the recorder: bytes are released
+ * as soon as their frames are complete; records that do not fit the window
+ * are dropped (a warning, a marker, and the manifest's digests then tell).
+ *
+ * A partial frame is held until it is complete, in both modes.
  *
  * Runtime-neutral: `fetch`, the clock and the logger are injected.
  *
@@ -28,7 +37,7 @@
  */
 
 import type { Identity } from "../identity/identity.ts";
-import type { ChannelTap } from "../k8s/channel_tap.ts";
+import type { ChannelMessage, ChannelTap } from "../k8s/channel_tap.ts";
 import {
   CHANNEL_ERROR,
   CHANNEL_RESIZE,
@@ -38,8 +47,9 @@ import {
 import type { TerminalSize } from "../k8s/terminal_size.ts";
 import { WsChannelTap } from "../k8s/ws_channel_tap.ts";
 import { jsonLogger, type Logger } from "../log.ts";
+import { MAX_RECORD_PAYLOAD } from "../protocol/records.ts";
 import type { RelayTap } from "../proxy/relay_tap.ts";
-import { CastEncoder, type CastEncoderOptions } from "./cast_encoder.ts";
+import type { IncrementalDigest } from "./cast_encoder.ts";
 import {
   abortMessage,
   abortStatus,
@@ -50,6 +60,7 @@ import {
   RecorderUnavailableError,
   type RecorderUpload,
 } from "./recorder_client.ts";
+import { RecordEncoder } from "./record_encoder.ts";
 import type { CastHeader, EndReason, UpstreamRefusal } from "./wire.ts";
 import { concatBytes } from "../bytes.ts";
 
@@ -57,12 +68,18 @@ import { concatBytes } from "../bytes.ts";
 export interface RecordingLimits {
   /** How long one recorder may take to accept and acknowledge the header. @default {5000} */
   connectTimeoutMs?: number;
-  /** Longest ack silence or ack stall before the recording counts as failed. @default {10000} */
+  /**
+   * Longest ack silence, or time without ack progress while bytes are
+   * outstanding, before the recording counts as failed.
+   * @default {10000}
+   */
   ackTimeoutMs?: number;
-  /** How long `end` waits for the recorder's final ack. @default {10000} */
-  finishTimeoutMs?: number;
-  /** Unacknowledged upload bytes before upstream waits. @default {1048576} */
-  maxQueueBytes?: number;
+  /**
+   * Unacknowledged upload bytes in flight (the window): sized so that
+   * window / recorder round trip is well above the link speed.
+   * @default {4194304}
+   */
+  windowBytes?: number;
   /** Largest channel message. @default {16777216} */
   maxMessageBytes?: number;
 }
@@ -95,10 +112,10 @@ export interface RecordingSessionOptions {
   logger?: Logger;
   /** Limits. */
   limits?: RecordingLimits;
-  /** Size written in the header (the client's sizes are `"r"` events). @default {80x24} */
+  /** Size written in the header (the client's sizes are RESIZE records). @default {80x24} */
   defaultSize?: TerminalSize;
   /** Makes the SHA-256 of stdout/stderr. @default {our TypeScript Sha256} */
-  digest?: CastEncoderOptions["digest"];
+  digest?: () => IncrementalDigest;
   /**
    * Makes the wire decoder for the negotiated protocol; throws when the
    * protocol cannot be recorded.
@@ -111,10 +128,8 @@ export interface RecordingSessionOptions {
 }
 
 const EMPTY = new Uint8Array(0);
-/** Bytes of a resize message kept for parsing or for its marker. */
+/** Bytes of a resize message kept for its record. */
 const MAX_RESIZE_BYTES = 4096;
-/** Resize events held while the upload's window is full. */
-const MAX_PENDING_RESIZES = 256;
 
 /** What one resize message records: a size, or a marker saying what came. */
 export type ResizeRecord =
@@ -181,10 +196,12 @@ export class UnrecordedTap implements RelayTap {
   /** @inheritdoc */
   upgraded(_protocol: string): void {}
   /** @inheritdoc */
-  fromClient(_chunk: Uint8Array): void {}
+  upstreamGate(): TransformStream<Uint8Array, Uint8Array> {
+    return new TransformStream();
+  }
   /** @inheritdoc */
-  fromUpstream(chunk: Uint8Array): Uint8Array {
-    return chunk;
+  clientObserver(): TransformStream<Uint8Array, Uint8Array> {
+    return new TransformStream();
   }
   /** @inheritdoc */
   end(
@@ -194,8 +211,12 @@ export class UnrecordedTap implements RelayTap {
   ): Promise<void> {
     return Promise.resolve();
   }
-  /** @inheritdoc */
-  abort?: (toClient: Uint8Array, detail: string) => void;
+}
+
+/** A release point: upstream bytes up to `upTo` once `ack` bytes are acked. */
+interface ReleasePoint {
+  upTo: number;
+  ack: number;
 }
 
 /**
@@ -204,28 +225,34 @@ export class UnrecordedTap implements RelayTap {
  * it to the relay as its `RelayTap`.
  */
 export class RecordingSession implements RelayTap {
-  /** Set by the relay: ends the session (fail closed). */
-  abort?: (toClient: Uint8Array, detail: string) => void;
-
   #o: RecordingSessionOptions;
   #log: Logger;
   #now: () => number;
   #upload: RecorderUpload;
+  #encoder: RecordEncoder;
+  #enforce: boolean;
+  #window: number;
   #maxMessage: number;
   #state: "recording" | "passthrough" | "failed" | "ending" | "ended" =
     "recording";
   #tap: ChannelTap | undefined;
-  #encoder: CastEncoder;
+  /** Fail closed: a second decoder fed only released bytes (what the client saw). */
+  #seen: ChannelTap | undefined;
+  #protocol: string | undefined;
+  #gate: TransformStreamDefaultController<Uint8Array> | undefined;
+  #gateOpen = false;
+  #flushing = false;
   #held: Uint8Array[] = [];
-  #heldBytes = 0;
+  /** Upstream offset of the first held byte (= bytes released or dropped). */
   #released = 0;
+  #points: ReleasePoint[] = [];
   #resize: Uint8Array[] = [];
   #resizeBytes = 0;
   #status: Uint8Array[] = [];
   #statusBytes = 0;
-  #pendingResize: { record: ResizeRecord; at: number }[] = [];
-  #droppedResizes = 0;
+  #droppedBytes = 0;
   #abortPending: string | undefined;
+  #abortedWith: string | undefined;
   #broken = Promise.withResolvers<string>();
 
   /**
@@ -250,7 +277,7 @@ export class RecordingSession implements RelayTap {
     const log = options.logger ?? jsonLogger("recording");
     const l = options.limits ?? {};
     const now = options.now ?? Date.now;
-    const encoder = new CastEncoder({
+    const encoder = new RecordEncoder({
       sessionId: options.sessionId,
       argv: options.argv,
       tty: options.tty,
@@ -270,8 +297,7 @@ export class RecordingSession implements RelayTap {
         fetch: options.fetch,
         connectTimeoutMs: l.connectTimeoutMs,
         ackTimeoutMs: l.ackTimeoutMs,
-        finishTimeoutMs: l.finishTimeoutMs ?? 10_000,
-        maxQueueBytes: l.maxQueueBytes,
+        maxQueueBytes: l.windowBytes ?? DEFAULT_WINDOW_BYTES,
         header: encoder.begin(),
       });
     } catch (e) {
@@ -305,7 +331,7 @@ export class RecordingSession implements RelayTap {
   private constructor(
     options: RecordingSessionOptions,
     upload: RecorderUpload,
-    encoder: CastEncoder,
+    encoder: RecordEncoder,
     log: Logger,
   ) {
     this.#o = options;
@@ -313,8 +339,11 @@ export class RecordingSession implements RelayTap {
     this.#log = log;
     this.#now = options.now ?? Date.now;
     this.#upload = upload;
+    this.#enforce = options.enforce;
+    this.#window = options.limits?.windowBytes ?? DEFAULT_WINDOW_BYTES;
     this.#maxMessage = options.limits?.maxMessageBytes ?? 16 * 1024 * 1024;
     upload.failure.then((err) => this.#fail(err.message));
+    upload.onAck(() => this.#pump());
   }
 
   /** The recorder receiving the session. */
@@ -336,19 +365,23 @@ export class RecordingSession implements RelayTap {
   }
 
   /** @inheritdoc */
+  get abortedWith(): string | undefined {
+    return this.#abortedWith;
+  }
+
+  /** Upstream bytes released to the client so far. */
+  get releasedBytes(): number {
+    return this.#released;
+  }
+
+  /** @inheritdoc */
   upgraded(protocol: string): void {
-    if (this.#abortPending !== undefined) {
-      // The recording broke before the relay could be told: end it now.
-      try {
-        this.#tap = this.#makeTap(protocol);
-      } catch { /* no frames to send then */ }
-      this.#sendAbort(this.#abortPending);
-      return;
-    }
-    if (this.#state !== "recording" || this.#tap) return;
+    if (this.#protocol !== undefined) return;
+    this.#protocol = protocol;
     this.#encoder.upgraded(protocol);
     try {
       this.#tap = this.#makeTap(protocol);
+      if (this.#enforce) this.#seen = this.#makeTap(protocol);
     } catch (e) {
       this.#fail(
         `cannot record protocol "${protocol}": ${(e as Error).message}`,
@@ -357,67 +390,39 @@ export class RecordingSession implements RelayTap {
   }
 
   /** @inheritdoc */
-  fromClient(chunk: Uint8Array): void {
-    if (this.#state !== "recording" || !this.#tap) return;
-    let messages;
-    try {
-      messages = this.#tap.client(chunk);
-    } catch (e) {
-      this.#fail(`protocol error from the client: ${(e as Error).message}`);
-      return;
-    }
-    for (const m of messages) {
-      if (m.channel !== CHANNEL_RESIZE) continue; // stdin is never recorded
-      if (m.first) {
-        this.#resize = [];
-        this.#resizeBytes = 0;
-      }
-      const room = MAX_RESIZE_BYTES -
-        Math.min(this.#resizeBytes, MAX_RESIZE_BYTES);
-      if (room > 0) this.#resize.push(m.data.subarray(0, room));
-      this.#resizeBytes += m.data.length;
-      if (!m.last) continue;
-      const record = readResize(concatBytes(this.#resize), this.#resizeBytes);
-      this.#resize = [];
-      this.#resizeBytes = 0;
-      const at = this.#now();
-      if (this.#upload.full) {
-        // No back-pressure on this side: hold a bounded number of events.
-        if (this.#pendingResize.length < MAX_PENDING_RESIZES) {
-          this.#pendingResize.push({ record, at });
-        } else this.#droppedResizes++;
-      } else {
-        this.#flushResize();
-        this.#write(this.#encodeResize(record, at));
-      }
-    }
+  upstreamGate(): TransformStream<Uint8Array, Uint8Array> {
+    return new TransformStream<Uint8Array, Uint8Array>({
+      start: (controller) => {
+        this.#gate = controller;
+        this.#gateOpen = true;
+        if (this.#abortPending !== undefined) {
+          this.#sendAbort(this.#abortPending);
+        }
+      },
+      transform: (chunk, controller) => this.#fromUpstream(chunk, controller),
+      flush: async () => {
+        this.#flushing = true;
+        if (this.#enforce && this.#state === "recording") {
+          await this.#upload.whenAcked(this.#upload.writtenBytes).catch(
+            () => {}, // the failure policy has run (abort bytes enqueued)
+          );
+          this.#pump();
+        }
+        this.#gateOpen = false;
+      },
+    });
   }
 
   /** @inheritdoc */
-  async fromUpstream(chunk: Uint8Array): Promise<Uint8Array> {
-    if (this.#state === "passthrough") return this.#releaseAll(chunk);
-    if (this.#state !== "recording") return EMPTY;
-    if (!this.#tap) {
-      // Bytes before upgraded(): nothing to decode them with.
-      this.#fail("upstream bytes arrived before the upgrade");
-      return this.#afterFailure(chunk);
-    }
-    this.#held.push(chunk);
-    this.#heldBytes += chunk.length;
-    let body: Uint8Array[];
-    try {
-      body = this.#record(this.#tap.upstream(chunk), this.#encoder);
-    } catch (e) {
-      this.#fail(`protocol error from upstream: ${(e as Error).message}`);
-      return this.#afterFailure(EMPTY);
-    }
-    try {
-      for (const b of body) await this.#upload.write(b);
-    } catch (e) {
-      this.#fail((e as Error).message);
-    }
-    if (!this.#live()) return this.#afterFailure(EMPTY);
-    return this.#release(this.#tap.upstreamComplete - this.#released);
+  clientObserver(): TransformStream<Uint8Array, Uint8Array> {
+    return new TransformStream<Uint8Array, Uint8Array>({
+      transform: (chunk, controller) => {
+        controller.enqueue(chunk);
+        if (this.#fromClient(chunk) && this.#enforce) {
+          return this.#upload.whenRoom(this.#window);
+        }
+      },
+    });
   }
 
   /** @inheritdoc */
@@ -431,12 +436,12 @@ export class RecordingSession implements RelayTap {
       this.#state = "ended";
       return;
     }
-    this.#flushResize();
     this.#state = "ending";
+    this.#noteDropped();
+    this.#upload.push(
+      this.#encoder.end(reason, this.#now(), detail, upstream),
+    );
     try {
-      await this.#upload.write(
-        this.#encoder.end(reason, this.#now(), detail, upstream),
-      );
       const ack = await this.#upload.finish();
       this.#log.info("recording finished", {
         sessionId,
@@ -463,116 +468,199 @@ export class RecordingSession implements RelayTap {
     return make(protocol, { maxMessageBytes: this.#maxMessage });
   }
 
-  /** Encodes upstream messages; returns the body bytes to upload. */
-  #record(
-    messages: ReturnType<ChannelTap["upstream"]>,
-    encoder: CastEncoder,
-  ): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    const pending = this.#takePendingResize(encoder);
-    if (pending.length > 0) out.push(pending);
+  /** The gate's transform: record, then hold or release. */
+  #fromUpstream(
+    chunk: Uint8Array,
+    controller: TransformStreamDefaultController<Uint8Array>,
+  ): Promise<void> | void {
+    if (this.#state === "passthrough") {
+      this.#releaseAll();
+      controller.enqueue(chunk);
+      return;
+    }
+    if (this.#state !== "recording") return; // failed: nothing more goes out
+    const tap = this.#tap;
+    if (!tap) {
+      this.#fail("upstream bytes arrived before the upgrade");
+      if (!this.#enforce) controller.enqueue(chunk);
+      return;
+    }
+    this.#held.push(chunk);
+    let messages: ChannelMessage[];
+    try {
+      messages = tap.upstream(chunk);
+    } catch (e) {
+      // Fail open releases what is held, fail closed aborts.
+      this.#fail(`protocol error from upstream: ${(e as Error).message}`);
+      return;
+    }
+    this.#record(messages);
+    if (!this.#enforce) {
+      this.#releaseTo(tap.upstreamComplete);
+      return;
+    }
+    this.#points.push({
+      upTo: tap.upstreamComplete,
+      ack: this.#upload.writtenBytes,
+    });
+    this.#pump();
+    return this.#upload.whenRoom(this.#window);
+  }
+
+  /** Reads a copy of client bytes; true when something was recorded. */
+  #fromClient(chunk: Uint8Array): boolean {
+    if (this.#state !== "recording" || !this.#tap) return false;
+    let messages;
+    try {
+      messages = this.#tap.client(chunk);
+    } catch (e) {
+      this.#fail(`protocol error from the client: ${(e as Error).message}`);
+      return false;
+    }
+    let wrote = false;
+    for (const m of messages) {
+      if (m.channel !== CHANNEL_RESIZE) continue; // stdin is never recorded
+      if (m.first) {
+        this.#resize = [];
+        this.#resizeBytes = 0;
+      }
+      const room = MAX_RESIZE_BYTES -
+        Math.min(this.#resizeBytes, MAX_RESIZE_BYTES);
+      if (room > 0) this.#resize.push(m.data.subarray(0, room).slice());
+      this.#resizeBytes += m.data.length;
+      if (!m.last) continue;
+      const at = this.#now();
+      const kept = concatBytes(this.#resize);
+      const chunks = this.#encoder.resize(kept, at);
+      if (this.#resizeBytes > kept.length) {
+        chunks.push(...this.#encoder.marker(
+          `resize message of ${this.#resizeBytes} bytes: the first ${kept.length} are recorded`,
+          at,
+        ));
+      }
+      this.#resize = [];
+      this.#resizeBytes = 0;
+      this.#write(chunks);
+      wrote = true;
+    }
+    return wrote;
+  }
+
+  /** Encodes upstream messages into the upload. */
+  #record(messages: ChannelMessage[]): void {
+    if (messages.length === 0) return;
     const at = this.#now();
+    const out: Uint8Array[] = [];
     for (const m of messages) {
       if (m.channel === CHANNEL_STDOUT || m.channel === CHANNEL_STDERR) {
-        const bytes = encoder.output(m.channel, m.data, at);
-        if (bytes.length > 0) out.push(bytes);
+        out.push(...this.#encoder.output(m.channel, m.data, at));
       } else if (m.channel === CHANNEL_ERROR) {
         if (m.first) {
           this.#status = [];
           this.#statusBytes = 0;
         }
-        this.#status.push(m.data);
+        const room = MAX_RECORD_PAYLOAD -
+          Math.min(this.#statusBytes, MAX_RECORD_PAYLOAD);
+        if (room > 0) this.#status.push(m.data.subarray(0, room));
         this.#statusBytes += m.data.length;
         if (m.last) {
-          encoder.status(concatBytes(this.#status));
+          const kept = concatBytes(this.#status);
+          out.push(...this.#encoder.status(kept, at));
+          if (this.#statusBytes > kept.length) {
+            out.push(...this.#encoder.marker(
+              `status message of ${this.#statusBytes} bytes: the first ${kept.length} are recorded`,
+              at,
+            ));
+          }
           this.#status = [];
+          this.#statusBytes = 0;
         }
       }
     }
-    return out;
+    this.#write(out);
   }
 
-  #encodeResize(record: ResizeRecord, at: number): Uint8Array {
-    return record.size
-      ? this.#encoder.resize(record.size, at)
-      : this.#encoder.marker(record.marker, at);
-  }
-
-  #takePendingResize(encoder: CastEncoder): Uint8Array {
-    if (this.#pendingResize.length === 0 && this.#droppedResizes === 0) {
-      return EMPTY;
+  /**
+   * Hands records to the upload. Fail closed: always (the window bounds the
+   * caller). Fail open: dropped while the window is full.
+   */
+  #write(chunks: Uint8Array[]): void {
+    if (chunks.length === 0) return;
+    if (!this.#enforce) {
+      if (this.#upload.full) {
+        if (this.#droppedBytes === 0) {
+          this.#log.warn(
+            "recording is behind; records are dropped until it catches up",
+            { sessionId: this.#o.sessionId, recorder: this.#upload.url },
+          );
+        }
+        for (const c of chunks) this.#droppedBytes += c.length;
+        return;
+      }
+      this.#noteDropped();
     }
-    const parts = this.#pendingResize.map((p) =>
-      p.record.size
-        ? encoder.resize(p.record.size, p.at)
-        : encoder.marker(p.record.marker, p.at)
-    );
-    this.#pendingResize = [];
-    if (this.#droppedResizes > 0) {
-      parts.push(encoder.marker(
-        `${this.#droppedResizes} resize messages were not recorded: the recorder was behind`,
-        this.#now(),
-      ));
-      this.#droppedResizes = 0;
-    }
-    return concatBytes(parts);
+    this.#upload.push(chunks);
   }
 
-  #flushResize(): void {
-    this.#write(this.#takePendingResize(this.#encoder));
+  /** Fail open: a marker saying how much was dropped, once there is room. */
+  #noteDropped(): void {
+    if (this.#droppedBytes === 0) return;
+    const n = this.#droppedBytes;
+    this.#droppedBytes = 0;
+    this.#upload.push(this.#encoder.marker(
+      `${n} bytes of records were not recorded: the recorder was behind`,
+      this.#now(),
+    ));
   }
 
-  /** Writes without waiting (the client side has no back-pressure). */
-  #write(bytes: Uint8Array): void {
-    if (bytes.length === 0 || this.#state !== "recording") return;
-    this.#upload.write(bytes).catch(() => {}); // failure arrives via upload.failure
+  /** Fail closed: releases every point the recorder has acknowledged. */
+  #pump(): void {
+    if (!this.#gateOpen || this.#state === "failed") return;
+    const acked = this.#upload.ackedBytes;
+    while (this.#points.length > 0 && this.#points[0]!.ack <= acked) {
+      this.#releaseTo(this.#points.shift()!.upTo);
+    }
   }
 
-  /** Releases the first `n` held bytes. */
-  #release(n: number): Uint8Array {
-    if (n <= 0) return EMPTY;
-    this.#released += n;
-    this.#heldBytes -= n;
-    this.#tap?.released();
-    const first = this.#held[0]!;
-    if (first.length === n) {
-      this.#held.shift();
-      return first;
-    }
-    if (first.length > n) {
-      this.#held[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = new Uint8Array(n);
-    let off = 0;
-    while (off < n) {
+  /** Enqueues held bytes up to upstream offset `upTo`, chunk by chunk. */
+  #releaseTo(upTo: number): void {
+    let n = upTo - this.#released;
+    if (n <= 0) return;
+    const gate = this.#gate!;
+    while (n > 0) {
       const c = this.#held[0]!;
-      const take = Math.min(c.length, n - off);
-      out.set(c.subarray(0, take), off);
-      off += take;
-      if (take === c.length) this.#held.shift();
-      else this.#held[0] = c.subarray(take);
+      let piece = c;
+      if (c.length <= n) this.#held.shift();
+      else {
+        piece = c.subarray(0, n);
+        this.#held[0] = c.subarray(n);
+      }
+      n -= piece.length;
+      this.#released += piece.length;
+      this.#seen?.upstream(piece);
+      try {
+        gate.enqueue(piece);
+      } catch {
+        this.#gateOpen = false; // the client is gone
+        return;
+      }
     }
-    return out;
+    this.#seen?.released();
   }
 
-  /** Still recording (the state may change while awaiting). */
-  #live(): boolean {
-    return this.#state === "recording" || this.#state === "ending";
-  }
-
-  /** After a failure: fail open releases everything, fail closed nothing. */
-  #afterFailure(chunk: Uint8Array): Uint8Array {
-    return this.#state === "passthrough" ? this.#releaseAll(chunk) : EMPTY;
-  }
-
-  /** Fail open: release everything held, plus `chunk`. */
-  #releaseAll(chunk: Uint8Array): Uint8Array {
-    if (this.#heldBytes === 0) return chunk;
-    const out = concatBytes([...this.#held, chunk]);
-    this.#held = [];
-    this.#heldBytes = 0;
-    return out;
+  /** Fail open after a failure: everything held goes out. */
+  #releaseAll(): void {
+    if (!this.#gateOpen) return;
+    for (const c of this.#held.splice(0)) {
+      this.#released += c.length;
+      try {
+        this.#gate!.enqueue(c);
+      } catch {
+        this.#gateOpen = false;
+        return;
+      }
+    }
+    this.#points = [];
   }
 
   /** The failure policy for a recording that broke midway. */
@@ -582,33 +670,56 @@ export class RecordingSession implements RelayTap {
     const recorder = this.#upload.url;
     this.#upload.cancel(detail);
     this.#broken.resolve(detail);
-    if (!this.#o.enforce) {
+    if (!this.#enforce) {
       this.#state = "passthrough";
       this.#log.warn("recording failed; the session continues unrecorded", {
         sessionId,
         recorder,
         error: detail,
       });
+      this.#releaseAll();
       return;
     }
     this.#state = "failed";
     this.#held = [];
-    this.#heldBytes = 0;
+    this.#points = [];
+    this.#abortedWith = `recording failed: ${detail}`;
     this.#log.error("recording failed; ending the session", {
       sessionId,
       recorder,
       error: detail,
     });
-    if (this.abort) this.#sendAbort(detail);
-    else this.#abortPending = detail; // sent at upgraded()
+    if (this.#gate) this.#sendAbort(detail);
+    else this.#abortPending = detail; // sent once the gate exists
   }
 
+  /** Fail closed: the final bytes after what the client saw, then the end. */
   #sendAbort(detail: string): void {
     this.#abortPending = undefined;
-    const toClient = this.#tap?.abortBytes(
+    const gate = this.#gate!;
+    if (!this.#gateOpen) return;
+    const decoder = this.#seen ??
+      (this.#protocol !== undefined ? this.#tryTap(this.#protocol) : undefined);
+    const bytes = decoder?.abortBytes(
       abortMessage(detail),
       abortStatus(detail),
     ) ?? EMPTY;
-    this.abort?.(toClient, `recording failed: ${detail}`);
+    try {
+      if (bytes.length > 0) gate.enqueue(bytes);
+      // In flush the readable closes once flush returns.
+      if (!this.#flushing) gate.terminate();
+    } catch { /* the client is gone */ }
+    this.#gateOpen = false;
+  }
+
+  #tryTap(protocol: string): ChannelTap | undefined {
+    try {
+      return this.#makeTap(protocol);
+    } catch {
+      return undefined;
+    }
   }
 }
+
+/** Default window of unacknowledged upload bytes. */
+const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024;

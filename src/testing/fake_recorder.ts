@@ -1,16 +1,24 @@
 /**
  * A fake recorder for tests: a real HTTP server (`Deno.serve` on 127.0.0.1,
- * port 0) speaking the upload protocol of `src/recording/wire.ts`. It checks
- * the bearer token, answers `200` with an NDJSON ack stream, acks bytes as
- * they arrive and every `ackIntervalMs` when idle, strips and parses the
- * manifest line, and keeps every upload in memory for assertions. It can be
- * told to stall (stop acking), to die in the middle of a session, to refuse
- * the header line, or to give up (`{"error"}`) midway, as the real recorder
- * does at a limit.
+ * port 0) speaking the upload protocol: version 2 (binary records,
+ * `src/protocol/records.ts`, at `RECORDS_UPLOAD_PATH`) and version 1 (cast
+ * lines, `src/recording/wire.ts`). It checks the bearer token, answers `200`
+ * with an NDJSON ack stream, acks bytes as they arrive (or `ackStepBytes` per
+ * `ackIntervalMs`, a throttled recorder) and every `ackIntervalMs` when idle,
+ * decodes the records (v2) or strips the manifest line (v1), and keeps every
+ * upload in memory for assertions. It can be told to stall (stop acking), to
+ * die in the middle of a session, to refuse the header, or to give up
+ * (`{"error"}`) midway, as the real recorder does at a limit.
  *
  * @module
  */
 
+import {
+  RecordDecoder,
+  RECORDS_UPLOAD_PATH,
+  RecordType,
+  type SessionRecord,
+} from "../protocol/records.ts";
 import {
   ACK_CONTENT_TYPE,
   END_KEY,
@@ -29,11 +37,18 @@ export interface FakeRecorderOptions {
   /** Answer every upload with this status instead of accepting it. @default {undefined} */
   refuseWith?: number;
   /**
-   * Refuse every header line: once the first line arrived, send
-   * `{"error": refuseHeader}` instead of acknowledging it and end the upload.
+   * Refuse every header: once the first line (v1) or record (v2) arrived,
+   * send `{"error": refuseHeader}` instead of acknowledging it and end the
+   * upload.
    * @default {undefined}
    */
   refuseHeader?: string;
+  /**
+   * A throttled recorder: acknowledge at most this many more bytes per
+   * `ackIntervalMs` (slow but steady progress).
+   * @default {undefined} (acknowledge what arrived, at once)
+   */
+  ackStepBytes?: number;
 }
 
 /** One upload the fake recorder received. */
@@ -44,11 +59,26 @@ export interface FakeUpload {
   headers: Headers;
   /** Every body byte received so far, manifest included. */
   raw: Uint8Array;
-  /** Set when the body ended: the cast (body without the manifest line). */
+  /** Which upload protocol: 2 (records) or 1 (cast lines). */
+  version: 1 | 2;
+  /** v2: the records decoded so far. */
+  records: SessionRecord[];
+  /** v2: the raw stdout bytes recorded so far, concatenated. */
+  stdout: Uint8Array;
+  /** v2: the raw stderr bytes recorded so far, concatenated. */
+  stderr: Uint8Array;
+  /** v2: set when the records could not be decoded. */
+  formatError?: string;
+  /** Bytes acknowledged so far. */
+  acked: number;
+  /** v1: set when the body ended: the cast (body without the manifest line). */
   cast?: string;
-  /** Set when the body ended with a manifest line. */
+  /** Set when the body ended with a manifest line (v1) or END record (v2). */
   manifest?: SessionEnd;
-  /** Manifest present and its `castBytes` equals the cast's size. */
+  /**
+   * Manifest present and its `castBytes` equals the bytes before it (v2: and
+   * the stdout/stderr byte counts match the records).
+   */
   complete: boolean;
   /** Set when the body broke instead of ending. */
   error?: string;
@@ -129,7 +159,12 @@ export function startFakeRecorder(
     const url = new URL(req.url);
     const json = (status: number, error: string) =>
       Response.json({ error }, { status });
-    if (url.pathname !== UPLOAD_PATH) return json(404, "not found");
+    const version = url.pathname === RECORDS_UPLOAD_PATH
+      ? 2
+      : url.pathname === UPLOAD_PATH
+      ? 1
+      : 0;
+    if (version === 0) return json(404, "not found");
     if (req.method !== "POST") return json(405, "method not allowed");
     if (options.refuseWith !== undefined) {
       return json(options.refuseWith, "refused by test");
@@ -146,6 +181,11 @@ export function startFakeRecorder(
       sessionId,
       headers: req.headers,
       raw: new Uint8Array(),
+      version,
+      records: [],
+      stdout: new Uint8Array(),
+      stderr: new Uint8Array(),
+      acked: 0,
       complete: false,
       ended: new Promise((r) => markEnded = r),
     };
@@ -155,8 +195,12 @@ export function startFakeRecorder(
     const enc = new TextEncoder();
     let ackCtl!: ReadableStreamDefaultController<Uint8Array>;
     let open = true;
-    const send = (obj: unknown, force = false) => {
+    const send = (
+      obj: { ack?: number; [k: string]: unknown },
+      force = false,
+    ) => {
       if (!open || (stalled && !force)) return;
+      if (obj.ack !== undefined) upload.acked = Math.max(upload.acked, obj.ack);
       try {
         ackCtl.enqueue(enc.encode(JSON.stringify(obj) + "\n"));
       } catch { /* the client went away */ }
@@ -176,10 +220,16 @@ export function startFakeRecorder(
         notify();
       },
     });
-    const timer = setInterval(
-      () => send({ ack: upload.raw.length }),
-      ackIntervalMs,
-    );
+    const step = options.ackStepBytes;
+    const ackable = () =>
+      step === undefined
+        ? upload.raw.length
+        : Math.min(upload.raw.length, upload.acked + step);
+    const timer = setInterval(() => {
+      send({ ack: ackable() });
+      notify();
+    }, ackIntervalMs);
+    const decoder = new RecordDecoder();
     const reader = req.body!.getReader();
     const stop = () => {
       open = false;
@@ -225,13 +275,31 @@ export function startFakeRecorder(
           const { value, done } = await reader.read();
           if (done) break;
           upload.raw = concat(upload.raw, value);
+          if (version === 2 && upload.formatError === undefined) {
+            try {
+              for (const r of decoder.push(value)) {
+                const copy = { ...r, payload: r.payload.slice() };
+                upload.records.push(copy);
+                if (r.type === RecordType.STDOUT) {
+                  upload.stdout = concat(upload.stdout, copy.payload);
+                } else if (r.type === RecordType.STDERR) {
+                  upload.stderr = concat(upload.stderr, copy.payload);
+                }
+              }
+            } catch (e) {
+              upload.formatError = (e as Error).message;
+            }
+          }
           if (
-            options.refuseHeader !== undefined && upload.raw.includes(10)
+            options.refuseHeader !== undefined &&
+            (version === 2
+              ? upload.records.length > 0
+              : upload.raw.includes(10))
           ) {
             giveUp(options.refuseHeader);
             return;
           }
-          send({ ack: upload.raw.length });
+          if (step === undefined) send({ ack: upload.raw.length });
           notify();
         }
       } catch (e) {
@@ -247,7 +315,21 @@ export function startFakeRecorder(
         return;
       }
       if (!open) return;
-      finishUpload(upload);
+      while (step !== undefined && upload.acked < upload.raw.length && open) {
+        // A throttled recorder acknowledges the rest at its own pace.
+        await new Promise<void>((r) => {
+          const check = () => {
+            if (upload.acked >= upload.raw.length || !open) {
+              watchers.delete(check);
+              r();
+            }
+          };
+          watchers.add(check);
+        });
+      }
+      if (!open) return;
+      if (version === 2) finishRecords(upload);
+      else finishUpload(upload);
       send({
         ack: upload.raw.length,
         done: true,
@@ -318,6 +400,18 @@ export function startFakeRecorder(
     kill: shutdown,
     close: shutdown,
   });
+}
+
+/** v2: the manifest from the END record, and whether it matches. */
+function finishRecords(upload: FakeUpload): void {
+  const last = upload.records.at(-1);
+  if (last?.type !== RecordType.END) return;
+  const manifest = JSON.parse(new TextDecoder().decode(last.payload));
+  upload.manifest = manifest as SessionEnd;
+  upload.complete = upload.formatError === undefined &&
+    manifest.castBytes === last.offset &&
+    manifest.channels?.stdout?.bytes === upload.stdout.length &&
+    manifest.channels?.stderr?.bytes === upload.stderr.length;
 }
 
 /** Splits the body into cast and manifest, as the real recorder does. */

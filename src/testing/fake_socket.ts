@@ -1,25 +1,59 @@
 /**
- * An in-memory socket with the surface of Node's `net.Socket` that the
- * upgrade relay uses, for unit tests of byte handling.
+ * An in-memory {@linkcode ByteDuplex} for unit tests of byte handling: the
+ * test feeds what the peer sends (`receive`, `end`) and reads what the code
+ * under test wrote (`bytes`, `text`, `until`).
  *
  * @module
  */
 
-import type { RelaySocket } from "../proxy/upgrade_relay.ts";
+import type { ByteDuplex } from "../proxy/duplex.ts";
 
-type Fn = (...args: never[]) => void;
-
-/** A fake socket recording what was written to it. */
-export class FakeSocket implements RelaySocket {
+/** A fake connection recording what was written to it. */
+export class FakeSocket implements ByteDuplex {
   /** Bytes written by the code under test. */
   written: Uint8Array[] = [];
+  /** The code under test closed its writable side. */
   ended = false;
+  /** `close()` was called, or the writable was aborted. */
   destroyed = false;
-  paused = false;
-  /** When set, `write` returns false (buffer full) until `drain()`. */
+  /** When set, writes wait until `drain()` (a peer that stops reading). */
   full = false;
-  #on = new Map<string, Fn[]>();
+  readonly readable: ReadableStream<Uint8Array>;
+  readonly writable: WritableStream<Uint8Array>;
+  #ctl!: ReadableStreamDefaultController<Uint8Array>;
+  #readableOpen = true;
   #waiters: (() => void)[] = [];
+  #drained: (() => void)[] = [];
+
+  constructor() {
+    this.readable = new ReadableStream<Uint8Array>({
+      start: (c) => {
+        this.#ctl = c;
+      },
+      cancel: () => {
+        this.#readableOpen = false;
+        this.#wake();
+      },
+    }, { highWaterMark: 0 });
+    this.writable = new WritableStream<Uint8Array>({
+      write: async (chunk) => {
+        while (this.full && !this.destroyed) {
+          await new Promise<void>((r) => this.#drained.push(r));
+        }
+        if (this.destroyed) throw new Error("The fake socket is closed");
+        this.written.push(chunk.slice());
+        this.#wake();
+      },
+      close: () => {
+        this.ended = true;
+        this.#wake();
+      },
+      abort: () => {
+        this.destroyed = true;
+        this.#wake();
+      },
+    });
+  }
 
   /** All written bytes, concatenated. */
   get bytes(): Uint8Array {
@@ -38,69 +72,40 @@ export class FakeSocket implements RelaySocket {
     return new TextDecoder().decode(this.bytes);
   }
 
-  write(chunk: Uint8Array): boolean {
-    if (this.destroyed) return false;
-    this.written.push(chunk.slice());
-    this.#wake();
-    return !this.full;
-  }
-  end(cb?: () => void): void {
-    this.ended = true;
-    this.#wake();
-    cb?.();
-  }
-  destroy(): void {
+  /** Closes both directions (idempotent). */
+  close(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.#wake();
-    queueMicrotask(() => this.emit("close"));
-  }
-  pause(): void {
-    this.paused = true;
-  }
-  resume(): void {
-    this.paused = false;
+    this.end();
+    for (const d of this.#drained.splice(0)) d();
     this.#wake();
   }
-  on(event: string, fn: Fn): this {
-    const l = this.#on.get(event) ?? [];
-    l.push(fn);
-    this.#on.set(event, l);
-    return this;
-  }
-  once(event: string, fn: Fn): this {
-    const wrap = ((...a: never[]) => {
-      this.#on.set(
-        event,
-        (this.#on.get(event) ?? []).filter((f) => f !== wrap),
-      );
-      fn(...a);
-    }) as Fn;
-    return this.on(event, wrap);
-  }
-  off(event: string, fn: Fn): this {
-    this.#on.set(event, (this.#on.get(event) ?? []).filter((f) => f !== fn));
-    return this;
-  }
-  /** Emits an event to the code under test. */
-  emit(event: string, ...args: unknown[]): void {
-    for (const f of [...(this.#on.get(event) ?? [])]) {
-      (f as (...a: unknown[]) => void)(...args);
-    }
-  }
+
   /** Delivers bytes as if they came from the peer. */
   receive(chunk: Uint8Array | string): void {
-    this.emit(
-      "data",
+    if (!this.#readableOpen) return;
+    this.#ctl.enqueue(
       typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk,
     );
   }
-  /** Empties the send buffer: emits `drain`. */
+
+  /** The peer ends its side (end of the readable). */
+  end(): void {
+    if (!this.#readableOpen) return;
+    this.#readableOpen = false;
+    try {
+      this.#ctl.close();
+    } catch { /* errored or closed */ }
+    this.#wake();
+  }
+
+  /** Lets waiting writes through. */
   drain(): void {
     this.full = false;
-    this.emit("drain");
+    for (const d of this.#drained.splice(0)) d();
   }
-  /** Resolves once `cond()` holds (checked after every write/end/destroy). */
+
+  /** Resolves once `cond()` holds (checked after every write/end/close). */
   until(cond: () => boolean): Promise<void> {
     if (cond()) return Promise.resolve();
     return new Promise((resolve) => {
@@ -111,6 +116,7 @@ export class FakeSocket implements RelaySocket {
       this.#waiters.push(check);
     });
   }
+
   #wake(): void {
     const w = this.#waiters;
     this.#waiters = [];

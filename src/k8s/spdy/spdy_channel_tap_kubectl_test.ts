@@ -7,6 +7,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import type { ChannelMessage } from "../channel_tap.ts";
 import { exitCodeOf, failureStatus, type K8sStatus } from "../status.ts";
 import type { RelayTap } from "../../proxy/relay_tap.ts";
+import { nodeSocketDuplex } from "../../proxy/deno_socket.ts";
 import { encodeRequestHead, relayUpgrade } from "../../proxy/upgrade_relay.ts";
 import { SpdyChannelTap } from "./spdy_channel_tap.ts";
 import {
@@ -41,7 +42,8 @@ class TestTap implements RelayTap {
   clientBytes: Uint8Array[] = [];
   upstreamBytes: Uint8Array[] = [];
   aborted = false;
-  abort?: (toClient: Uint8Array, detail: string) => void;
+  abortedWith?: string;
+  #gate?: TransformStreamDefaultController<Uint8Array>;
   #held: Uint8Array = new Uint8Array();
   #released = 0;
   #abortWhen?: (t: TestTap, messages: ChannelMessage[]) => boolean;
@@ -52,6 +54,25 @@ class TestTap implements RelayTap {
   upgraded(protocol: string): void {
     this.protocol = protocol;
     this.tap = new SpdyChannelTap(protocol);
+  }
+  upstreamGate(): TransformStream<Uint8Array, Uint8Array> {
+    return new TransformStream({
+      start: (c) => {
+        this.#gate = c;
+      },
+      transform: (chunk, c) => {
+        const out = this.fromUpstream(chunk);
+        if (out.length > 0) c.enqueue(out);
+      },
+    });
+  }
+  clientObserver(): TransformStream<Uint8Array, Uint8Array> {
+    return new TransformStream({
+      transform: (chunk, c) => {
+        c.enqueue(chunk);
+        this.fromClient(chunk);
+      },
+    });
   }
   fromClient(chunk: Uint8Array): void {
     this.clientBytes.push(chunk.slice());
@@ -64,7 +85,9 @@ class TestTap implements RelayTap {
     this.upstreamMessages.push(...messages);
     if (!this.aborted && this.#abortWhen?.(this, messages)) {
       this.aborted = true;
-      this.abort!(this.tap!.abortBytes(MESSAGE, STATUS), "test abort");
+      this.abortedWith = "test abort";
+      this.#gate!.enqueue(this.tap!.abortBytes(MESSAGE, STATUS));
+      this.#gate!.terminate();
       return new Uint8Array();
     }
     const n = this.tap!.upstreamComplete - this.#released;
@@ -99,14 +122,14 @@ async function throughRelay(
     const pairs: [string, string][] = [];
     for (let i = 0; i < raw.length; i += 2) pairs.push([raw[i]!, raw[i + 1]!]);
     relays.push(relayUpgrade({
-      client: socket,
+      client: nodeSocketDuplex(socket),
       clientHead: head,
       requestHead: encodeRequestHead(req.method!, req.url!, pairs),
       connect: () =>
         new Promise<Socket>((resolve, reject) => {
           const s = netConnect(upstream.port, "127.0.0.1", () => resolve(s));
           s.once("error", reject);
-        }),
+        }).then(nodeSocketDuplex),
       tap,
     }));
   });
