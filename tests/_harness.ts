@@ -228,10 +228,15 @@ function watchedKubectl(
   user: User,
   args: string[],
   stdin: "piped" | "null",
+  env: Record<string, string> = {},
 ) {
   const child = new Deno.Command("/usr/bin/kubectl", {
     args: ["--kubeconfig", stack.kubeconfig, "--context", user, ...args],
-    env: { HOME: stack.home, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
+    env: {
+      HOME: stack.home,
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      ...env,
+    },
     clearEnv: true,
     stdin,
     stdout: "piped",
@@ -336,8 +341,13 @@ export async function kubectlPty(
 }
 
 /** kubectl with stdin kept open, for sessions a test steers as they run. */
-export function interactiveKubectl(stack: Stack, user: User, args: string[]) {
-  const k = watchedKubectl(stack, user, args, "piped");
+export function interactiveKubectl(
+  stack: Stack,
+  user: User,
+  args: string[],
+  env: Record<string, string> = {},
+) {
+  const k = watchedKubectl(stack, user, args, "piped", env);
   const writer = k.child.stdin.getWriter();
   return {
     get stdout() {

@@ -3,6 +3,8 @@
  * and the failure policy (fail closed / fail open) at start and midway.
  */
 import assert from "node:assert/strict";
+import { concatBytes } from "../src/bytes.ts";
+import { RecordType } from "../src/protocol/records.ts";
 import { startFakeRecorder } from "../src/testing/fake_recorder.ts";
 import {
   interactiveKubectl,
@@ -397,42 +399,71 @@ Deno.test(
   },
 );
 
-Deno.test(
-  "fail closed: a recorder that dies midway ends the session and nothing later reaches the client",
-  opts,
-  async () => {
-    const rec = await startFakeRecorder({ token: UPLOADER_TOKEN });
-    const stack = await startStack({
-      recorderUrls: [rec.url],
-      recorderToken: UPLOADER_TOKEN,
-    });
-    try {
-      const k = interactiveKubectl(stack, "alice", [
-        "exec",
-        "-i",
-        "demo",
-        "--",
-        "cat",
-      ]);
-      await k.write("before-failure\n");
-      await k.waitFor("before-failure");
-      await rec.kill();
-      await k.write("after-failure\n");
-      const r = await k.done();
-      assert.notEqual(r.code, 0);
-      assert.match(r.stderr, /execgate: session ended: the recording failed/);
-      assert.ok(!r.stdout.includes("after-failure"), r.stdout);
-      assert.ok(
-        stack.logs.some((l) =>
-          l.msg === "session end" && l.reason === "recording-failed"
-        ),
-      );
-    } finally {
-      await stack.close();
-      await rec.close();
-    }
-  },
-);
+for (
+  const [transport, env] of [
+    ["WebSocket", {}],
+    ["SPDY", { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: "false" }],
+  ] as const
+) {
+  Deno.test(
+    `fail closed (${transport}): a recorder that dies midway ends the session, nothing later reaches the client, and the recording holds every byte the client received`,
+    opts,
+    async () => {
+      const rec = await startFakeRecorder({ token: UPLOADER_TOKEN });
+      const stack = await startStack({
+        recorderUrls: [rec.url],
+        recorderToken: UPLOADER_TOKEN,
+      });
+      try {
+        const k = interactiveKubectl(stack, "alice", [
+          "exec",
+          "-i",
+          "demo",
+          "--",
+          "cat",
+        ], env);
+        const lines = Array.from(
+          { length: 200 },
+          (_, i) => `before-failure-${i}-${"y".repeat(200)}\n`,
+        );
+        await k.write(lines.join(""));
+        await k.waitFor(lines.at(-1)!);
+        // More output in flight while the recorder dies.
+        const burst = k.write(`in-flight-${"z".repeat(64 * 1024)}\n`);
+        await rec.kill();
+        await burst;
+        await k.write("after-failure\n");
+        const r = await k.done();
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /execgate: session ended: the recording failed/);
+        assert.ok(!r.stdout.includes("after-failure"), r.stdout.slice(-200));
+        assert.ok(
+          stack.logs.some((l) =>
+            l.msg === "session end" && l.reason === "recording-failed"
+          ),
+        );
+        // Every byte the client received was acknowledged, hence recorded.
+        const u = rec.uploads[0]!;
+        const acked = new TextDecoder().decode(
+          concatBytes(
+            u.records.filter((x) =>
+              x.type === RecordType.STDOUT &&
+              x.offset + 13 + x.payload.length <= u.acked
+            ).map((x) => x.payload),
+          ),
+        );
+        assert.ok(
+          acked.startsWith(r.stdout),
+          `the client received ${r.stdout.length} bytes, the recorder acknowledged ${acked.length}`,
+        );
+        assert.ok(r.stdout.length >= lines.join("").length);
+      } finally {
+        await stack.close();
+        await rec.close();
+      }
+    },
+  );
+}
 
 Deno.test(
   "fail open: sessions run unrecorded, with a warning, at start and midway",

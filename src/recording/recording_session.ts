@@ -512,6 +512,9 @@ export class RecordingSession implements RelayTap {
     if (this.#state !== "recording" || !this.#tap) return false;
     let messages;
     try {
+      // The decoder of what the client saw needs the client's side too
+      // (SPDY: a reply belongs to a stream the client opened).
+      this.#seen?.client(chunk);
       messages = this.#tap.client(chunk);
     } catch (e) {
       this.#fail(`protocol error from the client: ${(e as Error).message}`);
@@ -637,7 +640,7 @@ export class RecordingSession implements RelayTap {
       }
       n -= piece.length;
       this.#released += piece.length;
-      this.#seen?.upstream(piece);
+      this.#seeReleased(piece);
       try {
         gate.enqueue(piece);
       } catch {
@@ -646,6 +649,17 @@ export class RecordingSession implements RelayTap {
       }
     }
     this.#seen?.released();
+  }
+
+  /** Feeds released bytes to the decoder of what the client saw. */
+  #seeReleased(piece: Uint8Array): void {
+    try {
+      this.#seen?.upstream(piece);
+    } catch {
+      // The same bytes decoded fine in the recording decoder; should this
+      // one disagree, the abort falls back to frames valid at the start.
+      this.#seen = undefined;
+    }
   }
 
   /** Fail open after a failure: everything held goes out. */
