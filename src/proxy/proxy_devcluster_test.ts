@@ -46,8 +46,8 @@ async function stack() {
       sessions.push(ctx);
       const tap: RelayTap = {
         upgraded: () => {},
-        fromClient: () => {},
-        fromUpstream: (c) => c,
+        clientObserver: () => new TransformStream(),
+        upstreamGate: () => new TransformStream(),
         end: () => Promise.resolve(),
       };
       return Promise.resolve(tap);
