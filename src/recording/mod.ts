@@ -1,6 +1,7 @@
 /**
- * Session recording: the tap the upgrade relay calls, the asciicast v2
- * encoder, the recorder upload client and the failure policy.
+ * Session recording: the tap the upgrade relay pipes through, the v2 record
+ * encoder (and the asciicast v2 encoder views derive from), the recorder
+ * upload client and the failure policy.
  *
  * @example
  * ```ts ignore
@@ -42,9 +43,11 @@ export {
   RecorderUpload,
   RecordingFailedError,
 } from "./recorder_client.ts";
+export { RecordEncoder, type RecordEncoderOptions } from "./record_encoder.ts";
 export {
   CastEncoder,
   type CastEncoderOptions,
+  castHeader,
   type CastSessionInfo,
   DEFAULT_TERMINAL_SIZE,
   identityFields,
