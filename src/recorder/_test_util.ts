@@ -1,6 +1,7 @@
 /**
  * Test helpers of the recorder: an in-process S3 server, storages to run
- * one suite against, and an upload client that reads the ack stream.
+ * one suite against, an upload body builder and an upload client that reads
+ * the ack stream.
  *
  * @module
  */
@@ -10,11 +11,19 @@ import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
 import {
   type Ack,
   type CastHeader,
-  END_KEY,
   SESSION_HEADER,
   type SessionEnd,
-  UPLOAD_PATH,
 } from "../recording/wire.ts";
+import {
+  encodeRecord,
+  RecordDecoder,
+  RECORDS_CONTENT_TYPE,
+  RECORDS_UPLOAD_PATH,
+  RecordType,
+} from "../protocol/records.ts";
+import { Sha256 } from "../recording/sha256.ts";
+import { concatBytes } from "../bytes.ts";
+import { CastView } from "./views/cast_view.ts";
 import { DiskStorage } from "./disk_storage.ts";
 import { S3Storage } from "./s3_storage.ts";
 import type { RecordingStorage } from "./storage.ts";
@@ -164,33 +173,71 @@ export function testHeader(
 }
 
 /**
- * Builds an upload body.
- * @param header The header.
+ * Builds an upload body (a record stream) from cast-like events: `"o"` →
+ * stdout bytes, `"r"` `WxH` → a resize `{"Width":W,"Height":H}`, `"m"` → a
+ * marker; times in seconds.
+ * @param header The header (the header record's JSON).
  * @param events Event tuples.
- * @param end Manifest fields, or `false` for none.
- * @returns The body text and the cast part of it.
+ * @param end End fields to override, or `false` for no end record.
+ * @returns The body, its records before the end record, and the cast the
+ * recorder derives from it.
  */
 export function testBody(
   header: CastHeader | Record<string, unknown>,
   events: [number, string, string][],
   end: Partial<SessionEnd> | false = {},
-): { body: string; cast: string } {
-  const cast = [JSON.stringify(header), ...events.map((e) => JSON.stringify(e))]
-    .join("\n") + "\n";
-  if (end === false) return { body: cast, cast };
-  const manifest: SessionEnd = {
-    sessionId: String((header as CastHeader).sessionId),
-    endTime: 1_790_000_010,
-    reason: "normal",
-    exitCode: 0,
-    channels: {
-      stdout: { bytes: 0, sha256: "" },
-      stderr: { bytes: 0, sha256: "" },
-    },
-    castBytes: new TextEncoder().encode(cast).length,
-    ...end,
-  };
-  return { body: cast + JSON.stringify({ [END_KEY]: manifest }) + "\n", cast };
+): { body: Uint8Array; beforeEnd: Uint8Array; cast: string } {
+  const enc = new TextEncoder();
+  const parts = [
+    encodeRecord(RecordType.HEADER, 0, enc.encode(JSON.stringify(header))),
+  ];
+  const stdout = new Sha256();
+  let stdoutBytes = 0;
+  for (const [t, code, data] of events) {
+    const us = Math.round(t * 1e6);
+    if (code === "o") {
+      const bytes = enc.encode(data);
+      stdout.update(bytes);
+      stdoutBytes += bytes.length;
+      parts.push(encodeRecord(RecordType.STDOUT, us, bytes));
+    } else if (code === "r") {
+      const [w, h] = data.split("x").map(Number);
+      parts.push(
+        encodeRecord(
+          RecordType.RESIZE,
+          us,
+          enc.encode(JSON.stringify({ Width: w, Height: h })),
+        ),
+      );
+    } else parts.push(encodeRecord(RecordType.MARKER, us, enc.encode(data)));
+  }
+  const beforeEnd = concatBytes(parts);
+  if (end !== false) {
+    const manifest: SessionEnd = {
+      sessionId: String((header as CastHeader).sessionId),
+      endTime: 1_790_000_010,
+      reason: "normal",
+      exitCode: 0,
+      channels: {
+        stdout: { bytes: stdoutBytes, sha256: stdout.hex() },
+        stderr: { bytes: 0, sha256: new Sha256().hex() },
+      },
+      castBytes: beforeEnd.length,
+      ...end,
+    };
+    parts.push(
+      encodeRecord(
+        RecordType.END,
+        Math.round((events.at(-1)?.[0] ?? 0) * 1e6),
+        enc.encode(JSON.stringify(manifest)),
+      ),
+    );
+  }
+  const body = concatBytes(parts);
+  const view = new CastView();
+  let cast = "";
+  for (const r of new RecordDecoder().push(body)) cast += view.push(r);
+  return { body, beforeEnd, cast };
 }
 
 /** What an upload got back. */
@@ -202,7 +249,8 @@ export interface UploadResult {
 }
 
 /**
- * Uploads a body and reads every ack line until the stream ends.
+ * Uploads a record stream to `RECORDS_UPLOAD_PATH` and reads every ack line
+ * until the stream ends.
  * @param baseUrl Recorder URL.
  * @param token Bearer token, or `undefined` for none.
  * @param sessionId Session id header, or `undefined` to omit it.
@@ -214,19 +262,19 @@ export async function upload(
   baseUrl: string,
   token: string | undefined,
   sessionId: string | undefined,
-  body: string | ReadableStream<Uint8Array>,
+  body: Uint8Array | ReadableStream<Uint8Array>,
   init: RequestInit & { client?: Deno.HttpClient } = {},
 ): Promise<UploadResult> {
   const headers: Record<string, string> = {
-    "content-type": "application/x-asciicast",
+    "content-type": RECORDS_CONTENT_TYPE,
   };
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
   if (sessionId !== undefined) headers[SESSION_HEADER] = sessionId;
-  const res = await fetch(baseUrl + UPLOAD_PATH, {
+  const res = await fetch(baseUrl + RECORDS_UPLOAD_PATH, {
     method: "POST",
     headers,
     body,
-    ...(typeof body === "string" ? {} : { duplex: "half" }),
+    ...(body instanceof Uint8Array ? {} : { duplex: "half" }),
     ...init,
   } as RequestInit);
   if (res.status !== 200) {

@@ -4,8 +4,6 @@
  * Routes:
  * - `POST /v2/recordings` (uploader): the live upload of a record stream
  *   (see `records_ingest.ts`).
- * - `POST /v1/recordings` (uploader): the v1 upload of asciicast lines
- *   (`ingest.ts`), until every proxy sends records.
  * - `GET /v1/recordings` (viewer): list with filters, text search, pages.
  * - `GET /v1/recordings/YYYY/MM/DD/<sid>` (viewer): manifest and status.
  * - `GET /v1/recordings/YYYY/MM/DD/<sid>/cast` (viewer): the `.cast` download,
@@ -20,7 +18,6 @@
  */
 
 import { Hono, type MiddlewareHandler } from "hono";
-import { UPLOAD_PATH } from "../recording/wire.ts";
 import type { IncrementalDigest } from "../recording/cast_encoder.ts";
 import {
   RECORDS_CONTENT_TYPE,
@@ -108,11 +105,10 @@ export function createRecorder(
     (c) => c.json({ ok: true, liveUploads: ingestor.liveUploads }),
   );
 
-  app.post(UPLOAD_PATH, uploader, (c) => ingestor.handle(c.req.raw));
   app.post(
     RECORDS_UPLOAD_PATH,
     uploader,
-    (c) => ingestor.handleRecords(c.req.raw),
+    (c) => ingestor.handle(c.req.raw),
   );
 
   app.get("/v1/recordings", viewer, async (c) => {

@@ -1,18 +1,13 @@
 /**
- * Splitting and validating the upload body: asciicast v2 header line, event
- * lines, and the final `{"execgate.end":{…}}` manifest line.
+ * The header checks the recorder applies to an upload's header (the v2
+ * header record's JSON), and a line splitter to read stored v1 `.cast` files
+ * back (recovery of recordings made before the record protocol).
  *
  * The splitter keeps at most one unfinished line (bounded by `maxLineBytes`),
- * so memory stays bounded for any upload size. Every error names the line.
+ * so memory stays bounded for any size. Every error names the line.
  *
  * @module
  */
-
-import {
-  type CastHeader,
-  END_KEY,
-  type SessionEnd,
-} from "../recording/wire.ts";
 
 /** Thrown when the upload body is not a valid execgate recording. */
 export class CastFormatError extends Error {
@@ -134,64 +129,8 @@ export class LineSplitter {
   }
 }
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
-
-function parseJson(line: CastLine): unknown {
-  let text: string;
-  try {
-    text = decoder.decode(line.bytes);
-  } catch {
-    throw new CastFormatError(line.number, "line is not valid UTF-8");
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new CastFormatError(
-      line.number,
-      `line is not valid JSON (${(e as Error).message})`,
-    );
-  }
-}
-
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** Limits applied to the header line. */
-export interface HeaderLimits {
-  /** Largest header line in bytes. */
-  maxHeaderBytes: number;
-  /** When set, `sessionId` in the header must equal it. */
-  sessionId?: string;
-}
-
-/**
- * Validates the asciicast v2 header line.
- * @param line The first line.
- * @param limits Size bound and expected session id.
- * @returns The header object (extra fields kept).
- * @throws {CastFormatError} When the header is not a valid asciicast v2 header.
- * @example
- * ```ts
- * import { parseHeaderLine } from "./cast_lines.ts";
- * const bytes = new TextEncoder().encode('{"version":2,"width":80,"height":24}\n');
- * parseHeaderLine({ number: 1, bytes }, { maxHeaderBytes: 1000 });
- * ```
- */
-export function parseHeaderLine(
-  line: CastLine,
-  limits: HeaderLimits,
-): CastHeader {
-  if (line.bytes.length > limits.maxHeaderBytes) {
-    throw new CastFormatError(
-      line.number,
-      `header is longer than the limit of ${limits.maxHeaderBytes} bytes`,
-    );
-  }
-  const h = parseJson(line);
-  const problem = castHeaderProblem(h, limits.sessionId);
-  if (problem !== undefined) throw new CastFormatError(line.number, problem);
-  return h as unknown as CastHeader;
 }
 
 /**
@@ -261,76 +200,4 @@ export function castHeaderProblem(
     }
   }
   return undefined;
-}
-
-/** An event line or the end manifest. */
-export type BodyLine =
-  | { kind: "event"; time: number; code: string; data: string }
-  | { kind: "end"; end: SessionEnd };
-
-const CODES = new Set(["o", "r", "m", "i"]);
-
-/**
- * Validates a line after the header: an event `[time, code, data]` or the
- * final `{"execgate.end":{…}}`.
- * @param line The line.
- * @param sessionId When set, the manifest's `sessionId` must equal it.
- * @returns The event or the manifest.
- * @throws {CastFormatError} When the line is neither.
- */
-export function parseBodyLine(line: CastLine, sessionId?: string): BodyLine {
-  const v = parseJson(line);
-  if (Array.isArray(v)) {
-    if (v.length !== 3) {
-      throw new CastFormatError(
-        line.number,
-        `event has ${v.length} items, expected 3`,
-      );
-    }
-    const [time, code, data] = v as [unknown, unknown, unknown];
-    if (typeof time !== "number" || !Number.isFinite(time) || time < 0) {
-      throw new CastFormatError(
-        line.number,
-        `event time ${JSON.stringify(time)} is not a non-negative number`,
-      );
-    }
-    if (typeof code !== "string" || !CODES.has(code)) {
-      throw new CastFormatError(
-        line.number,
-        `event code ${JSON.stringify(code)} is not one of "o", "r", "m", "i"`,
-      );
-    }
-    if (typeof data !== "string") {
-      throw new CastFormatError(line.number, "event data is not a string");
-    }
-    return { kind: "event", time, code, data };
-  }
-  if (isObject(v) && END_KEY in v) {
-    const end = v[END_KEY];
-    if (!isObject(end)) {
-      throw new CastFormatError(
-        line.number,
-        `${JSON.stringify(END_KEY)} is not an object`,
-      );
-    }
-    if (typeof end.castBytes !== "number") {
-      throw new CastFormatError(
-        line.number,
-        `${JSON.stringify(END_KEY)} castBytes is not a number`,
-      );
-    }
-    if (sessionId !== undefined && end.sessionId !== sessionId) {
-      throw new CastFormatError(
-        line.number,
-        `${JSON.stringify(END_KEY)} sessionId ${
-          JSON.stringify(end.sessionId)
-        } does not match the session id ${JSON.stringify(sessionId)}`,
-      );
-    }
-    return { kind: "end", end: end as unknown as SessionEnd };
-  }
-  throw new CastFormatError(
-    line.number,
-    `line is neither an event array nor an ${JSON.stringify(END_KEY)} object`,
-  );
 }

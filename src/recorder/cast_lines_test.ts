@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import {
   CastFormatError,
+  castHeaderProblem,
   LineSplitter,
   LineTooLongError,
-  parseBodyLine,
-  parseHeaderLine,
 } from "./cast_lines.ts";
 import { parseRecordingId } from "./recording_id.ts";
 import { stripAnsi, TextIndexBuilder } from "./text_index.ts";
@@ -75,60 +74,26 @@ Deno.test("LineSplitter hands over the lines completed before a long one", () =>
   );
 });
 
-Deno.test("parseHeaderLine and parseBodyLine accept valid lines and name what is wrong", () => {
-  const line = (s: string, number = 1) => ({ number, bytes: enc.encode(s) });
-  const h = parseHeaderLine(
-    line('{"version":2,"width":80,"height":24,"x":1}\n'),
-    { maxHeaderBytes: 100 },
-  );
-  assert.equal(h.width, 80);
-  assert.throws(
-    () =>
-      parseHeaderLine(line('{"version":2,"width":80,"height":24}'), {
-        maxHeaderBytes: 10,
-      }),
-    /^CastFormatError: line 1: header is longer than the limit of 10 bytes$/,
-  );
-  assert.throws(
-    () =>
-      parseHeaderLine(line('{"version":2,"width":80}'), {
-        maxHeaderBytes: 100,
-      }),
-    /header height is undefined/,
-  );
-  assert.throws(() =>
-    parseHeaderLine(line(new Uint8Array([0xff]) as unknown as string), {
-      maxHeaderBytes: 100,
-    })
-  );
-  assert.deepEqual(parseBodyLine(line('[1.5,"o","hi"]', 2)), {
-    kind: "event",
-    time: 1.5,
-    code: "o",
-    data: "hi",
-  });
+Deno.test("castHeaderProblem accepts a valid header and names what is wrong", () => {
   assert.equal(
-    parseBodyLine(
-      line('{"execgate.end":{"sessionId":"s","castBytes":3}}', 3),
+    castHeaderProblem({ version: 2, width: 80, height: 24, x: 1 }),
+    undefined,
+  );
+  assert.equal(
+    castHeaderProblem({ version: 2, width: 80 }),
+    "header height is undefined, expected an integer from 1 to 10000",
+  );
+  assert.equal(castHeaderProblem([1]), "header is not a JSON object");
+  assert.equal(
+    castHeaderProblem(
+      { version: 2, width: 80, height: 24, sessionId: "t" },
       "s",
-    ).kind,
-    "end",
+    ),
+    'header sessionId "t" does not match the session id "s"',
   );
-  assert.throws(
-    () =>
-      parseBodyLine(
-        line('{"execgate.end":{"sessionId":"t","castBytes":3}}', 3),
-        "s",
-      ),
-    /line 3: "execgate.end" sessionId "t" does not match/,
-  );
-  assert.throws(
-    () => parseBodyLine(line('{"other":1}', 4)),
-    /line 4: line is neither an event array nor/,
-  );
-  assert.throws(
-    () => parseBodyLine(line('[1,"o",5]', 5)),
-    /line 5: event data is not a string/,
+  assert.equal(
+    castHeaderProblem({ version: 2, width: 80, height: 24, srcNodeTags: [1] }),
+    "header srcNodeTags is not an array of strings",
   );
 });
 

@@ -702,3 +702,41 @@ Deno.test("Recorder v2 stores a session the upstream refused as refused, and a l
     await f.close();
   }
 });
+
+Deno.test("Recorder v2 keeps an upload that ends without its end record, partial; refuses a declared size over the limit", async () => {
+  const f = await start("disk", {
+    limits: {
+      maxLineBytes: MIN_LINE_BYTES,
+      maxHeaderBytes: MIN_HEADER_BYTES,
+      maxRecordingBytes: MIN_LINE_BYTES,
+    },
+  });
+  try {
+    const b = base("noend");
+    const r = await uploadRecords(f.url, UP, "noend", b.beforeEnd);
+    assert.equal(r.acks.at(-1)?.done, true);
+    assert.equal(r.acks.at(-1)?.complete, false);
+    const result = await f.nextResult();
+    assert.equal(result.outcome, "partial");
+    assert.equal(result.reason, "the upload ended without the end record");
+    const ev = await get(f, `/v1/recordings/${result.id}/evidence`);
+    assert.deepEqual(ev.bytes, b.beforeEnd);
+
+    const res = await fetch(f.url + RECORDS_UPLOAD_PATH, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${UP}`,
+        [SESSION_HEADER]: "big",
+        "content-type": RECORDS_CONTENT_TYPE,
+      },
+      body: new Uint8Array(MIN_LINE_BYTES + 1),
+    });
+    assert.equal(res.status, 413);
+    assert.match(
+      await res.text(),
+      new RegExp(`exceeds the limit of ${MIN_LINE_BYTES} bytes`),
+    );
+  } finally {
+    await f.close();
+  }
+});
