@@ -4,6 +4,7 @@ import { CastEncoder } from "../recording/cast_encoder.ts";
 import { RecordingSession } from "../recording/recording_session.ts";
 import { memoryLogger } from "../log.ts";
 import { DiskStorage } from "./disk_storage.ts";
+import { makeRecordingId } from "./recording_id.ts";
 import type { IngestResult } from "./ingest.ts";
 import { type ServedRecorder, serveRecorder } from "./serve.ts";
 import {
@@ -647,5 +648,54 @@ Deno.test("Recorder acknowledges the header at once, so RecordingSession.start r
     assert.equal(m.end.upstream.status, 404);
   } finally {
     await f.close();
+  }
+});
+
+Deno.test("Recorder still serves a recording stored by the v1 upload (.cast): list, cast, evidence; no raw stdout", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "execgate-rec-v1-" });
+  try {
+    const storage = new DiskStorage({ dir });
+    const id = makeRecordingId("old", new Date());
+    const cast = JSON.stringify(testHeader("old")) + "\n" +
+      '[0.1,"o","old \\u001b[1mtimes\\u001b[0m\\r\\n"]\n';
+    const bytes = new TextEncoder().encode(cast);
+    const manifest = {
+      id: id.id,
+      sessionId: "old",
+      status: "complete" as const,
+      header: testHeader("old"),
+      castBytes: bytes.length,
+      startedAt: 1,
+      updatedAt: 1,
+      finishedAt: 1,
+    };
+    const w = await storage.create(
+      id,
+      { ...manifest, status: "recording" },
+      bytes,
+    );
+    await w.finish(manifest, "old times\n");
+    const f = await start({}, dir);
+    try {
+      assert.equal(
+        (await get(f, `/v1/recordings/${id.id}/cast`, VIEW)).body,
+        cast,
+      );
+      assert.equal(
+        (await get(f, `/v1/recordings/${id.id}/evidence`, VIEW)).body,
+        cast,
+      );
+      const out = await get(f, `/v1/recordings/${id.id}/stdout`, VIEW);
+      assert.equal(out.status, 404);
+      assert.match(out.body, /protocol v1/);
+      const found = JSON.parse(
+        (await get(f, "/v1/recordings?q=old%20times", VIEW)).body,
+      );
+      assert.deepEqual(found.items.map((m: { id: string }) => m.id), [id.id]);
+    } finally {
+      await f.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
