@@ -8,8 +8,12 @@
  * npx -y deno@2 run -A --unstable-net scripts/session_memory.ts [sessions] [bytesPerSession]
  * ```
  *
- * Prints RSS and heap growth in total and per session. Not a test: figures
- * depend on the machine.
+ * Prints RSS and heap growth in total and per session, and the active
+ * phase's throughput and the proxy process's CPU time per GiB. With
+ * `EXECGATE_REAL_RECORDER=1` the recorder is the real one (`serveRecorder`,
+ * disk storage in a temporary folder) instead of the in-memory fake (which
+ * copies its whole buffer per chunk: use it for memory only). Not a test:
+ * figures depend on the machine.
  *
  * @module
  */
@@ -20,16 +24,35 @@ import { encodeRequestHead, relayUpgrade } from "../src/proxy/upgrade_relay.ts";
 import { RecordingSession } from "../src/recording/recording_session.ts";
 import { startFakeRecorder } from "../src/testing/fake_recorder.ts";
 import { createHash } from "node:crypto";
+import process from "node:process";
 
 const enc = new TextEncoder();
 /** `EXECGATE_UNRECORDED=1`: the same sessions without a recording tap. */
 const UNRECORDED = Deno.env.get("EXECGATE_UNRECORDED") === "1";
 
 async function child(bytes: number): Promise<void> {
-  const rec = await startFakeRecorder({ token: "t" });
+  let recUrl: string;
+  if (Deno.env.get("EXECGATE_REAL_RECORDER") === "1") {
+    const { parseRecorderConfig, serveRecorder } = await import(
+      "../src/recorder/mod.ts"
+    );
+    const dir = await Deno.makeTempDir({ prefix: "execgate-mem-" });
+    const served = await serveRecorder(
+      parseRecorderConfig({
+        listen: { hostname: "127.0.0.1", port: 0 },
+        auth: {
+          uploaderTokens: ["t".repeat(24)],
+          viewerTokens: ["v".repeat(24)],
+        },
+        storage: { kind: "disk", dir },
+      }),
+      {},
+    );
+    recUrl = served.url;
+  } else recUrl = (await startFakeRecorder({ token: "t".repeat(24) })).url;
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   console.log(
-    JSON.stringify({ rec: rec.url, port: (l.addr as Deno.NetAddr).port }),
+    JSON.stringify({ rec: recUrl, port: (l.addr as Deno.NetAddr).port }),
   );
   const frame = encodeWsFrame({
     opcode: 2,
@@ -50,7 +73,9 @@ async function child(bytes: number): Promise<void> {
       // Any client byte starts the output.
       if (await conn.read(buf) === null) return;
       for (let sent = 0; sent < bytes; sent += 16 * 1024) {
-        await conn.write(frame);
+        for (let off = 0; off < frame.length;) {
+          off += await conn.write(frame.subarray(off));
+        }
       }
       await conn.read(buf); // until the client closes
       conn.close();
@@ -114,7 +139,7 @@ async function main(sessions: number, bytes: number): Promise<void> {
       proxyHostname: "mem",
       recorderUrls: [rec],
       enforce: true,
-      uploaderToken: "t",
+      uploaderToken: "t".repeat(24),
       digest: nativeSha256,
       logger: { info() {}, warn() {}, error() {}, debug() {} } as never,
     });
@@ -145,10 +170,12 @@ async function main(sessions: number, bytes: number): Promise<void> {
     mask: new Uint8Array([1, 2, 3, 4]),
   });
   let peak = idle.rss;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
   const sampler = setInterval(() => {
     peak = Math.max(peak, usage().rss);
   }, 20);
-  await Promise.all(clients.map(async (c) => {
+  const received = await Promise.all(clients.map(async (c) => {
     await c.write(stdin);
     const buf = new Uint8Array(256 * 1024);
     let got = 0;
@@ -158,20 +185,29 @@ async function main(sessions: number, bytes: number): Promise<void> {
       if (n === null) break;
       got += n;
     }
+    return got;
   }));
   clearInterval(sampler);
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   const active = usage();
+  const moved = received.reduce((a, b) => a + b, 0);
   const per = (a: number, b: number) => ((a - b) / sessions / 1024).toFixed(0);
   console.log(JSON.stringify({
     sessions,
     recorded: !UNRECORDED,
     bytesPerSession: bytes,
+    receivedBytes: moved,
     rssMiB: {
       base: mib(base.rss),
       idle: mib(idle.rss),
       peakActive: mib(peak),
       afterActive: mib(active.rss),
     },
+    activeMBps: (moved / 1e6 / seconds).toFixed(0),
+    cpuSecondsPerGiB: moved === 0
+      ? undefined
+      : ((cpu.user + cpu.system) / 1e6 / (moved / 2 ** 30)).toFixed(2),
     perSessionKiB: {
       idleRss: per(idle.rss, base.rss),
       idleHeap: per(idle.heapUsed, base.heapUsed),
@@ -180,7 +216,17 @@ async function main(sessions: number, bytes: number): Promise<void> {
     },
   }));
   for (const c of clients) c.close();
-  await Promise.allSettled(relays);
+  const results = await Promise.allSettled(relays);
+  const reasons = new Map<string, number>();
+  for (const r of results) {
+    const k = r.status === "fulfilled"
+      ? `${(r.value as { reason: string }).reason} ${
+        (r.value as { detail?: string }).detail ?? ""
+      }`
+      : String(r.reason);
+    reasons.set(k, (reasons.get(k) ?? 0) + 1);
+  }
+  console.log(JSON.stringify({ ended: Object.fromEntries(reasons) }));
   proc.kill();
   await proc.status;
 }

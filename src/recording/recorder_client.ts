@@ -629,8 +629,12 @@ export class RecorderUpload {
   }
 }
 
-/** Chunks below this are coalesced (copied); larger ones are sent as they are. */
-const SMALL_CHUNK = 8192;
+/**
+ * Chunks below this are coalesced (copied) with their neighbours into one of
+ * at most 64 KiB (a 13-byte record header alone per fetch chunk costs more
+ * than copying a small payload); larger ones are sent as they are.
+ */
+const SMALL_CHUNK = 65536;
 
 function describe(reason: unknown): string {
   return reason instanceof Error ? reason.message : String(reason);
