@@ -36,5 +36,10 @@ export {
   WsChannelTap,
   type WsChannelTapOptions,
 } from "./ws_channel_tap.ts";
-export { parseTerminalSize, type TerminalSize } from "./terminal_size.ts";
+export {
+  parseTerminalSize,
+  readResize,
+  type ResizeRecord,
+  type TerminalSize,
+} from "./terminal_size.ts";
 export * from "./spdy/mod.ts";

@@ -131,62 +131,6 @@ const EMPTY = new Uint8Array(0);
 /** Bytes of a resize message kept for its record. */
 const MAX_RESIZE_BYTES = 4096;
 
-/** What one resize message records: a size, or a marker saying what came. */
-export type ResizeRecord =
-  | { size: TerminalSize; marker?: undefined }
-  | { marker: string; size?: undefined };
-
-/**
- * Reads a resize message the way the kubelet's Go JSON decoder would (field
- * names match case-insensitively, the last one wins), accepting any
- * non-negative integer size, since it is recorded as sent.
- * @param data The message payload (at most 4096 bytes of it).
- * @param totalBytes The whole message's size.
- * @returns The size, or a marker text naming what came instead.
- * @example
- * ```ts
- * import { readResize } from "./recording_session.ts";
- * const r = readResize(new TextEncoder().encode('{"Width":0,"Height":0}'), 22);
- * if (r.size?.width !== 0) throw new Error();
- * ```
- */
-export function readResize(
-  data: Uint8Array,
-  totalBytes: number,
-): ResizeRecord {
-  const text = new TextDecoder().decode(data);
-  const bad = (why: string): ResizeRecord => ({
-    marker: `resize message is not a terminal size (${why}): ${
-      JSON.stringify(text)
-    }`,
-  });
-  if (totalBytes > data.length) {
-    return bad(`${totalBytes} bytes, the first ${data.length} shown`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return bad("not JSON");
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return bad("not a JSON object");
-  }
-  let width: unknown;
-  let height: unknown;
-  for (const [k, v] of Object.entries(value)) {
-    const key = k.toLowerCase();
-    if (key === "width") width = v;
-    else if (key === "height") height = v;
-  }
-  const ok = (n: unknown): n is number =>
-    typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
-  if (!ok(width) || !ok(height)) {
-    return bad("Width and Height are not both non-negative integers");
-  }
-  return { size: { width, height } };
-}
-
 /**
  * A tap that does nothing: the session is not recorded. What
  * {@linkcode RecordingSession.start} returns when a best-effort recording

@@ -34,55 +34,10 @@ import {
   MAX_EVENT_RAW_BYTES,
   MAX_TEXT_FIELD_CHARS,
 } from "../../recording/wire.ts";
+import { readResize } from "../../k8s/terminal_size.ts";
 
 /** Bytes of a resize message parsed (the rest is named in its marker). */
 const MAX_RESIZE_BYTES = 4096;
-
-/** What one resize message records: a size, or a marker saying what came. */
-type ResizeView =
-  | { size: { width: number; height: number }; marker?: undefined }
-  | { marker: string; size?: undefined };
-
-/**
- * Reads a resize message the way the kubelet's Go JSON decoder would (field
- * names match case-insensitively, the last one wins), accepting any
- * non-negative integer size, since it is recorded as sent. The proxy's
- * `readResize` (`recording_session.ts`) made the same events before the
- * recorder derived them.
- */
-function readResize(data: Uint8Array, totalBytes: number): ResizeView {
-  const text = new TextDecoder().decode(data);
-  const bad = (why: string): ResizeView => ({
-    marker: `resize message is not a terminal size (${why}): ${
-      JSON.stringify(text)
-    }`,
-  });
-  if (totalBytes > data.length) {
-    return bad(`${totalBytes} bytes, the first ${data.length} shown`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return bad("not JSON");
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return bad("not a JSON object");
-  }
-  let width: unknown;
-  let height: unknown;
-  for (const [k, v] of Object.entries(value)) {
-    const key = k.toLowerCase();
-    if (key === "width") width = v;
-    else if (key === "height") height = v;
-  }
-  const ok = (n: unknown): n is number =>
-    typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
-  if (!ok(width) || !ok(height)) {
-    return bad("Width and Height are not both non-negative integers");
-  }
-  return { size: { width, height } };
-}
 
 /**
  * Turns records into asciicast v2 lines, one record at a time (memory: one
