@@ -35,14 +35,13 @@ import { exitCodeOf, type K8sStatus } from "../k8s/status.ts";
 import type { TerminalSize } from "../k8s/terminal_size.ts";
 import { Sha256 } from "./sha256.ts";
 import { shellQuote } from "./shell_quote.ts";
+import { cutText, sessionEnd } from "./session_end.ts";
 import {
   type CastHeader,
   END_KEY,
   type EndReason,
   MAX_EVENT_RAW_BYTES,
   MAX_STATUS_CHARS,
-  MAX_TEXT_FIELD_CHARS,
-  type SessionEnd,
   type UpstreamRefusal,
 } from "./wire.ts";
 
@@ -244,7 +243,7 @@ export class CastEncoder {
    * @returns Body bytes.
    */
   marker(label: string, nowMs: number): Uint8Array {
-    return this.#lines([this.#event(nowMs, "m", cut(label))]);
+    return this.#lines([this.#event(nowMs, "m", cutText(label))]);
   }
 
   /**
@@ -294,27 +293,16 @@ export class CastEncoder {
     }
     const body = this.#lines(events);
     this.#ended = true;
-    // Once the server has sent the session's final Status, the session ended
-    // normally, whichever side then closed the connection first.
-    const closedAfterStatus = this.#status !== undefined &&
-      (reason === "upstream-gone" || reason === "client-gone");
-    const end: SessionEnd = {
+    const end = sessionEnd({
       sessionId: this.#info.sessionId,
-      endTime: nowMs / 1000,
-      reason: closedAfterStatus ? "normal" : reason,
-      ...(detail !== undefined ? { detail: cut(detail) } : {}),
-      ...(upstream !== undefined
-        ? {
-          upstream: {
-            status: upstream.status,
-            message: cut(String(upstream.message)),
-          },
-        }
-        : {}),
-      ...(this.#protocol !== undefined ? { protocol: this.#protocol } : {}),
-      ...(this.#exitCode !== undefined ? { exitCode: this.#exitCode } : {}),
-      ...(this.#status !== undefined ? { status: this.#status } : {}),
-      ...(this.#statusTruncated ? { statusTruncated: true } : {}),
+      nowMs,
+      reason,
+      detail,
+      upstream,
+      protocol: this.#protocol,
+      exitCode: this.#exitCode,
+      status: this.#status,
+      statusTruncated: this.#statusTruncated,
       channels: {
         stdout: {
           bytes: this.#counts.stdout,
@@ -326,7 +314,7 @@ export class CastEncoder {
         },
       },
       castBytes: this.#castBytes,
-    };
+    });
     const manifest = this.#enc.encode(
       JSON.stringify({ [END_KEY]: end }) + "\n",
     );
@@ -390,10 +378,4 @@ export function castHeader(
     proxy: info.proxy,
     sessionId: info.sessionId,
   };
-}
-
-/** Cuts free text to {@linkcode MAX_TEXT_FIELD_CHARS}, saying so. */
-function cut(text: string): string {
-  if (text.length <= MAX_TEXT_FIELD_CHARS) return text;
-  return `${text.slice(0, MAX_TEXT_FIELD_CHARS)}… (${text.length} characters)`;
 }

@@ -37,11 +37,10 @@ import {
   type IncrementalDigest,
 } from "./cast_encoder.ts";
 import { Sha256 } from "./sha256.ts";
+import { cutText, sessionEnd } from "./session_end.ts";
 import {
   type EndReason,
   MAX_STATUS_CHARS,
-  MAX_TEXT_FIELD_CHARS,
-  type SessionEnd,
   type UpstreamRefusal,
 } from "./wire.ts";
 
@@ -177,7 +176,7 @@ export class RecordEncoder {
     return this.#record(
       RecordType.MARKER,
       this.#time(nowMs),
-      enc.encode(cut(label)),
+      enc.encode(cutText(label)),
     );
   }
 
@@ -223,27 +222,16 @@ export class RecordEncoder {
   ): Uint8Array[] {
     if (this.#ended) throw new TypeError("Cannot end a recording twice");
     this.#ended = true;
-    // Once the server has sent the session's final Status, the session ended
-    // normally, whichever side then closed the connection first.
-    const closedAfterStatus = this.#status !== undefined &&
-      (reason === "upstream-gone" || reason === "client-gone");
-    const end: SessionEnd = {
+    const end = sessionEnd({
       sessionId: this.#info.sessionId,
-      endTime: nowMs / 1000,
-      reason: closedAfterStatus ? "normal" : reason,
-      ...(detail !== undefined ? { detail: cut(detail) } : {}),
-      ...(upstream !== undefined
-        ? {
-          upstream: {
-            status: upstream.status,
-            message: cut(String(upstream.message)),
-          },
-        }
-        : {}),
-      ...(this.#protocol !== undefined ? { protocol: this.#protocol } : {}),
-      ...(this.#exitCode !== undefined ? { exitCode: this.#exitCode } : {}),
-      ...(this.#status !== undefined ? { status: this.#status } : {}),
-      ...(this.#statusTruncated ? { statusTruncated: true } : {}),
+      nowMs,
+      reason,
+      detail,
+      upstream,
+      protocol: this.#protocol,
+      exitCode: this.#exitCode,
+      status: this.#status,
+      statusTruncated: this.#statusTruncated,
       channels: {
         stdout: {
           bytes: this.#counts.stdout,
@@ -255,7 +243,7 @@ export class RecordEncoder {
         },
       },
       castBytes: this.#bytes,
-    };
+    });
     return this.#record(
       RecordType.END,
       this.#time(nowMs),
@@ -272,10 +260,4 @@ export class RecordEncoder {
     const head = encodeRecordHeader(type, timeUs, payload.length);
     return payload.length === 0 ? [head] : [head, payload];
   }
-}
-
-/** Cuts free text to `MAX_TEXT_FIELD_CHARS`, saying so. */
-function cut(text: string): string {
-  if (text.length <= MAX_TEXT_FIELD_CHARS) return text;
-  return `${text.slice(0, MAX_TEXT_FIELD_CHARS)}… (${text.length} characters)`;
 }
