@@ -45,6 +45,7 @@ import {
   type RecordingWriter,
 } from "./storage.ts";
 import { OutputTextIndex } from "./text_index.ts";
+import { concatBytes } from "../bytes.ts";
 
 /** What {@linkcode ingestRecords} works with. */
 export interface RecordsIngestContext {
@@ -246,7 +247,7 @@ export async function ingestRecords(
           );
         }
         const first = takeBytes(next);
-        const bytes = first.length === 1 ? first[0]! : concat(first);
+        const bytes = concatBytes(first);
         writer = await locked(() =>
           storage.create(id, baseManifest(h as CastHeader), bytes)
         );
@@ -437,18 +438,6 @@ export async function ingestRecords(
     bodyBytes,
     ...(reason ? { reason } : {}),
   };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /**

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { concatBytes } from "../../bytes.ts";
+
 /** A reader that can take bytes back. */
 export class ByteSource {
   #reader: ReadableStreamDefaultReader<Uint8Array>;
@@ -75,14 +77,6 @@ export class ByteSource {
   takePending(): Uint8Array {
     const parts = this.#pending;
     this.#pending = [];
-    let size = 0;
-    for (const p of parts) size += p.length;
-    const out = new Uint8Array(size);
-    let off = 0;
-    for (const p of parts) {
-      out.set(p, off);
-      off += p.length;
-    }
-    return out;
+    return concatBytes(parts);
   }
 }
