@@ -8,6 +8,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { http1Fetch } from "../adapter/deno/http1_fetch.ts";
 import { SpdyChannelTap } from "../k8s/spdy/spdy_channel_tap.ts";
 import type { Logger } from "../log.ts";
 import { RecordingRequiredError, RecordingSession } from "../recording/mod.ts";
@@ -27,7 +28,7 @@ function nativeSha256() {
 export interface OpenRecordingsDeps {
   /** @default {Deno.readTextFile} */
   readTextFile?: (path: string) => Promise<string>;
-  /** Fetch towards recorders. @default {fetch, trusting `recorderAuth.caFile`} */
+  /** Fetch towards recorders. @default {http1Fetch, trusting `recorderAuth.caFile`} */
   fetch?: typeof fetch;
 }
 
@@ -47,14 +48,10 @@ export async function openRecordings(
   const auth = config.recorderAuth;
   const token = auth.token ??
     (auth.tokenFile ? (await read(auth.tokenFile)).trim() : undefined);
-  let doFetch = deps.fetch;
-  if (!doFetch && auth.caFile) {
-    const client = Deno.createHttpClient({
-      caCerts: [await read(auth.caFile)],
-    });
-    doFetch = ((input: RequestInfo | URL, init?: RequestInit) =>
-      fetch(input, { ...init, client } as RequestInit)) as typeof fetch;
-  }
+  // One raw HTTP/1.1 connection per upload (see http1_fetch.ts for the
+  // measurement against the global fetch).
+  const doFetch = deps.fetch ??
+    http1Fetch(auth.caFile ? { caCerts: [await read(auth.caFile)] } : {});
   const limits = {
     connectTimeoutMs: config.recording.connectTimeoutMs,
     ackTimeoutMs: config.recording.ackTimeoutMs,
