@@ -129,7 +129,12 @@ function flag(args: string[], name: string): string | undefined {
 
 async function main(args: string[]): Promise<void> {
   const quick = args.includes("--quick") || Deno.env.get("BENCH_QUICK") === "1";
-  const plan = quick ? QUICK : FULL;
+  const base = quick ? QUICK : FULL;
+  // BENCH_SESSIONS=N: another concurrency figure size (for probing).
+  const sessions = Number(
+    Deno.env.get("BENCH_SESSIONS") ?? base.concurrentSessions,
+  );
+  const plan = { ...base, concurrentSessions: sessions };
   const repo = new URL("../../", import.meta.url).pathname;
   const outFile = flag(args, "--out") ??
     (quick || args.includes("--no-write") ? undefined : `${repo}BENCHMARKS.md`);

@@ -80,6 +80,12 @@ export const ProxyConfigSchema = z.object({
     windowBytes: z.number().int().positive().optional(),
     /** Former name of `windowBytes` (used when `windowBytes` is not set). */
     queueBytes: z.number().int().positive().optional(),
+    /**
+     * Unacknowledged bytes across all of the proxy's fail-closed sessions:
+     * past it sessions wait for acknowledgements instead of the proxy
+     * holding every window at once. Default 64 MiB.
+     */
+    budgetBytes: z.number().int().positive().default(64 * 1024 * 1024),
   }).strict().default({}),
 }).strict().superRefine((c, ctx) => {
   if (c.identity.type !== "tailscale" && !c.policy) {

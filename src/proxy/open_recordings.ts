@@ -11,7 +11,11 @@ import { createHash } from "node:crypto";
 import { http1Fetch } from "../adapter/deno/http1_fetch.ts";
 import { SpdyChannelTap } from "../k8s/spdy/spdy_channel_tap.ts";
 import type { Logger } from "../log.ts";
-import { RecordingRequiredError, RecordingSession } from "../recording/mod.ts";
+import {
+  RecordingRequiredError,
+  RecordingSession,
+  WindowBudget,
+} from "../recording/mod.ts";
 import type { ProxyConfig } from "./config.ts";
 import { type OpenTap, SessionRefusedError } from "./proxy.ts";
 
@@ -56,6 +60,8 @@ export async function openRecordings(
     connectTimeoutMs: config.recording.connectTimeoutMs,
     ackTimeoutMs: config.recording.ackTimeoutMs,
     windowBytes: config.recording.windowBytes ?? config.recording.queueBytes,
+    // One bound for every session of this proxy.
+    budget: new WindowBudget(config.recording.budgetBytes),
     maxMessageBytes: config.recording.maxMessageBytes,
   };
   return async function openTap(ctx) {

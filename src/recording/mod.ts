@@ -44,6 +44,7 @@ export {
   RecordingFailedError,
 } from "./recorder_client.ts";
 export { RecordEncoder, type RecordEncoderOptions } from "./record_encoder.ts";
+export { WindowBudget } from "./window_budget.ts";
 export {
   CastEncoder,
   type CastEncoderOptions,

@@ -33,6 +33,7 @@ import {
   RECORDS_UPLOAD_PATH,
 } from "../protocol/records.ts";
 import { type Ack, SESSION_HEADER, SESSION_ID_PATTERN } from "./wire.ts";
+import type { WindowBudget } from "./window_budget.ts";
 
 /** Options of {@linkcode openRecorderUpload}. */
 export interface RecorderClientOptions {
@@ -71,6 +72,11 @@ export interface RecorderClientOptions {
    * @default {4194304}
    */
   maxQueueBytes?: number;
+  /**
+   * A bound shared with the proxy's other uploads on unacknowledged bytes:
+   * {@linkcode RecorderUpload.whenRoom} also waits for it. @default {none}
+   */
+  budget?: WindowBudget;
   /** Clock for the ack watchdog, milliseconds. @default {Date.now} */
   now?: () => number;
 }
@@ -172,7 +178,7 @@ export class RecorderUpload {
   readonly failure: Promise<RecordingFailedError>;
 
   #opts:
-    & Required<Omit<RecorderClientOptions, "token" | "header">>
+    & Required<Omit<RecorderClientOptions, "token" | "header" | "budget">>
     & { token?: string };
   #queue: Uint8Array[] = [];
   #queued = 0;
@@ -199,6 +205,10 @@ export class RecorderUpload {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #lastLineAt = 0;
   #lastProgressAt = 0;
+  #budget: WindowBudget | undefined;
+  /** Bytes this upload counts in the budget (written, not yet acked). */
+  #budgetHeld = 0;
+  #unlistenBudget: (() => void) | undefined;
 
   /**
    * Use {@linkcode openRecorderUpload}.
@@ -207,6 +217,7 @@ export class RecorderUpload {
    */
   constructor(url: string, options: RecorderClientOptions) {
     this.url = url;
+    this.#budget = options.budget;
     this.#opts = {
       fetch: options.fetch ?? globalThis.fetch,
       connectTimeoutMs: options.connectTimeoutMs ?? 5000,
@@ -265,6 +276,7 @@ export class RecorderUpload {
     this.#queue.push(bytes);
     this.#queued += bytes.length;
     this.#written += bytes.length;
+    this.#took(bytes.length);
     this.#wake();
     if (this.queuedBytes <= this.#opts.maxQueueBytes) return Promise.resolve();
     return new Promise((resolve, reject) =>
@@ -288,6 +300,7 @@ export class RecorderUpload {
       this.#queue.push(c);
       this.#queued += c.length;
       this.#written += c.length;
+      this.#took(c.length);
     }
     this.#wake();
   }
@@ -299,8 +312,53 @@ export class RecorderUpload {
    * @param limit Unacknowledged bytes. @default {the window}
    */
   whenRoom(limit: number = this.#opts.maxQueueBytes): Promise<void> {
-    if (this.#error || this.queuedBytes <= limit) return Promise.resolve();
+    if (this.#hasRoom(limit)) return Promise.resolve();
+    if (this.#budget && !this.#unlistenBudget) {
+      this.#unlistenBudget = this.#budget.onRoom(() => this.#checkRoom());
+    }
     return new Promise((resolve) => this.#roomWaiters.push({ limit, resolve }));
+  }
+
+  /**
+   * Room for more: within this upload's window and the shared budget (an
+   * upload with nothing in flight always has room, so none starves).
+   */
+  #hasRoom(limit: number): boolean {
+    if (this.#error) return true;
+    const inFlight = this.queuedBytes;
+    if (inFlight > limit) return false;
+    return !this.#budget || inFlight === 0 || !this.#budget.full;
+  }
+
+  #checkRoom(): void {
+    if (this.#roomWaiters.length > 0) {
+      const ready = this.#roomWaiters.filter((w) => this.#hasRoom(w.limit));
+      this.#roomWaiters = this.#roomWaiters.filter((w) =>
+        !this.#hasRoom(w.limit)
+      );
+      for (const w of ready) w.resolve();
+    }
+    if (this.#roomWaiters.length === 0 && this.#unlistenBudget) {
+      this.#unlistenBudget();
+      this.#unlistenBudget = undefined;
+    }
+  }
+
+  #took(n: number): void {
+    if (!this.#budget) return;
+    this.#budget.take(n);
+    this.#budgetHeld += n;
+  }
+
+  /** Gives back to the budget what is no longer in flight. */
+  #settleBudget(): void {
+    if (!this.#budget) return;
+    const inFlight = this.#error || this.#finalAck ? 0 : this.queuedBytes;
+    const back = this.#budgetHeld - inFlight;
+    if (back > 0) {
+      this.#budgetHeld -= back;
+      this.#budget.give(back);
+    }
   }
 
   /**
@@ -556,15 +614,8 @@ export class RecorderUpload {
         this.#spaceWaiters.length > 0 &&
         this.queuedBytes <= this.#opts.maxQueueBytes
       ) this.#spaceWaiters.shift()!.resolve();
-      if (this.#roomWaiters.length > 0) {
-        const ready = this.#roomWaiters.filter((w) =>
-          this.queuedBytes <= w.limit
-        );
-        this.#roomWaiters = this.#roomWaiters.filter((w) =>
-          this.queuedBytes > w.limit
-        );
-        for (const w of ready) w.resolve();
-      }
+      this.#settleBudget();
+      this.#checkRoom();
       for (const fn of this.#ackListeners) fn(this.#acked);
       const reached = this.#ackWaiters.filter((w) => w.n <= this.#acked);
       this.#ackWaiters = this.#ackWaiters.filter((w) => w.n > this.#acked);
@@ -572,6 +623,7 @@ export class RecorderUpload {
     }
     if (ack.done === true) {
       this.#finalAck = ack;
+      this.#settleBudget();
       this.#stopTimer();
     }
   }
@@ -625,6 +677,9 @@ export class RecorderUpload {
     for (const w of this.#doneWaiters.splice(0)) w.reject(error);
     for (const w of this.#ackWaiters.splice(0)) w.reject(error);
     for (const w of this.#roomWaiters.splice(0)) w.resolve();
+    this.#settleBudget();
+    this.#unlistenBudget?.();
+    this.#unlistenBudget = undefined;
     this.#resolveFailure(error);
   }
 }

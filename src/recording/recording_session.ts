@@ -60,6 +60,7 @@ import {
   RecorderUnavailableError,
   type RecorderUpload,
 } from "./recorder_client.ts";
+import type { WindowBudget } from "./window_budget.ts";
 import { RecordEncoder } from "./record_encoder.ts";
 import type { CastHeader, EndReason, UpstreamRefusal } from "./wire.ts";
 import { concatBytes } from "../bytes.ts";
@@ -80,6 +81,11 @@ export interface RecordingLimits {
    * @default {4194304}
    */
   windowBytes?: number;
+  /**
+   * A bound on unacknowledged bytes shared with other sessions (see
+   * `window_budget.ts`). @default {none: each session has its window only}
+   */
+  budget?: WindowBudget;
   /** Largest channel message. @default {16777216} */
   maxMessageBytes?: number;
 }
@@ -242,6 +248,7 @@ export class RecordingSession implements RelayTap {
         connectTimeoutMs: l.connectTimeoutMs,
         ackTimeoutMs: l.ackTimeoutMs,
         maxQueueBytes: l.windowBytes ?? DEFAULT_WINDOW_BYTES,
+        budget: l.budget,
         header: encoder.begin(),
       });
     } catch (e) {
