@@ -22,6 +22,12 @@ import { encodeWsFrame } from "../src/k8s/ws_frame.ts";
 import { connDuplex } from "../src/proxy/deno_socket.ts";
 import { encodeRequestHead, relayUpgrade } from "../src/proxy/upgrade_relay.ts";
 import { RecordingSession } from "../src/recording/recording_session.ts";
+import { WindowBudget } from "../src/recording/window_budget.ts";
+import { http1Fetch } from "../src/adapter/deno/http1_fetch.ts";
+
+// As the proxy runs them: raw HTTP/1.1 uploads, one budget for all sessions.
+const upload = http1Fetch();
+const budget = new WindowBudget(64 * 1024 * 1024);
 import { startFakeRecorder } from "../src/testing/fake_recorder.ts";
 import { createHash } from "node:crypto";
 import process from "node:process";
@@ -141,6 +147,8 @@ async function main(sessions: number, bytes: number): Promise<void> {
       enforce: true,
       uploaderToken: "t".repeat(24),
       digest: nativeSha256,
+      fetch: upload,
+      limits: { budget },
       logger: { info() {}, warn() {}, error() {}, debug() {} } as never,
     });
     relays.push(relayUpgrade({

@@ -255,7 +255,10 @@ export async function startStack(
       diskRecorderUrl: recDisk.ready.url,
       async close() {
         await closeAll();
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
+        // BENCH_KEEP=1 keeps the folder (logs, recordings) for a look.
+        if (Deno.env.get("BENCH_KEEP") !== "1") {
+          await Deno.remove(dir, { recursive: true }).catch(() => {});
+        }
       },
     };
   } catch (e) {
