@@ -367,3 +367,47 @@ Deno.test("relayUpgrade over real sockets: an upstream that stops reading stops 
   r.upstream.close();
   assert.equal((await r.done).reason, "client-gone");
 });
+
+Deno.test("relayUpgrade: an upstream whose connection breaks after its last bytes still gets them to the client once the gate releases them", async () => {
+  // The gate holds everything until "release" arrives from the recorder side
+  // (here: a promise the test resolves after the upstream broke).
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const held: Uint8Array[] = [];
+  let gotBoth!: () => void;
+  const both = new Promise<void>((r) => (gotBoth = r));
+  const tap: RelayTap = {
+    upgraded: () => {},
+    clientObserver: () => new TransformStream(),
+    upstreamGate: () =>
+      new TransformStream({
+        transform(c) {
+          held.push(c);
+          if (held.length === 2) gotBoth();
+        },
+        async flush(ctl) {
+          await released;
+          for (const c of held) ctl.enqueue(c);
+        },
+      }),
+    abortedWith: undefined,
+    end: () => Promise.resolve(),
+  };
+  const { client, up, done } = setup(tap);
+  await up.until(() => up.written.length > 0);
+  up.receive("HTTP/1.1 101 Switching Protocols\r\n\r\n");
+  up.receive("all-");
+  await new Promise((r) => setTimeout(r, 0));
+  up.receive("the-output");
+  // The gate has taken both pieces off the connection before it breaks (an
+  // errored stream drops what is still queued in it).
+  await both;
+  up.fail(new Error("peer closed connection without sending TLS close_notify"));
+  // The client's side is not cut while the gate still holds the output.
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(client.destroyed, false);
+  release();
+  const r = await done;
+  assert.match(client.text, /\r\n\r\nall-the-output$/);
+  assert.equal(r.reason, "upstream-gone");
+});

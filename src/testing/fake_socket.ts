@@ -89,6 +89,18 @@ export class FakeSocket implements ByteDuplex {
     );
   }
 
+  /**
+   * The connection breaks on the read side (e.g. TLS closed without
+   * close_notify): reads fail with `error`.
+   * @param error The read error.
+   */
+  fail(error: Error): void {
+    if (!this.#readableOpen) return;
+    this.#readableOpen = false;
+    this.#ctl.error(error);
+    this.#wake();
+  }
+
   /** The peer ends its side (end of the readable). */
   end(): void {
     if (!this.#readableOpen) return;
