@@ -253,7 +253,12 @@ async function main(args: string[]): Promise<void> {
   const goals = targetsTable(targets(results));
   console.log(`\n${table}\n\n${goals}\n`);
   if (outFile) {
-    const command = `deno task bench${args.length ? " " + args.join(" ") : ""}`;
+    const envPrefix = Deno.env.get("BENCH_SESSIONS")
+      ? `BENCH_SESSIONS=${Deno.env.get("BENCH_SESSIONS")} `
+      : "";
+    const command = `${envPrefix}deno task bench${
+      args.length ? " " + args.join(" ") : ""
+    }`;
     const existing = await Deno.readTextFile(outFile).catch(() => "");
     await Deno.writeTextFile(
       outFile,
