@@ -35,7 +35,7 @@ import { exitCodeOf, type K8sStatus } from "../k8s/status.ts";
 import type { TerminalSize } from "../k8s/terminal_size.ts";
 import { Sha256 } from "./sha256.ts";
 import { shellQuote } from "./shell_quote.ts";
-import { cutText, sessionEnd } from "./session_end.ts";
+import { channelDigests, cutText, sessionEnd } from "./session_end.ts";
 import {
   type CastHeader,
   END_KEY,
@@ -303,16 +303,7 @@ export class CastEncoder {
       exitCode: this.#exitCode,
       status: this.#status,
       statusTruncated: this.#statusTruncated,
-      channels: {
-        stdout: {
-          bytes: this.#counts.stdout,
-          sha256: this.#digests.stdout.hex(),
-        },
-        stderr: {
-          bytes: this.#counts.stderr,
-          sha256: this.#digests.stderr.hex(),
-        },
-      },
+      channels: channelDigests(this.#counts, this.#digests),
       castBytes: this.#castBytes,
     });
     const manifest = this.#enc.encode(

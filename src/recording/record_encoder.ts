@@ -37,7 +37,7 @@ import {
   type IncrementalDigest,
 } from "./cast_encoder.ts";
 import { Sha256 } from "./sha256.ts";
-import { cutText, sessionEnd } from "./session_end.ts";
+import { channelDigests, cutText, sessionEnd } from "./session_end.ts";
 import {
   type EndReason,
   MAX_STATUS_CHARS,
@@ -232,16 +232,7 @@ export class RecordEncoder {
       exitCode: this.#exitCode,
       status: this.#status,
       statusTruncated: this.#statusTruncated,
-      channels: {
-        stdout: {
-          bytes: this.#counts.stdout,
-          sha256: this.#digests.stdout.hex(),
-        },
-        stderr: {
-          bytes: this.#counts.stderr,
-          sha256: this.#digests.stderr.hex(),
-        },
-      },
+      channels: channelDigests(this.#counts, this.#digests),
       castBytes: this.#bytes,
     });
     return this.#record(

@@ -79,6 +79,23 @@ export function sessionEnd(f: SessionEndFacts): SessionEnd {
 }
 
 /**
+ * The per-channel part of the manifest, from an encoder's byte counts and
+ * digests.
+ * @param counts Raw bytes seen per channel.
+ * @param digests Running SHA-256 per channel.
+ * @returns `channels` of the manifest.
+ */
+export function channelDigests(
+  counts: { stdout: number; stderr: number },
+  digests: { stdout: { hex(): string }; stderr: { hex(): string } },
+): SessionEndFacts["channels"] {
+  return {
+    stdout: { bytes: counts.stdout, sha256: digests.stdout.hex() },
+    stderr: { bytes: counts.stderr, sha256: digests.stderr.hex() },
+  };
+}
+
+/**
  * Cuts free text to {@linkcode MAX_TEXT_FIELD_CHARS}, saying so.
  * @param text The text.
  * @returns It, or its start and its length.
