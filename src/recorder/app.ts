@@ -32,6 +32,8 @@ import { parseRecordingQuery, runQuery } from "./query.ts";
 import { parseRecordingId } from "./recording_id.ts";
 import type { RecordingStorage } from "./storage.ts";
 import { createUi } from "./ui.ts";
+import { TextIndexer } from "./text_indexer.ts";
+import { jsonLogger, type Logger } from "../log.ts";
 
 /** I/O seams of {@linkcode createRecorder}. */
 export interface RecorderDeps {
@@ -46,6 +48,8 @@ export interface RecorderDeps {
    * `node:crypto`'s). @default {TypeScript Sha256}
    */
   digest?: () => IncrementalDigest;
+  /** Logger. @default {jsonLogger("recorder")} */
+  logger?: Logger;
 }
 
 /** A recorder: its Hono app and its lifecycle. */
@@ -56,6 +60,8 @@ export interface Recorder {
   storage: RecordingStorage;
   /** The upload handler (live upload count). */
   ingestor: Ingestor;
+  /** Derives text indexes of finished recordings. */
+  indexer: TextIndexer;
   /** Finalises recordings a previous run left unfinished. @returns How many. */
   recover(): Promise<number>;
   /** Ends live uploads (kept `partial`) and closes storage. */
@@ -84,12 +90,22 @@ export function createRecorder(
   deps: RecorderDeps,
 ): Recorder {
   const { storage } = deps;
+  const log = deps.logger ?? jsonLogger("recorder");
   const authority = new TokenAuthority({
     uploader: config.auth.uploaderTokens,
     viewer: config.auth.viewerTokens,
   });
+  const indexer = new TextIndexer(storage, {
+    maxTextChars: config.limits.maxTextChars,
+    onError: (id, e) =>
+      log.warn("text index failed", {
+        recordingId: id.id,
+        error: (e as Error)?.message ?? String(e),
+      }),
+  });
   const ingestor = new Ingestor({
     storage,
+    onFinished: (id) => indexer.schedule(id),
     limits: config.limits,
     ackIntervalMs: config.ackIntervalMs,
     ...(deps.now ? { now: deps.now } : {}),
@@ -120,7 +136,7 @@ export function createRecorder(
     }
     const page = await runQuery(await storage.list(), q, (m) => {
       const id = parseRecordingId(m.id);
-      return id ? storage.readText(id) : Promise.resolve(undefined);
+      return id ? indexer.text(id, m) : Promise.resolve(undefined);
     });
     return c.json(page);
   });
@@ -186,7 +202,15 @@ export function createRecorder(
 
   if (config.ui.enabled) {
     app.get("/", (c) => c.redirect("/ui", 302));
-    app.route("/ui", createUi({ storage, authority, title: config.ui.title }));
+    app.route(
+      "/ui",
+      createUi({
+        storage,
+        authority,
+        title: config.ui.title,
+        text: (id, m) => indexer.text(id, m),
+      }),
+    );
   }
 
   app.notFound((c) =>
@@ -203,9 +227,11 @@ export function createRecorder(
     app,
     storage,
     ingestor,
+    indexer,
     recover: () => storage.recover(),
     async close() {
       await ingestor.shutdown();
+      await indexer.idle();
       await storage.close();
     },
   };

@@ -674,7 +674,7 @@ Deno.test("Recorder still serves a recording stored by the v1 upload (.cast): li
       { ...manifest, status: "recording" },
       bytes,
     );
-    await w.finish(manifest, "old times\n");
+    await w.finish(manifest);
     const f = await start({}, dir);
     try {
       assert.equal(

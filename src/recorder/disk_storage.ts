@@ -122,7 +122,7 @@ export class DiskStorage implements RecordingStorage {
     this.#cache.set(id.id, manifest);
   }
 
-  /** @internal Writes the text index atomically. */
+  /** Writes the text index atomically. */
   async writeText(id: RecordingId, text: string) {
     await writeAtomic(
       this.#path(id, ".txt"),
@@ -354,7 +354,7 @@ class DiskWriter implements RecordingWriter {
     if (this.#fsync && this.#file) await this.#file.syncData();
   }
 
-  async finish(manifest: RecordingManifest, text: string): Promise<void> {
+  async finish(manifest: RecordingManifest): Promise<void> {
     const file = this.#file;
     if (!file) {
       throw new Error(`Cannot finish recording ${this.id}: it is closed`);
@@ -366,7 +366,6 @@ class DiskWriter implements RecordingWriter {
       this.#file = undefined;
     }
     try {
-      await this.#storage.writeText(this.#rid, text);
       await this.#storage.writeManifest(this.#rid, {
         ...manifest,
         castBytes: this.#bytes,

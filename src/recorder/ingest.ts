@@ -66,6 +66,8 @@ export interface IngestOptions {
   now?: () => number;
   /** Called when an upload ends. */
   onResult?: (result: IngestResult) => void;
+  /** Called once a recording is finalised (e.g. to derive its text). */
+  onFinished?: (id: RecordingId) => void;
   /**
    * Makes the incremental SHA-256 checked against a v2 end record. The
    * default is the TypeScript one (any runtime, ~100 MB/s); `serve.ts`
@@ -115,6 +117,7 @@ export class Ingestor {
         sessionId,
         send,
         signal,
+        ...(this.#o.onFinished ? { onFinished: this.#o.onFinished } : {}),
       });
       this.#o.onResult?.(result);
     });

@@ -54,3 +54,4 @@ export {
 } from "./storage.ts";
 export { createStorage } from "./storage_factory.ts";
 export { stripAnsi } from "./text_index.ts";
+export { TextIndexer, type TextIndexerOptions } from "./text_indexer.ts";

@@ -44,7 +44,6 @@ import {
   type RecordingStorage,
   type RecordingWriter,
 } from "./storage.ts";
-import { OutputTextIndex } from "./text_index.ts";
 import { concatBytes } from "../bytes.ts";
 
 /** What {@linkcode ingestRecords} works with. */
@@ -69,6 +68,8 @@ export interface RecordsIngestContext {
   send: (a: Ack) => void;
   /** Aborted when the uploader goes away or the recorder shuts down. */
   signal: AbortSignal;
+  /** Called once the recording is finalised (e.g. to derive its text). */
+  onFinished?: (id: RecordingId) => void;
 }
 
 /** A reason to stop the upload that is the upload's fault (not storage's). */
@@ -143,7 +144,6 @@ export async function ingestRecords(
 ): Promise<IngestResult> {
   const { limits, storage, id, sessionId, send, signal } = ctx;
   const decoder = new RecordDecoder();
-  const text = new OutputTextIndex(limits.maxTextChars);
   const digests = { stdout: ctx.digest(), stderr: ctx.digest() };
   const counts = { stdout: 0, stderr: 0 };
   const reader = ctx.body.getReader();
@@ -262,7 +262,6 @@ export async function ingestRecords(
         const which = r.type === RecordType.STDOUT ? "stdout" : "stderr";
         digests[which].update(r.payload);
         counts[which] += r.payload.length;
-        text.add(r.type, r.payload);
         break;
       }
       case RecordType.END:
@@ -410,8 +409,7 @@ export async function ingestRecords(
         updatedAt: now,
         finishedAt: now,
         ...(reason ? { partialReason: reason } : {}),
-        ...(text.truncated ? { textTruncated: true } : {}),
-      }, text.text())
+      })
     );
   } catch (e) {
     const message = `storage failed: ${(e as Error)?.message ?? e}`;
@@ -423,6 +421,7 @@ export async function ingestRecords(
       reason: reason ?? message,
     };
   }
+  ctx.onFinished?.(id);
   if (stopped === undefined) {
     send({
       ack: written,

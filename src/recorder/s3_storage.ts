@@ -375,6 +375,10 @@ export class S3Storage implements RecordingStorage {
     return await this.#getText(this.key(id, ".txt"));
   }
 
+  async writeText(id: RecordingId, text: string): Promise<void> {
+    await this.put(this.key(id, ".txt"), text, "text/plain; charset=utf-8");
+  }
+
   async recover(): Promise<number> {
     let n = 0;
     for (const m of await this.list()) {
@@ -491,15 +495,10 @@ class S3Writer implements RecordingWriter {
     await this.#st.putManifest(this.#rid, this.#manifest);
   }
 
-  async finish(manifest: RecordingManifest, text: string): Promise<void> {
+  async finish(manifest: RecordingManifest): Promise<void> {
     try {
       await this.sync(true);
       await this.#st.join(this.#rid, this.#ext);
-      await this.#st.put(
-        this.#st.key(this.#rid, ".txt"),
-        text,
-        "text/plain; charset=utf-8",
-      );
       await this.#st.putManifest(this.#rid, {
         ...manifest,
         castBytes: this.#durable,

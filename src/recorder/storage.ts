@@ -102,12 +102,12 @@ export interface RecordingWriter {
    */
   sync(force?: boolean): Promise<void>;
   /**
-   * Finalises the recording: flushes the evidence, stores the text index and
-   * then, atomically, the manifest.
+   * Finalises the recording: flushes the evidence and then, atomically, the
+   * manifest. The text index is derived from the evidence afterwards
+   * (`TextIndexer`), off the upload's path.
    * @param manifest The final manifest (`complete`, `partial` or `refused`).
-   * @param text The plain output text for search.
    */
-  finish(manifest: RecordingManifest, text: string): Promise<void>;
+  finish(manifest: RecordingManifest): Promise<void>;
   /**
    * Removes everything of this recording: only for an upload refused at its
    * header (nothing of a session was accepted yet).
@@ -145,6 +145,13 @@ export interface RecordingStorage {
   openStored(id: RecordingId): Promise<ReadableStream<Uint8Array> | undefined>;
   /** @returns The text index, or `undefined` when there is none yet. */
   readText(id: RecordingId): Promise<string | undefined>;
+  /**
+   * Stores the text index derived from a finished recording's evidence
+   * (replacing any).
+   * @param id The recording id.
+   * @param text The plain output text for search.
+   */
+  writeText(id: RecordingId, text: string): Promise<void>;
   /**
    * Finalises recordings left unfinished by a recorder that stopped: marks
    * them `partial`, trims a torn last record (or line) and builds their

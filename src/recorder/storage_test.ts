@@ -51,10 +51,9 @@ for (const kind of STORAGE_KINDS) {
       await w.write(enc.encode(cast.slice(cast.indexOf("\n") + 1)));
       await w.sync(true);
       assert.equal(w.durableBytes, enc.encode(cast).length);
-      await w.finish(
-        manifest("s1", { status: "complete", finishedAt: 1 }),
-        "hello red\n",
-      );
+      await w.finish(manifest("s1", { status: "complete", finishedAt: 1 }));
+      assert.equal(await st.readText(id), undefined);
+      await st.writeText(id, "hello red\n");
       const again = fx.open(); // a fresh instance sees it too (restart, other replica)
       for (const s of [st, again]) {
         const m = await s.get(id);
@@ -108,7 +107,7 @@ for (const kind of STORAGE_KINDS) {
       ]]);
       const wd = await st.create(done, manifest("done"), headerLine("done"));
       await wd.write(enc.encode(doneCast.slice(doneCast.indexOf("\n") + 1)));
-      await wd.finish(manifest("done", { status: "complete" }), "finished\n");
+      await wd.finish(manifest("done", { status: "complete" }));
       // Then one whose recorder dies: complete lines, then a torn one.
       const id = makeRecordingId("cut", DAY);
       const w = await st.create(id, manifest("cut"), headerLine("cut"));
@@ -173,7 +172,6 @@ for (const kind of STORAGE_KINDS) {
       };
       await w.finish(
         manifest("refused", { status: "refused", end, finishedAt: 2 }),
-        "",
       );
       const restarted = fx.open();
       assert.equal(await restarted.recover(), 0);

@@ -23,7 +23,7 @@ import {
   runQuery,
   startTime,
 } from "./query.ts";
-import { parseRecordingId } from "./recording_id.ts";
+import { parseRecordingId, type RecordingId } from "./recording_id.ts";
 import {
   RECORDING_STATUSES,
   type RecordingManifest,
@@ -39,6 +39,11 @@ export interface UiOptions {
   authority: TokenAuthority;
   /** Page title. */
   title: string;
+  /** A recording's text index (for `q`). @default {storage.readText} */
+  text?: (
+    id: RecordingId,
+    manifest: RecordingManifest,
+  ) => Promise<string | undefined>;
 }
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -146,6 +151,7 @@ const FILTERS: [keyof RecordingQuery, string][] = [
  */
 export function createUi(options: UiOptions): Hono {
   const { storage, authority, title } = options;
+  const text = options.text ?? ((id: RecordingId) => storage.readText(id));
   const ui = new Hono();
 
   ui.get("/assets/asciinema-player.min.js", (c) =>
@@ -221,7 +227,7 @@ export function createUi(options: UiOptions): Hono {
       q,
       (m) => {
         const id = parseRecordingId(m.id);
-        return id ? storage.readText(id) : Promise.resolve(undefined);
+        return id ? text(id, m) : Promise.resolve(undefined);
       },
     );
     const nextParams = new URLSearchParams(params);
