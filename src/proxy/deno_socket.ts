@@ -15,13 +15,15 @@
 import type { Socket } from "node:net";
 import type { ByteDuplex } from "./duplex.ts";
 
-/** Bytes asked of one read. */
-const READ_SIZE = 64 * 1024;
+/** Most bytes asked of one read. */
+const MAX_READ = 64 * 1024;
 /**
- * A read shorter than this is copied out of the read buffer (which is then
- * reused), so a small chunk held downstream does not pin 64 KiB.
+ * Fewest bytes asked of one read. Reads start here and grow 4× each time a
+ * read fills its buffer, and shrink back when reads come in well below it:
+ * an idle connection's pending read (every recorded session has three)
+ * holds 2 KiB instead of 64 KiB, a busy one reads 64 KiB at a time.
  */
-const COPY_BELOW = 16 * 1024;
+const MIN_READ = 2 * 1024;
 
 /**
  * A `Deno.Conn` as a {@linkcode ByteDuplex}.
@@ -35,6 +37,7 @@ const COPY_BELOW = 16 * 1024;
 export function connDuplex(conn: Deno.Conn): ByteDuplex {
   let closed = false;
   let buf: Uint8Array | undefined;
+  let size = MIN_READ;
   const close = () => {
     if (closed) return;
     closed = true;
@@ -44,7 +47,7 @@ export function connDuplex(conn: Deno.Conn): ByteDuplex {
   };
   const readable = new ReadableStream<Uint8Array>({
     async pull(c) {
-      buf ??= new Uint8Array(READ_SIZE);
+      buf ??= new Uint8Array(size);
       let n: number | null;
       try {
         n = await conn.read(buf);
@@ -59,9 +62,19 @@ export function connDuplex(conn: Deno.Conn): ByteDuplex {
         c.close();
         return;
       }
-      if (n < COPY_BELOW) c.enqueue(buf.slice(0, n));
+      const full = buf.length;
+      // Half the buffer or more is handed over as it is; less is copied
+      // out, so a chunk held downstream never pins more than twice its size.
+      if (n * 2 < full) c.enqueue(buf.slice(0, n));
       else {
         c.enqueue(buf.subarray(0, n));
+        buf = undefined;
+      }
+      if (n === full && size < MAX_READ) {
+        size = Math.min(MAX_READ, size * 4);
+        buf = undefined;
+      } else if (n * 8 < full && size > MIN_READ) {
+        size = Math.max(MIN_READ, size / 4);
         buf = undefined;
       }
     },
