@@ -7,6 +7,7 @@ import {
 import { startFakeRecorder } from "../testing/fake_recorder.ts";
 import {
   openRecorderUpload,
+  RecorderProgress,
   RecorderUnavailableError,
   RecordingFailedError,
 } from "./recorder_client.ts";
@@ -220,6 +221,83 @@ Deno.test("RecorderUpload.cancel drops the upload and the recorder sees a broken
     assert.equal(fake.complete, false);
     assert.ok(fake.error !== undefined);
     assert.match((await up.failure).message, /cancelled: test/);
+  } finally {
+    await rec.close();
+  }
+});
+
+/** Runs `step` every 30 ms until the upload fails; its error. */
+async function advanceUntilFailed(
+  up: { failure: Promise<RecordingFailedError> },
+  step: () => void,
+): Promise<RecordingFailedError> {
+  let err: RecordingFailedError | undefined;
+  up.failure.then((e) => err = e);
+  while (err === undefined) {
+    step();
+    await new Promise((r) => setTimeout(r, 30));
+  }
+  return err;
+}
+
+Deno.test("RecorderUpload: one silent upload is slow, not failed, while its recorder serves others, up to ackTimeoutMs × stallFactor", async () => {
+  const rec = await startFakeRecorder({ ackIntervalMs: 20 });
+  let t = 1_000_000;
+  const progress = new RecorderProgress();
+  try {
+    const up = await openRecorderUpload({
+      urls: [rec.url],
+      sessionId: "s-slow",
+      token: "test-token",
+      ackTimeoutMs: 100,
+      stallFactor: 2,
+      now: () => t,
+      progress,
+    });
+    await rec.upload();
+    rec.stall();
+    let failed: RecordingFailedError | undefined;
+    up.failure.then((e) => failed = e);
+    // Silent 150 ms (over ackTimeoutMs), but the recorder acknowledged
+    // another session 5 ms ago: the watchdog (every 25 ms) lets it be.
+    t += 150;
+    progress.advance(rec.url, t - 5);
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(failed, undefined);
+    // Silent past 2 × 100 ms (time moves on until the watchdog sees it: an
+    // ack in flight when the fake stalled may still arrive): failed, saying
+    // the recorder served others.
+    const err = await advanceUntilFailed(up, () => {
+      t += 1000;
+      progress.advance(rec.url, t - 5);
+    });
+    assert.match(
+      err.message,
+      /no acknowledgement for 200 ms while the recorder served other sessions/,
+    );
+  } finally {
+    await rec.close();
+  }
+});
+
+Deno.test("RecorderUpload: a recorder silent to every upload fails them after ackTimeoutMs", async () => {
+  const rec = await startFakeRecorder({ ackIntervalMs: 20 });
+  let t = 1_000_000;
+  const progress = new RecorderProgress();
+  try {
+    const up = await openRecorderUpload({
+      urls: [rec.url],
+      sessionId: "s-dead",
+      token: "test-token",
+      ackTimeoutMs: 100,
+      now: () => t,
+      progress,
+    });
+    await rec.upload();
+    rec.stall();
+    // The recorder's last line to anyone was this upload's own.
+    const err = await advanceUntilFailed(up, () => t += 1000);
+    assert.match(err.message, /no acknowledgement for 100 ms$/);
   } finally {
     await rec.close();
   }
