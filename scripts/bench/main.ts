@@ -12,6 +12,9 @@
  * deno task bench --quick         small sizes, prints the table only (BENCH_QUICK=1 too)
  * deno task bench --out FILE      write the report to FILE
  * deno task bench --no-write      print only
+ * deno task bench --concurrency-only [--paths execgate+disk,…]
+ *                                 only the concurrency figure, printed as JSON
+ *                                 (a probe; BENCHMARKS.md is not written)
  * deno task bench --tuning JSON   override recording settings, e.g. '{"queueBytes":131072}'
  *                                 (keys of StackTuning; default: the product defaults)
  * ```
@@ -34,7 +37,7 @@ import {
 } from "./report.ts";
 import { runSetup } from "./setup_time.ts";
 import { runStdinPressure } from "./stdin_pressure.ts";
-import { PATHS, type StackTuning, startStack } from "./stack.ts";
+import { type PathName, PATHS, type StackTuning, startStack } from "./stack.ts";
 import { runThroughput } from "./throughput.ts";
 import { renderMarkdown } from "./markdown.ts";
 
@@ -165,6 +168,25 @@ async function main(args: string[]): Promise<void> {
         : "every setting as shipped"
     })`,
   );
+  if (args.includes("--concurrency-only")) {
+    const only = flag(args, "--paths")?.split(",") as PathName[] | undefined;
+    const probe = await startStack(tuning, { upstream: "fast" });
+    try {
+      for (const p of only ?? CONCURRENCY_ORDER) {
+        const r = await runConcurrency(probe, p, {
+          sessions: plan.concurrentSessions,
+          bytes: plan.concurrentBytes,
+          finaliseTimeoutMs: 600_000,
+          settleMs: plan.settleMs,
+          log,
+        });
+        console.log(JSON.stringify(r));
+      }
+    } finally {
+      await probe.close();
+    }
+    return;
+  }
   let stack = await startStack(tuning, { upstream: "fast" });
   let latency, setup, kubectl, throughput, stdin;
   const concurrency = [];
