@@ -176,7 +176,7 @@ async function main(args: string[]): Promise<void> {
         const r = await runConcurrency(probe, p, {
           sessions: plan.concurrentSessions,
           bytes: plan.concurrentBytes,
-          finaliseTimeoutMs: 600_000,
+          finaliseTimeoutMs: 180_000,
           settleMs: plan.settleMs,
           log,
         });
@@ -211,7 +211,7 @@ async function main(args: string[]): Promise<void> {
         await runConcurrency(stack, p, {
           sessions: plan.concurrentSessions,
           bytes: plan.concurrentBytes,
-          finaliseTimeoutMs: 600_000,
+          finaliseTimeoutMs: 180_000,
           settleMs: plan.settleMs,
           log,
         }),
