@@ -28,7 +28,7 @@ import { castOfRecords, channelOfRecords } from "./views/cast_view.ts";
 import { requireRole, TokenAuthority } from "./auth.ts";
 import type { RecorderConfig } from "./config.ts";
 import { Ingestor, type IngestResult, jsonError } from "./ingest.ts";
-import { parseRecordingQuery, runQuery } from "./query.ts";
+import { parseRecordingQuery, type RecordingQuery, runQuery } from "./query.ts";
 import { parseRecordingId } from "./recording_id.ts";
 import type { RecordingStorage } from "./storage.ts";
 import { createUi } from "./ui.ts";
@@ -112,6 +112,11 @@ export function createRecorder(
     ...(deps.onUpload ? { onResult: deps.onUpload } : {}),
     ...(deps.digest ? { digest: deps.digest } : {}),
   });
+  const search = async (q: RecordingQuery) =>
+    runQuery(await storage.list(), q, (m) => {
+      const id = parseRecordingId(m.id);
+      return id ? indexer.text(id, m) : Promise.resolve(undefined);
+    });
   const uploader = requireRole(authority, "uploader");
   const viewer = requireRole(authority, "viewer");
   const app = new Hono();
@@ -134,11 +139,7 @@ export function createRecorder(
     } catch (e) {
       return jsonError(400, (e as Error).message);
     }
-    const page = await runQuery(await storage.list(), q, (m) => {
-      const id = parseRecordingId(m.id);
-      return id ? indexer.text(id, m) : Promise.resolve(undefined);
-    });
-    return c.json(page);
+    return c.json(await search(q));
   });
 
   app.get("/v1/recordings/:y/:m/:d/:sid", viewer, async (c) => {
@@ -208,7 +209,7 @@ export function createRecorder(
         storage,
         authority,
         title: config.ui.title,
-        text: (id, m) => indexer.text(id, m),
+        search,
       }),
     );
   }

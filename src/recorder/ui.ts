@@ -19,11 +19,12 @@ import { deleteCookie, setCookie } from "hono/cookie";
 import { requireRole, type TokenAuthority, VIEWER_COOKIE } from "./auth.ts";
 import {
   parseRecordingQuery,
+  type RecordingPage,
   type RecordingQuery,
   runQuery,
   startTime,
 } from "./query.ts";
-import { parseRecordingId, type RecordingId } from "./recording_id.ts";
+import { parseRecordingId } from "./recording_id.ts";
 import {
   RECORDING_STATUSES,
   type RecordingManifest,
@@ -39,11 +40,11 @@ export interface UiOptions {
   authority: TokenAuthority;
   /** Page title. */
   title: string;
-  /** A recording's text index (for `q`). @default {storage.readText} */
-  text?: (
-    id: RecordingId,
-    manifest: RecordingManifest,
-  ) => Promise<string | undefined>;
+  /**
+   * Runs a query (the recorder's index).
+   * @default {a scan of `storage.list()` and `storage.readText`}
+   */
+  search?: (q: RecordingQuery) => Promise<RecordingPage>;
 }
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -151,7 +152,12 @@ const FILTERS: [keyof RecordingQuery, string][] = [
  */
 export function createUi(options: UiOptions): Hono {
   const { storage, authority, title } = options;
-  const text = options.text ?? ((id: RecordingId) => storage.readText(id));
+  const search = options.search ??
+    (async (q: RecordingQuery) =>
+      runQuery(await storage.list(), q, (m) => {
+        const id = parseRecordingId(m.id);
+        return id ? storage.readText(id) : Promise.resolve(undefined);
+      }));
   const ui = new Hono();
 
   ui.get("/assets/asciinema-player.min.js", (c) =>
@@ -222,14 +228,7 @@ export function createUi(options: UiOptions): Hono {
         400,
       );
     }
-    const result = await runQuery(
-      await storage.list(),
-      q,
-      (m) => {
-        const id = parseRecordingId(m.id);
-        return id ? text(id, m) : Promise.resolve(undefined);
-      },
-    );
+    const result = await search(q);
     const nextParams = new URLSearchParams(params);
     if (result.nextCursor) nextParams.set("cursor", result.nextCursor);
     const rows = result.items.map((m) => {
