@@ -183,7 +183,7 @@ export class DiskStorage implements RecordingStorage {
     return await exists(cast) ? { path: cast } : undefined;
   }
 
-  async get(id: RecordingId): Promise<RecordingManifest | undefined> {
+  async #manifest(id: RecordingId): Promise<RecordingManifest | undefined> {
     const cached = this.#cache.get(id.id);
     if (cached) return cached;
     try {
@@ -194,8 +194,29 @@ export class DiskStorage implements RecordingStorage {
       return m;
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
+      return undefined;
     }
-    // No final manifest: live here, or partial. Read the header.
+  }
+
+  async get(id: RecordingId): Promise<RecordingManifest | undefined> {
+    // Liveness first: an upload that finishes while the reads below run
+    // has written its manifest by the time it stops being live.
+    const liveBefore = this.#live.has(id.id);
+    const final = await this.#manifest(id);
+    if (final) return final;
+    const m = await this.#unfinished(id, liveBefore);
+    if (m && !this.#live.has(id.id)) {
+      // It may have finished during the reads: its manifest is there now.
+      return await this.#manifest(id) ?? m;
+    }
+    return m;
+  }
+
+  /** A recording without a final manifest: live here, or partial. */
+  async #unfinished(
+    id: RecordingId,
+    liveBefore: boolean,
+  ): Promise<RecordingManifest | undefined> {
     const ev = await this.#evidence(id);
     if (!ev) return undefined;
     let stat: Deno.FileInfo;
@@ -208,7 +229,7 @@ export class DiskStorage implements RecordingStorage {
     const header = ev.format
       ? await readHeaderRecord(ev.path)
       : await readFirstLine(ev.path);
-    const live = this.#live.has(id.id);
+    const live = liveBefore || this.#live.has(id.id);
     return {
       id: id.id,
       sessionId: id.sessionId,

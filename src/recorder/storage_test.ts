@@ -5,6 +5,7 @@ import { STORAGE_KINDS, testBody, testHeader } from "./_test_util.ts";
 import { encodeRecord, RecordType } from "../protocol/records.ts";
 import { concatBytes } from "../bytes.ts";
 import { castOfRecords } from "./views/cast_view.ts";
+import { DiskStorage } from "./disk_storage.ts";
 
 const enc = new TextEncoder();
 const DAY = new Date(Date.UTC(2026, 10, 27, 12));
@@ -248,3 +249,41 @@ for (const kind of STORAGE_KINDS) {
     }
   });
 }
+
+Deno.test("DiskStorage.get never calls a recording that finishes while it reads partial", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const st = new DiskStorage({ dir });
+    const header = enc.encode(JSON.stringify(testHeader("race")) + "\n");
+    // Many interleavings of a get() with the finish() of the same upload.
+    for (let i = 0; i < 40; i++) {
+      const id = makeRecordingId(`race-${i}`, DAY);
+      const base = {
+        id: id.id,
+        sessionId: id.sessionId,
+        status: "recording" as const,
+        header: testHeader(id.sessionId),
+        castBytes: 0,
+        startedAt: 1,
+        updatedAt: 1,
+      };
+      const w = await st.create(id, base, header);
+      const seen: string[] = [];
+      const reads = Array.from({ length: 4 }, async (_, k) => {
+        for (let j = 0; j < k; j++) await Promise.resolve();
+        seen.push((await st.get(id))!.status);
+      });
+      await Promise.all([
+        ...reads,
+        w.finish({ ...base, status: "complete", finishedAt: 2 }),
+      ]);
+      seen.push((await st.get(id))!.status);
+      for (const s of seen) {
+        assert.ok(s === "recording" || s === "complete", `saw ${s}`);
+      }
+      assert.equal(seen.at(-1), "complete");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
