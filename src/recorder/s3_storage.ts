@@ -27,6 +27,16 @@
  * (or lines) into one object and rewrites the index as a final `partial`
  * manifest.
  *
+ * Requests per recording are few, so that 1,000 uploads at once stay within
+ * what one S3 endpoint serves: a session shorter than `flushIntervalMs`
+ * whose evidence fits in one segment costs six (`HEAD` and `PUT` of the
+ * index object and a `PUT` of the header segment at start; at the end one
+ * `PUT` of the whole evidence from memory, one `DELETE` of the known
+ * segment keys, one `PUT` of the manifest) instead of joining segments
+ * through a multipart upload. Memory is bounded across uploads:
+ * `bufferBudgetBytes` caps what all writers buffer together, and a writer
+ * whose write takes the total over it flushes its buffer as a segment first.
+ *
  * Listing uses `ListObjectsV2` under the prefix, so every replica sharing the
  * bucket lists every recording. This is an adapter: it uses the AWS SDK.
  *
@@ -69,9 +79,17 @@ export interface S3StorageOptions {
   staleAfterMs?: number;
   /** Bound of the text index built by recovery. @default {8388608} */
   maxTextChars?: number;
+  /**
+   * Most bytes all live uploads buffer together before writers flush early.
+   * @default {268435456}
+   */
+  bufferBudgetBytes?: number;
   /** Clock in Unix ms. @default {Date.now} */
   now?: () => number;
 }
+
+/** Flushed bytes a writer keeps a copy of, to write small evidence in one `PUT`. */
+const KEEP_FLUSHED_BYTES = 1024 * 1024;
 
 const SEG = ".seg/";
 
@@ -85,6 +103,10 @@ export class S3Storage implements RecordingStorage {
   readonly #staleAfter: number;
   readonly #maxText: number;
   readonly now: () => number;
+  /** Most bytes every writer buffers together. */
+  readonly bufferBudgetBytes: number;
+  /** Bytes every writer buffers (or keeps) now. */
+  buffered = 0;
   #live = new Set<string>();
   #cache = new Map<string, RecordingManifest>();
 
@@ -98,6 +120,7 @@ export class S3Storage implements RecordingStorage {
     this.#staleAfter = options.staleAfterMs ?? 600_000;
     this.#maxText = options.maxTextChars ?? 8 * 1024 * 1024;
     this.now = options.now ?? Date.now;
+    this.bufferBudgetBytes = options.bufferBudgetBytes ?? 256 * 1024 * 1024;
   }
 
   /** @internal The object key of a recording part. */
@@ -266,6 +289,7 @@ export class S3Storage implements RecordingStorage {
     );
     try {
       await this.putManifest(id, manifest);
+      writer.started();
       await writer.write(headerLine);
       await writer.sync(true);
     } catch (e) {
@@ -434,6 +458,12 @@ class S3Writer implements RecordingWriter {
   #bufSince = 0;
   #durable = 0;
   #seg = 0;
+  /** Keys of the segments this writer put. */
+  #segKeys: string[] = [];
+  /** Copies of every flushed byte while they are small; undefined once dropped. */
+  #kept: Uint8Array[] | undefined = [];
+  #keptBytes = 0;
+  #manifestAt = 0;
   #done: () => void;
 
   constructor(
@@ -460,7 +490,26 @@ class S3Writer implements RecordingWriter {
     if (this.#bufBytes === 0) this.#bufSince = this.#st.now();
     this.#buf.push(chunk.slice());
     this.#bufBytes += chunk.length;
-    if (this.#bufBytes >= this.#st.segmentBytes) await this.#flush();
+    this.#st.buffered += chunk.length;
+    if (
+      this.#bufBytes >= this.#st.segmentBytes ||
+      this.#st.buffered > this.#st.bufferBudgetBytes
+    ) {
+      // Over the shared budget: what is kept goes first, then the buffer.
+      if (this.#st.buffered > this.#st.bufferBudgetBytes) this.#dropKept();
+      await this.#flush();
+    }
+  }
+
+  #dropKept() {
+    this.#st.buffered -= this.#keptBytes;
+    this.#kept = undefined;
+    this.#keptBytes = 0;
+  }
+
+  /** Marks the start put by `create` (the manifest is fresh). */
+  started() {
+    this.#manifestAt = this.#st.now();
   }
 
   async sync(force = false): Promise<void> {
@@ -478,41 +527,91 @@ class S3Writer implements RecordingWriter {
       off += b.length;
     }
     this.#buf = [];
+    this.#st.buffered -= this.#bufBytes;
     this.#bufBytes = 0;
     const name = String(this.#seg++).padStart(6, "0");
-    await this.#st.put(
-      this.#st.key(this.#rid, this.#ext + SEG + name),
-      data,
-      "application/octet-stream",
-    );
+    const key = this.#st.key(this.#rid, this.#ext + SEG + name);
+    await this.#st.put(key, data, "application/octet-stream");
+    this.#segKeys.push(key);
     this.#durable += data.length;
-    // Heartbeat: other replicas see the index refreshed.
-    this.#manifest = {
-      ...this.#manifest,
-      castBytes: this.#durable,
-      updatedAt: this.#st.now(),
-    };
-    await this.#st.putManifest(this.#rid, this.#manifest);
+    if (this.#kept && this.#keptBytes + data.length <= KEEP_FLUSHED_BYTES) {
+      this.#kept.push(data);
+      this.#keptBytes += data.length;
+      this.#st.buffered += data.length;
+    } else if (this.#kept) this.#dropKept();
+    // Heartbeat: other replicas see the index refreshed (at most once per
+    // flush interval).
+    const now = this.#st.now();
+    if (now - this.#manifestAt >= this.#st.flushIntervalMs) {
+      this.#manifest = {
+        ...this.#manifest,
+        castBytes: this.#durable,
+        updatedAt: now,
+      };
+      await this.#st.putManifest(this.#rid, this.#manifest);
+      this.#manifestAt = now;
+    }
+  }
+
+  /** The whole evidence from memory, when every byte of it is here. */
+  #inMemory(): Uint8Array | undefined {
+    if (!this.#kept) return undefined;
+    const total = this.#keptBytes + this.#bufBytes;
+    if (total > this.#st.segmentBytes) return undefined;
+    const out = new Uint8Array(total);
+    let off = 0;
+    for (const b of [...this.#kept, ...this.#buf]) {
+      out.set(b, off);
+      off += b.length;
+    }
+    return out;
+  }
+
+  #release() {
+    this.#st.buffered -= this.#bufBytes + this.#keptBytes;
+    this.#buf = [];
+    this.#bufBytes = 0;
+    this.#kept = undefined;
+    this.#keptBytes = 0;
   }
 
   async finish(manifest: RecordingManifest): Promise<void> {
     try {
+      const whole = this.#inMemory();
+      if (whole) {
+        // Small: one PUT of the evidence, then the known segments go.
+        await this.#st.put(
+          this.#st.key(this.#rid, this.#ext),
+          whole,
+          this.#ext === ".cast"
+            ? "application/x-asciicast"
+            : "application/octet-stream",
+        );
+        this.#durable = whole.length;
+        this.#release();
+        await this.#st.putManifest(this.#rid, {
+          ...manifest,
+          castBytes: this.#durable,
+        });
+        await this.#st.deleteKeys(this.#segKeys);
+        return;
+      }
       await this.sync(true);
+      this.#release();
       await this.#st.join(this.#rid, this.#ext);
       await this.#st.putManifest(this.#rid, {
         ...manifest,
         castBytes: this.#durable,
       });
-      const segs = await this.#st.segments(this.#rid, this.#ext);
-      await this.#st.deleteKeys(segs.map((s) => s.key));
+      await this.#st.deleteKeys(this.#segKeys);
     } finally {
+      this.#release();
       this.#done();
     }
   }
 
   async abort(): Promise<void> {
-    this.#buf = [];
-    this.#bufBytes = 0;
+    this.#release();
     try {
       const segs = await this.#st.segments(this.#rid, this.#ext);
       await this.#st.deleteKeys([

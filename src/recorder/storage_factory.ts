@@ -29,6 +29,16 @@ export async function createStorage(
     return new DiskStorage({ dir: s.dir, fsync: s.fsync, maxTextChars });
   }
   const client = new S3Client({
+    // 1,000 uploads at once each make a few requests at their start and end:
+    // the SDK's default of 50 sockets queued them past the proxy's header
+    // timeout.
+    // s3rver answered 7 of ~6,000 requests under that load with a 500
+    // "internal error" three times in a row (the SDK's default attempts).
+    maxAttempts: 6,
+    requestHandler: {
+      httpAgent: { keepAlive: true, maxSockets: 512 },
+      httpsAgent: { keepAlive: true, maxSockets: 512 },
+    },
     region: s.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? "us-east-1",
     forcePathStyle: s.forcePathStyle,
     ...(s.endpoint ? { endpoint: s.endpoint } : {}),
