@@ -171,7 +171,15 @@ export async function ingestRecords(
     lastAck = written;
     send({ ack: written, stored: writer?.durableBytes ?? 0 });
   };
+  // Set while the recording is being finalised: the keepalive then goes out
+  // directly (the lock is held by finish), so the uploader sees the
+  // recorder alive however long finishing takes (an S3 join under load).
+  let finishing = false;
   const timer = setInterval(() => {
+    if (finishing) {
+      send({ ack: written, stored: writer?.durableBytes ?? 0 });
+      return;
+    }
     void locked(async () => {
       await writer?.sync();
       lastAck = -1;
@@ -349,7 +357,6 @@ export async function ingestRecords(
   } catch (e) {
     stopped = e;
   }
-  clearInterval(timer);
   signal.removeEventListener("abort", onAbort);
 
   let reason: string | undefined;
@@ -362,6 +369,7 @@ export async function ingestRecords(
   }
   const w = writer;
   if (!w || !header) {
+    clearInterval(timer);
     // Refused at the header: no session started; nothing is kept.
     const message = reason ?? interruption ??
       "the upload ended before its header record";
@@ -370,11 +378,9 @@ export async function ingestRecords(
   }
   reason ??= interruption;
   if (!reason && !end) reason = "the upload ended without the end record";
-  try {
-    await locked(() => w.sync(true));
-  } catch (e) {
-    reason ??= `storage failed: ${(e as Error)?.message ?? e}`;
-  }
+  // Everything written is made durable by finish() below (S3 writes a small
+  // recording in one PUT there; a separate flush first would cost a segment).
+  await chain;
   const hex = { stdout: digests.stdout.hex(), stderr: digests.stderr.hex() };
   if (!reason && end) {
     for (const c of ["stdout", "stderr"] as const) {
@@ -394,6 +400,7 @@ export async function ingestRecords(
       send({ error: reason });
     }
   }
+  finishing = true;
   const now = ctx.now();
   const status = reason !== undefined
     ? "partial"
@@ -412,6 +419,7 @@ export async function ingestRecords(
       })
     );
   } catch (e) {
+    clearInterval(timer);
     const message = `storage failed: ${(e as Error)?.message ?? e}`;
     if (stopped === undefined) send({ error: message });
     return {
@@ -421,6 +429,7 @@ export async function ingestRecords(
       reason: reason ?? message,
     };
   }
+  clearInterval(timer);
   ctx.onFinished?.(id);
   if (stopped === undefined) {
     send({

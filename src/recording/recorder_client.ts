@@ -465,9 +465,10 @@ export class RecorderUpload {
     const ms = this.#opts.connectTimeoutMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<string>((resolve) => {
-      timer = setTimeout(
-        () => resolve(`the header was not acknowledged within ${ms} ms`),
-        ms,
+      timer = this.#busyTimer(
+        (waited) =>
+          resolve(`the header was not acknowledged within ${waited} ms`),
+        (t) => timer = t,
       );
     });
     const acked = (async () => {
@@ -536,11 +537,12 @@ export class RecorderUpload {
         }
       },
     }, { highWaterMark: 0 });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
+    let timedOut = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    timer = this.#busyTimer((waited) => {
+      timedOut = waited;
       this.#abort.abort();
-    }, o.connectTimeoutMs);
+    }, (t) => timer = t);
     let res: Response;
     try {
       res = await o.fetch(this.url.replace(/\/+$/, "") + RECORDS_UPLOAD_PATH, {
@@ -555,7 +557,7 @@ export class RecorderUpload {
       clearTimeout(timer);
       this.#error = new RecordingFailedError(this.url, "not connected");
       this.#wake();
-      return timedOut ? `no answer within ${o.connectTimeoutMs} ms` : short(e);
+      return timedOut ? `no answer within ${timedOut} ms` : short(e);
     }
     clearTimeout(timer);
     if (res.status !== 200) {
@@ -696,10 +698,40 @@ export class RecorderUpload {
       for (const w of reached) w.resolve();
     }
     if (ack.done === true) {
+      this.#progress.advance(this.url, now);
       this.#finalAck = ack;
       this.#settleBudget();
       this.#stopTimer();
     }
+  }
+
+  /**
+   * A `connectTimeoutMs` timer that waits longer, up to `connectTimeoutMs ×
+   * stallFactor`, while the same recorder answers this proxy's other
+   * uploads (it is busy, not down): under 1,000 sessions starting at once a
+   * recorder on S3 took over 5 s to accept some headers while it served the
+   * rest. A recorder that answers no one is given up on at
+   * `connectTimeoutMs`, so the next one in the list is tried.
+   * @param fire Called once with how long it waited.
+   * @param set Told each timer handle (to clear it).
+   */
+  #busyTimer(
+    fire: (waitedMs: number) => void,
+    set: (t: ReturnType<typeof setTimeout>) => void,
+  ): ReturnType<typeof setTimeout> {
+    const ms = this.#opts.connectTimeoutMs;
+    const cap = ms * this.#stallFactor;
+    const start = this.#opts.now();
+    let extended = false;
+    const check = () => {
+      const t = this.#opts.now();
+      const busy = t - this.#progress.lastLine(this.url) <= ms;
+      if (busy && t - start < cap) {
+        extended = true;
+        set(setTimeout(check, Math.min(ms, Math.max(1, cap - (t - start)))));
+      } else fire(extended ? Math.round(t - start) : ms);
+    };
+    return setTimeout(check, ms);
   }
 
   #arm(): void {
@@ -744,11 +776,13 @@ export class RecorderUpload {
         }`,
       );
     } else if (
-      this.#closing && !this.#finalAck && silent(this.#lastProgressAt, advance)
+      this.#closing && !this.#finalAck && this.#written === this.#acked &&
+      silent(Math.max(this.#lastProgressAt, this.#lastLineAt), line)
     ) {
+      // Finalising: the recorder's keepalive lines are its progress.
       this.#fail(
         `no final acknowledgement ${
-          limit(advance)
+          limit(line)
         } after all ${this.#written} bytes were acknowledged`,
       );
     }
