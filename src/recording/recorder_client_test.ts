@@ -302,3 +302,37 @@ Deno.test("RecorderUpload: a recorder silent to every upload fails them after ac
     await rec.close();
   }
 });
+
+Deno.test("openRecorderUpload waits longer for a header while the recorder answers other uploads, up to connectTimeoutMs × stallFactor", async () => {
+  const rec = await startFakeRecorder({ ackIntervalMs: 20 });
+  rec.stall(); // this upload's header is never acknowledged
+  let t = 1_000_000;
+  const progress = new RecorderProgress();
+  // Other uploads of the same recorder: a line every 10 ms of fake time.
+  const others = setInterval(() => {
+    t += 10;
+    progress.line(rec.url, t);
+  }, 5);
+  try {
+    const err = await openRecorderUpload({
+      urls: [rec.url],
+      sessionId: "s-busy",
+      token: "test-token",
+      header: [encodeRecord(RecordType.HEADER, 1, enc('{"version":2}'))],
+      connectTimeoutMs: 50,
+      stallFactor: 3,
+      now: () => t,
+      progress,
+    }).then(() => undefined, (e) => e);
+    assert.ok(err instanceof RecorderUnavailableError);
+    // Not given up at 50 ms: waited until the 150 ms cap.
+    const waited = Number(
+      /the header was not acknowledged within (\d+) ms/.exec(err.message)
+        ?.[1],
+    );
+    assert.ok(waited >= 150, err.message);
+  } finally {
+    clearInterval(others);
+    await rec.close();
+  }
+});
