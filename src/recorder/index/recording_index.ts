@@ -45,9 +45,10 @@ export interface RecordingIndex {
   query(q: RecordingQuery): Promise<RecordingPage>;
   /**
    * Ids of recordings that started before a time and are not live, oldest
-   * first (for retention).
-   * @param beforeSeconds Unix seconds.
+   * first, equal start times by id ascending (for retention).
+   * @param beforeSeconds Unix seconds (compared with `startTime(m)`).
    * @param limit Most ids returned.
+   * @returns The ids.
    */
   expired(beforeSeconds: number, limit: number): Promise<string[]>;
   /** @returns How many recordings the index holds. */
