@@ -1,0 +1,624 @@
+/**
+ * The recording index in one SQLite file (`node:sqlite`), for a recorder
+ * with local disk.
+ *
+ * Schema (version 1, `PRAGMA user_version`, WAL journal):
+ *
+ * - `recordings`: one row per recording, one column per filter (`start` is
+ *   `startTime(m)` in Unix seconds as REAL, used for order and `from`/`to`),
+ *   and the manifest JSON; an index per exact filter, each ending in
+ *   `(start, id)` so a filtered page is read in order and stops at `limit`.
+ * - `recording_tags` `(tag, start, id)`: `tag` pages in order as well.
+ * - `recording_texts` (id → document number) and `recording_text`, an FTS5
+ *   table with the `trigram` tokenizer: `q` of three or more characters is a
+ *   quoted FTS phrase (quotes doubled, so `"`, `*`, `OR`, `NEAR` … are
+ *   literal); one or two characters (which trigrams cannot answer) scan the
+ *   texts of the rows the other filters leave, in order, with `instr`.
+ *
+ * Case-insensitive matching (`command`, `q`) equals `runQuery`'s
+ * `String.prototype.toLowerCase` exactly, also for non-ASCII text: the
+ * command and the text are stored already lowered by JavaScript and the
+ * needle is lowered the same way, so the tokenizer runs with
+ * `case_sensitive 1` and compares code points. (`case_sensitive 0` would
+ * fold once more, with SQLite's own tables: it matches `"s"` in `"ſ"`,
+ * which `toLowerCase` does not.) The only difference left: SQLite stores
+ * UTF-8, so a lone UTF-16 surrogate in a text or needle becomes U+FFFD.
+ *
+ * Calls are synchronous underneath (`DatabaseSync`): each one blocks the
+ * event loop for its duration (well under a millisecond for a put, a few
+ * for a page; see `scripts/index_bench.ts`).
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { RecordingPage, RecordingQuery } from "../query.ts";
+import type { RecordingManifest } from "../storage.ts";
+import type { RecordingIndex } from "./recording_index.ts";
+import { decodeCursor, encodeCursor } from "./_cursor.ts";
+import { indexRow } from "./_row.ts";
+
+/**
+ * The schema, one step per version: step `i` takes the file from version
+ * `i` to `i + 1`. Append, never edit a step that shipped.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE recordings (
+     id TEXT PRIMARY KEY NOT NULL,
+     start REAL NOT NULL,
+     user TEXT,
+     host TEXT,
+     namespace TEXT,
+     pod TEXT,
+     container TEXT,
+     command TEXT NOT NULL,
+     exit_code INTEGER,
+     status TEXT NOT NULL,
+     session_type TEXT,
+     manifest TEXT NOT NULL
+   );
+   CREATE INDEX recordings_start ON recordings (start, id, command);
+   CREATE INDEX recordings_user ON recordings (user, start, id);
+   CREATE INDEX recordings_host ON recordings (host, start, id);
+   CREATE INDEX recordings_namespace ON recordings (namespace, start, id);
+   CREATE INDEX recordings_pod ON recordings (pod, start, id);
+   CREATE INDEX recordings_container ON recordings (container, start, id);
+   CREATE INDEX recordings_status ON recordings (status, start, id);
+   CREATE INDEX recordings_exit ON recordings (exit_code, start, id);
+   CREATE TABLE recording_tags (
+     tag TEXT NOT NULL,
+     start REAL NOT NULL,
+     id TEXT NOT NULL,
+     PRIMARY KEY (tag, start, id)
+   ) WITHOUT ROWID;
+   CREATE INDEX recording_tags_id ON recording_tags (id);
+   CREATE TABLE recording_texts (
+     doc INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE
+   );
+   CREATE VIRTUAL TABLE recording_text USING fts5 (
+     text,
+     tokenize = 'trigram case_sensitive 1'
+   );`,
+];
+
+/** Tables every known version has. */
+const TABLES = [
+  "recordings",
+  "recording_tags",
+  "recording_texts",
+  "recording_text",
+];
+
+/** SQLite result codes that mean "this file is not a usable database". */
+const CORRUPT_CODES = new Set([11, 26]); // SQLITE_CORRUPT, SQLITE_NOTADB
+
+/**
+ * Thrown when the index file cannot be used as it is: not a database,
+ * damaged, or a schema this recorder does not know. The caller may move it
+ * aside and rebuild ({@linkcode openSqliteIndex} does).
+ */
+export class SqliteIndexCorruptError extends Error {
+  /** The index file. */
+  readonly path: string;
+  /** What is wrong with it. */
+  readonly problem: string;
+  /**
+   * @param path The index file.
+   * @param problem What is wrong with it.
+   * @param options The underlying error, if any.
+   */
+  constructor(path: string, problem: string, options?: ErrorOptions) {
+    super(
+      `Cannot open the recording index ${JSON.stringify(path)}: ${problem}`,
+      options,
+    );
+    this.name = "SqliteIndexCorruptError";
+    this.path = path;
+    this.problem = problem;
+  }
+}
+
+/** Options of {@linkcode SqliteIndex}. */
+export interface SqliteIndexOptions {
+  /** Page cache, KiB. @default {16384} */
+  cacheKiB?: number;
+}
+
+type Param = string | number | null;
+
+/**
+ * A {@linkcode RecordingIndex} in a SQLite file.
+ *
+ * @example
+ * ```ts
+ * import { SqliteIndex } from "./sqlite_index.ts";
+ * import type { RecordingManifest } from "../storage.ts";
+ *
+ * const index = new SqliteIndex(":memory:");
+ * await index.put({
+ *   id: "2026/11/27/a",
+ *   sessionId: "a",
+ *   status: "complete",
+ *   header: { timestamp: 1_790_000_000, command: "SH -c id" },
+ *   castBytes: 0,
+ *   startedAt: 0,
+ *   updatedAt: 0,
+ * } as RecordingManifest);
+ * await index.putText("2026/11/27/a", "uid=0(root)");
+ * const page = await index.query({ command: "sh", q: "(ROOT", limit: 10 });
+ * if (page.items.length !== 1) throw new Error("not found");
+ * await index.close();
+ * ```
+ */
+export class SqliteIndex implements RecordingIndex {
+  readonly describe: string;
+  /** Whether this open created the schema (the index is empty: reindex). */
+  readonly created: boolean;
+  #path: string;
+  #db: DatabaseSync | undefined;
+  #statements = new Map<string, StatementSync>();
+
+  /**
+   * Opens (creating or migrating) the index file.
+   * @param path The file, or `":memory:"`.
+   * @param options Tuning.
+   * @throws {SqliteIndexCorruptError} When the file is not a database, is
+   * damaged, or holds a schema this recorder does not know.
+   */
+  constructor(path: string, options: SqliteIndexOptions = {}) {
+    this.#path = path;
+    this.describe = `sqlite ${path}`;
+    const db = new DatabaseSync(path);
+    try {
+      this.created = migrate(db, path, options.cacheKiB ?? 16384);
+    } catch (e) {
+      db.close();
+      const code = (e as { errcode?: number }).errcode;
+      if (code !== undefined && CORRUPT_CODES.has(code)) {
+        throw new SqliteIndexCorruptError(path, (e as Error).message, {
+          cause: e,
+        });
+      }
+      throw e;
+    }
+    this.#db = db;
+  }
+
+  #open(): DatabaseSync {
+    if (this.#db === undefined) {
+      throw new Error(
+        `Cannot use the recording index ${
+          JSON.stringify(this.#path)
+        }: it is closed`,
+      );
+    }
+    return this.#db;
+  }
+
+  #stmt(sql: string): StatementSync {
+    let s = this.#statements.get(sql);
+    if (s === undefined) {
+      s = this.#open().prepare(sql);
+      this.#statements.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Runs `fn` in a write transaction; its errors become a rejection. */
+  #tx<T>(fn: () => T): Promise<T> {
+    return settle(() => {
+      const db = this.#open();
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        const v = fn();
+        db.exec("COMMIT");
+        return v;
+      } catch (e) {
+        db.exec("ROLLBACK");
+        throw e;
+      }
+    });
+  }
+
+  /**
+   * Adds or replaces a manifest (an upsert, so its text stays).
+   * @param manifest The manifest.
+   */
+  put(manifest: RecordingManifest): Promise<void> {
+    const r = indexRow(manifest);
+    return this.#tx(() => {
+      this.#stmt(
+        `INSERT INTO recordings (id, start, user, host, namespace, pod,
+           container, command, exit_code, status, session_type, manifest)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET start = excluded.start,
+           user = excluded.user, host = excluded.host,
+           namespace = excluded.namespace, pod = excluded.pod,
+           container = excluded.container, command = excluded.command,
+           exit_code = excluded.exit_code, status = excluded.status,
+           session_type = excluded.session_type, manifest = excluded.manifest`,
+      ).run(
+        r.id,
+        r.start,
+        r.user,
+        r.host,
+        r.namespace,
+        r.pod,
+        r.container,
+        r.command,
+        r.exitCode,
+        r.status,
+        r.sessionType,
+        r.json,
+      );
+      this.#stmt("DELETE FROM recording_tags WHERE id = ?").run(r.id);
+      const tag = this.#stmt(
+        "INSERT INTO recording_tags (tag, start, id) VALUES (?, ?, ?)",
+      );
+      for (const t of r.tags) tag.run(t, r.start, r.id);
+    });
+  }
+
+  /**
+   * Adds or replaces a recording's text (stored lowered).
+   * @param id The recording id.
+   * @param text The text.
+   */
+  putText(id: string, text: string): Promise<void> {
+    const lowered = text.toLowerCase();
+    return this.#tx(() => {
+      const row = this.#stmt("SELECT doc FROM recording_texts WHERE id = ?")
+        .get(id) as { doc: number } | undefined;
+      if (row !== undefined) {
+        this.#stmt("UPDATE recording_text SET text = ? WHERE rowid = ?").run(
+          lowered,
+          row.doc,
+        );
+        return;
+      }
+      const doc = (this.#stmt(
+        "INSERT INTO recording_texts (id) VALUES (?) RETURNING doc",
+      ).get(id) as { doc: number }).doc;
+      this.#stmt("INSERT INTO recording_text (rowid, text) VALUES (?, ?)")
+        .run(doc, lowered);
+    });
+  }
+
+  /**
+   * Removes a recording, its tags and its text.
+   * @param id The recording id.
+   */
+  remove(id: string): Promise<void> {
+    return this.#tx(() => {
+      this.#stmt("DELETE FROM recordings WHERE id = ?").run(id);
+      this.#stmt("DELETE FROM recording_tags WHERE id = ?").run(id);
+      const row = this.#stmt(
+        "DELETE FROM recording_texts WHERE id = ? RETURNING doc",
+      ).get(id) as { doc: number } | undefined;
+      if (row !== undefined) {
+        this.#stmt("DELETE FROM recording_text WHERE rowid = ?").run(row.doc);
+      }
+    });
+  }
+
+  /**
+   * One page, as `runQuery` pages: newest start first, then id descending;
+   * a cursor when a recording passing the filters (other than `q`) follows.
+   * @param q The query.
+   * @returns The page.
+   * @throws {RangeError} On a cursor this recorder did not issue.
+   */
+  query(q: RecordingQuery): Promise<RecordingPage> {
+    return settle(() => this.#query(q));
+  }
+
+  #query(q: RecordingQuery): RecordingPage {
+    const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+    const hasText = q.q !== undefined;
+    const base = buildWhere(q);
+    const where = [...base.where];
+    const params = [...base.params];
+    if (cursor !== undefined) {
+      where.push(`(${base.key}.start, ${base.key}.id) < (?, ?)`);
+      params.push(cursor.t, cursor.id);
+    }
+    const filtered = [...where];
+    const filteredParams = [...params];
+    if (hasText) {
+      const needle = q.q!.toLowerCase();
+      if ([...needle].length >= 3) {
+        where.push(
+          `r.id IN (SELECT t.id FROM recording_text x
+             JOIN recording_texts t ON t.doc = x.rowid
+             WHERE recording_text MATCH ?)`,
+        );
+        params.push(`"${needle.replaceAll('"', '""')}"`);
+      } else {
+        where.push(
+          `EXISTS (SELECT 1 FROM recording_texts t
+             JOIN recording_text x ON x.rowid = t.doc
+             WHERE t.id = r.id AND instr(x.text, ?) > 0)`,
+        );
+        params.push(needle);
+      }
+    }
+    const sql = (cols: string, w: string[]) =>
+      `SELECT ${cols} FROM ${base.from}${
+        w.length ? ` WHERE ${w.join(" AND ")}` : ""
+      } ORDER BY ${base.key}.start DESC, ${base.key}.id DESC LIMIT ?`;
+    const fetch = hasText ? q.limit : q.limit + 1;
+    const rows = this.#stmt(
+      sql(
+        `r.manifest AS m, ${base.key}.start AS s, ${base.key}.id AS i`,
+        where,
+      ),
+    ).all(...params, fetch) as { m: string; s: number; i: string }[];
+    const page = rows.slice(0, q.limit);
+    const items = page.map((r) => JSON.parse(r.m) as RecordingManifest);
+    const last = page[page.length - 1];
+    if (last === undefined || page.length < q.limit) return { items };
+    let more = rows.length > q.limit;
+    if (hasText) {
+      // runQuery issues a cursor when any recording passing the filters
+      // (not q) follows the last item, even if no later one matches q.
+      const after = [
+        ...filtered,
+        `(${base.key}.start, ${base.key}.id) < (?, ?)`,
+      ];
+      more = this.#stmt(sql("1 AS one", after)).all(
+        ...filteredParams,
+        last.s,
+        last.i,
+        1,
+      ).length > 0;
+    }
+    return more
+      ? { items, nextCursor: encodeCursor({ t: last.s, id: last.i }) }
+      : { items };
+  }
+
+  /**
+   * Ids that started before a time and are not live, oldest first (ties by
+   * id ascending).
+   * @param beforeSeconds Unix seconds.
+   * @param limit Most ids returned.
+   * @returns The ids.
+   */
+  expired(beforeSeconds: number, limit: number): Promise<string[]> {
+    return settle(() =>
+      (this.#stmt(
+        `SELECT id FROM recordings WHERE start < ? AND status <> 'recording'
+         ORDER BY start, id LIMIT ?`,
+      ).all(beforeSeconds, limit) as { id: string }[]).map((r) => r.id)
+    );
+  }
+
+  /** @returns How many recordings the index holds. */
+  count(): Promise<number> {
+    return settle(() =>
+      (this.#stmt("SELECT count(*) AS n FROM recordings").get() as {
+        n: number;
+      }).n
+    );
+  }
+
+  /** Empties every table. */
+  clear(): Promise<void> {
+    return this.#tx(() => {
+      for (const t of TABLES) this.#stmt(`DELETE FROM ${t}`).run();
+    });
+  }
+
+  /** Updates the planner's statistics and closes the file (idempotent). */
+  close(): Promise<void> {
+    return settle(() => {
+      const db = this.#db;
+      if (db === undefined) return;
+      this.#db = undefined;
+      this.#statements.clear();
+      try {
+        db.exec("PRAGMA optimize");
+      } finally {
+        db.close();
+      }
+    });
+  }
+}
+
+/** `fn()` as a promise: what it throws becomes a rejection. */
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/** The `FROM`, the filters (not `q`, not the cursor) and the order key. */
+function buildWhere(q: RecordingQuery): {
+  from: string;
+  key: "r" | "g";
+  where: string[];
+  params: Param[];
+} {
+  const where: string[] = [];
+  const params: Param[] = [];
+  const key = q.tag !== undefined ? "g" : "r";
+  if (q.tag !== undefined) {
+    where.push("g.tag = ?");
+    params.push(q.tag);
+  }
+  const exact = [
+    ["user", q.user],
+    ["host", q.host],
+    ["namespace", q.namespace],
+    ["pod", q.pod],
+    ["container", q.container],
+  ] as const;
+  let selective = q.tag !== undefined;
+  for (const [col, v] of exact) {
+    if (v === undefined) continue;
+    where.push(`r.${col} = ?`);
+    params.push(v);
+    selective = true;
+  }
+  // Status and exit code have few values: their index only drives a query
+  // that has no more selective filter ("+" keeps the planner off it).
+  const weak = selective ? "+" : "";
+  if (q.status !== undefined) {
+    where.push(`${weak}r.status = ?`);
+    params.push(q.status);
+  }
+  if (q.exit !== undefined) {
+    where.push(`${weak}r.exit_code = ?`);
+    params.push(q.exit);
+  }
+  if (q.command !== undefined) {
+    where.push("instr(r.command, ?) > 0");
+    params.push(q.command.toLowerCase());
+  }
+  if (q.from !== undefined) {
+    where.push(`${key}.start >= ?`);
+    params.push(q.from);
+  }
+  if (q.to !== undefined) {
+    where.push(`${key}.start < ?`);
+    params.push(q.to);
+  }
+  return {
+    from: key === "g"
+      ? "recording_tags g JOIN recordings r ON r.id = g.id"
+      : "recordings r",
+    key,
+    where,
+    params,
+  };
+}
+
+/**
+ * Applies pragmas and missing migrations.
+ * @returns Whether the schema was created (the file was empty).
+ */
+function migrate(db: DatabaseSync, path: string, cacheKiB: number): boolean {
+  db.exec("PRAGMA busy_timeout = 5000");
+  const version = () =>
+    (db.prepare("PRAGMA user_version").get() as { user_version: number })
+      .user_version;
+  const first = version();
+  if (first > MIGRATIONS.length) {
+    throw new SqliteIndexCorruptError(
+      path,
+      `its schema version ${first} is newer than this recorder knows (${MIGRATIONS.length})`,
+    );
+  }
+  if (first === 0) {
+    const names = (db.prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'table'",
+    ).all() as { name: string }[]).map((r) => r.name);
+    if (names.length > 0) {
+      throw new SqliteIndexCorruptError(
+        path,
+        `it has no schema version but holds tables of another schema (${
+          names.slice(0, 5).map((n) => JSON.stringify(n)).join(", ")
+        })`,
+      );
+    }
+  }
+  if (path !== ":memory:" && path !== "") {
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = NORMAL");
+  }
+  db.exec(`PRAGMA cache_size = -${Math.max(1024, Math.floor(cacheKiB))}`);
+  for (;;) {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const v = version(); // again: another process may have migrated
+      if (v >= MIGRATIONS.length) {
+        db.exec("COMMIT");
+        break;
+      }
+      db.exec(MIGRATIONS[v]!);
+      db.exec(`PRAGMA user_version = ${v + 1}`);
+      db.exec("COMMIT");
+    } catch (e) {
+      db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+  const have = new Set(
+    (db.prepare("SELECT name FROM sqlite_master").all() as { name: string }[])
+      .map((r) => r.name),
+  );
+  const missing = TABLES.filter((t) => !have.has(t));
+  if (missing.length > 0) {
+    throw new SqliteIndexCorruptError(
+      path,
+      `its schema version ${version()} lacks table ${
+        missing.map((t) => JSON.stringify(t)).join(", ")
+      }`,
+    );
+  }
+  return first === 0;
+}
+
+/** What {@linkcode openSqliteIndex} opened. */
+export interface OpenedSqliteIndex {
+  /** The index, ready. */
+  index: SqliteIndex;
+  /** Whether a bad file was moved aside and a new one created. */
+  rebuilt: boolean;
+  /** Whether the index is new and empty (created or rebuilt): reindex it. */
+  fresh: boolean;
+  /** What was wrong with the old file, when `rebuilt`. */
+  problem?: string;
+  /** Where the old file went, when `rebuilt`. */
+  movedTo?: string;
+}
+
+/** Options of {@linkcode openSqliteIndex}. */
+export interface OpenSqliteIndexOptions extends SqliteIndexOptions {
+  /** Clock for the `.corrupt-<unix ms>` name. @default {Date.now} */
+  now?: () => number;
+}
+
+/**
+ * Opens an index file; one that is not a database, is damaged, or holds an
+ * unknown schema is moved aside to `<path>.corrupt-<unix ms>` (with its
+ * `-wal` and `-shm`) and a new, empty one is created in its place.
+ * @param path The file.
+ * @param options Clock and tuning.
+ * @returns The index, and whether (and why) it was rebuilt.
+ * @throws {Error} When the file cannot be opened or moved at all
+ * (permissions, a missing folder).
+ * @example
+ * ```ts
+ * import { openSqliteIndex } from "./sqlite_index.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/index.sqlite`, "not a database ".repeat(40));
+ * const { index, rebuilt, problem } = await openSqliteIndex(`${dir}/index.sqlite`);
+ * if (!rebuilt || !problem) throw new Error("expected a rebuild");
+ * await index.close();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function openSqliteIndex(
+  path: string,
+  options: OpenSqliteIndexOptions = {},
+): Promise<OpenedSqliteIndex> {
+  try {
+    const index = new SqliteIndex(path, options);
+    return { index, rebuilt: false, fresh: index.created };
+  } catch (e) {
+    if (!(e instanceof SqliteIndexCorruptError)) throw e;
+    const movedTo = `${path}.corrupt-${(options.now ?? Date.now)()}`;
+    await Deno.rename(path, movedTo);
+    for (const side of ["-wal", "-shm"]) {
+      await Deno.rename(path + side, movedTo + side).catch((err) => {
+        if (!(err instanceof Deno.errors.NotFound)) throw err;
+      });
+    }
+    const index = new SqliteIndex(path, options);
+    return { index, rebuilt: true, fresh: true, problem: e.problem, movedTo };
+  }
+}
