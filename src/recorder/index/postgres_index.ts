@@ -1,0 +1,413 @@
+/**
+ * The recording index in PostgreSQL (npm `postgres`), shared by every
+ * recorder replica of a deployment.
+ *
+ * Schema (version 1, in table `execgate_schema`):
+ *
+ * - `recordings`: one row per recording, one column per filter (`start` is
+ *   `startTime(m)` as `double precision`, used for order and `from`/`to`;
+ *   `id` sorts `COLLATE "C"`, as JavaScript compares ASCII), the manifest
+ *   JSON as text; an index per exact filter ending in `(start, id)`.
+ * - `recording_tags` `(tag, start, id)`.
+ * - `recording_texts` `(id, text)`: with a `pg_trgm` GIN index on `text`
+ *   when the extension can be created (`CREATE EXTENSION IF NOT EXISTS
+ *   pg_trgm`); without it `q` still works, by scanning.
+ *
+ * Matching equals `runQuery`: `command` and the text are stored lowered by
+ * JavaScript's `toLowerCase` and compared with the needle lowered the same
+ * way, by `LIKE` with `\`, `%` and `_` escaped (which the trigram index
+ * serves for three characters or more) or `strpos` for one or two, so
+ * PostgreSQL's own case rules never apply. Two differences, both in bytes
+ * PostgreSQL cannot store: NUL (U+0000) in a text or command is stored and
+ * searched as U+FFFD (in any field: a manifest with one is still stored),
+ * and lone UTF-16 surrogates become U+FFFD.
+ *
+ * Safe for several recorders on one database: migrations run in one
+ * transaction under an advisory lock, `put` and `putText` are upserts, and
+ * a manifest's tags change in the transaction that changes the manifest.
+ *
+ * @module
+ */
+
+import postgres from "postgres";
+import type { RecordingPage, RecordingQuery } from "../query.ts";
+import type { RecordingManifest } from "../storage.ts";
+import type { RecordingIndex } from "./recording_index.ts";
+import { decodeCursor, encodeCursor } from "./_cursor.ts";
+import { indexRow } from "./_row.ts";
+
+type Sql = postgres.Sql;
+type Tx = postgres.TransactionSql;
+type Param = string | number | null;
+
+/** Migration steps: step `i` takes the schema from version `i` to `i + 1`. */
+const MIGRATIONS: readonly ((tx: Tx) => Promise<void>)[] = [
+  async (tx) => {
+    await tx.unsafe(`
+      CREATE TABLE recordings (
+        id text COLLATE "C" PRIMARY KEY,
+        start double precision NOT NULL,
+        "user" text,
+        host text,
+        namespace text,
+        pod text,
+        container text,
+        command text NOT NULL,
+        exit_code double precision,
+        status text NOT NULL,
+        session_type text,
+        manifest text NOT NULL
+      );
+      CREATE INDEX recordings_start ON recordings (start, id);
+      CREATE INDEX recordings_user ON recordings ("user", start, id);
+      CREATE INDEX recordings_host ON recordings (host, start, id);
+      CREATE INDEX recordings_namespace ON recordings (namespace, start, id);
+      CREATE INDEX recordings_pod ON recordings (pod, start, id);
+      CREATE INDEX recordings_container ON recordings (container, start, id);
+      CREATE INDEX recordings_status ON recordings (status, start, id);
+      CREATE INDEX recordings_exit ON recordings (exit_code, start, id);
+      CREATE TABLE recording_tags (
+        tag text COLLATE "C" NOT NULL,
+        start double precision NOT NULL,
+        id text COLLATE "C" NOT NULL,
+        PRIMARY KEY (tag, start, id)
+      );
+      CREATE INDEX recording_tags_id ON recording_tags (id);
+      CREATE TABLE recording_texts (
+        id text COLLATE "C" PRIMARY KEY,
+        text text NOT NULL
+      );
+    `);
+    const trgm = await tx.savepoint(async (sp) => {
+      await sp.unsafe("CREATE EXTENSION IF NOT EXISTS pg_trgm");
+      return true;
+    }).catch(() => false);
+    if (trgm) {
+      await tx.unsafe(
+        `CREATE INDEX recording_texts_trgm ON recording_texts
+           USING gin (text gin_trgm_ops)`,
+      );
+    }
+  },
+];
+
+/** Options of {@linkcode PostgresIndex.open}. */
+export interface PostgresIndexOptions {
+  /** Most connections of the pool. @default {4} */
+  max?: number;
+  /** Seconds to wait for a connection. @default {10} */
+  connectTimeoutSeconds?: number;
+}
+
+/**
+ * A {@linkcode RecordingIndex} in a PostgreSQL database.
+ *
+ * @example
+ * ```ts ignore
+ * import { PostgresIndex } from "./postgres_index.ts";
+ * const index = await PostgresIndex.open("postgres://recorder@db/execgate");
+ * console.log(await index.count());
+ * await index.close();
+ * ```
+ */
+export class PostgresIndex implements RecordingIndex {
+  readonly describe: string;
+  /** Whether the extension `pg_trgm` serves `q` (else `q` scans). */
+  readonly trigrams: boolean;
+  #sql: Sql;
+
+  private constructor(sql: Sql, describe: string, trigrams: boolean) {
+    this.#sql = sql;
+    this.describe = describe;
+    this.trigrams = trigrams;
+  }
+
+  /**
+   * Connects and applies missing migrations (under an advisory lock, so
+   * recorders starting together migrate once).
+   * @param url Connection URL, `postgres://user:password@host:port/db`.
+   * @param options Pool size and connect timeout.
+   * @returns The index.
+   * @throws {Error} When the database cannot be reached, or its schema
+   * version is newer than this recorder knows (naming the database).
+   */
+  static async open(
+    url: string,
+    options: PostgresIndexOptions = {},
+  ): Promise<PostgresIndex> {
+    const where = safeName(url);
+    const sql = postgres(url, {
+      max: options.max ?? 4,
+      connect_timeout: options.connectTimeoutSeconds ?? 10,
+      onnotice: () => {},
+    });
+    try {
+      await sql.begin(async (tx) => {
+        await tx`SELECT pg_advisory_xact_lock(hashtext('execgate_schema'))`;
+        await tx`CREATE TABLE IF NOT EXISTS execgate_schema (
+          one boolean PRIMARY KEY DEFAULT true CHECK (one),
+          version integer NOT NULL)`;
+        const rows = await tx`SELECT version FROM execgate_schema`;
+        const from = rows.length ? Number(rows[0]!.version) : 0;
+        if (from > MIGRATIONS.length) {
+          throw new Error(
+            `Cannot use the recording index in ${where}: its schema version ${from} is newer than this recorder knows (${MIGRATIONS.length})`,
+          );
+        }
+        for (let v = from; v < MIGRATIONS.length; v++) await MIGRATIONS[v]!(tx);
+        await tx`INSERT INTO execgate_schema (version)
+          VALUES (${MIGRATIONS.length})
+          ON CONFLICT (one) DO UPDATE SET version = excluded.version`;
+      });
+      const trgm = await sql`SELECT 1 FROM pg_indexes
+        WHERE indexname = 'recording_texts_trgm'
+          AND schemaname = current_schema()`;
+      return new PostgresIndex(sql, `postgres ${where}`, trgm.length > 0);
+    } catch (e) {
+      await sql.end({ timeout: 5 });
+      if ((e as Error).message.startsWith("Cannot use")) throw e;
+      throw new Error(
+        `Cannot open the recording index in ${where}: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+  }
+
+  /**
+   * Adds or replaces a manifest (an upsert; its text stays).
+   * @param manifest The manifest.
+   */
+  async put(manifest: RecordingManifest): Promise<void> {
+    const r = indexRow(manifest);
+    await this.#sql.begin(async (tx) => {
+      await tx.unsafe(
+        `INSERT INTO recordings (id, start, "user", host, namespace, pod,
+           container, command, exit_code, status, session_type, manifest)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (id) DO UPDATE SET start = excluded.start,
+           "user" = excluded."user", host = excluded.host,
+           namespace = excluded.namespace, pod = excluded.pod,
+           container = excluded.container, command = excluded.command,
+           exit_code = excluded.exit_code, status = excluded.status,
+           session_type = excluded.session_type, manifest = excluded.manifest`,
+        [
+          r.id,
+          r.start,
+          noNul(r.user),
+          noNul(r.host),
+          noNul(r.namespace),
+          noNul(r.pod),
+          noNul(r.container),
+          noNul(r.command),
+          r.exitCode,
+          noNul(r.status),
+          noNul(r.sessionType),
+          r.json,
+        ],
+        { prepare: true },
+      );
+      await tx.unsafe("DELETE FROM recording_tags WHERE id = $1", [r.id], {
+        prepare: true,
+      });
+      for (const tag of new Set(r.tags.map(noNul))) {
+        await tx.unsafe(
+          `INSERT INTO recording_tags (tag, start, id) VALUES ($1, $2, $3)
+           ON CONFLICT DO NOTHING`,
+          [tag, r.start, r.id],
+          { prepare: true },
+        );
+      }
+    });
+  }
+
+  /**
+   * Adds or replaces a recording's text (stored lowered).
+   * @param id The recording id.
+   * @param text The text.
+   */
+  async putText(id: string, text: string): Promise<void> {
+    await this.#sql.unsafe(
+      `INSERT INTO recording_texts (id, text) VALUES ($1, $2)
+       ON CONFLICT (id) DO UPDATE SET text = excluded.text`,
+      [id, noNul(text.toLowerCase())],
+      { prepare: true },
+    );
+  }
+
+  /**
+   * Removes a recording, its tags and its text.
+   * @param id The recording id.
+   */
+  async remove(id: string): Promise<void> {
+    await this.#sql.begin(async (tx) => {
+      for (const t of ["recordings", "recording_tags", "recording_texts"]) {
+        await tx.unsafe(`DELETE FROM ${t} WHERE id = $1`, [id], {
+          prepare: true,
+        });
+      }
+    });
+  }
+
+  /**
+   * One page, as `runQuery` pages: newest start first, then id descending;
+   * a cursor when a recording passing the filters (other than `q`) follows.
+   * @param q The query.
+   * @returns The page.
+   * @throws {RangeError} On a cursor this recorder did not issue.
+   */
+  async query(q: RecordingQuery): Promise<RecordingPage> {
+    const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+    const params: Param[] = [];
+    const p = (v: Param) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    const base = buildWhere(q, p);
+    const where = [...base.where];
+    if (cursor !== undefined) {
+      where.push(
+        `(${base.key}.start, ${base.key}.id) < (${p(cursor.t)}, ${
+          p(cursor.id)
+        })`,
+      );
+    }
+    const filtered = [...where];
+    const filteredCount = params.length;
+    const hasText = q.q !== undefined;
+    if (hasText) {
+      const needle = noNul(q.q!.toLowerCase());
+      if ([...needle].length >= 3) {
+        where.push(
+          `r.id IN (SELECT x.id FROM recording_texts x WHERE x.text LIKE ${
+            p(`%${needle.replace(/[\\%_]/g, "\\$&")}%`)
+          })`,
+        );
+      } else {
+        where.push(
+          `EXISTS (SELECT 1 FROM recording_texts x
+             WHERE x.id = r.id AND strpos(x.text, ${p(needle)}) > 0)`,
+        );
+      }
+    }
+    const sql = (cols: string, w: string[], limit: string) =>
+      `SELECT ${cols} FROM ${base.from}${
+        w.length ? ` WHERE ${w.join(" AND ")}` : ""
+      } ORDER BY ${base.key}.start DESC, ${base.key}.id DESC LIMIT ${limit}`;
+    const fetch = hasText ? q.limit : q.limit + 1;
+    const rows = await this.#sql.unsafe(
+      sql(
+        `r.manifest AS m, ${base.key}.start AS s, ${base.key}.id AS i`,
+        where,
+        p(fetch),
+      ),
+      params,
+      { prepare: true },
+    ) as unknown as { m: string; s: number; i: string }[];
+    const page = rows.slice(0, q.limit);
+    const items = page.map((r) => JSON.parse(r.m) as RecordingManifest);
+    const last = page[page.length - 1];
+    if (last === undefined || page.length < q.limit) return { items };
+    let more = rows.length > q.limit;
+    if (hasText) {
+      // runQuery issues a cursor when any recording passing the filters
+      // (not q) follows the last item, even if no later one matches q.
+      const after = params.slice(0, filteredCount);
+      const a = (v: Param) => {
+        after.push(v);
+        return `$${after.length}`;
+      };
+      const w = [
+        ...filtered,
+        `(${base.key}.start, ${base.key}.id) < (${a(last.s)}, ${a(last.i)})`,
+      ];
+      more = (await this.#sql.unsafe(sql("1 AS one", w, a(1)), after, {
+        prepare: true,
+      })).length > 0;
+    }
+    return more
+      ? { items, nextCursor: encodeCursor({ t: last.s, id: last.i }) }
+      : { items };
+  }
+
+  /**
+   * Ids that started before a time and are not live, oldest first (ties by
+   * id ascending).
+   * @param beforeSeconds Unix seconds.
+   * @param limit Most ids returned.
+   * @returns The ids.
+   */
+  async expired(beforeSeconds: number, limit: number): Promise<string[]> {
+    const rows = await this.#sql.unsafe(
+      `SELECT id FROM recordings WHERE start < $1 AND status <> 'recording'
+       ORDER BY start, id LIMIT $2`,
+      [beforeSeconds, limit],
+      { prepare: true },
+    );
+    return rows.map((r) => r.id as string);
+  }
+
+  /** @returns How many recordings the index holds. */
+  async count(): Promise<number> {
+    const rows = await this.#sql`SELECT count(*)::float8 AS n FROM recordings`;
+    return Number(rows[0]!.n);
+  }
+
+  /** Empties every table. */
+  async clear(): Promise<void> {
+    await this.#sql`TRUNCATE recordings, recording_tags, recording_texts`;
+  }
+
+  /** Closes the pool (waiting at most 5 s for queries in flight). */
+  async close(): Promise<void> {
+    await this.#sql.end({ timeout: 5 });
+  }
+}
+
+/** The `FROM`, the filters (not `q`, not the cursor) and the order key. */
+function buildWhere(
+  q: RecordingQuery,
+  p: (v: Param) => string,
+): { from: string; key: "r" | "g"; where: string[] } {
+  const where: string[] = [];
+  const key = q.tag !== undefined ? "g" : "r";
+  if (q.tag !== undefined) where.push(`g.tag = ${p(noNul(q.tag))}`);
+  const exact = [
+    [`"user"`, q.user],
+    ["host", q.host],
+    ["namespace", q.namespace],
+    ["pod", q.pod],
+    ["container", q.container],
+    ["status", q.status],
+  ] as const;
+  for (const [col, v] of exact) {
+    if (v !== undefined) where.push(`r.${col} = ${p(noNul(v))}`);
+  }
+  if (q.exit !== undefined) where.push(`r.exit_code = ${p(q.exit)}`);
+  if (q.command !== undefined) {
+    where.push(`strpos(r.command, ${p(noNul(q.command.toLowerCase()))}) > 0`);
+  }
+  if (q.from !== undefined) where.push(`${key}.start >= ${p(q.from)}`);
+  if (q.to !== undefined) where.push(`${key}.start < ${p(q.to)}`);
+  return {
+    from: key === "g"
+      ? "recording_tags g JOIN recordings r ON r.id = g.id"
+      : "recordings r",
+    key,
+    where,
+  };
+}
+
+/** PostgreSQL text cannot hold NUL: U+FFFD instead, in values and needles. */
+function noNul<T extends string | null>(s: T): T {
+  return s !== null && s.includes("\0") ? s.replaceAll("\0", "\uFFFD") as T : s;
+}
+
+/** `host:port/database` of a URL, never its credentials. */
+function safeName(url: string): string {
+  try {
+    const u = new URL(url);
+    return JSON.stringify(`${u.hostname}:${u.port || "5432"}${u.pathname}`);
+  } catch {
+    return "the configured database";
+  }
+}
