@@ -13,13 +13,19 @@
 import { loadProxyConfig } from "./src/proxy/config.ts";
 import { startProxy } from "./src/proxy/start.ts";
 import { openRecordings } from "./src/proxy/open_recordings.ts";
-import { parseRecorderConfig, runRecorder } from "./src/recorder/mod.ts";
+import {
+  parseRecorderConfig,
+  reindexRecorder,
+  runRecorder,
+} from "./src/recorder/mod.ts";
 import { runPolicyTest } from "./src/policy/mod.ts";
 import { parseHujson, toPlainValue } from "./src/policy/hujson.ts";
 
 const USAGE = `Usage:
   execgate proxy --config FILE       Run the proxy (config: see README "Proxy configuration").
   execgate recorder --config FILE    Run the recorder (config: see README "Recorder").
+  execgate recorder reindex --config FILE
+                                     Rebuild the recorder's index from its storage.
   execgate policy test --policy FILE [--login NAME] [--group G]... [--tag T]...
                                      Explain the decision for one caller.
   execgate help                      This text.
@@ -69,7 +75,12 @@ async function main(args: string[]): Promise<number> {
       const raw = file
         ? toPlainValue(parseHujson(await Deno.readTextFile(file)))
         : {};
-      await runRecorder(parseRecorderConfig(raw, Deno.env.toObject()));
+      const config = parseRecorderConfig(raw, Deno.env.toObject());
+      if (rest[0] === "reindex") {
+        console.log(await reindexRecorder(config));
+        return 0;
+      }
+      await runRecorder(config);
       return 0;
     }
     case "policy": {

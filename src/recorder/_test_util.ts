@@ -306,7 +306,8 @@ export async function* linesOf(
 }
 
 /**
- * Lists every file under a folder (relative paths).
+ * Lists every recording file under a folder (relative paths): the SQLite
+ * index beside them (`index.sqlite*` at the top) is not a recording's.
  * @param dir The folder.
  * @returns The paths, sorted.
  */
@@ -316,7 +317,7 @@ export async function filesUnder(dir: string): Promise<string[]> {
     for await (const e of Deno.readDir(d)) {
       const p = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory) await walk(`${d}/${e.name}`, p);
-      else out.push(p);
+      else if (!(rel === "" && e.name.startsWith("index.sqlite"))) out.push(p);
     }
   }
   await walk(dir, "");

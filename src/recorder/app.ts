@@ -30,9 +30,13 @@ import type { RecorderConfig } from "./config.ts";
 import { Ingestor, type IngestResult, jsonError } from "./ingest.ts";
 import { parseRecordingQuery, type RecordingQuery, runQuery } from "./query.ts";
 import { parseRecordingId } from "./recording_id.ts";
-import type { RecordingStorage } from "./storage.ts";
+import type { RecordingManifest, RecordingStorage } from "./storage.ts";
 import { createUi } from "./ui.ts";
 import { TextIndexer } from "./text_indexer.ts";
+import type { RecordingIndex } from "./index/recording_index.ts";
+import { reindex, type ReindexResult } from "./index/reindex.ts";
+import { applyRetention } from "./retention.ts";
+import type { RecordingId } from "./recording_id.ts";
 import { jsonLogger, type Logger } from "../log.ts";
 
 /** I/O seams of {@linkcode createRecorder}. */
@@ -50,6 +54,13 @@ export interface RecorderDeps {
   digest?: () => IncrementalDigest;
   /** Logger. @default {jsonLogger("recorder")} */
   logger?: Logger;
+  /**
+   * The searchable index (`createIndex` builds the configured one). Without
+   * one, every query lists storage.
+   */
+  index?: RecordingIndex;
+  /** The index is new or was rebuilt: `recover()` fills it from storage. */
+  indexFresh?: boolean;
 }
 
 /** A recorder: its Hono app and its lifecycle. */
@@ -62,6 +73,12 @@ export interface Recorder {
   ingestor: Ingestor;
   /** Derives text indexes of finished recordings. */
   indexer: TextIndexer;
+  /** The searchable index, when there is one. */
+  index?: RecordingIndex;
+  /** Rebuilds the index from storage (`execgate recorder reindex`). */
+  reindex(): Promise<ReindexResult | undefined>;
+  /** Deletes what `retention.days` says is too old. @returns How many. */
+  applyRetention(): Promise<number>;
   /** Finalises recordings a previous run left unfinished. @returns How many. */
   recover(): Promise<number>;
   /** Ends live uploads (kept `partial`) and closes storage. */
@@ -95,6 +112,16 @@ export function createRecorder(
     uploader: config.auth.uploaderTokens,
     viewer: config.auth.viewerTokens,
   });
+  const index = deps.index;
+  // The index is a view of storage: a failure to update it is logged, never
+  // an upload's failure (reindex repairs it).
+  const indexing = (what: string, id: string, p: Promise<unknown>) =>
+    p.catch((e) =>
+      log.warn(`index ${what} failed`, {
+        recordingId: id,
+        error: (e as Error)?.message ?? String(e),
+      })
+    );
   const indexer = new TextIndexer(storage, {
     maxTextChars: config.limits.maxTextChars,
     onError: (id, e) =>
@@ -102,21 +129,52 @@ export function createRecorder(
         recordingId: id.id,
         error: (e as Error)?.message ?? String(e),
       }),
+    ...(index
+      ? {
+        onText: (id: RecordingId, text: string) =>
+          indexing("text", id.id, index.putText(id.id, text)),
+      }
+      : {}),
   });
   const ingestor = new Ingestor({
     storage,
-    onFinished: (id) => indexer.schedule(id),
+    ...(index
+      ? {
+        onStarted: (m: RecordingManifest) =>
+          void indexing("put", m.id, index.put(m)),
+      }
+      : {}),
+    onFinished: (id) => {
+      if (index) {
+        void indexing(
+          "put",
+          id.id,
+          storage.get(id).then((m) => m && index.put(m)),
+        );
+      }
+      indexer.schedule(id);
+    },
     limits: config.limits,
     ackIntervalMs: config.ackIntervalMs,
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.onUpload ? { onResult: deps.onUpload } : {}),
     ...(deps.digest ? { digest: deps.digest } : {}),
   });
-  const search = async (q: RecordingQuery) =>
-    runQuery(await storage.list(), q, (m) => {
-      const id = parseRecordingId(m.id);
+  const search = index
+    ? (q: RecordingQuery) => index.query(q)
+    : async (q: RecordingQuery) =>
+      runQuery(await storage.list(), q, (m) => {
+        const id = parseRecordingId(m.id);
+        return id ? indexer.text(id, m) : Promise.resolve(undefined);
+      });
+  const rebuild = async () => {
+    if (!index) return undefined;
+    const r = await reindex(storage, index, (raw, m) => {
+      const id = parseRecordingId(raw);
       return id ? indexer.text(id, m) : Promise.resolve(undefined);
-    });
+    }, { log });
+    return r;
+  };
   const uploader = requireRole(authority, "uploader");
   const viewer = requireRole(authority, "viewer");
   const app = new Hono();
@@ -229,10 +287,28 @@ export function createRecorder(
     storage,
     ingestor,
     indexer,
-    recover: () => storage.recover(),
+    ...(index ? { index } : {}),
+    reindex: rebuild,
+    applyRetention: () =>
+      config.retention.days === undefined
+        ? Promise.resolve(0)
+        : applyRetention({
+          storage,
+          ...(index ? { index } : {}),
+          days: config.retention.days,
+          ...(deps.now ? { now: deps.now } : {}),
+          log,
+        }),
+    async recover() {
+      const n = await storage.recover();
+      // A new index, or recordings that changed behind its back: rebuild.
+      if (index && (deps.indexFresh || n > 0)) await rebuild();
+      return n;
+    },
     async close() {
       await ingestor.shutdown();
       await indexer.idle();
+      await index?.close();
       await storage.close();
     },
   };

@@ -120,6 +120,34 @@ export const recorderConfigSchema = z.object({
       path: ["maxRecordingBytes"],
     }),
   ackIntervalMs: z.number().int().min(10).max(60_000).default(1000),
+  /**
+   * Where the searchable index lives. Default: a SQLite file
+   * `<storage.dir>/index.sqlite` for disk storage; for S3, `scan` (every
+   * query lists the bucket, so replicas see one another) unless a shared
+   * `postgres` index is configured.
+   */
+  index: z.discriminatedUnion("kind", [
+    z.object({
+      kind: z.literal("sqlite"),
+      /** The file; `:memory:` rebuilds the index at every start. */
+      file: z.string().min(1).optional(),
+    }).strict(),
+    z.object({
+      kind: z.literal("postgres"),
+      /** `postgres://user:password@host:port/database`. */
+      url: z.string().regex(
+        /^postgres(ql)?:\/\//,
+        "must be a postgres:// URL",
+      ),
+    }).strict(),
+    z.object({ kind: z.literal("scan") }).strict(),
+  ]).optional(),
+  /** Deletes recordings (storage and index) older than `days`; off by default. */
+  retention: z.object({
+    days: z.number().positive().optional(),
+    /** How often the deletion runs. */
+    intervalMs: z.number().int().min(1000).default(3_600_000),
+  }).strict().default({}),
   ui: z.object({
     enabled: z.boolean().default(true),
     title: z.string().default("execgate recordings"),
@@ -133,6 +161,41 @@ export type DiskStorageConfig = z.output<typeof diskStorage>;
 
 /** The resolved recorder configuration. */
 export type RecorderConfig = z.output<typeof recorderConfigSchema>;
+
+/** Where the index lives, defaults applied. */
+export type IndexConfig =
+  | { kind: "sqlite"; file: string }
+  | { kind: "postgres"; url: string }
+  | { kind: "scan" };
+
+/**
+ * The index a configuration asks for, with the defaults: a SQLite file
+ * beside disk storage, `scan` for S3.
+ * @param config The resolved configuration.
+ * @returns The index settings.
+ * @example
+ * ```ts
+ * import { parseRecorderConfig, resolveIndexConfig } from "./config.ts";
+ * const c = parseRecorderConfig({ storage: { kind: "disk", dir: "/rec" } });
+ * const i = resolveIndexConfig(c);
+ * if (i.kind !== "sqlite" || i.file !== "/rec/index.sqlite") throw new Error();
+ * ```
+ */
+export function resolveIndexConfig(config: RecorderConfig): IndexConfig {
+  const i = config.index;
+  const s = config.storage;
+  if (i?.kind === "postgres" || i?.kind === "scan") return i;
+  if (i?.kind === "sqlite" && i.file) return { kind: "sqlite", file: i.file };
+  if (s.kind === "disk") {
+    return {
+      kind: "sqlite",
+      file: `${s.dir.replace(/\/+$/, "")}/index.sqlite`,
+    };
+  }
+  return i?.kind === "sqlite"
+    ? { kind: "sqlite", file: ":memory:" }
+    : { kind: "scan" };
+}
 
 /** Environment variables read by {@linkcode parseRecorderConfig}, and the field each sets. */
 export const RECORDER_ENV: Record<string, string> = {
@@ -155,6 +218,10 @@ export const RECORDER_ENV: Record<string, string> = {
   EXECGATE_RECORDER_MAX_HEADER_BYTES: "limits.maxHeaderBytes",
   EXECGATE_RECORDER_MAX_RECORDING_BYTES: "limits.maxRecordingBytes",
   EXECGATE_RECORDER_ACK_INTERVAL_MS: "ackIntervalMs",
+  EXECGATE_RECORDER_INDEX: "index.kind",
+  EXECGATE_RECORDER_INDEX_FILE: "index.file",
+  EXECGATE_RECORDER_INDEX_URL: "index.url",
+  EXECGATE_RECORDER_RETENTION_DAYS: "retention.days",
 };
 
 const LISTS = new Set(["auth.uploaderTokens", "auth.viewerTokens"]);
@@ -164,6 +231,7 @@ const NUMBERS = new Set([
   "limits.maxHeaderBytes",
   "limits.maxRecordingBytes",
   "ackIntervalMs",
+  "retention.days",
 ]);
 const BOOLEANS = new Set([
   "storage.fsync",
@@ -225,6 +293,10 @@ export function parseRecorderConfig(
     typeof obj.storage === "object" && obj.storage !== null &&
     !("kind" in obj.storage)
   ) (obj.storage as Record<string, unknown>).kind = "disk";
+  const index = obj.index as Record<string, unknown> | undefined;
+  if (typeof index === "object" && index !== null && !("kind" in index)) {
+    index.kind = "url" in index ? "postgres" : "sqlite";
+  }
   const r = recorderConfigSchema.safeParse(obj);
   if (!r.success) {
     const problems = r.error.issues.map((i) =>

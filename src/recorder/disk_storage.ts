@@ -131,9 +131,10 @@ export class DiskStorage implements RecordingStorage {
     );
   }
 
-  /** @internal Removes every file of a recording. */
-  async remove(id: RecordingId) {
-    for (const ext of [".json", ".txt", ".cast", ".records"]) {
+  async remove(id: RecordingId): Promise<void> {
+    // The manifest last: a deletion cut short is seen and finished by the
+    // next run, never a recording listed without its manifest.
+    for (const ext of [".records", ".cast", ".txt", ".json"]) {
       await Deno.remove(this.#path(id, ext)).catch((e) => {
         if (!(e instanceof Deno.errors.NotFound)) throw e;
       });

@@ -29,7 +29,7 @@ import {
 import type { IncrementalDigest } from "../recording/cast_encoder.ts";
 import { Sha256 } from "../recording/sha256.ts";
 import { makeRecordingId, type RecordingId } from "./recording_id.ts";
-import type { RecordingStorage } from "./storage.ts";
+import type { RecordingManifest, RecordingStorage } from "./storage.ts";
 import { ingestRecords } from "./records_ingest.ts";
 
 /** Size limits of an upload. */
@@ -68,6 +68,8 @@ export interface IngestOptions {
   onResult?: (result: IngestResult) => void;
   /** Called once a recording is finalised (e.g. to derive its text). */
   onFinished?: (id: RecordingId) => void;
+  /** Called once an upload's header is stored, with its live manifest. */
+  onStarted?: (manifest: RecordingManifest) => void;
   /**
    * Makes the incremental SHA-256 checked against a v2 end record. The
    * default is the TypeScript one (any runtime, ~100 MB/s); `serve.ts`
@@ -118,6 +120,7 @@ export class Ingestor {
         send,
         signal,
         ...(this.#o.onFinished ? { onFinished: this.#o.onFinished } : {}),
+        ...(this.#o.onStarted ? { onStarted: this.#o.onStarted } : {}),
       });
       this.#o.onResult?.(result);
     });

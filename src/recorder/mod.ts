@@ -15,10 +15,12 @@ export { createRecorder, type Recorder, type RecorderDeps } from "./app.ts";
 export { type Role, TokenAuthority, VIEWER_COOKIE } from "./auth.ts";
 export {
   type DiskStorageConfig,
+  type IndexConfig,
   parseRecorderConfig,
   RECORDER_ENV,
   type RecorderConfig,
   recorderConfigSchema,
+  resolveIndexConfig,
   type S3StorageConfig,
 } from "./config.ts";
 export { DiskStorage, type DiskStorageOptions } from "./disk_storage.ts";
@@ -32,6 +34,7 @@ export {
 export { S3Storage, type S3StorageOptions } from "./s3_storage.ts";
 export {
   nodeSha256,
+  reindexRecorder,
   runRecorder,
   type ServedRecorder,
   serveRecorder,
@@ -53,5 +56,8 @@ export {
   type RecordingWriter,
 } from "./storage.ts";
 export { createStorage } from "./storage_factory.ts";
+export { type CreatedIndex, createIndex } from "./index_factory.ts";
+export type { RecordingIndex } from "./index/recording_index.ts";
+export { applyRetention, type RetentionOptions } from "./retention.ts";
 export { stripAnsi } from "./text_index.ts";
 export { TextIndexer, type TextIndexerOptions } from "./text_indexer.ts";

@@ -70,6 +70,8 @@ export interface RecordsIngestContext {
   signal: AbortSignal;
   /** Called once the recording is finalised (e.g. to derive its text). */
   onFinished?: (id: RecordingId) => void;
+  /** Called once the header is stored, with the live manifest (the index). */
+  onStarted?: (manifest: RecordingManifest) => void;
 }
 
 /** A reason to stop the upload that is the upload's fault (not storage's). */
@@ -256,9 +258,9 @@ export async function ingestRecords(
         }
         const first = takeBytes(next);
         const bytes = concatBytes(first);
-        writer = await locked(() =>
-          storage.create(id, baseManifest(h as CastHeader), bytes)
-        );
+        const live = baseManifest(h as CastHeader);
+        writer = await locked(() => storage.create(id, live, bytes));
+        ctx.onStarted?.(live);
         header = h as CastHeader;
         written = next;
         // The proxy starts the session once this is acknowledged.

@@ -399,6 +399,19 @@ export class S3Storage implements RecordingStorage {
     return await this.#getText(this.key(id, ".txt"));
   }
 
+  async remove(id: RecordingId): Promise<void> {
+    const keys: string[] = [];
+    for (const ext of [".records", ".cast"]) {
+      keys.push(...(await this.segments(id, ext)).map((s) => s.key));
+      keys.push(this.key(id, ext));
+    }
+    keys.push(this.key(id, ".txt"));
+    await this.deleteKeys(keys);
+    // The manifest last (see DiskStorage.remove).
+    await this.deleteKeys([this.key(id, ".json")]);
+    this.#cache.delete(id.id);
+  }
+
   async writeText(id: RecordingId, text: string): Promise<void> {
     await this.put(this.key(id, ".txt"), text, "text/plain; charset=utf-8");
   }

@@ -8,6 +8,8 @@
 import { createRecorder, type Recorder, type RecorderDeps } from "./app.ts";
 import type { RecorderConfig } from "./config.ts";
 import { createStorage } from "./storage_factory.ts";
+import { createIndex } from "./index_factory.ts";
+import { jsonLogger } from "../log.ts";
 import { createHash } from "node:crypto";
 import type { IncrementalDigest } from "../recording/cast_encoder.ts";
 
@@ -52,12 +54,29 @@ export async function serveRecorder(
 ): Promise<ServedRecorder> {
   const storage = deps.storage ??
     await createStorage(config, Deno.env.toObject());
+  const log = deps.logger ?? jsonLogger("recorder");
+  const built = deps.index
+    ? { index: deps.index, fresh: deps.indexFresh ?? false }
+    : await createIndex(config, log);
   const recorder = createRecorder(config, {
     digest: nodeSha256,
     ...deps,
     storage,
+    logger: log,
+    ...(built.index ? { index: built.index } : {}),
+    indexFresh: built.fresh,
   });
   await recorder.recover();
+  // Retention runs at start and then every intervalMs (when configured).
+  let retention: ReturnType<typeof setInterval> | undefined;
+  if (config.retention.days !== undefined) {
+    const run = () =>
+      void recorder.applyRetention().catch((e) =>
+        log.warn("retention failed", { error: (e as Error)?.message ?? e })
+      );
+    run();
+    retention = setInterval(run, config.retention.intervalMs);
+  }
   const tls = config.tls
     ? {
       cert: await Deno.readTextFile(config.tls.certFile),
@@ -83,12 +102,42 @@ export async function serveRecorder(
     finished: server.finished,
     close() {
       closing ??= (async () => {
+        clearInterval(retention);
         await recorder.close();
         await server.shutdown();
       })();
       return closing;
     },
   };
+}
+
+/**
+ * Rebuilds the configured index from storage and exits:
+ * `execgate recorder reindex`. Storage is the source of truth; the index is
+ * cleared and filled again (text indexes derived where missing).
+ * @param config The resolved configuration.
+ * @returns A line saying what was done.
+ */
+export async function reindexRecorder(config: RecorderConfig): Promise<string> {
+  const storage = await createStorage(config, Deno.env.toObject());
+  const log = jsonLogger("recorder");
+  const { index } = await createIndex(config, log);
+  if (!index) {
+    await storage.close();
+    return "recorder: no index is configured (index.kind is scan): nothing to rebuild";
+  }
+  const recorder = createRecorder(config, {
+    digest: nodeSha256,
+    storage,
+    logger: log,
+    index,
+  });
+  try {
+    const r = await recorder.reindex();
+    return `recorder: reindexed ${index.describe}: ${JSON.stringify(r)}`;
+  } finally {
+    await recorder.close();
+  }
 }
 
 /**

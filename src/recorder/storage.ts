@@ -159,6 +159,12 @@ export interface RecordingStorage {
    * @returns How many recordings were recovered.
    */
   recover(): Promise<number>;
+  /**
+   * Deletes every object of a recording (retention, or an upload refused at
+   * its header). Never called for a live one.
+   * @param id The recording id.
+   */
+  remove(id: RecordingId): Promise<void>;
   /** Releases the backend's resources. */
   close(): Promise<void>;
 }

@@ -27,6 +27,8 @@ export interface TextIndexerOptions {
   concurrency?: number;
   /** Told when a derivation fails (the recording stays unsearchable). */
   onError?: (id: RecordingId, error: unknown) => void;
+  /** Told each text derived (e.g. to put it in the index). */
+  onText?: (id: RecordingId, text: string) => Promise<unknown> | void;
 }
 
 /**
@@ -132,6 +134,7 @@ export class TextIndexer {
       ? await scanRecords(stored, this.#o.maxTextChars)
       : await scanCast(stored, this.#o.maxTextChars);
     await this.#storage.writeText(id, scan.text);
+    await this.#o.onText?.(id, scan.text);
     return scan.text;
   }
 }
