@@ -10,6 +10,8 @@ import type { IngestResult, RecordingManifest } from "../src/recorder/mod.ts";
 
 export const UPLOADER_TOKEN = "uploader-token-0123456789";
 export const VIEWER_TOKEN = "viewer-token-0123456789ab";
+/** The test recorder's moderator, named `mod-mallory`. */
+export const MODERATOR_TOKEN = "moderator-token-0123456789";
 
 /** A running test recorder. */
 export interface TestRecorder {
@@ -36,7 +38,11 @@ export async function startTestRecorder(
   const waiters: { n: number; resolve: (r: IngestResult) => void }[] = [];
   const config = parseRecorderConfig({
     listen: { hostname: "127.0.0.1", port: 0 },
-    auth: { uploaderTokens: [UPLOADER_TOKEN], viewerTokens: [VIEWER_TOKEN] },
+    auth: {
+      uploaderTokens: [UPLOADER_TOKEN],
+      viewerTokens: [VIEWER_TOKEN],
+      moderators: [{ name: "mod-mallory", token: MODERATOR_TOKEN }],
+    },
     storage: { kind: "disk", dir },
     ackIntervalMs: 200,
     limits,

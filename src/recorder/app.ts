@@ -111,6 +111,7 @@ export function createRecorder(
   const authority = new TokenAuthority({
     uploader: config.auth.uploaderTokens,
     viewer: config.auth.viewerTokens,
+    moderators: config.auth.moderators,
   });
   const index = deps.index;
   // The index is a view of storage: a failure to update it is logged, never
@@ -198,6 +199,42 @@ export function createRecorder(
       return jsonError(400, (e as Error).message);
     }
     return c.json(await search(q));
+  });
+
+  const moderator = requireRole(authority, "moderator");
+  // A moderator ends a live session: the proxy holding it is told on the
+  // upload's acknowledgement stream. Body: {"reason": "…"} (required).
+  app.post("/v1/recordings/:y/:m/:d/:sid/terminate", moderator, async (c) => {
+    const { y, m, d, sid } = c.req.param();
+    const id = parseRecordingId(`${y}/${m}/${d}/${sid}`);
+    if (!id) return jsonError(404, "No such recording");
+    let reason: unknown;
+    try {
+      reason = (await c.req.json() as { reason?: unknown })?.reason;
+    } catch {
+      return jsonError(400, 'The body must be JSON: {"reason": "…"}');
+    }
+    if (typeof reason !== "string" || reason.trim() === "") {
+      return jsonError(400, 'The body must give a "reason" (a string)');
+    }
+    const by = c.get("moderator");
+    if (!ingestor.terminate(id.id, by, reason.trim().slice(0, 1000))) {
+      const man = await storage.get(id);
+      return man
+        ? jsonError(
+          409,
+          `Recording ${
+            JSON.stringify(id.id)
+          } is not live on this recorder (status ${man.status})`,
+        )
+        : jsonError(404, "No such recording");
+    }
+    log.info("session ended by a moderator", {
+      recordingId: id.id,
+      moderator: by,
+      reason,
+    });
+    return c.json({ terminated: id.id, by }, 202);
   });
 
   app.get("/v1/recordings/:y/:m/:d/:sid", viewer, async (c) => {

@@ -14,7 +14,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 
 /** A recorder role. */
-export type Role = "uploader" | "viewer";
+export type Role = "uploader" | "viewer" | "moderator";
 
 /** Name of the UI's login cookie. */
 export const VIEWER_COOKIE = "execgate_viewer";
@@ -23,6 +23,8 @@ declare module "hono" {
   interface ContextVariableMap {
     /** The authenticated role of the request. */
     role: Role;
+    /** The moderator's name, when the role is `moderator`. */
+    moderator: string;
   }
 }
 
@@ -40,13 +42,20 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Tells the role a token grants. */
 export class TokenAuthority {
-  #tokens: Promise<{ role: Role; digest: Uint8Array }[]>;
+  #tokens: Promise<{ role: Role; digest: Uint8Array; name?: string }[]>;
 
   /**
    * @param tokens Uploader and viewer tokens.
    * @throws {RangeError} When a token is in both lists.
    */
-  constructor(tokens: { uploader: string[]; viewer: string[] }) {
+  constructor(
+    tokens: {
+      uploader: string[];
+      viewer: string[];
+      /** Moderators: viewers who may also end a live session. */
+      moderators?: { name: string; token: string }[];
+    },
+  ) {
     for (const t of tokens.uploader) {
       if (tokens.viewer.includes(t)) {
         throw new RangeError(
@@ -63,6 +72,11 @@ export class TokenAuthority {
         role: "viewer" as const,
         digest: await digest(t),
       })),
+      ...(tokens.moderators ?? []).map(async (m) => ({
+        role: "moderator" as const,
+        digest: await digest(m.token),
+        name: m.name,
+      })),
     ]);
   }
 
@@ -71,12 +85,26 @@ export class TokenAuthority {
    * @returns The role it grants, or `undefined`. Every token is compared.
    */
   async roleOf(token: string): Promise<Role | undefined> {
+    return (await this.identify(token))?.role;
+  }
+
+  /**
+   * @param token A presented token.
+   * @returns Its role and, for a moderator, the name. Every token is compared.
+   */
+  async identify(
+    token: string,
+  ): Promise<{ role: Role; name?: string } | undefined> {
     const d = await digest(token);
-    let role: Role | undefined;
+    let found: { role: Role; name?: string } | undefined;
     for (const t of await this.#tokens) {
-      if (equalBytes(d, t.digest) && token.length > 0) role = t.role;
+      if (equalBytes(d, t.digest) && token.length > 0) {
+        found = t.name === undefined
+          ? { role: t.role }
+          : { role: t.role, name: t.name };
+      }
     }
-    return role;
+    return found;
   }
 }
 
@@ -128,21 +156,24 @@ export function requireRole(
   const forbidden = options.forbidden ??
     ((c: Context, message: string) => c.json({ error: message }, 403));
   return async function requireRoleMiddleware(c, next) {
-    const token = presentedToken(c, role === "viewer");
+    // A moderator is a viewer too; both may use the UI's cookie.
+    const token = presentedToken(c, role !== "uploader");
     if (token === undefined) {
       return await unauthorized(c, `This needs a ${role} credential`);
     }
-    const got = await authority.roleOf(token);
+    const who = await authority.identify(token);
+    const got = who?.role;
     if (got === undefined) {
       return await unauthorized(c, "The credential is not valid");
     }
-    if (got !== role) {
+    if (got !== role && !(role === "viewer" && got === "moderator")) {
       return await forbidden(
         c,
         `A ${got} credential cannot do this: it needs a ${role} credential`,
       );
     }
     c.set("role", got);
+    if (who?.name !== undefined) c.set("moderator", who.name);
     await next();
   };
 }

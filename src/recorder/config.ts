@@ -81,11 +81,29 @@ export const recorderConfigSchema = z.object({
     viewerTokens: z.array(
       z.string().min(16, "tokens need at least 16 characters"),
     ).default([]),
+    /** Viewers who may also end a live session (named in the recording). */
+    moderators: z.array(
+      z.object({
+        name: z.string().min(1).max(100),
+        token: z.string().min(16, "tokens need at least 16 characters"),
+      }).strict(),
+    ).default([]),
   }).strict().default({}).refine(
     (a) => !a.uploaderTokens.some((t) => a.viewerTokens.includes(t)),
     {
       message: "a token cannot be both an uploader and a viewer token",
       path: ["viewerTokens"],
+    },
+  ).refine(
+    (a) =>
+      !a.moderators.some((m) =>
+        a.uploaderTokens.includes(m.token) || a.viewerTokens.includes(m.token)
+      ) &&
+      new Set(a.moderators.map((m) => m.token)).size === a.moderators.length,
+    {
+      message:
+        "a moderator token must be its own: not an uploader's, a viewer's or another moderator's",
+      path: ["moderators"],
     },
   ),
   storage: z.discriminatedUnion("kind", [diskStorage, s3Storage])

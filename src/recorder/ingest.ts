@@ -87,6 +87,14 @@ export class Ingestor {
   #o: IngestOptions;
   #now: () => number;
   #live = new Set<AbortController>();
+  /** Live uploads by recording id: how to tell the proxy, and the record. */
+  #byId = new Map<
+    string,
+    {
+      send: (a: Ack) => void;
+      control: { terminated?: { by: string; reason: string; at: number } };
+    }
+  >();
   #running = new Set<Promise<void>>();
 
   /** @param options Storage, limits and ack interval. */
@@ -108,7 +116,12 @@ export class Ingestor {
    */
   handle(req: Request): Promise<Response> {
     return this.#accept(req, async (body, id, sessionId, send, signal) => {
+      const control: {
+        terminated?: { by: string; reason: string; at: number };
+      } = {};
+      this.#byId.set(id.id, { send, control });
       const result = await ingestRecords({
+        control,
         storage: this.#o.storage,
         limits: this.#o.limits,
         ackIntervalMs: this.#o.ackIntervalMs,
@@ -122,8 +135,26 @@ export class Ingestor {
         ...(this.#o.onFinished ? { onFinished: this.#o.onFinished } : {}),
         ...(this.#o.onStarted ? { onStarted: this.#o.onStarted } : {}),
       });
+      this.#byId.delete(id.id);
       this.#o.onResult?.(result);
     });
+  }
+
+  /**
+   * Ends a live session: the proxy is told on the acknowledgement stream
+   * (it ends the session with `execgate: session ended by <by>: <reason>`),
+   * and the recording's manifest says who ended it and why.
+   * @param id The recording id.
+   * @param by The moderator's name.
+   * @param reason Why.
+   * @returns Whether the upload was live here.
+   */
+  terminate(id: string, by: string, reason: string): boolean {
+    const live = this.#byId.get(id);
+    if (!live) return false;
+    live.control.terminated ??= { by, reason, at: this.#now() };
+    live.send({ terminate: { by, reason } });
+    return true;
   }
 
   async #accept(

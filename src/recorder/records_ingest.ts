@@ -72,6 +72,8 @@ export interface RecordsIngestContext {
   onFinished?: (id: RecordingId) => void;
   /** Called once the header is stored, with the live manifest (the index). */
   onStarted?: (manifest: RecordingManifest) => void;
+  /** Set by the recorder when a moderator ends the session. */
+  control?: { terminated?: { by: string; reason: string; at: number } };
 }
 
 /** A reason to stop the upload that is the upload's fault (not storage's). */
@@ -418,6 +420,9 @@ export async function ingestRecords(
         updatedAt: now,
         finishedAt: now,
         ...(reason ? { partialReason: reason } : {}),
+        ...(ctx.control?.terminated
+          ? { terminated: ctx.control.terminated }
+          : {}),
       })
     );
   } catch (e) {

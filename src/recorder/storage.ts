@@ -65,6 +65,15 @@ export interface RecordingManifest {
   partialReason?: string;
   /** Whether the text index stopped at its size bound. */
   textTruncated?: boolean;
+  /** Set when a moderator ended the live session from the recorder. */
+  terminated?: {
+    /** The moderator's name (from the recorder's configuration). */
+    by: string;
+    /** The reason they gave. */
+    reason: string;
+    /** Unix ms (recorder clock). */
+    at: number;
+  };
 }
 
 /**

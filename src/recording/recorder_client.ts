@@ -264,6 +264,7 @@ export class RecorderUpload {
   #spaceWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   #roomWaiters: { limit: number; resolve: () => void }[] = [];
   #ackListeners: ((acked: number) => void)[] = [];
+  #terminateListeners: ((t: { by: string; reason: string }) => void)[] = [];
   #doneWaiters: { resolve: (a: Ack) => void; reject: (e: Error) => void }[] =
     [];
   #ackWaiters: {
@@ -439,6 +440,15 @@ export class RecorderUpload {
    */
   onAck(fn: (acked: number) => void): void {
     this.#ackListeners.push(fn);
+  }
+
+  /**
+   * Registers a listener told when the recorder says a moderator ended the
+   * session (a `terminate` line).
+   * @param fn Called with who and why.
+   */
+  onTerminate(fn: (t: { by: string; reason: string }) => void): void {
+    this.#terminateListeners.push(fn);
   }
 
   /**
@@ -682,6 +692,14 @@ export class RecorderUpload {
     const now = this.#opts.now();
     this.#lastLineAt = now;
     this.#progress.line(this.url, now);
+    const t = ack.terminate;
+    if (
+      typeof t === "object" && t !== null && typeof t.by === "string" &&
+      typeof t.reason === "string"
+    ) {
+      const said = { by: t.by.slice(0, 200), reason: t.reason.slice(0, 1000) };
+      for (const fn of this.#terminateListeners) fn(said);
+    }
     if (typeof ack.ack === "number" && ack.ack > this.#acked) {
       this.#acked = Math.min(ack.ack, this.#written);
       this.#lastProgressAt = now;

@@ -64,6 +64,7 @@ import type { WindowBudget } from "./window_budget.ts";
 import { RecordEncoder } from "./record_encoder.ts";
 import type { CastHeader, EndReason, UpstreamRefusal } from "./wire.ts";
 import { concatBytes } from "../bytes.ts";
+import type { K8sStatus } from "../k8s/status.ts";
 
 /** Limits of a recording session; every field has a default. */
 export interface RecordingLimits {
@@ -183,8 +184,13 @@ export class RecordingSession implements RelayTap {
   #enforce: boolean;
   #window: number;
   #maxMessage: number;
-  #state: "recording" | "passthrough" | "failed" | "ending" | "ended" =
-    "recording";
+  #state:
+    | "recording"
+    | "passthrough"
+    | "failed"
+    | "terminated"
+    | "ending"
+    | "ended" = "recording";
   #tap: ChannelTap | undefined;
   /** Fail closed: a second decoder fed only released bytes (what the client saw). */
   #seen: ChannelTap | undefined;
@@ -203,6 +209,8 @@ export class RecordingSession implements RelayTap {
   #droppedBytes = 0;
   #abortPending: string | undefined;
   #abortedWith: string | undefined;
+  /** A moderator's message, when the abort is a termination. */
+  #abortWith: { text: string; status: K8sStatus } | undefined;
   #broken = Promise.withResolvers<string>();
 
   /**
@@ -295,6 +303,7 @@ export class RecordingSession implements RelayTap {
     this.#maxMessage = options.limits?.maxMessageBytes ?? 16 * 1024 * 1024;
     upload.failure.then((err) => this.#fail(err.message));
     upload.onAck(() => this.#pump());
+    upload.onTerminate((t) => this.#terminate(t.by, t.reason));
   }
 
   /** The recorder receiving the session. */
@@ -383,7 +392,10 @@ export class RecordingSession implements RelayTap {
     upstream?: UpstreamRefusal,
   ): Promise<void> {
     const sessionId = this.#o.sessionId;
-    if (this.#state !== "recording") {
+    if (this.#state === "terminated") {
+      reason = "terminated";
+      detail = this.#abortedWith;
+    } else if (this.#state !== "recording") {
       this.#state = "ended";
       return;
     }
@@ -658,16 +670,55 @@ export class RecordingSession implements RelayTap {
     else this.#abortPending = detail; // sent once the gate exists
   }
 
+  /**
+   * A moderator ended the session (through the recorder): fail open or
+   * closed alike, the client gets what was released, then the message and a
+   * failure `Status`; nothing more of upstream goes out, and the upload is
+   * finished by {@linkcode RecordingSession.end} with reason `terminated`.
+   */
+  #terminate(by: string, reason: string): void {
+    if (this.#state !== "recording" && this.#state !== "passthrough") return;
+    const detail = `ended by ${by}: ${reason}`;
+    this.#state = "terminated";
+    this.#held = [];
+    this.#points = [];
+    this.#abortedWith = `session ${detail}`;
+    this.#log.info("session ended by a moderator", {
+      sessionId: this.#o.sessionId,
+      moderator: by,
+      reason,
+    });
+    const message = `execgate: session ${detail}`;
+    const terminate = {
+      text: `\r\n${message}\r\n`,
+      status: {
+        metadata: {},
+        status: "Failure",
+        message,
+        reason: "Forbidden",
+        code: 403,
+      } as K8sStatus,
+    };
+    if (this.#gate) this.#sendAbort(detail, terminate);
+    else {
+      this.#abortPending = detail;
+      this.#abortWith = terminate;
+    }
+  }
+
   /** Fail closed: the final bytes after what the client saw, then the end. */
-  #sendAbort(detail: string): void {
+  #sendAbort(
+    detail: string,
+    custom: { text: string; status: K8sStatus } | undefined = this.#abortWith,
+  ): void {
     this.#abortPending = undefined;
     const gate = this.#gate!;
     if (!this.#gateOpen) return;
     const decoder = this.#seen ??
       (this.#protocol !== undefined ? this.#tryTap(this.#protocol) : undefined);
     const bytes = decoder?.abortBytes(
-      abortMessage(detail),
-      abortStatus(detail),
+      custom?.text ?? abortMessage(detail),
+      custom?.status ?? abortStatus(detail),
     ) ?? EMPTY;
     try {
       if (bytes.length > 0) gate.enqueue(bytes);

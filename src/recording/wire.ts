@@ -112,7 +112,8 @@ export type EndReason =
   | "upstream-gone"
   | "recording-failed"
   | "protocol-error"
-  | "refused";
+  | "refused"
+  | "terminated";
 
 /**
  * The upstream's answer to a session it did not upgrade (no `101`): the
@@ -179,6 +180,11 @@ export interface Ack {
   complete?: boolean;
   /** Set when the recorder gave up on the upload. */
   error?: string;
+  /**
+   * A moderator ended the live session: the proxy ends it (the client gets
+   * `execgate: session ended by <by>: <reason>`) and finishes the upload.
+   */
+  terminate?: { by: string; reason: string };
 }
 
 /** The asciicast v2 header that execgate writes (extra fields allowed by the spec). */
