@@ -472,7 +472,6 @@ export class RecorderUpload {
    * cancelled).
    */
   async _sendHeader(header: Uint8Array[]): Promise<string | undefined> {
-    const ms = this.#opts.connectTimeoutMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<string>((resolve) => {
       timer = this.#busyTimer(
