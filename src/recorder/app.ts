@@ -79,6 +79,12 @@ export interface Recorder {
   reindex(): Promise<ReindexResult | undefined>;
   /** Deletes what `retention.days` says is too old. @returns How many. */
   applyRetention(): Promise<number>;
+  /**
+   * Finds recordings the index holds as live that no recorder refreshes
+   * any more (a crashed replica's, by storage's `staleAfterMs`), recovers
+   * them as `partial` and updates the index. @returns How many.
+   */
+  sweepStale(): Promise<number>;
   /** Finalises recordings a previous run left unfinished. @returns How many. */
   recover(): Promise<number>;
   /** Ends live uploads (kept `partial`) and closes storage. */
@@ -336,6 +342,29 @@ export function createRecorder(
           ...(deps.now ? { now: deps.now } : {}),
           log,
         }),
+    async sweepStale() {
+      if (!index) return 0;
+      const live = await index.query({ status: "recording", limit: 1000 });
+      const stale = [];
+      for (const m of live.items) {
+        const id = parseRecordingId(m.id);
+        if (!id || ingestor.isLive(id.id)) continue;
+        const now = await storage.get(id);
+        if (now && now.status !== "recording") stale.push(id);
+      }
+      if (stale.length === 0) return 0;
+      await storage.recover();
+      for (const id of stale) {
+        const m = await storage.get(id);
+        if (m) await index.put(m);
+        indexer.schedule(id);
+        log.info("recovered a recording its recorder left unfinished", {
+          recordingId: id.id,
+          status: m?.status,
+        });
+      }
+      return stale.length;
+    },
     async recover() {
       const n = await storage.recover();
       // A new index, or recordings that changed behind its back: rebuild.

@@ -141,6 +141,14 @@ export class Ingestor {
   }
 
   /**
+   * @param id A recording id.
+   * @returns Whether its upload is live on this recorder.
+   */
+  isLive(id: string): boolean {
+    return this.#byId.has(id);
+  }
+
+  /**
    * Ends a live session: the proxy is told on the acknowledgement stream
    * (it ends the session with `execgate: session ended by <by>: <reason>`),
    * and the recording's manifest says who ended it and why.

@@ -67,6 +67,18 @@ export async function serveRecorder(
     indexFresh: built.fresh,
   });
   await recorder.recover();
+  // Recordings a crashed replica left live in a shared index: swept as
+  // often as storage can tell they are stale.
+  let sweeping: ReturnType<typeof setInterval> | undefined;
+  if (built.index && config.storage.kind === "s3") {
+    sweeping = setInterval(
+      () =>
+        void recorder.sweepStale().catch((e) =>
+          log.warn("stale sweep failed", { error: (e as Error)?.message ?? e })
+        ),
+      Math.max(500, config.storage.staleAfterMs / 2),
+    );
+  }
   // Retention runs at start and then every intervalMs (when configured).
   let retention: ReturnType<typeof setInterval> | undefined;
   if (config.retention.days !== undefined) {
@@ -103,6 +115,7 @@ export async function serveRecorder(
     close() {
       closing ??= (async () => {
         clearInterval(retention);
+        clearInterval(sweeping);
         await recorder.close();
         await server.shutdown();
       })();
