@@ -22,9 +22,17 @@ export interface RecordingQuery {
   container?: string;
   /** Case-insensitive substring of the command. */
   command?: string;
-  /** Sessions that started at or after this Unix second. */
+  /**
+   * Sessions that started at or after this Unix second. The parameter
+   * `from=YYYY-MM-DD` (a date alone) is that day's 00:00 UTC.
+   */
   from?: number;
-  /** Sessions that started before this Unix second. */
+  /**
+   * Sessions that started before this Unix second (exclusive). The
+   * parameter `to=YYYY-MM-DD` (a date alone) includes that whole UTC day:
+   * it is read as the next day's 00:00 UTC. Unix seconds and ISO date-times
+   * are the exclusive instant as given.
+   */
   to?: number;
   /** Exit code from the manifest. */
   exit?: number;
@@ -46,11 +54,28 @@ export interface RecordingPage {
   nextCursor?: string;
 }
 
+/** A date alone (`YYYY-MM-DD`): a whole UTC day for `from` and `to`. */
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+
+/** Seconds in a UTC day. */
+const DAY_SECONDS = 86_400;
+
 /**
- * Parses query parameters.
+ * Parses query parameters. `from` and `to` are Unix seconds or ISO dates;
+ * a date alone is a whole UTC day, both ends included (`from=2026-12-02`
+ * is 00:00 UTC of that day, `to=2026-12-02` is 00:00 UTC of the next day,
+ * exclusive), so `from=D&to=D` is the day D.
  * @param params The URL's search parameters.
  * @returns The query.
  * @throws {RangeError} On a malformed number, time or cursor, naming the parameter.
+ * @example
+ * ```ts
+ * import { parseRecordingQuery } from "./query.ts";
+ * const q = parseRecordingQuery(
+ *   new URLSearchParams("from=2026-12-02&to=2026-12-02"),
+ * );
+ * if (q.to! - q.from! !== 86_400) throw new Error("not one whole day");
+ * ```
  */
 export function parseRecordingQuery(params: URLSearchParams): RecordingQuery {
   const q: RecordingQuery = { limit: 50 };
@@ -82,7 +107,7 @@ export function parseRecordingQuery(params: URLSearchParams): RecordingQuery {
         }: expected Unix seconds or an ISO date`,
       );
     }
-    q[key] = n;
+    q[key] = key === "to" && DATE_ONLY.test(v) ? n + DAY_SECONDS : n;
   }
   if (
     q.status !== undefined &&
