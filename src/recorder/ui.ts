@@ -2,11 +2,18 @@
  * The recorder's web UI: a login form, the list of recordings with filters
  * and text search, and a page per recording with an embedded
  * `asciinema-player` and a download link. Server-rendered with `hono/html`
- * (every interpolated value is escaped).
+ * (every interpolated value is escaped); it works without script, except
+ * the player.
  *
  * Viewing needs a viewer token: the login form sets it in an HttpOnly,
- * SameSite=Strict cookie (`Secure` over HTTPS). Pages answer `401` with the
- * login form when the cookie is missing or wrong, `403` for an uploader token.
+ * SameSite=Strict cookie (`Secure` over HTTPS) and returns to the page and
+ * query that asked for it (a path of this UI only, see `ui/safe_next.ts`).
+ * Pages answer `401` with the login form when the cookie is missing or
+ * wrong, `403` for an uploader token.
+ *
+ * The list's date filters are UTC days: `from` is the first day, `to` the
+ * last one, included (the query reads a date-only `to` as the end of that
+ * day, `query.ts`). Pages link "Newer" and "Older" (`ui/page_links.ts`).
  *
  * @module
  */
@@ -31,6 +38,18 @@ import {
   type RecordingStorage,
 } from "./storage.ts";
 import { PLAYER_CSS, PLAYER_JS } from "./player_assets.ts";
+import { UI_STYLE } from "./ui/style.ts";
+import { FAVICON_SVG, faviconIco } from "./ui/favicon.ts";
+import { safeNextPath, UI_HOME } from "./ui/safe_next.ts";
+import { pageLinks } from "./ui/page_links.ts";
+import {
+  commandOf,
+  cutText,
+  durationText,
+  refusalOf,
+  sessionTypeOf,
+  statusText,
+} from "./ui/recording_facts.ts";
 
 /** Options of {@linkcode createUi}. */
 export interface UiOptions {
@@ -49,25 +68,17 @@ export interface UiOptions {
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
-const STYLE = `
-body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222;background:#fafafa}
-header{background:#1f2937;color:#fff;padding:.6em 1em;display:flex;justify-content:space-between;align-items:center}
-header a{color:#fff;text-decoration:none;font-weight:600}
-main{padding:1em;max-width:1200px;margin:auto}
-form.filters{display:flex;flex-wrap:wrap;gap:.5em;margin-bottom:1em;align-items:end}
-form.filters label{display:flex;flex-direction:column;font-size:12px;color:#555}
-input,select,button{font:inherit;padding:.3em .4em}
-table{border-collapse:collapse;width:100%;background:#fff}
-th,td{border-bottom:1px solid #ddd;padding:.4em;text-align:left;vertical-align:top}
-td code{font-size:12px}
-.partial{color:#b45309}.complete{color:#047857}.recording{color:#1d4ed8}.refused{color:#b91c1c}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em;background:#fff;padding:1em}
-dt{color:#555}dd{margin:0}
-.error{color:#b91c1c}
-.login{max-width:360px;margin:4em auto;background:#fff;padding:1.5em;border:1px solid #ddd}
-`;
+const ICONS = raw(
+  `<link rel="icon" href="/ui/favicon.svg" type="image/svg+xml">` +
+    `<link rel="alternate icon" href="/ui/favicon.ico" sizes="16x16">`,
+);
 
-function page(title: string, body: Html, loggedIn = true): Html {
+function page(
+  title: string,
+  body: Html,
+  loggedIn = true,
+  head: Html = html``,
+): Html {
   return html`
     <!doctype html>
     <html lang="en">
@@ -75,7 +86,9 @@ function page(title: string, body: Html, loggedIn = true): Html {
         <meta charset="utf-8">
         <meta name="viewport" content="width=device-width,initial-scale=1">
         <title>${title}</title>
-        <style>${raw(STYLE)}</style>
+        ${ICONS}
+        <style>${raw(UI_STYLE)}</style>
+        ${head}
       </head>
       <body>
         <header><a href="/ui">${title}</a>${loggedIn
@@ -97,7 +110,7 @@ function loginPage(title: string, message: string, next: string): Html {
       <form class="login" method="post" action="/ui/login">
         <h2>Viewer login</h2>
         <p class="error" id="login-error">${message}</p>
-        <input type="hidden" name="next" value="${next}">
+        <input type="hidden" name="next" id="login-next" value="${next}">
         <label>Viewer token<br><input type="password" name="token" id="token" autocomplete="current-password" required autofocus></label>
         <p><button type="submit" id="login">Log in</button></p>
       </form>
@@ -113,16 +126,27 @@ function when(seconds: number): string {
   );
 }
 
+/** The UTC day (`YYYY-MM-DD`) of a Unix second. */
+function dayOf(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().slice(0, 10);
+}
+
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+
 /**
- * The status as shown: `refused by the API server: 403 …` for a session the
- * API server did not upgrade, `partial (reason)`, or the bare status.
+ * The day a date input shows for `from` or `to`: the parameter as typed
+ * when it is a day; else the day of the instant (for `to`, of the last
+ * second before it, since `to` is exclusive).
  */
-function statusText(m: RecordingManifest): string {
-  if (m.status === "refused") {
-    const u = m.end?.upstream;
-    return `refused by the API server${u ? `: ${u.status} ${u.message}` : ""}`;
-  }
-  return m.status + (m.partialReason ? ` (${m.partialReason})` : "");
+function dayInput(
+  params: URLSearchParams,
+  key: "from" | "to",
+  value: number | undefined,
+): string {
+  const typed = params.get(key) ?? "";
+  if (DATE_ONLY.test(typed)) return typed;
+  if (value === undefined) return "";
+  return dayOf(key === "to" ? value - 1 : value);
 }
 
 function who(m: RecordingManifest): string {
@@ -134,21 +158,100 @@ function recordingUrl(id: string): string {
   return `/ui/r/${id}`;
 }
 
-const FILTERS: [keyof RecordingQuery, string][] = [
-  ["user", "User"],
-  ["host", "Host"],
-  ["tag", "Tag"],
-  ["namespace", "Namespace"],
-  ["pod", "Pod"],
-  ["container", "Container"],
-  ["command", "Command"],
-  ["exit", "Exit code"],
+/** The metadata filters: parameter, label, how it matches. */
+const FILTERS: [keyof RecordingQuery, string, string][] = [
+  ["user", "User", "exact login"],
+  ["host", "Host", "exact"],
+  ["tag", "Tag", "exact tag"],
+  ["namespace", "Namespace", "exact"],
+  ["pod", "Pod", "exact"],
+  ["container", "Container", "exact"],
+  ["command", "Command", "contains"],
+  ["exit", "Exit code", "exact number"],
 ];
+
+function statusCell(m: RecordingManifest): Html {
+  const refusal = refusalOf(m);
+  return html`<td class="status ${m.status}" title="${
+    statusText(m)
+  }">${m.status}${
+    refusal
+      ? html`<br><small class="upstream">${refusal.status} ${
+        cutText(
+          refusal.message,
+        )
+      }</small>`
+      : ""
+  }</td>`;
+}
+
+function row(m: RecordingManifest): Html {
+  const k = m.header.kubernetes;
+  const type = sessionTypeOf(m);
+  return html`
+    <tr class="rec" data-id="${m.id}">
+      <td class="when"><a href="${recordingUrl(m.id)}">${when(
+        startTime(m),
+      )}</a></td>
+      <td class="who">${who(m)}<br><small>${m.header.srcNode ??
+        ""}</small></td>
+      <td class="pod">${k?.namespace ?? ""}/${k?.podName ??
+        ""}<br><small>${k?.container ?? ""}</small></td>
+      <td class="type opt" title="${type === "attach"
+        ? "kubectl attach, debug or run -it (the same API request)"
+        : ""}">${type}</td>
+      <td class="cmd"><code>${commandOf(m)}</code></td>
+      <td class="dur">${durationText(m)}</td>
+      ${statusCell(m)}
+      <td class="exit opt">${m.end?.exitCode ?? ""}</td>
+    </tr>
+  `;
+}
+
+function filterForm(q: RecordingQuery, params: URLSearchParams): Html {
+  return html`
+    <form class="filters" method="get" action="/ui">
+    <label class="wide">Search output (contains)<input type="search" name="q" id="q" value="${q
+      .q ??
+      ""}" placeholder="text the session printed"></label>
+    ${FILTERS.map(([key, label, match]) =>
+      html`<label>${label}<input name="${key}" id="f-${key}" value="${
+        String(q[key] ?? "")
+      }" placeholder="${match}" title="${label}: ${match}"></label>`
+    )}
+    <label>From (UTC day)<input type="date" name="from" id="f-from" value="${dayInput(
+      params,
+      "from",
+      q.from,
+    )}"></label>
+    <label>Through (UTC day, included)<input type="date" name="to" id="f-to" value="${dayInput(
+      params,
+      "to",
+      q.to,
+    )}"></label>
+    <label>Status<select name="status" id="f-status"><option value="">any</option>${RECORDING_STATUSES
+      .map((s) =>
+        html`<option value="${s}" ${
+          q.status === s ? raw(" selected") : ""
+        }>${s}</option>`
+      )}</select></label>
+    <button type="submit" id="apply">Filter</button> <a href="/ui">Reset</a></form>
+    <p class="hint"
+      id="filter-hint">User, host, tag, namespace, pod, container and exit code match exactly; command and output match any part, ignoring case. Days are UTC, both included.</p>
+  `;
+}
 
 /**
  * Builds the UI routes (mounted at `/ui`).
  * @param options Storage, tokens, title.
  * @returns The Hono app.
+ * @example
+ * ```ts ignore
+ * import { Hono } from "hono";
+ * import { createUi } from "./ui.ts";
+ * const app = new Hono();
+ * app.route("/ui", createUi({ storage, authority, title: "Recordings" }));
+ * ```
  */
 export function createUi(options: UiOptions): Hono {
   const { storage, authority, title } = options;
@@ -170,15 +273,23 @@ export function createUi(options: UiOptions): Hono {
       "content-type": "text/css; charset=utf-8",
       "cache-control": "public, max-age=86400",
     }));
+  ui.get("/favicon.svg", (c) =>
+    c.body(FAVICON_SVG, 200, {
+      "content-type": "image/svg+xml",
+      "cache-control": "public, max-age=86400",
+    }));
+  const ico = faviconIco();
+  ui.get("/favicon.ico", (c) =>
+    c.body(ico.slice(), 200, {
+      "content-type": "image/x-icon",
+      "cache-control": "public, max-age=86400",
+    }));
 
   ui.post("/login", async (c) => {
     const form = await c.req.parseBody();
     const token = typeof form.token === "string" ? form.token : "";
-    const nextRaw = typeof form.next === "string" ? form.next : "/ui";
-    // Only local paths: never redirect elsewhere.
-    const next = /^\/ui(\/[A-Za-z0-9_\-/]*)?(\?[^\\]*)?$/.test(nextRaw)
-      ? nextRaw
-      : "/ui";
+    // Only a page of this UI: never an open redirect.
+    const next = safeNextPath(form.next);
     const role = await authority.roleOf(token);
     if (role === undefined) {
       return c.html(loginPage(title, "The token is not valid.", next), 401);
@@ -200,21 +311,26 @@ export function createUi(options: UiOptions): Hono {
 
   ui.post("/logout", (c) => {
     deleteCookie(c, VIEWER_COOKIE, { path: "/" });
-    return c.redirect("/ui", 303);
+    return c.redirect(UI_HOME, 303);
   });
 
+  /** The page asked for, to return to after login. */
+  const asked = (c: Context) => {
+    const u = new URL(c.req.url);
+    return safeNextPath(u.pathname + u.search);
+  };
   const guard = requireRole(authority, "viewer", {
     unauthorized: (c: Context, message: string) =>
       c.html(
         loginPage(
           title,
           c.req.header("cookie")?.includes(VIEWER_COOKIE) ? message + "." : "",
-          new URL(c.req.url).pathname,
+          asked(c),
         ),
         401,
       ),
     forbidden: (c: Context, message: string) =>
-      c.html(loginPage(title, message + ".", "/ui"), 403),
+      c.html(loginPage(title, message + ".", asked(c)), 403),
   });
 
   ui.get("/", guard, async (c) => {
@@ -229,69 +345,38 @@ export function createUi(options: UiOptions): Hono {
       );
     }
     const result = await search(q);
-    const nextParams = new URLSearchParams(params);
-    if (result.nextCursor) nextParams.set("cursor", result.nextCursor);
-    const rows = result.items.map((m) => {
-      const k = m.header.kubernetes;
-      return html`
-        <tr class="rec" data-id="${m.id}">
-          <td><a href="${recordingUrl(m.id)}">${when(startTime(m))}</a></td>
-          <td>${who(m)}<br><small>${m.header.srcNode ?? ""}</small></td>
-          <td>${k?.namespace ?? ""}/${k?.podName ??
-            ""}<br><small>${k?.container ?? ""}</small></td>
-          <td><code>${m.header.command ?? ""}</code></td>
-          <td class="${m.status}" title="${statusText(m)}">${m.status}</td>
-          <td>${m.end?.exitCode ?? ""}</td>
-        </tr>
-      `;
-    });
+    const links = pageLinks(params, result.nextCursor);
     return c.html(page(
       title,
       html`
-        <form class="filters" method="get" action="/ui">
-        <label>Search output<input type="search" name="q" id="q" value="${q.q ??
-          ""}" placeholder="text the session printed"></label>
-        ${FILTERS.map(([key, label]) =>
-          html`<label>${label}<input name="${key}" id="f-${key}" value="${
-            String(q[key] ?? "")
-          }" size="12"></label>`
-        )}
-        <label>From<input type="date" name="from" value="${q.from === undefined
-          ? ""
-          : when(q.from).slice(0, 10)}"></label>
-        <label>To<input type="date" name="to" value="${q.to === undefined
-          ? ""
-          : when(q.to).slice(0, 10)}"></label>
-        <label>Status<select name="status"><option value="">any</option>${RECORDING_STATUSES
-          .map((
-            s,
-          ) =>
-            html`
-              <option value="${s}" ${q.status === s
-                ? raw(" selected")
-                : ""}>${s}</option>
-            `
-          )}</select></label>
-        <button type="submit" id="apply">Filter</button> <a href="/ui">Reset</a></form>
-        <table id="recordings">
-          <thead>
-            <tr>
-              <th>Started (UTC)</th>
-              <th>Who</th>
-              <th>Pod</th>
-              <th>Command</th>
-              <th>Status</th>
-              <th>Exit</th>
-            </tr>
-          </thead>
-          <tbody>${rows}</tbody>
-        </table>
+        ${filterForm(q, params)}
+        <div class="table-wrap">
+          <table id="recordings">
+            <thead>
+              <tr>
+                <th>Started (UTC)</th>
+                <th>Who</th>
+                <th>Pod</th>
+                <th class="opt">Type</th>
+                <th>Command</th>
+                <th>Duration</th>
+                <th>Status</th>
+                <th class="opt">Exit</th>
+              </tr>
+            </thead>
+            <tbody>${result.items.map(row)}</tbody>
+          </table>
+        </div>
         ${result.items.length === 0
           ? html`<p id="empty">No recordings match.</p>`
           : ""}
-        ${result.nextCursor
-          ? html`<p><a id="next" href="/ui?${nextParams.toString()}">Next page</a></p>`
-          : ""}
+        <nav class="pages">${links.newest
+          ? html`<a id="newest" href="/ui?${links.newest}">« Newest</a>`
+          : ""}${links.newer
+          ? html`<a id="newer" rel="prev" href="/ui?${links.newer}">‹ Newer</a>`
+          : ""}${links.older
+          ? html`<a id="next" rel="next" href="/ui?${links.older}">Older ›</a>`
+          : ""}</nav>
       `,
     ));
   });
@@ -309,34 +394,39 @@ export function createUi(options: UiOptions): Hono {
     const h = man.header;
     const k = h.kubernetes;
     const castUrl = `/v1/recordings/${id.id}/cast`;
+    const command = commandOf(man);
     const rows: [string, unknown][] = [
       ["Recording", man.id],
       ["Status", statusText(man)],
+      ["Type", sessionTypeOf(man)],
       ["Started (UTC)", when(startTime(man))],
       ["Ended (UTC)", man.end ? when(man.end.endTime) : ""],
+      ["Duration", durationText(man)],
       ["User", h.srcNodeUser ?? ""],
       ["Tags", (h.srcNodeTags ?? []).join(", ")],
       ["Host", h.srcNode ?? ""],
       ["Namespace", k?.namespace ?? ""],
       ["Pod", k?.podName ?? ""],
       ["Container", k?.container ?? ""],
-      ["Command", h.command ?? ""],
+      ["Command", command],
       ["TTY", h.tty === undefined ? "" : String(h.tty)],
       ["End reason", man.end?.reason ?? ""],
       ["Exit code", man.end?.exitCode ?? ""],
       ["Proxy", h.proxy ?? ""],
       ["Size", `${man.castBytes} bytes`],
     ];
+    // "both": the terminal fits the box's width and height, so the control
+    // bar stays on screen whatever the terminal size (the box is sized in
+    // the style sheet).
     const config = JSON.stringify({
-      fit: "width",
+      fit: "both",
       autoPlay: true,
       preload: true,
       idleTimeLimit: 2,
     });
     return c.html(page(
       title,
-      html`<h2>${h.command ?? man.sessionId}</h2>
-<link rel="stylesheet" href="/ui/assets/asciinema-player.css">
+      html`<h2 class="title" title="${command}">${command || man.sessionId}</h2>
 <div id="player"></div>
 <p><a id="download" href="${castUrl}" download>Download .cast</a>${
         man.format === "records"
@@ -361,6 +451,8 @@ export function createUi(options: UiOptions): Hono {
 <script>window.player = AsciinemaPlayer.create(${
         raw(JSON.stringify(castUrl).replaceAll("<", "\\u003c"))
       }, document.getElementById("player"), ${raw(config)});</script>`,
+      true,
+      html`<link rel="stylesheet" href="/ui/assets/asciinema-player.css">`,
     ));
   });
 
