@@ -1,5 +1,5 @@
 /**
- * The one table of index test cases: ~30 recordings chosen to hit every
+ * The one table of index test cases: ~40 recordings chosen to hit every
  * filter's edges, and the queries every {@linkcode RecordingIndex} must
  * answer exactly like `ScanIndex` (that is, like `runQuery`).
  *
@@ -77,6 +77,13 @@ const SPECS: Spec[] = [
   { s: "a29", t: T0 + 150, user: "ivan", command: "sh", exit: -1, text: "'single' \"double\" `back`" },
   { s: "a30", t: T0 + 160, user: "ALICE", command: "SH", exit: 0, text: "HELLO WORLD" },
   { s: "a31", t: T0 + 160, user: "alice", command: "nsenter", exit: 255, text: "hello\u00a0nbsp" },
+  // One second, inserted out of time and id order: a search reads it whole.
+  { s: "b3", t: T0 + 200.5, user: "zed", command: "sh", exit: 0, text: "same second bucket 3" },
+  { s: "b1", t: T0 + 200.9, user: "zed", command: "sh", exit: 0, text: "same second bucket 1" },
+  { s: "b5", t: T0 + 200.1, user: "zed", command: "sh", exit: 0, text: "same second bucket 5" },
+  { s: "b2", t: T0 + 200.5, user: "yan", command: "sh", exit: 0, text: "same second bucket 2" },
+  { s: "b4", t: T0 + 200.3, user: "zed", command: "sh", exit: 0, text: "same second bucket 4" },
+  { s: "b6", t: T0 + 200.7, user: "zed", command: "sh", exit: 0, text: "same second, other words" },
 ];
 
 function manifestOf(spec: Spec): RecordingManifest {
@@ -228,6 +235,11 @@ export const QUERIES: readonly Omit<RecordingQuery, "limit">[] = [
   { q: "\u00a0nb" },
   { q: " nb" },
   { q: "zzz" },
+  { q: "bucket" },
+  { q: "BUCKET 3" },
+  { q: "same second" },
+  { q: "bucket", user: "zed" },
+  { q: "bucket", from: T0 + 200.3, to: T0 + 200.7 },
   // Combined.
   { user: "alice", status: "complete" },
   { user: "alice", status: "partial" },

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import postgres from "postgres";
 import { runQuery } from "../query.ts";
 import type { RecordingManifest } from "../storage.ts";
 import { startPostgres } from "../../testing/postgres_server.ts";
@@ -69,6 +70,20 @@ Deno.test("RecordingIndex: SqliteIndex (memory, file) and PostgresIndex page eve
     others["sqlite :memory:"] = new SqliteIndex(":memory:");
     others["sqlite file"] = new SqliteIndex(`${dir}/index.sqlite`);
     others["postgres"] = await PostgresIndex.open(pg.url);
+    // The same with every search through the full-text index, never by
+    // checking the filtered rows' texts one by one.
+    others["sqlite (text index always)"] = new SqliteIndex(":memory:", {
+      scanBelowRows: 0,
+    });
+    const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
+    await admin`CREATE DATABASE always`;
+    await admin.end();
+    const always = new URL(pg.url);
+    always.pathname = "/always";
+    others["postgres (text index always)"] = await PostgresIndex.open(
+      always.href,
+      { scanBelowRows: 0 },
+    );
     for (const index of [oracle, ...Object.values(others)]) {
       await load(index, CASES);
     }
@@ -112,6 +127,14 @@ Deno.test("RecordingIndex: SqliteIndex (memory, file) and PostgresIndex page eve
       await index.putText("2026/11/27/a01", "GOODBYE world");
       await index.putText("2026/11/27/ghost", "hello ghost");
     }
+    // A text that arrives before its manifest is searchable once it does.
+    const early = { ...byId("2026/11/27/a02"), id: "2026/11/27/early" };
+    early.sessionId = "early";
+    for (const index of [oracle, ...Object.values(others)]) {
+      await index.putText(early.id, "Arrived EARLY");
+      await index.put(early);
+    }
+    assert.deepEqual(await ids({ q: "early", limit: 10 }), ["early"]);
     assert.deepEqual(await ids({ tag: "tag:late", limit: 10 }), ["a05"]);
     assert.deepEqual(await ids({ tag: "tag:ops", limit: 10 }), ["a07"]);
     assert.deepEqual(await ids({ q: "ghost", limit: 10 }), []);

@@ -7,11 +7,20 @@
  * - `recordings`: one row per recording, one column per filter (`start` is
  *   `startTime(m)` as `double precision`, used for order and `from`/`to`;
  *   `id` sorts `COLLATE "C"`, as JavaScript compares ASCII), the manifest
- *   JSON as text; an index per exact filter ending in `(start, id)`.
+ *   JSON as text, and the text `q` searches; an index per exact filter
+ *   ending in `(start, id)`, and a `pg_trgm` GIN index on the text when the
+ *   extension can be created (`CREATE EXTENSION IF NOT EXISTS pg_trgm`;
+ *   without it `q` still works, by scanning). A text that arrives before
+ *   its manifest waits in a row whose `manifest` is NULL, which no query
+ *   lists. One row, so a manifest and its text never race.
  * - `recording_tags` `(tag, start, id)`.
- * - `recording_texts` `(id, text)`: with a `pg_trgm` GIN index on `text`
- *   when the extension can be created (`CREATE EXTENSION IF NOT EXISTS
- *   pg_trgm`); without it `q` still works, by scanning.
+ *
+ * A search (`q`) looks at growing windows of start time, newest first (an
+ * hour, a day, a week, 30 days, then everything older), each one a single
+ * `ORDER BY start DESC LIMIT` that PostgreSQL answers from the trigram
+ * index and the start index together, and stops once the page is full: a
+ * common word is found in the first hour instead of by reading every text
+ * that contains it.
  *
  * Matching equals `runQuery`: `command` and the text are stored lowered by
  * JavaScript's `toLowerCase` and compared with the needle lowered the same
@@ -23,8 +32,9 @@
  * and lone UTF-16 surrogates become U+FFFD.
  *
  * Safe for several recorders on one database: migrations run in one
- * transaction under an advisory lock, `put` and `putText` are upserts, and
- * a manifest's tags change in the transaction that changes the manifest.
+ * transaction under an advisory lock, `put` and `putText` are upserts of
+ * one row, and a manifest's tags change in the transaction that changes
+ * the manifest.
  *
  * @module
  */
@@ -46,17 +56,18 @@ const MIGRATIONS: readonly ((tx: Tx) => Promise<void>)[] = [
     await tx.unsafe(`
       CREATE TABLE recordings (
         id text COLLATE "C" PRIMARY KEY,
-        start double precision NOT NULL,
+        start double precision,
         "user" text,
         host text,
         namespace text,
         pod text,
         container text,
-        command text NOT NULL,
+        command text,
         exit_code double precision,
-        status text NOT NULL,
+        status text,
         session_type text,
-        manifest text NOT NULL
+        manifest text,
+        text text
       );
       CREATE INDEX recordings_start ON recordings (start, id);
       CREATE INDEX recordings_user ON recordings ("user", start, id);
@@ -73,10 +84,6 @@ const MIGRATIONS: readonly ((tx: Tx) => Promise<void>)[] = [
         PRIMARY KEY (tag, start, id)
       );
       CREATE INDEX recording_tags_id ON recording_tags (id);
-      CREATE TABLE recording_texts (
-        id text COLLATE "C" PRIMARY KEY,
-        text text NOT NULL
-      );
     `);
     const trgm = await tx.savepoint(async (sp) => {
       await sp.unsafe("CREATE EXTENSION IF NOT EXISTS pg_trgm");
@@ -84,12 +91,19 @@ const MIGRATIONS: readonly ((tx: Tx) => Promise<void>)[] = [
     }).catch(() => false);
     if (trgm) {
       await tx.unsafe(
-        `CREATE INDEX recording_texts_trgm ON recording_texts
+        `CREATE INDEX recordings_text_trgm ON recordings
            USING gin (text gin_trgm_ops)`,
       );
     }
   },
 ];
+
+/**
+ * Widths of the start-time windows a search reads, newest first, in
+ * seconds back from the newest recording (or the cursor); the last is
+ * everything.
+ */
+const WINDOWS = [3600, 86_400, 7 * 86_400, 30 * 86_400, Infinity];
 
 /** Options of {@linkcode PostgresIndex.open}. */
 export interface PostgresIndexOptions {
@@ -97,6 +111,11 @@ export interface PostgresIndexOptions {
   max?: number;
   /** Seconds to wait for a connection. @default {10} */
   connectTimeoutSeconds?: number;
+  /**
+   * Below this many rows passing the other filters, `q` checks their texts
+   * one by one instead of asking the trigram index. @default {2000}
+   */
+  scanBelowRows?: number;
 }
 
 /**
@@ -115,9 +134,16 @@ export class PostgresIndex implements RecordingIndex {
   /** Whether the extension `pg_trgm` serves `q` (else `q` scans). */
   readonly trigrams: boolean;
   #sql: Sql;
+  #scanBelow: number;
 
-  private constructor(sql: Sql, describe: string, trigrams: boolean) {
+  private constructor(
+    sql: Sql,
+    describe: string,
+    trigrams: boolean,
+    scanBelow: number,
+  ) {
     this.#sql = sql;
+    this.#scanBelow = scanBelow;
     this.describe = describe;
     this.trigrams = trigrams;
   }
@@ -160,9 +186,14 @@ export class PostgresIndex implements RecordingIndex {
           ON CONFLICT (one) DO UPDATE SET version = excluded.version`;
       });
       const trgm = await sql`SELECT 1 FROM pg_indexes
-        WHERE indexname = 'recording_texts_trgm'
+        WHERE indexname = 'recordings_text_trgm'
           AND schemaname = current_schema()`;
-      return new PostgresIndex(sql, `postgres ${where}`, trgm.length > 0);
+      return new PostgresIndex(
+        sql,
+        `postgres ${where}`,
+        trgm.length > 0,
+        options.scanBelowRows ?? 2000,
+      );
     } catch (e) {
       await sql.end({ timeout: 5 });
       if ((e as Error).message.startsWith("Cannot use")) throw e;
@@ -227,7 +258,7 @@ export class PostgresIndex implements RecordingIndex {
    */
   async putText(id: string, text: string): Promise<void> {
     await this.#sql.unsafe(
-      `INSERT INTO recording_texts (id, text) VALUES ($1, $2)
+      `INSERT INTO recordings (id, text) VALUES ($1, $2)
        ON CONFLICT (id) DO UPDATE SET text = excluded.text`,
       [id, noNul(text.toLowerCase())],
       { prepare: true },
@@ -240,7 +271,7 @@ export class PostgresIndex implements RecordingIndex {
    */
   async remove(id: string): Promise<void> {
     await this.#sql.begin(async (tx) => {
-      for (const t of ["recordings", "recording_tags", "recording_texts"]) {
+      for (const t of ["recordings", "recording_tags"]) {
         await tx.unsafe(`DELETE FROM ${t} WHERE id = $1`, [id], {
           prepare: true,
         });
@@ -263,70 +294,113 @@ export class PostgresIndex implements RecordingIndex {
       return `$${params.length}`;
     };
     const base = buildWhere(q, p);
+    const k = base.key;
     const where = [...base.where];
     if (cursor !== undefined) {
-      where.push(
-        `(${base.key}.start, ${base.key}.id) < (${p(cursor.t)}, ${
-          p(cursor.id)
-        })`,
-      );
-    }
-    const filtered = [...where];
-    const filteredCount = params.length;
-    const hasText = q.q !== undefined;
-    if (hasText) {
-      const needle = noNul(q.q!.toLowerCase());
-      if ([...needle].length >= 3) {
-        where.push(
-          `r.id IN (SELECT x.id FROM recording_texts x WHERE x.text LIKE ${
-            p(`%${needle.replace(/[\\%_]/g, "\\$&")}%`)
-          })`,
-        );
-      } else {
-        where.push(
-          `EXISTS (SELECT 1 FROM recording_texts x
-             WHERE x.id = r.id AND strpos(x.text, ${p(needle)}) > 0)`,
-        );
-      }
+      where.push(`(${k}.start, ${k}.id) < (${p(cursor.t)}, ${p(cursor.id)})`);
     }
     const sql = (cols: string, w: string[], limit: string) =>
-      `SELECT ${cols} FROM ${base.from}${
-        w.length ? ` WHERE ${w.join(" AND ")}` : ""
-      } ORDER BY ${base.key}.start DESC, ${base.key}.id DESC LIMIT ${limit}`;
-    const fetch = hasText ? q.limit : q.limit + 1;
-    const rows = await this.#sql.unsafe(
-      sql(
-        `r.manifest AS m, ${base.key}.start AS s, ${base.key}.id AS i`,
-        where,
-        p(fetch),
-      ),
-      params,
-      { prepare: true },
-    ) as unknown as { m: string; s: number; i: string }[];
-    const page = rows.slice(0, q.limit);
-    const items = page.map((r) => JSON.parse(r.m) as RecordingManifest);
-    const last = page[page.length - 1];
-    if (last === undefined || page.length < q.limit) return { items };
-    let more = rows.length > q.limit;
-    if (hasText) {
-      // runQuery issues a cursor when any recording passing the filters
-      // (not q) follows the last item, even if no later one matches q.
-      const after = params.slice(0, filteredCount);
-      const a = (v: Param) => {
-        after.push(v);
-        return `$${after.length}`;
-      };
-      const w = [
-        ...filtered,
-        `(${base.key}.start, ${base.key}.id) < (${a(last.s)}, ${a(last.i)})`,
-      ];
-      more = (await this.#sql.unsafe(sql("1 AS one", w, a(1)), after, {
-        prepare: true,
-      })).length > 0;
+      `SELECT ${cols} FROM ${base.from} WHERE ${w.join(" AND ")}
+       ORDER BY ${k}.start DESC, ${k}.id DESC LIMIT ${limit}`;
+    const cols = `r.manifest AS m, ${k}.start AS s, ${k}.id AS i`;
+    type Row = { m: string; s: number; i: string };
+    if (q.q === undefined) {
+      const rows = await this.#sql.unsafe(
+        sql(cols, where, p(q.limit + 1)),
+        params,
+        { prepare: true },
+      ) as unknown as Row[];
+      const page = rows.slice(0, q.limit);
+      const last = page[page.length - 1];
+      const items = page.map((r) => JSON.parse(r.m) as RecordingManifest);
+      return rows.length > q.limit && last !== undefined
+        ? { items, nextCursor: encodeCursor({ t: last.s, id: last.i }) }
+        : { items };
     }
+    const needle = noNul(q.q.toLowerCase());
+    const filtered = params.length;
+    const pn = [...needle].length >= 3
+      ? p(`%${needle.replace(/[\\%_]/g, "\\$&")}%`)
+      : p(needle);
+    const textCond = (col: string) =>
+      [...needle].length >= 3
+        ? `${col} LIKE ${pn}`
+        : `strpos(${col}, ${pn}) > 0`;
+    const windowed = [
+      ...where,
+      textCond("r.text"),
+      `${k}.start >= $${params.length + 1}`,
+      `${k}.start < $${params.length + 2}`,
+    ];
+    const search = sql(cols, windowed, `$${params.length + 3}`);
+    // A page of a few filtered rows is cheapest by checking each one's text
+    // (PostgreSQL cannot tell how common a LIKE needle is, and would rather
+    // read every text the trigram index offers).
+    const few = where.length > 1 && (await this.#sql.unsafe(
+          `SELECT count(*)::float8 AS n FROM (SELECT 1 FROM ${base.from}
+         WHERE ${where.join(" AND ")} LIMIT ${this.#scanBelow}) f`,
+          params.slice(0, filtered),
+          { prepare: true },
+        ))[0]!.n < this.#scanBelow;
+    const top = few ? undefined : cursor?.t ?? await this.#newest();
+    const rows: Row[] = [];
+    if (few) {
+      rows.push(
+        ...await this.#sql.unsafe(
+          `SELECT f.m, f.s, f.i FROM (
+             SELECT ${cols}, r.text AS t FROM ${base.from}
+             WHERE ${where.join(" AND ")}
+             ORDER BY ${k}.start DESC, ${k}.id DESC LIMIT ${this.#scanBelow}) f
+           WHERE ${textCond("f.t")}
+           ORDER BY f.s DESC, f.i DESC LIMIT $${params.length + 1}`,
+          [...params, q.limit],
+          { prepare: true },
+        ) as unknown as Row[],
+      );
+    }
+    let hi = few ? -Infinity : Infinity;
+    for (const width of WINDOWS) {
+      const lo = top === undefined ? -Infinity : top - width;
+      if (lo < hi) {
+        rows.push(
+          ...await this.#sql.unsafe(search, [
+            ...params,
+            lo,
+            hi,
+            q.limit - rows.length,
+          ], { prepare: true }) as unknown as Row[],
+        );
+      }
+      if (rows.length === q.limit) break;
+      hi = Math.min(hi, lo);
+    }
+    const items = rows.map((r) => JSON.parse(r.m) as RecordingManifest);
+    const last = rows[rows.length - 1];
+    if (last === undefined || rows.length < q.limit) return { items };
+    // runQuery issues a cursor when any recording passing the filters (not
+    // q) follows the last item, even if no later one matches q.
+    const after = params.slice(0, filtered);
+    const a = (v: Param) => {
+      after.push(v);
+      return `$${after.length}`;
+    };
+    const w = [
+      ...where,
+      `(${k}.start, ${k}.id) < (${a(last.s)}, ${a(last.i)})`,
+    ];
+    const more = (await this.#sql.unsafe(sql("1 AS one", w, a(1)), after, {
+      prepare: true,
+    })).length > 0;
     return more
       ? { items, nextCursor: encodeCursor({ t: last.s, id: last.i }) }
       : { items };
+  }
+
+  /** The newest start time indexed, or `undefined` when there is none. */
+  async #newest(): Promise<number | undefined> {
+    const rows = await this.#sql`SELECT max(start) AS t FROM recordings`;
+    const t = rows[0]?.t;
+    return typeof t === "number" ? t : undefined;
   }
 
   /**
@@ -339,6 +413,7 @@ export class PostgresIndex implements RecordingIndex {
   async expired(beforeSeconds: number, limit: number): Promise<string[]> {
     const rows = await this.#sql.unsafe(
       `SELECT id FROM recordings WHERE start < $1 AND status <> 'recording'
+         AND manifest IS NOT NULL
        ORDER BY start, id LIMIT $2`,
       [beforeSeconds, limit],
       { prepare: true },
@@ -348,13 +423,14 @@ export class PostgresIndex implements RecordingIndex {
 
   /** @returns How many recordings the index holds. */
   async count(): Promise<number> {
-    const rows = await this.#sql`SELECT count(*)::float8 AS n FROM recordings`;
+    const rows = await this.#sql`SELECT count(*)::float8 AS n FROM recordings
+      WHERE manifest IS NOT NULL`;
     return Number(rows[0]!.n);
   }
 
   /** Empties every table. */
   async clear(): Promise<void> {
-    await this.#sql`TRUNCATE recordings, recording_tags, recording_texts`;
+    await this.#sql`TRUNCATE recordings, recording_tags`;
   }
 
   /** Closes the pool (waiting at most 5 s for queries in flight). */
@@ -368,7 +444,7 @@ function buildWhere(
   q: RecordingQuery,
   p: (v: Param) => string,
 ): { from: string; key: "r" | "g"; where: string[] } {
-  const where: string[] = [];
+  const where: string[] = ["r.manifest IS NOT NULL"];
   const key = q.tag !== undefined ? "g" : "r";
   if (q.tag !== undefined) where.push(`g.tag = ${p(noNul(q.tag))}`);
   const exact = [

@@ -8,25 +8,31 @@
  *   `startTime(m)` in Unix seconds as REAL, used for order and `from`/`to`),
  *   and the manifest JSON; an index per exact filter, each ending in
  *   `(start, id)` so a filtered page is read in order and stops at `limit`.
+ *   Its rowid `doc` sorts like `start` (`_doc_key.ts`).
  * - `recording_tags` `(tag, start, id)`: `tag` pages in order as well.
- * - `recording_texts` (id → document number) and `recording_text`, an FTS5
- *   table with the `trigram` tokenizer: `q` of three or more characters is a
- *   quoted FTS phrase (quotes doubled, so `"`, `*`, `OR`, `NEAR` … are
- *   literal); one or two characters (which trigrams cannot answer) scan the
- *   texts of the rows the other filters leave, in order, with `instr`.
+ * - `recording_text`: an FTS5 table (`trigram case_sensitive 0`) whose
+ *   rowid is the recording's `doc`; `recording_pending_texts` holds a text
+ *   that arrived before its manifest.
+ *
+ * `q` of three or more characters is one quoted FTS5 phrase (quotes
+ * doubled, so `*`, `OR`, `NEAR`, `:` … are literal), read newest `doc`
+ * first and rechecked with `instr`, so a page stops once it is full. When
+ * the other filters leave fewer than `scanBelowRows` rows, and for one or
+ * two characters (which trigrams cannot answer), the texts of the filtered
+ * rows are checked in order with `instr` instead.
  *
  * Case-insensitive matching (`command`, `q`) equals `runQuery`'s
  * `String.prototype.toLowerCase` exactly, also for non-ASCII text: the
- * command and the text are stored already lowered by JavaScript and the
- * needle is lowered the same way, so the tokenizer runs with
- * `case_sensitive 1` and compares code points. (`case_sensitive 0` would
- * fold once more, with SQLite's own tables: it matches `"s"` in `"ſ"`,
- * which `toLowerCase` does not.) The only difference left: SQLite stores
- * UTF-8, so a lone UTF-16 surrogate in a text or needle becomes U+FFFD.
+ * command and the text are stored already lowered by JavaScript, the needle
+ * is lowered the same way, and the final test is `instr` on those (the
+ * tokenizer's own folding only widens the candidates: it would match `"s"`
+ * in `"ſ"`, which `toLowerCase` does not, and the recheck drops it). The
+ * only difference left: SQLite stores UTF-8, so a lone UTF-16 surrogate in
+ * a text or needle becomes U+FFFD.
  *
  * Calls are synchronous underneath (`DatabaseSync`): each one blocks the
- * event loop for its duration (well under a millisecond for a put, a few
- * for a page; see `scripts/index_bench.ts`).
+ * event loop for its duration (a few milliseconds for a put with its
+ * text, see `scripts/index_bench.ts`).
  *
  * @module
  */
@@ -37,6 +43,7 @@ import type { RecordingManifest } from "../storage.ts";
 import type { RecordingIndex } from "./recording_index.ts";
 import { decodeCursor, encodeCursor } from "./_cursor.ts";
 import { indexRow } from "./_row.ts";
+import { DOCS_PER_SECOND, docSecond, trigramMatch } from "./_doc_key.ts";
 
 /**
  * The schema, one step per version: step `i` takes the file from version
@@ -44,7 +51,8 @@ import { indexRow } from "./_row.ts";
  */
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE recordings (
-     id TEXT PRIMARY KEY NOT NULL,
+     doc INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
      start REAL NOT NULL,
      user TEXT,
      host TEXT,
@@ -72,13 +80,13 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (tag, start, id)
    ) WITHOUT ROWID;
    CREATE INDEX recording_tags_id ON recording_tags (id);
-   CREATE TABLE recording_texts (
-     doc INTEGER PRIMARY KEY,
-     id TEXT NOT NULL UNIQUE
+   CREATE TABLE recording_pending_texts (
+     id TEXT PRIMARY KEY NOT NULL,
+     text TEXT NOT NULL
    );
    CREATE VIRTUAL TABLE recording_text USING fts5 (
      text,
-     tokenize = 'trigram case_sensitive 1'
+     tokenize = 'trigram case_sensitive 0'
    );`,
 ];
 
@@ -86,7 +94,7 @@ const MIGRATIONS: readonly string[] = [
 const TABLES = [
   "recordings",
   "recording_tags",
-  "recording_texts",
+  "recording_pending_texts",
   "recording_text",
 ];
 
@@ -123,6 +131,11 @@ export class SqliteIndexCorruptError extends Error {
 export interface SqliteIndexOptions {
   /** Page cache, KiB. @default {16384} */
   cacheKiB?: number;
+  /**
+   * Below this many rows passing the other filters, `q` checks their texts
+   * one by one instead of reading the full-text index. @default {2000}
+   */
+  scanBelowRows?: number;
 }
 
 type Param = string | number | null;
@@ -158,6 +171,7 @@ export class SqliteIndex implements RecordingIndex {
   #path: string;
   #db: DatabaseSync | undefined;
   #statements = new Map<string, StatementSync>();
+  #scanBelow: number;
 
   /**
    * Opens (creating or migrating) the index file.
@@ -169,6 +183,7 @@ export class SqliteIndex implements RecordingIndex {
   constructor(path: string, options: SqliteIndexOptions = {}) {
     this.#path = path;
     this.describe = `sqlite ${path}`;
+    this.#scanBelow = options.scanBelowRows ?? 2000;
     const db = new DatabaseSync(path);
     try {
       this.created = migrate(db, path, options.cacheKiB ?? 16384);
@@ -222,23 +237,16 @@ export class SqliteIndex implements RecordingIndex {
   }
 
   /**
-   * Adds or replaces a manifest (an upsert, so its text stays).
+   * Adds or replaces a manifest (its text stays; a start time in another
+   * second moves the row and its text to a new `doc`).
    * @param manifest The manifest.
    */
   put(manifest: RecordingManifest): Promise<void> {
     const r = indexRow(manifest);
     return this.#tx(() => {
-      this.#stmt(
-        `INSERT INTO recordings (id, start, user, host, namespace, pod,
-           container, command, exit_code, status, session_type, manifest)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET start = excluded.start,
-           user = excluded.user, host = excluded.host,
-           namespace = excluded.namespace, pod = excluded.pod,
-           container = excluded.container, command = excluded.command,
-           exit_code = excluded.exit_code, status = excluded.status,
-           session_type = excluded.session_type, manifest = excluded.manifest`,
-      ).run(
+      const old = this.#stmt("SELECT doc, start FROM recordings WHERE id = ?")
+        .get(r.id) as { doc: number; start: number } | undefined;
+      const values = [
         r.id,
         r.start,
         r.user,
@@ -251,7 +259,36 @@ export class SqliteIndex implements RecordingIndex {
         r.status,
         r.sessionType,
         r.json,
-      );
+      ];
+      if (old !== undefined && docSecond(old.start) === docSecond(r.start)) {
+        this.#stmt(
+          `UPDATE recordings SET id = ?, start = ?, user = ?, host = ?,
+             namespace = ?, pod = ?, container = ?, command = ?,
+             exit_code = ?, status = ?, session_type = ?, manifest = ?
+           WHERE doc = ?`,
+        ).run(...values, old.doc);
+      } else {
+        let text: string | undefined;
+        if (old !== undefined) {
+          text = this.#textOf(old.doc);
+          this.#stmt("DELETE FROM recording_text WHERE rowid = ?").run(old.doc);
+          this.#stmt("DELETE FROM recordings WHERE doc = ?").run(old.doc);
+        } else {
+          text = (this.#stmt(
+            "DELETE FROM recording_pending_texts WHERE id = ? RETURNING text",
+          ).get(r.id) as { text: string } | undefined)?.text;
+        }
+        const doc = this.#nextDoc(r.start);
+        this.#stmt(
+          `INSERT INTO recordings (doc, id, start, user, host, namespace, pod,
+             container, command, exit_code, status, session_type, manifest)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(doc, ...values);
+        if (text !== undefined) {
+          this.#stmt("INSERT INTO recording_text (rowid, text) VALUES (?, ?)")
+            .run(doc, text);
+        }
+      }
       this.#stmt("DELETE FROM recording_tags WHERE id = ?").run(r.id);
       const tag = this.#stmt(
         "INSERT INTO recording_tags (tag, start, id) VALUES (?, ?, ?)",
@@ -260,28 +297,49 @@ export class SqliteIndex implements RecordingIndex {
     });
   }
 
+  /** The stored (lowered) text of a doc. */
+  #textOf(doc: number): string | undefined {
+    return (this.#stmt("SELECT text FROM recording_text WHERE rowid = ?")
+      .get(doc) as { text: string } | undefined)?.text;
+  }
+
+  /** A free doc number in the second of `start`. */
+  #nextDoc(start: number): number {
+    const base = docSecond(start) * DOCS_PER_SECOND;
+    const row = this.#stmt(
+      "SELECT max(doc) AS m FROM recordings WHERE doc >= ? AND doc < ?",
+    ).get(base, base + DOCS_PER_SECOND) as { m: number | null };
+    const doc = row.m === null ? base : row.m + 1;
+    if (doc >= base + DOCS_PER_SECOND) {
+      throw new RangeError(
+        `Cannot index a recording starting at ${start}: more than ${DOCS_PER_SECOND} recordings start in second ${
+          docSecond(start)
+        }`,
+      );
+    }
+    return doc;
+  }
+
   /**
-   * Adds or replaces a recording's text (stored lowered).
+   * Adds or replaces a recording's text (stored lowered; kept aside until
+   * the manifest arrives when it comes first).
    * @param id The recording id.
    * @param text The text.
    */
   putText(id: string, text: string): Promise<void> {
     const lowered = text.toLowerCase();
     return this.#tx(() => {
-      const row = this.#stmt("SELECT doc FROM recording_texts WHERE id = ?")
+      const row = this.#stmt("SELECT doc FROM recordings WHERE id = ?")
         .get(id) as { doc: number } | undefined;
-      if (row !== undefined) {
-        this.#stmt("UPDATE recording_text SET text = ? WHERE rowid = ?").run(
-          lowered,
-          row.doc,
-        );
+      if (row === undefined) {
+        this.#stmt(
+          "INSERT OR REPLACE INTO recording_pending_texts (id, text) VALUES (?, ?)",
+        ).run(id, lowered);
         return;
       }
-      const doc = (this.#stmt(
-        "INSERT INTO recording_texts (id) VALUES (?) RETURNING doc",
-      ).get(id) as { doc: number }).doc;
+      this.#stmt("DELETE FROM recording_text WHERE rowid = ?").run(row.doc);
       this.#stmt("INSERT INTO recording_text (rowid, text) VALUES (?, ?)")
-        .run(doc, lowered);
+        .run(row.doc, lowered);
     });
   }
 
@@ -291,14 +349,15 @@ export class SqliteIndex implements RecordingIndex {
    */
   remove(id: string): Promise<void> {
     return this.#tx(() => {
-      this.#stmt("DELETE FROM recordings WHERE id = ?").run(id);
-      this.#stmt("DELETE FROM recording_tags WHERE id = ?").run(id);
       const row = this.#stmt(
-        "DELETE FROM recording_texts WHERE id = ? RETURNING doc",
-      ).get(id) as { doc: number } | undefined;
+        "DELETE FROM recordings WHERE id = ? RETURNING doc",
+      )
+        .get(id) as { doc: number } | undefined;
       if (row !== undefined) {
         this.#stmt("DELETE FROM recording_text WHERE rowid = ?").run(row.doc);
       }
+      this.#stmt("DELETE FROM recording_tags WHERE id = ?").run(id);
+      this.#stmt("DELETE FROM recording_pending_texts WHERE id = ?").run(id);
     });
   }
 
@@ -315,67 +374,120 @@ export class SqliteIndex implements RecordingIndex {
 
   #query(q: RecordingQuery): RecordingPage {
     const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
-    const hasText = q.q !== undefined;
     const base = buildWhere(q);
+    const k = base.key;
     const where = [...base.where];
     const params = [...base.params];
     if (cursor !== undefined) {
-      where.push(`(${base.key}.start, ${base.key}.id) < (?, ?)`);
+      where.push(`(${k}.start, ${k}.id) < (?, ?)`);
       params.push(cursor.t, cursor.id);
     }
-    const filtered = [...where];
-    const filteredParams = [...params];
-    if (hasText) {
-      const needle = q.q!.toLowerCase();
-      if ([...needle].length >= 3) {
-        where.push(
-          `r.id IN (SELECT t.id FROM recording_text x
-             JOIN recording_texts t ON t.doc = x.rowid
-             WHERE recording_text MATCH ?)`,
-        );
-        params.push(`"${needle.replaceAll('"', '""')}"`);
-      } else {
-        where.push(
-          `EXISTS (SELECT 1 FROM recording_texts t
-             JOIN recording_text x ON x.rowid = t.doc
-             WHERE t.id = r.id AND instr(x.text, ?) > 0)`,
-        );
-        params.push(needle);
-      }
-    }
-    const sql = (cols: string, w: string[]) =>
+    const sql = (cols: string, w: string[], order: string) =>
       `SELECT ${cols} FROM ${base.from}${
         w.length ? ` WHERE ${w.join(" AND ")}` : ""
-      } ORDER BY ${base.key}.start DESC, ${base.key}.id DESC LIMIT ?`;
-    const fetch = hasText ? q.limit : q.limit + 1;
-    const rows = this.#stmt(
-      sql(
-        `r.manifest AS m, ${base.key}.start AS s, ${base.key}.id AS i`,
-        where,
-      ),
-    ).all(...params, fetch) as { m: string; s: number; i: string }[];
-    const page = rows.slice(0, q.limit);
-    const items = page.map((r) => JSON.parse(r.m) as RecordingManifest);
-    const last = page[page.length - 1];
-    if (last === undefined || page.length < q.limit) return { items };
-    let more = rows.length > q.limit;
-    if (hasText) {
-      // runQuery issues a cursor when any recording passing the filters
-      // (not q) follows the last item, even if no later one matches q.
-      const after = [
-        ...filtered,
-        `(${base.key}.start, ${base.key}.id) < (?, ?)`,
-      ];
-      more = this.#stmt(sql("1 AS one", after)).all(
-        ...filteredParams,
-        last.s,
-        last.i,
-        1,
-      ).length > 0;
+      } ORDER BY ${order} LIMIT ?`;
+    const byStart = `${k}.start DESC, ${k}.id DESC`;
+    const cols = `r.manifest AS m, ${k}.start AS s, ${k}.id AS i`;
+    type Row = { m: string; s: number; i: string };
+    let rows: Row[];
+    if (q.q === undefined) {
+      rows = this.#stmt(sql(cols, where, byStart)).all(
+        ...params,
+        q.limit + 1,
+      ) as Row[];
+      const page = rows.slice(0, q.limit);
+      const last = page[page.length - 1];
+      const items = page.map((r) => JSON.parse(r.m) as RecordingManifest);
+      return rows.length > q.limit && last !== undefined
+        ? { items, nextCursor: encodeCursor({ t: last.s, id: last.i }) }
+        : { items };
     }
+    const needle = q.q.toLowerCase();
+    const match = trigramMatch(needle);
+    // A page of a few filtered rows is cheapest by checking each one's text;
+    // otherwise the full-text index, read newest first, finds it sooner.
+    const few = where.length > 0 &&
+      (this.#stmt(
+          `SELECT count(*) AS n FROM (SELECT 1 FROM ${base.from} WHERE ${
+            where.join(" AND ")
+          } LIMIT ?)`,
+        ).get(...params, this.#scanBelow) as { n: number }).n <
+        this.#scanBelow;
+    if (match === undefined || few) {
+      rows = this.#stmt(sql(
+        cols,
+        [
+          ...where,
+          `EXISTS (SELECT 1 FROM recording_text x
+             WHERE x.rowid = r.doc AND instr(x.text, ?) > 0)`,
+        ],
+        byStart,
+      )).all(...params, needle, q.limit) as Row[];
+    } else {
+      rows = this.#search(k, where, params, cursor?.t, match, needle, q.limit);
+    }
+    const items = rows.map((r) => JSON.parse(r.m) as RecordingManifest);
+    const last = rows[rows.length - 1];
+    if (last === undefined || rows.length < q.limit) return { items };
+    // runQuery issues a cursor when any recording passing the filters (not
+    // q) follows the last item, even if no later one matches q.
+    const more = this.#stmt(
+      sql("1 AS one", [...where, `(${k}.start, ${k}.id) < (?, ?)`], byStart),
+    ).all(...params, last.s, last.i, 1).length > 0;
     return more
       ? { items, nextCursor: encodeCursor({ t: last.s, id: last.i }) }
       : { items };
+  }
+
+  /**
+   * The first `limit` recordings whose text contains `needle`, exactly
+   * ordered: reads the FTS matches newest `doc` first, then the rest of
+   * the last one's second (docs are ordered by second only), and sorts.
+   */
+  #search(
+    k: "r" | "g",
+    where: string[],
+    params: Param[],
+    cursorT: number | undefined,
+    match: string,
+    needle: string,
+    limit: number,
+  ): { m: string; s: number; i: string }[] {
+    type Row = { m: string; s: number; i: string; d: number };
+    const from = `recording_text x JOIN recordings r ON r.doc = x.rowid${
+      k === "g" ? " JOIN recording_tags g ON g.id = r.id" : ""
+    }`;
+    const w = [
+      "recording_text MATCH ?",
+      "instr(x.text, ?) > 0",
+      ...where,
+    ];
+    const p: Param[] = [match, needle, ...params];
+    if (cursorT !== undefined) {
+      w.push("x.rowid <= ?");
+      p.push((docSecond(cursorT) + 1) * DOCS_PER_SECOND - 1);
+    }
+    const run = (extra: string[], extraParams: Param[], n: number) =>
+      this.#stmt(
+        `SELECT r.manifest AS m, ${k}.start AS s, ${k}.id AS i, x.rowid AS d
+         FROM ${from}
+         WHERE ${[...w, ...extra].join(" AND ")}
+         ORDER BY x.rowid DESC LIMIT ?`,
+      ).all(...p, ...extraParams, n) as Row[];
+    const rows = run([], [], limit);
+    const last = rows[rows.length - 1];
+    if (rows.length === limit && last !== undefined) {
+      // The rest of the last row's second, if any (an empty or inverted
+      // rowid range makes FTS5 read every match: skip it).
+      const second = Math.floor(last.d / DOCS_PER_SECOND) * DOCS_PER_SECOND;
+      if (last.d > second) {
+        rows.push(
+          ...run(["x.rowid BETWEEN ? AND ?"], [second, last.d - 1], -1),
+        );
+      }
+    }
+    rows.sort((a, b) => b.s - a.s || (a.i < b.i ? 1 : a.i > b.i ? -1 : 0));
+    return rows.slice(0, limit);
   }
 
   /**
