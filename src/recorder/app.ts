@@ -304,6 +304,7 @@ export function createRecorder(
 
   if (config.ui.enabled) {
     app.get("/", (c) => c.redirect("/ui", 302));
+    app.get("/favicon.ico", (c) => c.redirect("/ui/favicon.ico", 301));
     app.route(
       "/ui",
       createUi({
@@ -311,6 +312,17 @@ export function createRecorder(
         authority,
         title: config.ui.title,
         search,
+        terminate: (id: string, by: string, reason: string) => {
+          const done = ingestor.terminate(id, by, reason);
+          if (done) {
+            log.info("session ended by a moderator", {
+              recordingId: id,
+              moderator: by,
+              reason,
+            });
+          }
+          return done;
+        },
       }),
     );
   }

@@ -64,6 +64,12 @@ export interface UiOptions {
    * @default {a scan of `storage.list()` and `storage.readText`}
    */
   search?: (q: RecordingQuery) => Promise<RecordingPage>;
+  /**
+   * Ends a live session for a moderator (the recorder's
+   * `Ingestor.terminate`); without it the UI offers no "End session".
+   * @returns Whether the session was live here.
+   */
+  terminate?: (id: string, by: string, reason: string) => boolean;
 }
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -294,7 +300,7 @@ export function createUi(options: UiOptions): Hono {
     if (role === undefined) {
       return c.html(loginPage(title, "The token is not valid.", next), 401);
     }
-    if (role !== "viewer") {
+    if (role !== "viewer" && role !== "moderator") {
       return c.html(
         loginPage(title, "An uploader token cannot view recordings.", next),
         403,
@@ -331,6 +337,55 @@ export function createUi(options: UiOptions): Hono {
       ),
     forbidden: (c: Context, message: string) =>
       c.html(loginPage(title, message + ".", asked(c)), 403),
+  });
+
+  const moderatorGuard = requireRole(authority, "moderator", {
+    unauthorized: (c: Context, message: string) =>
+      c.html(loginPage(title, message + ".", asked(c)), 401),
+    forbidden: (c: Context) =>
+      c.html(
+        page(
+          title,
+          html`<p class="error">Only a moderator can end a session.</p>`,
+        ),
+        403,
+      ),
+  });
+
+  // A moderator ends a live session (the form on its page). The cookie is
+  // SameSite=Strict: another site cannot post this form with it.
+  ui.post("/r/:y/:m/:d/:sid/terminate", moderatorGuard, async (c) => {
+    const { y, m, d, sid } = c.req.param();
+    const id = parseRecordingId(`${y}/${m}/${d}/${sid}`);
+    const form = await c.req.parseBody();
+    const reason = typeof form.reason === "string" ? form.reason.trim() : "";
+    if (!id) {
+      return c.html(
+        page(title, html`<p class="error">No such recording.</p>`),
+        404,
+      );
+    }
+    if (reason === "") {
+      return c.html(
+        page(title, html`<p class="error">Say why the session is ended.</p>`),
+        400,
+      );
+    }
+    const done = options.terminate?.(
+      id.id,
+      c.get("moderator"),
+      reason.slice(0, 1000),
+    );
+    if (!done) {
+      return c.html(
+        page(
+          title,
+          html`<p class="error">This session is not live on this recorder.</p>`,
+        ),
+        409,
+      );
+    }
+    return c.redirect(`/ui/r/${id.id}`, 303);
   });
 
   ui.get("/", guard, async (c) => {
@@ -414,7 +469,13 @@ export function createUi(options: UiOptions): Hono {
       ["Exit code", man.end?.exitCode ?? ""],
       ["Proxy", h.proxy ?? ""],
       ["Size", `${man.castBytes} bytes`],
+      [
+        "Ended by",
+        man.terminated ? `${man.terminated.by}: ${man.terminated.reason}` : "",
+      ],
     ];
+    const canEnd = c.get("role") === "moderator" &&
+      man.status === "recording" && options.terminate !== undefined;
     // "both": the terminal fits the box's width and height, so the control
     // bar stays on screen whatever the terminal size (the box is sized in
     // the style sheet).
@@ -439,6 +500,13 @@ export function createUi(options: UiOptions): Hono {
           `
           : ""
       }</p>
+${
+        canEnd
+          ? html`<form id="terminate" method="post" action="/ui/r/${id.id}/terminate">
+<label>Reason <input name="reason" required maxlength="1000" placeholder="why this session ends"></label>
+<button type="submit">End session</button></form>`
+          : ""
+      }
 <dl id="meta">${
         rows.map(([k, v]) =>
           html`
