@@ -92,9 +92,19 @@ const MIGRATIONS: readonly ((tx: Tx) => Promise<void>)[] = [
     if (trgm) {
       await tx.unsafe(
         `CREATE INDEX recordings_text_trgm ON recordings
-           USING gin (text gin_trgm_ops)`,
+           USING gin (text gin_trgm_ops);
+         CREATE INDEX recordings_command_trgm ON recordings
+           USING gin (command gin_trgm_ops)`,
       );
     }
+    // A search rechecks many texts: lz4 unpacks them far faster than the
+    // default pglz (absent from builds without lz4: then the default).
+    await tx.savepoint((sp) =>
+      sp.unsafe(
+        `ALTER TABLE recordings ALTER COLUMN text SET COMPRESSION lz4,
+           ALTER COLUMN manifest SET COMPRESSION lz4`,
+      )
+    ).catch(() => {});
   },
 ];
 
@@ -319,9 +329,7 @@ export class PostgresIndex implements RecordingIndex {
     }
     const needle = noNul(q.q.toLowerCase());
     const filtered = params.length;
-    const pn = [...needle].length >= 3
-      ? p(`%${needle.replace(/[\\%_]/g, "\\$&")}%`)
-      : p(needle);
+    const pn = [...needle].length >= 3 ? p(likeAnywhere(needle)) : p(needle);
     const textCond = (col: string) =>
       [...needle].length >= 3
         ? `${col} LIKE ${pn}`
@@ -460,7 +468,13 @@ function buildWhere(
   }
   if (q.exit !== undefined) where.push(`r.exit_code = ${p(q.exit)}`);
   if (q.command !== undefined) {
-    where.push(`strpos(r.command, ${p(noNul(q.command.toLowerCase()))}) > 0`);
+    // LIKE lets the trigram index answer three characters or more.
+    const needle = noNul(q.command.toLowerCase());
+    where.push(
+      [...needle].length >= 3
+        ? `r.command LIKE ${p(likeAnywhere(needle))}`
+        : `strpos(r.command, ${p(needle)}) > 0`,
+    );
   }
   if (q.from !== undefined) where.push(`${key}.start >= ${p(q.from)}`);
   if (q.to !== undefined) where.push(`${key}.start < ${p(q.to)}`);
@@ -471,6 +485,11 @@ function buildWhere(
     key,
     where,
   };
+}
+
+/** A LIKE pattern matching `s` anywhere (`\\`, `%`, `_` escaped). */
+function likeAnywhere(s: string): string {
+  return `%${s.replace(/[\\%_]/g, "\\$&")}%`;
 }
 
 /** PostgreSQL text cannot hold NUL: U+FFFD instead, in values and needles. */

@@ -28,6 +28,24 @@ Deno.test("PostgresIndex: recorders opening one database together migrate it onc
           [...await admin`SELECT version FROM execgate_schema`],
           [{ version: 1 }],
         );
+        assert.deepEqual(
+          [
+            ...await admin`SELECT indexname FROM pg_indexes
+            WHERE indexname LIKE '%trgm' ORDER BY indexname`,
+          ],
+          [
+            { indexname: "recordings_command_trgm" },
+            { indexname: "recordings_text_trgm" },
+          ],
+        );
+        assert.deepEqual(
+          [
+            ...await admin`SELECT attname, attcompression::text AS c
+            FROM pg_attribute WHERE attrelid = 'recordings'::regclass
+              AND attname IN ('text', 'manifest') ORDER BY attname`,
+          ],
+          [{ attname: "manifest", c: "l" }, { attname: "text", c: "l" }],
+        );
       } finally {
         await admin.end();
       }

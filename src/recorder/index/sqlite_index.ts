@@ -129,8 +129,14 @@ export class SqliteIndexCorruptError extends Error {
 
 /** Options of {@linkcode SqliteIndex}. */
 export interface SqliteIndexOptions {
-  /** Page cache, KiB. @default {16384} */
+  /** Page cache, KiB. @default {8192} */
   cacheKiB?: number;
+  /**
+   * `PRAGMA soft_heap_limit` in MiB: SQLite frees cache to stay under it.
+   * It applies to the whole process (every SQLite connection in it); 0
+   * leaves the limit as it is. @default {48}
+   */
+  softHeapLimitMiB?: number;
   /**
    * Below this many rows passing the other filters, `q` checks their texts
    * one by one instead of reading the full-text index. @default {2000}
@@ -186,7 +192,11 @@ export class SqliteIndex implements RecordingIndex {
     this.#scanBelow = options.scanBelowRows ?? 2000;
     const db = new DatabaseSync(path);
     try {
-      this.created = migrate(db, path, options.cacheKiB ?? 16384);
+      this.created = migrate(db, path, options.cacheKiB ?? 8192);
+      const limit = options.softHeapLimitMiB ?? 48;
+      if (limit > 0) {
+        db.exec(`PRAGMA soft_heap_limit = ${Math.floor(limit * 1048576)}`);
+      }
     } catch (e) {
       db.close();
       const code = (e as { errcode?: number }).errcode;
@@ -561,22 +571,25 @@ function buildWhere(q: RecordingQuery): {
     where.push("g.tag = ?");
     params.push(q.tag);
   }
+  // Most selective first: only the first present drives the query through
+  // its index ("+" keeps the planner off the others' indexes, which
+  // without statistics it may prefer: container "main" is half the rows).
   const exact = [
-    ["user", q.user],
-    ["host", q.host],
-    ["namespace", q.namespace],
     ["pod", q.pod],
+    ["host", q.host],
+    ["user", q.user],
+    ["namespace", q.namespace],
     ["container", q.container],
   ] as const;
   let selective = q.tag !== undefined;
   for (const [col, v] of exact) {
     if (v === undefined) continue;
-    where.push(`r.${col} = ?`);
+    where.push(`${selective ? "+" : ""}r.${col} = ?`);
     params.push(v);
     selective = true;
   }
   // Status and exit code have few values: their index only drives a query
-  // that has no more selective filter ("+" keeps the planner off it).
+  // that has no more selective filter.
   const weak = selective ? "+" : "";
   if (q.status !== undefined) {
     where.push(`${weak}r.status = ?`);
