@@ -26,8 +26,10 @@
  * quarter phrases of two words; `q2` is two-character needles.
  *
  * Prints a JSON summary, then a markdown table: p50/p99/max per kind, the
- * insert rate, the file size, and the process RSS (current and peak,
- * `VmHWM`; for PostgreSQL that is the client side only). `--slow ms` logs
+ * insert rate, the file size, and the process RSS (before opening the
+ * index, after the inserts, after the queries, and the peak `VmHWM`; for
+ * PostgreSQL that is the client side only). Run SQLite and PostgreSQL in
+ * separate processes (`--no-sqlite`) for a peak RSS of one alone. `--slow ms` logs
  * every query slower than that to stderr.
  *
  * @module
@@ -588,6 +590,7 @@ interface BackendResult {
   n: number;
   insert: { seconds: number; perSecond: number };
   fileMiB?: number;
+  memoryBefore: Memory;
   memoryAfterInsert: Memory;
   memoryAfterQueries: Memory;
   kinds: KindResult[];
@@ -612,6 +615,7 @@ async function main() {
     const dir = await Deno.makeTempDir({ prefix: "execgate-index-bench-" });
     const path = `${dir}/index.sqlite`;
     try {
+      const memoryBefore = rss();
       const index = new SqliteIndex(path);
       const insert = await load(index, world, args, 1);
       const memoryAfterInsert = rss();
@@ -626,6 +630,7 @@ async function main() {
         n: args.n,
         insert,
         fileMiB,
+        memoryBefore,
         memoryAfterInsert,
         memoryAfterQueries,
         kinds,
@@ -638,8 +643,8 @@ async function main() {
   if (args.postgres) {
     const pg = await startPostgres();
     try {
+      const memoryBefore = rss();
       const index = await PostgresIndex.open(pg.url, { max: 8 });
-      const before = rss();
       const insert = await load(index, world, args, 8);
       const memoryAfterInsert = rss();
       await index.close();
@@ -655,12 +660,11 @@ async function main() {
         backend: "postgres",
         n: args.n,
         insert,
+        memoryBefore,
         memoryAfterInsert,
         memoryAfterQueries,
         kinds,
-        targets: targets(kinds, {
-          peakMiB: Math.max(memoryAfterQueries.rssMiB, before.rssMiB),
-        }),
+        targets: targets(kinds, memoryAfterQueries),
       });
     } finally {
       await pg.close();
@@ -672,7 +676,7 @@ async function main() {
       `\n### ${r.backend}, ${r.n.toLocaleString("en")} recordings\n\n` +
         `insert ${r.insert.perSecond}/s (${r.insert.seconds} s)` +
         (r.fileMiB !== undefined ? `, file ${r.fileMiB} MiB` : "") +
-        `; RSS after insert ${r.memoryAfterInsert.rssMiB} MiB, after queries ${r.memoryAfterQueries.rssMiB} MiB (JS heap ${r.memoryAfterQueries.heapMiB} MiB), process peak ${r.memoryAfterQueries.peakMiB} MiB\n\n` +
+        `; RSS before opening the index ${r.memoryBefore.rssMiB} MiB, after insert ${r.memoryAfterInsert.rssMiB} MiB, after queries ${r.memoryAfterQueries.rssMiB} MiB (JS heap ${r.memoryAfterQueries.heapMiB} MiB), process peak ${r.memoryAfterQueries.peakMiB} MiB\n\n` +
         "| query (limit 50) | p50 ms | p99 ms | max ms | mean items |\n" +
         "|---|---:|---:|---:|---:|\n" +
         r.kinds.map((k) =>
