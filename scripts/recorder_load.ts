@@ -20,7 +20,7 @@ import { encodeWsFrame } from "../src/k8s/ws_frame.ts";
 import { RecordingSession } from "../src/recording/recording_session.ts";
 import { WindowBudget } from "../src/recording/window_budget.ts";
 import { http1Fetch } from "../src/adapter/deno/http1_fetch.ts";
-import { createHash } from "node:crypto";
+import { nodeSha256 } from "../src/recorder/serve.ts";
 
 const TOKEN = "t".repeat(24);
 
@@ -72,13 +72,6 @@ async function main(sessions: number, bytes: number): Promise<void> {
   const { rec, pid } = JSON.parse((await reader.read()).value!.split("\n")[0]!);
   const upload = http1Fetch();
   const budget = new WindowBudget(64 * 1024 * 1024);
-  const digest = () => {
-    const h = createHash("sha256");
-    return {
-      update: (d: Uint8Array) => h.update(d),
-      hex: () => h.digest("hex"),
-    };
-  };
   const chunk = 16 * 1024;
   const frame = encodeWsFrame({
     opcode: 2,
@@ -114,7 +107,7 @@ async function main(sessions: number, bytes: number): Promise<void> {
         recorderUrls: [rec],
         enforce: true,
         uploaderToken: TOKEN,
-        digest,
+        digest: nodeSha256,
         fetch: upload,
         limits: { budget },
         logger: { info() {}, warn() {}, error() {}, debug() {} } as never,

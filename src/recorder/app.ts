@@ -208,6 +208,16 @@ export function createRecorder(
   });
 
   const moderator = requireRole(authority, "moderator");
+  /** Ends a live session for a moderator (API and UI); false when not live here. */
+  const terminate = (id: string, by: string, reason: string): boolean => {
+    if (!ingestor.terminate(id, by, reason)) return false;
+    log.info("session ended by a moderator", {
+      recordingId: id,
+      moderator: by,
+      reason,
+    });
+    return true;
+  };
   // A moderator ends a live session: the proxy holding it is told on the
   // upload's acknowledgement stream. Body: {"reason": "…"} (required).
   app.post("/v1/recordings/:y/:m/:d/:sid/terminate", moderator, async (c) => {
@@ -224,7 +234,7 @@ export function createRecorder(
       return jsonError(400, 'The body must give a "reason" (a string)');
     }
     const by = c.get("moderator");
-    if (!ingestor.terminate(id.id, by, reason.trim().slice(0, 1000))) {
+    if (!terminate(id.id, by, reason.trim().slice(0, 1000))) {
       const man = await storage.get(id);
       return man
         ? jsonError(
@@ -235,11 +245,6 @@ export function createRecorder(
         )
         : jsonError(404, "No such recording");
     }
-    log.info("session ended by a moderator", {
-      recordingId: id.id,
-      moderator: by,
-      reason,
-    });
     return c.json({ terminated: id.id, by }, 202);
   });
 
@@ -312,17 +317,7 @@ export function createRecorder(
         authority,
         title: config.ui.title,
         search,
-        terminate: (id: string, by: string, reason: string) => {
-          const done = ingestor.terminate(id, by, reason);
-          if (done) {
-            log.info("session ended by a moderator", {
-              recordingId: id,
-              moderator: by,
-              reason,
-            });
-          }
-          return done;
-        },
+        terminate,
       }),
     );
   }

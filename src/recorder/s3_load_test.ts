@@ -12,7 +12,7 @@ import { RecordingSession } from "../recording/recording_session.ts";
 import { WindowBudget } from "../recording/window_budget.ts";
 import { http1Fetch } from "../adapter/deno/http1_fetch.ts";
 import { parseRecorderConfig } from "./config.ts";
-import { serveRecorder } from "./serve.ts";
+import { nodeSha256, serveRecorder } from "./serve.ts";
 import { parseRecordingId } from "./recording_id.ts";
 import { startS3Process } from "./_test_util.ts";
 
@@ -42,13 +42,6 @@ Deno.test("S3: 200 concurrent fail-closed sessions all complete, every recording
   try {
     const upload = http1Fetch();
     const budget = new WindowBudget(16 * 1024 * 1024);
-    const digest = () => {
-      const h = createHash("sha256");
-      return {
-        update: (d: Uint8Array) => void h.update(d),
-        hex: () => h.digest("hex"),
-      };
-    };
     const results = await Promise.all(
       Array.from({ length: SESSIONS }, async (_, i) => {
         const out = crypto.getRandomValues(new Uint8Array(BYTES));
@@ -67,7 +60,7 @@ Deno.test("S3: 200 concurrent fail-closed sessions all complete, every recording
           recorderUrls: [served.url],
           enforce: true,
           uploaderToken: TOKEN,
-          digest,
+          digest: nodeSha256,
           fetch: upload,
           limits: { budget },
           logger: { info() {}, warn() {}, error() {}, debug() {} } as never,
