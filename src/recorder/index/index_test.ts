@@ -3,7 +3,7 @@ import postgres from "postgres";
 import { runQuery } from "../query.ts";
 import type { RecordingManifest } from "../storage.ts";
 import { startPostgres } from "../../testing/postgres_server.ts";
-import type { RecordingIndex } from "./recording_index.ts";
+import type { IndexEntry, RecordingIndex } from "./recording_index.ts";
 import { ScanIndex } from "./scan_index.ts";
 import { SqliteIndex } from "./sqlite_index.ts";
 import { PostgresIndex } from "./postgres_index.ts";
@@ -192,5 +192,138 @@ Deno.test("RecordingIndex: a cursor issued by runQuery over the manifests pages 
     }
   } finally {
     await index.close();
+  }
+});
+
+/** The table, then changes inside one batch: repeats, moves, new texts. */
+function bulkEntries(): IndexEntry[] {
+  const a05 = byId("2026/11/27/a05");
+  a05.status = "complete";
+  a05.end = { exitCode: 0 } as RecordingManifest["end"];
+  a05.header.srcNodeTags = ["tag:late"];
+  const a08 = byId("2026/11/27/a08");
+  a08.header.timestamp = T0 + 5; // another second: its text moves along
+  const a02 = byId("2026/11/27/a02");
+  a02.header.timestamp = T0 + 6; // another second and a new text at once
+  const a28 = byId("2026/11/27/a28");
+  a28.status = "partial";
+  return [
+    ...CASES.map((c) => ({
+      manifest: c.manifest,
+      ...(c.text !== undefined ? { text: c.text } : {}),
+    })),
+    { manifest: a05, text: "finished LATE" },
+    { manifest: a08 },
+    { manifest: a02, text: "moved and retold" },
+    { manifest: a28 }, // no text given: "partial live text" stays
+    { manifest: byId("2026/11/27/a30"), text: "first telling" },
+    { manifest: byId("2026/11/27/a01"), text: "GOODBYE world" },
+    { manifest: byId("2026/11/27/a30"), text: "HELLO WORLD, again" },
+  ];
+}
+
+Deno.test("RecordingIndex.putMany: SqliteIndex, PostgresIndex and ScanIndex loaded in batches page every query like puts and putTexts, an id repeated or moved inside a batch included", async () => {
+  const pg = await startPostgres();
+  const oracle = new ScanIndex();
+  const others: Record<string, RecordingIndex> = {};
+  const batches: Record<string, number> = {
+    "sqlite, one batch": Infinity,
+    "sqlite, batches of 7": 7,
+    "sqlite (text index always), batches of 1": 1,
+    "postgres, one batch": Infinity,
+    "postgres, batches of 7": 7,
+    "scan, batches of 7": 7,
+  };
+  try {
+    others["sqlite, one batch"] = new SqliteIndex(":memory:");
+    others["sqlite, batches of 7"] = new SqliteIndex(":memory:");
+    others["sqlite (text index always), batches of 1"] = new SqliteIndex(
+      ":memory:",
+      { scanBelowRows: 0 },
+    );
+    others["postgres, one batch"] = await PostgresIndex.open(pg.url);
+    const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
+    await admin`CREATE DATABASE sevens`;
+    await admin.end();
+    const sevens = new URL(pg.url);
+    sevens.pathname = "/sevens";
+    others["postgres, batches of 7"] = await PostgresIndex.open(sevens.href);
+    others["scan, batches of 7"] = new ScanIndex();
+
+    // A text that arrived before its manifest is kept for a batch too.
+    const early = { ...byId("2026/11/27/a02"), id: "2026/11/27/early" };
+    early.sessionId = "early";
+    for (const index of [oracle, ...Object.values(others)]) {
+      await index.putText(early.id, "Arrived EARLY");
+    }
+    const entries = [...bulkEntries(), { manifest: early }];
+    for (const e of entries) {
+      await oracle.put(e.manifest);
+      if (e.text !== undefined) await oracle.putText(e.manifest.id, e.text);
+    }
+    for (const [name, index] of Object.entries(others)) {
+      const size = Math.min(batches[name]!, entries.length);
+      for (let i = 0; i < entries.length; i += size) {
+        await index.putMany(entries.slice(i, i + size));
+      }
+      await index.putMany([]);
+    }
+    const ids = async (q: Parameters<RecordingIndex["query"]>[0]) =>
+      (await oracle.query(q)).items.map((m) => m.id.slice(11));
+    assert.deepEqual(await ids({ q: "late", limit: 10 }), ["a05"]);
+    assert.deepEqual(await ids({ q: "retold", limit: 10 }), ["a02"]);
+    assert.deepEqual(await ids({ q: "telling", limit: 10 }), []);
+    assert.deepEqual(await ids({ q: "again", limit: 10 }), ["a30"]);
+    assert.deepEqual(await ids({ q: "live text", limit: 10 }), ["a28"]);
+    assert.deepEqual(await ids({ q: "köln", limit: 10 }), ["a08"]);
+    assert.deepEqual(await ids({ q: "early", limit: 10 }), ["early"]);
+    await compareEverything(oracle, others);
+  } finally {
+    for (const index of Object.values(others)) await index.close();
+    await pg.close();
+  }
+});
+
+Deno.test("RecordingIndex.putMany: SqliteIndex and PostgresIndex apply a batch with a failing entry not at all", async () => {
+  const pg = await startPostgres();
+  const sqlite = new SqliteIndex(":memory:");
+  const pgIndex = await PostgresIndex.open(pg.url);
+  try {
+    const good = CASES.slice(0, 3).map((c) => ({
+      manifest: c.manifest,
+      text: "kept out",
+    }));
+    // SQLite: no start time at all (NOT NULL); PostgreSQL: a tag too long
+    // for a B-tree entry.
+    const noStart = { ...byId("2026/11/27/a21"), startedAt: NaN };
+    const longTag = byId("2026/11/27/a07");
+    longTag.header.srcNodeTags = [
+      Array.from({ length: 9000 }, (_, i) => String.fromCharCode(0x4e00 + i))
+        .join(""),
+    ];
+    const cases = [
+      ["sqlite", sqlite, noStart, /NOT NULL constraint failed/],
+      ["postgres", pgIndex, longTag, /index row/],
+    ] as const;
+    for (const [name, index, bad, error] of cases) {
+      await index.put(CASES[5]!.manifest);
+      await assert.rejects(
+        () => index.putMany([...good, { manifest: bad }]),
+        error,
+        `${name} accepted the batch`,
+      );
+      assert.equal(await index.count(), 1, name);
+      assert.deepEqual(
+        (await index.query({ limit: 10, q: "kept out" })).items,
+        [],
+        name,
+      );
+      await index.putMany(good);
+      assert.equal(await index.count(), 4, `${name} after a good batch`);
+    }
+  } finally {
+    await sqlite.close();
+    await pgIndex.close();
+    await pg.close();
   }
 });

@@ -42,9 +42,9 @@
 import postgres from "postgres";
 import type { RecordingPage, RecordingQuery } from "../query.ts";
 import type { RecordingManifest } from "../storage.ts";
-import type { RecordingIndex } from "./recording_index.ts";
+import type { IndexEntry, RecordingIndex } from "./recording_index.ts";
 import { decodeCursor, encodeCursor } from "./_cursor.ts";
-import { indexRow } from "./_row.ts";
+import { type IndexRow, indexRow } from "./_row.ts";
 
 type Sql = postgres.Sql;
 type Tx = postgres.TransactionSql;
@@ -114,6 +114,42 @@ const MIGRATIONS: readonly ((tx: Tx) => Promise<void>)[] = [
  * everything.
  */
 const WINDOWS = [3600, 86_400, 7 * 86_400, 30 * 86_400, Infinity];
+
+/** `put`'s upsert of a manifest's row (its text stays). */
+const UPSERT_MANIFEST = `INSERT INTO recordings (id, start, "user", host,
+    namespace, pod, container, command, exit_code, status, session_type,
+    manifest)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+  ON CONFLICT (id) DO UPDATE SET start = excluded.start,
+    "user" = excluded."user", host = excluded.host,
+    namespace = excluded.namespace, pod = excluded.pod,
+    container = excluded.container, command = excluded.command,
+    exit_code = excluded.exit_code, status = excluded.status,
+    session_type = excluded.session_type, manifest = excluded.manifest`;
+const DELETE_TAGS = "DELETE FROM recording_tags WHERE id = $1";
+const INSERT_TAG = `INSERT INTO recording_tags (tag, start, id)
+  VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`;
+/** `putText`'s upsert (a row without manifest waits for its `put`). */
+const UPSERT_TEXT = `INSERT INTO recordings (id, text) VALUES ($1, $2)
+  ON CONFLICT (id) DO UPDATE SET text = excluded.text`;
+
+/** The parameters of {@linkcode UPSERT_MANIFEST}. */
+function manifestParams(r: IndexRow): Param[] {
+  return [
+    r.id,
+    r.start,
+    noNul(r.user),
+    noNul(r.host),
+    noNul(r.namespace),
+    noNul(r.pod),
+    noNul(r.container),
+    noNul(r.command),
+    r.exitCode,
+    noNul(r.status),
+    noNul(r.sessionType),
+    r.json,
+  ];
+}
 
 /** Options of {@linkcode PostgresIndex.open}. */
 export interface PostgresIndexOptions {
@@ -221,42 +257,10 @@ export class PostgresIndex implements RecordingIndex {
   async put(manifest: RecordingManifest): Promise<void> {
     const r = indexRow(manifest);
     await this.#sql.begin(async (tx) => {
-      await tx.unsafe(
-        `INSERT INTO recordings (id, start, "user", host, namespace, pod,
-           container, command, exit_code, status, session_type, manifest)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT (id) DO UPDATE SET start = excluded.start,
-           "user" = excluded."user", host = excluded.host,
-           namespace = excluded.namespace, pod = excluded.pod,
-           container = excluded.container, command = excluded.command,
-           exit_code = excluded.exit_code, status = excluded.status,
-           session_type = excluded.session_type, manifest = excluded.manifest`,
-        [
-          r.id,
-          r.start,
-          noNul(r.user),
-          noNul(r.host),
-          noNul(r.namespace),
-          noNul(r.pod),
-          noNul(r.container),
-          noNul(r.command),
-          r.exitCode,
-          noNul(r.status),
-          noNul(r.sessionType),
-          r.json,
-        ],
-        { prepare: true },
-      );
-      await tx.unsafe("DELETE FROM recording_tags WHERE id = $1", [r.id], {
-        prepare: true,
-      });
+      await tx.unsafe(UPSERT_MANIFEST, manifestParams(r), { prepare: true });
+      await tx.unsafe(DELETE_TAGS, [r.id], { prepare: true });
       for (const tag of new Set(r.tags.map(noNul))) {
-        await tx.unsafe(
-          `INSERT INTO recording_tags (tag, start, id) VALUES ($1, $2, $3)
-           ON CONFLICT DO NOTHING`,
-          [tag, r.start, r.id],
-          { prepare: true },
-        );
+        await tx.unsafe(INSERT_TAG, [tag, r.start, r.id], { prepare: true });
       }
     });
   }
@@ -267,12 +271,39 @@ export class PostgresIndex implements RecordingIndex {
    * @param text The text.
    */
   async putText(id: string, text: string): Promise<void> {
-    await this.#sql.unsafe(
-      `INSERT INTO recordings (id, text) VALUES ($1, $2)
-       ON CONFLICT (id) DO UPDATE SET text = excluded.text`,
-      [id, noNul(text.toLowerCase())],
-      { prepare: true },
-    );
+    await this.#sql.unsafe(UPSERT_TEXT, [id, noNul(text.toLowerCase())], {
+      prepare: true,
+    });
+  }
+
+  /**
+   * Puts many manifests and their texts in one transaction (all or none):
+   * the statements of `put` and `putText` for each entry, in order,
+   * pipelined on one connection instead of a round trip and a commit each.
+   * @param entries The recordings.
+   */
+  async putMany(entries: readonly IndexEntry[]): Promise<void> {
+    const rows = entries.map((e) => ({
+      r: indexRow(e.manifest),
+      text: e.text === undefined ? undefined : noNul(e.text.toLowerCase()),
+    }));
+    if (rows.length === 0) return;
+    await this.#sql.begin(async (tx) => {
+      const sent: Promise<unknown>[] = [];
+      const send = (query: string, params: Param[]) =>
+        sent.push(tx.unsafe(query, params, { prepare: true }).execute());
+      for (const { r, text } of rows) {
+        send(UPSERT_MANIFEST, manifestParams(r));
+        send(DELETE_TAGS, [r.id]);
+        for (const tag of new Set(r.tags.map(noNul))) {
+          send(INSERT_TAG, [tag, r.start, r.id]);
+        }
+        if (text !== undefined) send(UPSERT_TEXT, [r.id, text]);
+      }
+      // After a failure the rest fail too ("transaction is aborted"):
+      // every rejection is awaited here, the first one is thrown.
+      await Promise.all(sent);
+    });
   }
 
   /**

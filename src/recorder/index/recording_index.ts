@@ -16,6 +16,17 @@
 import type { RecordingPage, RecordingQuery } from "../query.ts";
 import type { RecordingManifest } from "../storage.ts";
 
+/** One recording of {@linkcode RecordingIndex.putMany}. */
+export interface IndexEntry {
+  /** The manifest as stored. */
+  manifest: RecordingManifest;
+  /**
+   * Its text (what `q` searches), when it has one; without it, a text the
+   * index holds for the recording stays.
+   */
+  text?: string;
+}
+
 /** A searchable index of recordings. */
 export interface RecordingIndex {
   /** What backs it, for logs: `"sqlite /var/lib/…/index.sqlite"`, `"postgres"`, `"scan"`. */
@@ -32,6 +43,16 @@ export interface RecordingIndex {
    * @param text Plain output text.
    */
   putText(id: string, text: string): Promise<void>;
+  /**
+   * Puts many recordings at once, for bulk loading (`reindex`): the same as
+   * `put(e.manifest)` and then, when `e.text` is given,
+   * `putText(e.manifest.id, e.text)` for each entry in order, but in one
+   * transaction, so all or none are applied and each costs a fraction of a
+   * single put. The upload path keeps using `put` and `putText`.
+   * @param entries The recordings, in order (an id may repeat: the later
+   * entry wins, as with puts).
+   */
+  putMany(entries: readonly IndexEntry[]): Promise<void>;
   /**
    * Removes a recording and its text (retention).
    * @param id The recording id.

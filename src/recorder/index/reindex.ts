@@ -7,7 +7,7 @@
 
 import type { Logger } from "../../log.ts";
 import type { RecordingManifest, RecordingStorage } from "../storage.ts";
-import type { RecordingIndex } from "./recording_index.ts";
+import type { IndexEntry, RecordingIndex } from "./recording_index.ts";
 
 /** What {@linkcode reindex} did. */
 export interface ReindexResult {
@@ -27,19 +27,31 @@ export interface ReindexOptions {
   log?: Logger;
   /** Log progress every this many recordings. @default {10000} */
   progressEvery?: number;
+  /**
+   * Recordings per {@linkcode RecordingIndex.putMany} (one transaction
+   * each). @default {500}
+   */
+  batch?: number;
+  /**
+   * Characters of text that also end a batch, so a batch of long texts
+   * stays small in memory. @default {8388608}
+   */
+  batchChars?: number;
   /** Clock, ms. @default {performance.now} */
   now?: () => number;
 }
 
 /**
- * Empties an index and puts every stored recording and its text again.
- * A text that cannot be read is logged and counted; its recording is still
- * indexed (it only matches no `q`): a view never hides evidence.
+ * Empties an index and puts every stored recording and its text again, in
+ * batches ({@linkcode RecordingIndex.putMany}: a transaction per batch
+ * instead of two per recording). A text that cannot be read is logged and
+ * counted; its recording is still indexed (it only matches no `q`): a view
+ * never hides evidence.
  * @param storage Where the recordings are (`list()` is read once).
  * @param index The index to rebuild.
  * @param textOf A recording's text, or `undefined` when it has none yet
  * (usually `(id) => storage.readText(parseRecordingId(id))`).
- * @param options Logger and progress interval.
+ * @param options Logger, progress interval and batch size.
  * @returns The counts.
  * @throws When the storage cannot list or the index cannot be written.
  * @example
@@ -70,11 +82,24 @@ export async function reindex(
     recordings: all.length,
   });
   await index.clear();
+  const batch = Math.max(1, options.batch ?? 500);
+  const batchChars = options.batchChars ?? 8 * 1024 * 1024;
   let texts = 0;
   let textErrors = 0;
   let done = 0;
+  let entries: IndexEntry[] = [];
+  let chars = 0;
+  const flush = async () => {
+    await index.putMany(entries);
+    const before = done;
+    done += entries.length;
+    entries = [];
+    chars = 0;
+    if (Math.floor(done / every) > Math.floor(before / every)) {
+      options.log?.info("reindex progress", { done, of: all.length });
+    }
+  };
   for (const m of all) {
-    await index.put(m);
     let text: string | undefined;
     try {
       text = await textOf(m.id, m);
@@ -86,13 +111,15 @@ export async function reindex(
       });
     }
     if (text !== undefined) {
-      await index.putText(m.id, text);
+      entries.push({ manifest: m, text });
+      chars += text.length;
       texts++;
+    } else {
+      entries.push({ manifest: m });
     }
-    if (++done % every === 0) {
-      options.log?.info("reindex progress", { done, of: all.length });
-    }
+    if (entries.length >= batch || chars >= batchChars) await flush();
   }
+  if (entries.length > 0) await flush();
   const result = { recordings: done, texts, textErrors, ms: now() - t0 };
   options.log?.info("reindex finished", { index: index.describe, ...result });
   return result;

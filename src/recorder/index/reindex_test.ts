@@ -46,7 +46,7 @@ Deno.test("reindex rebuilds a SqliteIndex from a DiskStorage (manifests and text
       storage,
       index,
       (id) => storage.readText(parseRecordingId(id)!),
-      { log, progressEvery: 3 },
+      { log, progressEvery: 3, batch: 3 },
     );
     const stored = await storage.list();
     assert.equal(stored.length, picked.length);
@@ -116,4 +116,39 @@ Deno.test("reindex indexes a recording whose text cannot be read, without text, 
     id: m.id,
     error: "disk on fire",
   });
+});
+
+Deno.test("reindex puts in batches of at most batch recordings and batchChars of text, each through putMany", async () => {
+  const index = new ScanIndex();
+  const sizes: number[] = [];
+  const putMany = index.putMany.bind(index);
+  index.putMany = (entries) => {
+    sizes.push(entries.length);
+    return putMany(entries);
+  };
+  index.put = () => Promise.reject(new Error("put called"));
+  index.putText = () => Promise.reject(new Error("putText called"));
+  const all = CASES.map((c) => c.manifest);
+  const texts = new Map(CASES.map((c) => [c.manifest.id, c.text]));
+  const storage = {
+    list: () => Promise.resolve(all),
+  } as unknown as DiskStorage;
+  const textOf = (id: string) => Promise.resolve(texts.get(id));
+  const result = await reindex(storage, index, textOf, { batch: 10 });
+  assert.equal(result.recordings, all.length);
+  assert.deepEqual(sizes, [10, 10, 10, all.length - 30]);
+  assert.equal(await index.count(), all.length);
+  const oracle = new ScanIndex();
+  for (const c of CASES) {
+    await oracle.put(c.manifest);
+    if (c.text !== undefined) await oracle.putText(c.manifest.id, c.text);
+  }
+  for (const q of QUERIES) {
+    await assertSamePages(oracle, { reindexed: index }, q, 5);
+  }
+  // a04's text alone is over 10,000 characters: it ends its batch.
+  sizes.length = 0;
+  await reindex(storage, index, textOf, { batch: 1000, batchChars: 10_000 });
+  const a04 = all.findIndex((m) => m.id.endsWith("/a04"));
+  assert.deepEqual(sizes, [a04 + 1, all.length - a04 - 1]);
 });

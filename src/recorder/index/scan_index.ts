@@ -14,7 +14,7 @@ import {
   startTime,
 } from "../query.ts";
 import type { RecordingManifest } from "../storage.ts";
-import type { RecordingIndex } from "./recording_index.ts";
+import type { IndexEntry, RecordingIndex } from "./recording_index.ts";
 
 /**
  * An in-memory index that scans every manifest on each query.
@@ -61,6 +61,25 @@ export class ScanIndex implements RecordingIndex {
    */
   putText(id: string, text: string): Promise<void> {
     this.#texts.set(id, text);
+    return Promise.resolve();
+  }
+
+  /**
+   * Puts each entry's manifest and then its text, in order; copies every
+   * manifest first, so one that cannot be copied changes nothing.
+   * @param entries The recordings.
+   */
+  putMany(entries: readonly IndexEntry[]): Promise<void> {
+    let copies: RecordingManifest[];
+    try {
+      copies = entries.map((e) => JSON.parse(JSON.stringify(e.manifest)));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    entries.forEach(({ manifest, text }, i) => {
+      this.#manifests.set(manifest.id, copies[i]!);
+      if (text !== undefined) this.#texts.set(manifest.id, text);
+    });
     return Promise.resolve();
   }
 

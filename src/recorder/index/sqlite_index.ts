@@ -40,9 +40,9 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { RecordingPage, RecordingQuery } from "../query.ts";
 import type { RecordingManifest } from "../storage.ts";
-import type { RecordingIndex } from "./recording_index.ts";
+import type { IndexEntry, RecordingIndex } from "./recording_index.ts";
 import { decodeCursor, encodeCursor } from "./_cursor.ts";
-import { indexRow } from "./_row.ts";
+import { type IndexRow, indexRow } from "./_row.ts";
 import { DOCS_PER_SECOND, docSecond, trigramMatch } from "./_doc_key.ts";
 
 /**
@@ -253,58 +253,94 @@ export class SqliteIndex implements RecordingIndex {
    */
   put(manifest: RecordingManifest): Promise<void> {
     const r = indexRow(manifest);
+    return this.#tx(() => this.#putRow(r));
+  }
+
+  /**
+   * Puts many manifests and their texts in one transaction (all or none):
+   * what `put` and then `putText` do for each, in order, where a text
+   * goes straight into the row's `doc`.
+   * @param entries The recordings.
+   */
+  putMany(entries: readonly IndexEntry[]): Promise<void> {
+    let rows: { r: IndexRow; text: string | undefined }[];
+    try {
+      rows = entries.map((e) => ({
+        r: indexRow(e.manifest),
+        text: e.text?.toLowerCase(),
+      }));
+    } catch (e) {
+      return Promise.reject(e);
+    }
     return this.#tx(() => {
-      const old = this.#stmt("SELECT doc, start FROM recordings WHERE id = ?")
-        .get(r.id) as { doc: number; start: number } | undefined;
-      const values = [
-        r.id,
-        r.start,
-        r.user,
-        r.host,
-        r.namespace,
-        r.pod,
-        r.container,
-        r.command,
-        r.exitCode,
-        r.status,
-        r.sessionType,
-        r.json,
-      ];
-      if (old !== undefined && docSecond(old.start) === docSecond(r.start)) {
-        this.#stmt(
-          `UPDATE recordings SET id = ?, start = ?, user = ?, host = ?,
-             namespace = ?, pod = ?, container = ?, command = ?,
-             exit_code = ?, status = ?, session_type = ?, manifest = ?
-           WHERE doc = ?`,
-        ).run(...values, old.doc);
-      } else {
-        let text: string | undefined;
-        if (old !== undefined) {
-          text = this.#textOf(old.doc);
-          this.#stmt("DELETE FROM recording_text WHERE rowid = ?").run(old.doc);
-          this.#stmt("DELETE FROM recordings WHERE doc = ?").run(old.doc);
-        } else {
-          text = (this.#stmt(
-            "DELETE FROM recording_pending_texts WHERE id = ? RETURNING text",
-          ).get(r.id) as { text: string } | undefined)?.text;
-        }
-        const doc = this.#nextDoc(r.start);
-        this.#stmt(
-          `INSERT INTO recordings (doc, id, start, user, host, namespace, pod,
-             container, command, exit_code, status, session_type, manifest)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).run(doc, ...values);
-        if (text !== undefined) {
-          this.#stmt("INSERT INTO recording_text (rowid, text) VALUES (?, ?)")
-            .run(doc, text);
-        }
-      }
-      this.#stmt("DELETE FROM recording_tags WHERE id = ?").run(r.id);
-      const tag = this.#stmt(
-        "INSERT INTO recording_tags (tag, start, id) VALUES (?, ?, ?)",
-      );
-      for (const t of r.tags) tag.run(t, r.start, r.id);
+      for (const { r, text } of rows) this.#putRow(r, text);
     });
+  }
+
+  /**
+   * A put inside a transaction; `text` (lowered), when given, replaces the
+   * recording's text as `putText` would.
+   */
+  #putRow(r: IndexRow, text?: string): void {
+    const old = this.#stmt("SELECT doc, start FROM recordings WHERE id = ?")
+      .get(r.id) as { doc: number; start: number } | undefined;
+    const values = [
+      r.id,
+      r.start,
+      r.user,
+      r.host,
+      r.namespace,
+      r.pod,
+      r.container,
+      r.command,
+      r.exitCode,
+      r.status,
+      r.sessionType,
+      r.json,
+    ];
+    if (old !== undefined && docSecond(old.start) === docSecond(r.start)) {
+      this.#stmt(
+        `UPDATE recordings SET id = ?, start = ?, user = ?, host = ?,
+           namespace = ?, pod = ?, container = ?, command = ?,
+           exit_code = ?, status = ?, session_type = ?, manifest = ?
+         WHERE doc = ?`,
+      ).run(...values, old.doc);
+      if (text !== undefined) this.#setText(old.doc, text);
+    } else {
+      let kept: string | undefined;
+      if (old !== undefined) {
+        kept = text === undefined ? this.#textOf(old.doc) : undefined;
+        this.#stmt("DELETE FROM recording_text WHERE rowid = ?").run(old.doc);
+        this.#stmt("DELETE FROM recordings WHERE doc = ?").run(old.doc);
+      } else {
+        kept = (this.#stmt(
+          "DELETE FROM recording_pending_texts WHERE id = ? RETURNING text",
+        ).get(r.id) as { text: string } | undefined)?.text;
+      }
+      const doc = this.#nextDoc(r.start);
+      this.#stmt(
+        `INSERT INTO recordings (doc, id, start, user, host, namespace, pod,
+           container, command, exit_code, status, session_type, manifest)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(doc, ...values);
+      const t = text ?? kept;
+      if (t !== undefined) {
+        this.#stmt("INSERT INTO recording_text (rowid, text) VALUES (?, ?)")
+          .run(doc, t);
+      }
+    }
+    this.#stmt("DELETE FROM recording_tags WHERE id = ?").run(r.id);
+    const tag = this.#stmt(
+      "INSERT INTO recording_tags (tag, start, id) VALUES (?, ?, ?)",
+    );
+    for (const t of r.tags) tag.run(t, r.start, r.id);
+  }
+
+  /** Replaces the (lowered) text of an existing doc. */
+  #setText(doc: number, lowered: string): void {
+    this.#stmt("DELETE FROM recording_text WHERE rowid = ?").run(doc);
+    this.#stmt("INSERT INTO recording_text (rowid, text) VALUES (?, ?)")
+      .run(doc, lowered);
   }
 
   /** The stored (lowered) text of a doc. */
@@ -347,9 +383,7 @@ export class SqliteIndex implements RecordingIndex {
         ).run(id, lowered);
         return;
       }
-      this.#stmt("DELETE FROM recording_text WHERE rowid = ?").run(row.doc);
-      this.#stmt("INSERT INTO recording_text (rowid, text) VALUES (?, ?)")
-        .run(row.doc, lowered);
+      this.#setText(row.doc, lowered);
     });
   }
 
