@@ -1,50 +1,78 @@
 /**
  * Bench of the recording index (not a test): N generated recordings with
- * realistic distributions and ~2 KB of text each, put into a SqliteIndex
- * (a file in a temp folder) and, with `--postgres`, a PostgresIndex (a
- * throwaway PostgreSQL 15, `src/testing/postgres_server.ts`), then the
- * latency of list queries per filter kind and of full-text searches.
+ * realistic distributions and ~2 KB of text each, written through the
+ * storage API (a `DiskStorage` in a temp folder: evidence, manifest, text,
+ * as an upload and the text indexer leave them), then indexed by
+ * `reindex` (what `execgate recorder reindex` runs) into a SqliteIndex (a
+ * file in a temp folder) and, with `--postgres`, a PostgresIndex (a
+ * throwaway PostgreSQL 15, `src/testing/postgres_server.ts`); then the
+ * latency of list queries per filter kind, of full-text searches, and of
+ * the puts of new live recordings on top of the N.
  *
  * ```
- * npx -y deno@2 run -A --unstable-net scripts/index_bench.ts [--n 100000] [--postgres] [--no-sqlite] [--queries 200] [--seed 1] [--slow ms]
+ * npx -y deno@2 run -A scripts/index_bench.ts [--n 100000] [--postgres] [--no-sqlite]
+ *   [--direct] [--batch 500] [--storage-dir DIR] [--index-dir DIR]
+ *   [--queries 200] [--live 1000] [--seed 1] [--slow ms]
  * ```
+ *
+ * `--direct` skips storage and puts the generated recordings straight into
+ * the index, `--batch` at a time through `putMany` (`--batch 1`: one `put`
+ * and one `putText` each, two transactions per recording). `--storage-dir`
+ * keeps the generated storage (and reuses it on the next run with the same
+ * `--n` and `--seed`); `--index-dir` is where the SQLite file goes.
+ *
+ * Each phase runs in its own process, so each one's peak RSS (`VmHWM`) is
+ * its own: the generator, the reindex (storage's `list()` and the batches),
+ * and the recorder answering queries (the index file opened anew, as a
+ * restarted recorder opens it; storage is not opened there, so the figure is
+ * the index's and the runtime's, not storage's). For PostgreSQL the RSS is
+ * the client side only.
  *
  * Distributions (seeded, so every run sees the same data): 90 days of
  * sessions; 500 users and 40 CI tags picked with a Zipf-like skew (a tenth
  * of sessions come from tagged CI devices, without a user), 1–3 hosts per
  * user, 60 namespaces × 4–20 pods, 6 container names, ~40 command lines,
  * exit 0 mostly; statuses 90 % complete, 7 % partial, 3 % refused, the
- * newest 0.1 % recording. A text is log-like lines from a 6,000-word
- * vocabulary (60 common terminal words first, then words of one to three
- * of ~1,700 syllables; picked with a skew), paths, numbers and request ids
- * unique to the recording.
+ * newest 0.1 % recording (through storage these are `partial`: the process
+ * that wrote them stopped with their uploads open, and recovery says so). A
+ * text is log-like lines from a 6,000-word vocabulary (60 common terminal
+ * words first, then words of one to three of ~1,700 syllables; picked with
+ * a skew), paths, numbers and request ids unique to the recording; the
+ * evidence is a header record, the text as stdout records and an end record.
  *
  * Queries (limit 50, the first page unless said): each kind's values are
  * drawn uniformly from the values that exist, so rare users and pods count
  * as much as popular ones. `q` is 200 needles: a quarter frequent words, a
  * quarter rare words, a quarter ids that occur in exactly one text, a
- * quarter phrases of two words; `q2` is two-character needles.
+ * quarter phrases of two words; `q2` is two-character needles. Then
+ * `--live` new recordings each go through the upload path's calls: `put`
+ * (live), `put` (finished), `putText`.
  *
  * Prints a JSON summary, then a markdown table: p50/p99/max per kind, the
- * insert rate, the file size, and the process RSS (before opening the
- * index, after the inserts, after the queries, and the peak `VmHWM`; for
- * PostgreSQL that is the client side only). Run SQLite and PostgreSQL in
- * separate processes (`--no-sqlite`) for a peak RSS of one alone. `--slow ms` logs
- * every query slower than that to stderr.
+ * write and reindex rates, the file size, and the RSS of each phase.
+ * `--slow ms` logs every query slower than that to stderr.
  *
  * @module
  */
 
 import { SqliteIndex } from "../src/recorder/index/sqlite_index.ts";
 import { PostgresIndex } from "../src/recorder/index/postgres_index.ts";
-import type { RecordingIndex } from "../src/recorder/index/recording_index.ts";
+import type {
+  IndexEntry,
+  RecordingIndex,
+} from "../src/recorder/index/recording_index.ts";
+import { reindex } from "../src/recorder/index/reindex.ts";
 import { encodeCursor } from "../src/recorder/index/_cursor.ts";
+import { DiskStorage } from "../src/recorder/disk_storage.ts";
+import { parseRecordingId } from "../src/recorder/recording_id.ts";
 import type { RecordingQuery } from "../src/recorder/query.ts";
 import type {
   RecordingManifest,
   RecordingStatus,
 } from "../src/recorder/storage.ts";
 import type { CastHeader } from "../src/recording/wire.ts";
+import { encodeRecord, RecordType } from "../src/protocol/records.ts";
+import { jsonLogger } from "../src/log.ts";
 import { startPostgres } from "../src/testing/postgres_server.ts";
 
 interface Args {
@@ -52,8 +80,19 @@ interface Args {
   slowMs: number;
   postgres: boolean;
   sqlite: boolean;
+  direct: boolean;
+  batch: number;
   queries: number;
+  live: number;
   seed: number;
+  storageDir?: string;
+  indexDir?: string;
+  /** Internal: the phase a child process runs. */
+  child?: "generate" | "reindex" | "query";
+  /** Internal: `sqlite` or `postgres`. */
+  backend?: string;
+  /** Internal: the SQLite file or the PostgreSQL URL. */
+  target?: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -62,7 +101,10 @@ function parseArgs(argv: string[]): Args {
     slowMs: Infinity,
     postgres: false,
     sqlite: true,
+    direct: false,
+    batch: 500,
     queries: 200,
+    live: 1000,
     seed: 1,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -78,13 +120,33 @@ function parseArgs(argv: string[]): Args {
       }
       return v;
     };
+    const str = () => {
+      const v = argv[++i];
+      if (v === undefined || v === "") {
+        throw new RangeError(`Argument ${JSON.stringify(k)} needs a value`);
+      }
+      return v;
+    };
     if (k === "--n") a.n = num();
     else if (k === "--queries") a.queries = num();
+    else if (k === "--live") a.live = num();
     else if (k === "--seed") a.seed = num();
     else if (k === "--slow") a.slowMs = num();
+    else if (k === "--batch") a.batch = num();
     else if (k === "--postgres") a.postgres = true;
     else if (k === "--no-sqlite") a.sqlite = false;
-    else throw new RangeError(`Unknown argument ${JSON.stringify(k)}`);
+    else if (k === "--direct") a.direct = true;
+    else if (k === "--storage-dir") a.storageDir = str();
+    else if (k === "--index-dir") a.indexDir = str();
+    else if (k === "--backend") a.backend = str();
+    else if (k === "--target") a.target = str();
+    else if (k === "--child") {
+      const v = str();
+      if (v !== "generate" && v !== "reindex" && v !== "query") {
+        throw new RangeError(`Unknown phase ${JSON.stringify(v)}`);
+      }
+      a.child = v;
+    } else throw new RangeError(`Unknown argument ${JSON.stringify(k)}`);
   }
   return a;
 }
@@ -544,13 +606,45 @@ async function measure(
   }
   return out;
 }
+/** Splits a text into about `parts` pieces at line ends. */
+function pieces(text: string, parts: number): string[] {
+  const out: string[] = [];
+  const size = Math.ceil(text.length / parts);
+  let at = 0;
+  while (at < text.length) {
+    const nl = text.indexOf("\n", at + size);
+    const end = nl < 0 ? text.length : nl + 1;
+    out.push(text.slice(at, end));
+    at = end;
+  }
+  return out;
+}
 
-async function load(
-  index: RecordingIndex,
+/** What the generator did. */
+interface GenerateResult {
+  n: number;
+  seed: number;
+  seconds: number;
+  perSecond: number;
+  storageMiB: number;
+  files: number;
+  peakMiB: number;
+}
+
+const MARKER = "bench-storage.json";
+
+/**
+ * Writes N recordings through the storage API, as an upload and the text
+ * indexer do: `create` with the header record, the output as stdout
+ * records, the end record, `finish` with the final manifest, `writeText`.
+ */
+async function generate(
   world: World,
   args: Args,
-  concurrency: number,
-): Promise<{ seconds: number; perSecond: number }> {
+  dir: string,
+): Promise<GenerateResult> {
+  const storage = new DiskStorage({ dir });
+  const enc = new TextEncoder();
   const t0 = performance.now();
   let next = 0;
   const worker = async () => {
@@ -558,10 +652,178 @@ async function load(
       const i = next++;
       if (i >= args.n) return;
       const { manifest, text } = recording(world, args.seed, i, args.n);
-      await index.put(manifest);
-      if (manifest.status !== "recording") {
-        await index.putText(manifest.id, text);
+      const id = parseRecordingId(manifest.id);
+      if (id === undefined) {
+        throw new Error(
+          `Generated an invalid id ${JSON.stringify(manifest.id)}`,
+        );
       }
+      const live: RecordingManifest = {
+        ...manifest,
+        status: "recording",
+        castBytes: 0,
+      };
+      delete live.end;
+      delete live.finishedAt;
+      const startUs = manifest.startedAt * 1000;
+      const w = await storage.create(
+        id,
+        live,
+        encodeRecord(
+          RecordType.HEADER,
+          startUs,
+          enc.encode(JSON.stringify(manifest.header)),
+        ),
+      );
+      let us = 0;
+      for (const piece of pieces(text, 4)) {
+        us += 1_000_000 + Math.floor(manifest.castBytes % 997) * 1000;
+        await w.write(encodeRecord(RecordType.STDOUT, us, enc.encode(piece)));
+      }
+      // The newest were live when their recorder stopped: recovery finds
+      // them partial (and derives their text).
+      const final: RecordingManifest = manifest.status === "recording"
+        ? {
+          ...live,
+          status: "partial",
+          partialReason:
+            "the recording has no final manifest (its upload stopped)",
+        }
+        : manifest;
+      if (final.end !== undefined) {
+        await w.write(
+          encodeRecord(
+            RecordType.END,
+            us + 1000,
+            enc.encode(JSON.stringify(final.end)),
+          ),
+        );
+      }
+      await w.finish(final);
+      await storage.writeText(id, text);
+      if ((i + 1) % 100_000 === 0) {
+        console.error(
+          `storage: ${i + 1} written in ${
+            Math.round((performance.now() - t0) / 1000)
+          } s`,
+        );
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  await storage.close();
+  const du = await new Deno.Command("du", { args: ["-sk", dir] }).output();
+  const kib = Number(new TextDecoder().decode(du.stdout).split("\t")[0]);
+  return {
+    n: args.n,
+    seed: args.seed,
+    seconds: Math.round(seconds * 10) / 10,
+    perSecond: Math.round(args.n / seconds),
+    storageMiB: Math.round(kib / 1024),
+    files: 3 * args.n,
+    peakMiB: rss().peakMiB,
+  };
+}
+
+/** The generated storage in `dir`: reused when its marker says it is ours. */
+async function ensureStorage(
+  args: Args,
+  dir: string,
+): Promise<GenerateResult & { reused: boolean }> {
+  const marker = await Deno.readTextFile(`${dir}/${MARKER}`).then(
+    (t) => JSON.parse(t) as GenerateResult,
+    () => undefined,
+  );
+  if (marker !== undefined) {
+    if (marker.n === args.n && marker.seed === args.seed) {
+      return { ...marker, reused: true };
+    }
+    throw new Error(
+      `Cannot use the storage in ${
+        JSON.stringify(dir)
+      }: it holds ${marker.n} recordings of seed ${marker.seed}, not ${args.n} of seed ${args.seed}; remove it or pick another --storage-dir`,
+    );
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  for await (const _ of Deno.readDir(dir)) {
+    throw new Error(
+      `Cannot generate recordings in ${
+        JSON.stringify(dir)
+      }: it is not empty and holds no ${MARKER}`,
+    );
+  }
+  const generated = await phase(args, "generate", [
+    "--storage-dir",
+    dir,
+  ]) as GenerateResult;
+  await Deno.writeTextFile(`${dir}/${MARKER}`, JSON.stringify(generated));
+  return { ...generated, reused: false };
+}
+
+async function openIndex(args: Args): Promise<RecordingIndex> {
+  if (args.backend === "sqlite") return new SqliteIndex(args.target!);
+  if (args.backend === "postgres") {
+    return await PostgresIndex.open(args.target!, { max: 1 });
+  }
+  throw new RangeError(`Unknown backend ${JSON.stringify(args.backend)}`);
+}
+
+/** What loading the index did. */
+interface LoadResult {
+  mode: string;
+  recordings: number;
+  texts: number;
+  seconds: number;
+  perSecond: number;
+  /** `storage.list()`, included in `seconds`. */
+  listSeconds?: number;
+  /** Closing the index afterwards (SQLite: `PRAGMA optimize`). */
+  closeSeconds: number;
+  memoryBefore: Memory;
+  memoryAfter: Memory;
+}
+
+/** A DiskStorage whose `list()` is timed. */
+class TimedStorage extends DiskStorage {
+  listMs = 0;
+  override async list(): Promise<RecordingManifest[]> {
+    const t0 = performance.now();
+    const all = await super.list();
+    this.listMs = performance.now() - t0;
+    return all;
+  }
+}
+
+/** Fills the index: `reindex` from storage, or straight (`--direct`). */
+async function loadPhase(world: World, args: Args): Promise<LoadResult> {
+  const memoryBefore = rss();
+  const index = await openIndex(args);
+  const t0 = performance.now();
+  let recordings = 0;
+  let texts = 0;
+  let listSeconds: number | undefined;
+  let mode: string;
+  if (args.direct) {
+    mode = args.batch === 1
+      ? "direct, put and putText each"
+      : `direct, putMany of ${args.batch}`;
+    let entries: IndexEntry[] = [];
+    for (let i = 0; i < args.n; i++) {
+      const { manifest, text } = recording(world, args.seed, i, args.n);
+      const withText = manifest.status !== "recording";
+      if (args.batch === 1) {
+        await index.put(manifest);
+        if (withText) await index.putText(manifest.id, text);
+      } else {
+        entries.push(withText ? { manifest, text } : { manifest });
+        if (entries.length >= args.batch) {
+          await index.putMany(entries);
+          entries = [];
+        }
+      }
+      recordings++;
+      if (withText) texts++;
       if ((i + 1) % 100_000 === 0) {
         console.error(
           `${index.describe}: ${i + 1} put in ${
@@ -570,13 +832,156 @@ async function load(
         );
       }
     }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+    if (entries.length > 0) await index.putMany(entries);
+  } else {
+    mode = `reindex from DiskStorage, putMany of ${args.batch}`;
+    const storage = new TimedStorage({ dir: args.storageDir! });
+    const r = await reindex(
+      storage,
+      index,
+      (id) => storage.readText(parseRecordingId(id)!),
+      {
+        batch: args.batch,
+        progressEvery: 100_000,
+        log: jsonLogger("index-bench"),
+      },
+    );
+    await storage.close();
+    recordings = r.recordings;
+    texts = r.texts;
+    listSeconds = Math.round(storage.listMs / 100) / 10;
+  }
   const seconds = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
+  await index.close();
   return {
+    mode,
+    recordings,
+    texts,
     seconds: Math.round(seconds * 10) / 10,
-    perSecond: Math.round(args.n / seconds),
+    perSecond: Math.round(recordings / seconds),
+    ...(listSeconds !== undefined ? { listSeconds } : {}),
+    closeSeconds: Math.round((performance.now() - t1) / 100) / 10,
+    memoryBefore,
+    memoryAfter: rss(),
   };
+}
+
+/** p50/p99/max of one call of the upload path, ms. */
+interface Timing {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+function timing(times: number[]): Timing {
+  times.sort((a, b) => a - b);
+  const round = (x: number) => Math.round(x * 100) / 100;
+  return {
+    p50: round(pct(times, 0.5)),
+    p99: round(pct(times, 0.99)),
+    max: round(times[times.length - 1] ?? NaN),
+  };
+}
+
+/** What the recorder answering queries measured. */
+interface QueryResult {
+  memoryBefore: Memory;
+  memoryAfterQueries: Memory;
+  memoryAfterLive: Memory;
+  kinds: KindResult[];
+  live: { count: number; put: Timing; putFinished: Timing; putText: Timing };
+}
+
+/**
+ * The index opened anew: the queries, then `--live` new recordings through
+ * the upload path's calls (newer than every one of the N).
+ */
+async function queryPhase(world: World, args: Args): Promise<QueryResult> {
+  const memoryBefore = rss();
+  const index = await openIndex(args);
+  try {
+    const kinds = await measure(index, world, args);
+    const memoryAfterQueries = rss();
+    const put: number[] = [];
+    const putFinished: number[] = [];
+    const putText: number[] = [];
+    for (let j = 0; j < args.live; j++) {
+      const { manifest, text } = recording(
+        world,
+        args.seed,
+        args.n + j,
+        args.n,
+      );
+      let t = performance.now();
+      await index.put(manifest);
+      put.push(performance.now() - t);
+      const final: RecordingManifest = {
+        ...manifest,
+        status: "complete",
+        end: { exitCode: 0 } as RecordingManifest["end"],
+        finishedAt: manifest.startedAt + 60_000,
+      };
+      t = performance.now();
+      await index.put(final);
+      putFinished.push(performance.now() - t);
+      t = performance.now();
+      await index.putText(final.id, text);
+      putText.push(performance.now() - t);
+    }
+    return {
+      memoryBefore,
+      memoryAfterQueries,
+      memoryAfterLive: rss(),
+      kinds,
+      live: {
+        count: args.live,
+        put: timing(put),
+        putFinished: timing(putFinished),
+        putText: timing(putText),
+      },
+    };
+  } finally {
+    await index.close();
+  }
+}
+
+/** Runs a phase in a child process of this script; its last stdout line. */
+async function phase(
+  args: Args,
+  name: NonNullable<Args["child"]>,
+  extra: string[],
+): Promise<unknown> {
+  const argv = [
+    "run",
+    "-A",
+    import.meta.filename!,
+    "--child",
+    name,
+    "--n",
+    String(args.n),
+    "--seed",
+    String(args.seed),
+    "--queries",
+    String(args.queries),
+    "--live",
+    String(args.live),
+    "--batch",
+    String(args.batch),
+    ...(Number.isFinite(args.slowMs) ? ["--slow", String(args.slowMs)] : []),
+    ...(args.direct ? ["--direct"] : []),
+    ...extra,
+  ];
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: argv,
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) {
+    throw new Error(`Bench phase ${name} failed (exit code ${out.code})`);
+  }
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  return JSON.parse(lines[lines.length - 1]!);
 }
 
 async function sizeOf(paths: string[]): Promise<number> {
@@ -588,12 +993,9 @@ async function sizeOf(paths: string[]): Promise<number> {
 interface BackendResult {
   backend: string;
   n: number;
-  insert: { seconds: number; perSecond: number };
+  load: LoadResult;
   fileMiB?: number;
-  memoryBefore: Memory;
-  memoryAfterInsert: Memory;
-  memoryAfterQueries: Memory;
-  kinds: KindResult[];
+  queries: QueryResult;
   targets: Record<string, boolean>;
 }
 
@@ -603,90 +1005,146 @@ function targets(kinds: KindResult[], mem: { peakMiB: number }) {
   return {
     "list p99 <= 50 ms (every filter)": lists.every((k) => k.p99 <= 50),
     "full text p99 <= 200 ms": text.every((k) => k.p99 <= 200),
-    "RSS <= 128 MiB (peak)": mem.peakMiB <= 128,
+    "RSS <= 128 MiB (peak of the recorder answering queries)":
+      mem.peakMiB <= 128,
   };
+}
+
+async function backend(
+  args: Args,
+  name: "sqlite" | "postgres",
+  storageDir: string | undefined,
+): Promise<BackendResult> {
+  const extra = [
+    "--backend",
+    name,
+    ...(storageDir !== undefined ? ["--storage-dir", storageDir] : []),
+  ];
+  if (name === "sqlite") {
+    const dir = await Deno.makeTempDir({
+      prefix: "execgate-index-bench-",
+      ...(args.indexDir !== undefined ? { dir: args.indexDir } : {}),
+    });
+    const path = `${dir}/index.sqlite`;
+    try {
+      const load = await phase(args, "reindex", [...extra, "--target", path]);
+      const fileMiB = Math.round(
+        await sizeOf([path, `${path}-wal`]) / 1048576,
+      );
+      const queries = await phase(args, "query", [
+        ...extra,
+        "--target",
+        path,
+      ]) as QueryResult;
+      return {
+        backend: name,
+        n: args.n,
+        load: load as LoadResult,
+        fileMiB,
+        queries,
+        targets: targets(queries.kinds, queries.memoryAfterLive),
+      };
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+  const pg = await startPostgres();
+  try {
+    const load = await phase(args, "reindex", [...extra, "--target", pg.url]);
+    // Fresh statistics, as autovacuum would have gathered by then.
+    const admin = (await import("postgres")).default(pg.url, { max: 1 });
+    await admin`VACUUM ANALYZE`;
+    await admin.end();
+    const queries = await phase(args, "query", [
+      ...extra,
+      "--target",
+      pg.url,
+    ]) as QueryResult;
+    return {
+      backend: name,
+      n: args.n,
+      load: load as LoadResult,
+      queries,
+      targets: targets(queries.kinds, queries.memoryAfterLive),
+    };
+  } finally {
+    await pg.close();
+  }
+}
+
+function markdown(
+  r: BackendResult,
+  generated: (GenerateResult & { reused: boolean }) | undefined,
+): string {
+  const l = r.load;
+  const q = r.queries;
+  const t = (x: Timing) => `${x.p50}/${x.p99}/${x.max}`;
+  return `\n### ${r.backend}, ${r.n.toLocaleString("en")} recordings\n\n` +
+    (generated
+      ? `- storage: ${generated.perSecond} recordings/s written through DiskStorage (${generated.seconds} s${
+        generated.reused ? ", an earlier run's, reused" : ""
+      }), ${generated.storageMiB} MiB on disk in ${generated.files} files, generator peak RSS ${generated.peakMiB} MiB\n`
+      : "") +
+    `- load (${l.mode}): ${l.perSecond}/s (${l.seconds} s${
+      l.listSeconds !== undefined
+        ? `, of which storage.list() ${l.listSeconds} s`
+        : ""
+    }; close ${l.closeSeconds} s), ${l.texts} texts` +
+    (r.fileMiB !== undefined ? `, file ${r.fileMiB} MiB` : "") +
+    `, peak RSS ${l.memoryAfter.peakMiB} MiB\n` +
+    `- recorder answering queries: RSS before opening the index ${q.memoryBefore.rssMiB} MiB, after the queries ${q.memoryAfterQueries.rssMiB} MiB (JS heap ${q.memoryAfterQueries.heapMiB} MiB), after the live puts ${q.memoryAfterLive.rssMiB} MiB, peak ${q.memoryAfterLive.peakMiB} MiB\n` +
+    `- ${q.live.count} new recordings through the upload path's calls, p50/p99/max ms: put (live) ${
+      t(q.live.put)
+    }, put (finished) ${t(q.live.putFinished)}, putText ${
+      t(q.live.putText)
+    }\n\n` +
+    "| query (limit 50) | p50 ms | p99 ms | max ms | mean items |\n" +
+    "|---|---:|---:|---:|---:|\n" +
+    q.kinds.map((k) =>
+      `| ${k.kind} | ${k.p50} | ${k.p99} | ${k.max} | ${k.meanItems} |`
+    ).join("\n") + "\n\n" +
+    Object.entries(r.targets).map(([t, ok]) =>
+      `- ${t}: ${ok ? "met" : "missed"}`
+    ).join("\n");
 }
 
 async function main() {
   const args = parseArgs(Deno.args);
   const world = new World(rng(args.seed));
+  if (args.child !== undefined) {
+    const out = args.child === "generate"
+      ? await generate(world, args, args.storageDir!)
+      : args.child === "reindex"
+      ? await loadPhase(world, args)
+      : await queryPhase(world, args);
+    console.log(JSON.stringify(out));
+    return;
+  }
+  let storageDir = args.storageDir;
+  let temporary = false;
+  let generated: (GenerateResult & { reused: boolean }) | undefined;
   const results: BackendResult[] = [];
-  if (args.sqlite) {
-    const dir = await Deno.makeTempDir({ prefix: "execgate-index-bench-" });
-    const path = `${dir}/index.sqlite`;
-    try {
-      const memoryBefore = rss();
-      const index = new SqliteIndex(path);
-      const insert = await load(index, world, args, 1);
-      const memoryAfterInsert = rss();
-      const kinds = await measure(index, world, args);
-      const memoryAfterQueries = rss();
-      const fileMiB = Math.round(
-        await sizeOf([path, `${path}-wal`]) / 1048576,
-      );
-      await index.close();
-      results.push({
-        backend: "sqlite",
-        n: args.n,
-        insert,
-        fileMiB,
-        memoryBefore,
-        memoryAfterInsert,
-        memoryAfterQueries,
-        kinds,
-        targets: targets(kinds, memoryAfterQueries),
-      });
-    } finally {
-      await Deno.remove(dir, { recursive: true });
+  try {
+    if (!args.direct) {
+      if (storageDir === undefined) {
+        storageDir = await Deno.makeTempDir({
+          prefix: "execgate-index-bench-storage-",
+        });
+        temporary = true;
+      }
+      generated = await ensureStorage(args, storageDir);
+    }
+    if (args.sqlite) results.push(await backend(args, "sqlite", storageDir));
+    if (args.postgres) {
+      results.push(await backend(args, "postgres", storageDir));
+    }
+  } finally {
+    if (temporary && storageDir !== undefined) {
+      await Deno.remove(storageDir, { recursive: true });
     }
   }
-  if (args.postgres) {
-    const pg = await startPostgres();
-    try {
-      const memoryBefore = rss();
-      const index = await PostgresIndex.open(pg.url, { max: 8 });
-      const insert = await load(index, world, args, 8);
-      const memoryAfterInsert = rss();
-      await index.close();
-      // Fresh statistics, as autovacuum would have gathered by then.
-      const again = await PostgresIndex.open(pg.url, { max: 1 });
-      const admin = (await import("postgres")).default(pg.url, { max: 1 });
-      await admin`VACUUM ANALYZE`;
-      await admin.end();
-      const kinds = await measure(again, world, args);
-      const memoryAfterQueries = rss();
-      await again.close();
-      results.push({
-        backend: "postgres",
-        n: args.n,
-        insert,
-        memoryBefore,
-        memoryAfterInsert,
-        memoryAfterQueries,
-        kinds,
-        targets: targets(kinds, memoryAfterQueries),
-      });
-    } finally {
-      await pg.close();
-    }
-  }
-  console.log(JSON.stringify({ args, results }, null, 2));
-  for (const r of results) {
-    console.log(
-      `\n### ${r.backend}, ${r.n.toLocaleString("en")} recordings\n\n` +
-        `insert ${r.insert.perSecond}/s (${r.insert.seconds} s)` +
-        (r.fileMiB !== undefined ? `, file ${r.fileMiB} MiB` : "") +
-        `; RSS before opening the index ${r.memoryBefore.rssMiB} MiB, after insert ${r.memoryAfterInsert.rssMiB} MiB, after queries ${r.memoryAfterQueries.rssMiB} MiB (JS heap ${r.memoryAfterQueries.heapMiB} MiB), process peak ${r.memoryAfterQueries.peakMiB} MiB\n\n` +
-        "| query (limit 50) | p50 ms | p99 ms | max ms | mean items |\n" +
-        "|---|---:|---:|---:|---:|\n" +
-        r.kinds.map((k) =>
-          `| ${k.kind} | ${k.p50} | ${k.p99} | ${k.max} | ${k.meanItems} |`
-        ).join("\n") + "\n\n" +
-        Object.entries(r.targets).map(([t, ok]) =>
-          `- ${t}: ${ok ? "met" : "missed"}`
-        ).join("\n"),
-    );
-  }
+  console.log(JSON.stringify({ args, generated, results }, null, 2));
+  for (const r of results) console.log(markdown(r, generated));
 }
 
 if (import.meta.main) await main();
