@@ -11,6 +11,26 @@
  * Storage stays the source of truth: a missing or lost text index is
  * derived again.
  *
+ * A live recording's text so far is searchable too, never stored (the
+ * stored `.txt` is the finished recording's):
+ *
+ * - Followed recordings ({@linkcode TextIndexer.follow}, the recorder
+ *   follows its own uploads when it has an index) are derived again every
+ *   `liveIntervalMs` (5 s) while their evidence grows, one at a time, each
+ *   read stopping at `maxTextChars`, and handed to `onText`. A pass waits
+ *   at least nine times its own duration before the next, so following
+ *   takes at most a tenth of the time whatever the number of live
+ *   sessions: the delay is 5 s on a quiet recorder and grows under load.
+ *   Storage decides what is there to read (S3 shows a live recording's
+ *   bytes once their segment is flushed, `flushIntervalMs`). A text that
+ *   reached its bound is not derived again.
+ * - {@linkcode TextIndexer.text} of a live recording (the scan path, which
+ *   has no index) derives its text so far on the spot.
+ *
+ * None of this is on an upload's byte path: it reads what storage holds.
+ * The finished recording's derivation waits for a live one in flight, so
+ * the final text always reaches `onText` last.
+ *
  * @module
  */
 
@@ -18,6 +38,12 @@ import type { RecordingId } from "./recording_id.ts";
 import type { RecordingManifest, RecordingStorage } from "./storage.ts";
 import { scanRecords } from "./_scan_records.ts";
 import { scanCast } from "./_scan_cast.ts";
+import {
+  RecordDecoder,
+  RecordFormatError,
+  RecordType,
+} from "../protocol/records.ts";
+import { OutputTextIndex } from "./text_index.ts";
 
 /** Options of {@linkcode TextIndexer}. */
 export interface TextIndexerOptions {
@@ -27,9 +53,29 @@ export interface TextIndexerOptions {
   concurrency?: number;
   /** Told when a derivation fails (the recording stays unsearchable). */
   onError?: (id: RecordingId, error: unknown) => void;
-  /** Told each text derived (e.g. to put it in the index). */
+  /**
+   * Told each text derived (e.g. to put it in the index): a finished
+   * recording's once, a followed live recording's each time it grew.
+   */
   onText?: (id: RecordingId, text: string) => Promise<unknown> | void;
+  /**
+   * Shortest time between two passes over the followed live recordings;
+   * `0` turns following off. @default {5000}
+   */
+  liveIntervalMs?: number;
 }
+
+/** A live recording being followed. */
+interface Followed {
+  id: RecordingId;
+  /** `castBytes` when its text was last derived (-1: never). */
+  bytes: number;
+  /** Its text reached the bound: nothing more to derive while live. */
+  full: boolean;
+}
+
+/** A pass waits this many times its own duration before the next. */
+const LIVE_IDLE_FACTOR = 9;
 
 /**
  * The queue of text derivations.
@@ -51,6 +97,11 @@ export class TextIndexer {
   #queue: RecordingId[] = [];
   #active = 0;
   #idle: { promise: Promise<void>; resolve: () => void } | undefined;
+  #followed = new Map<string, Followed>();
+  #liveRunning = new Map<string, Promise<string | undefined>>();
+  #liveTimer: ReturnType<typeof setTimeout> | undefined;
+  #livePass: Promise<void> | undefined;
+  #closed = false;
 
   /**
    * @param storage Where the evidence and the text indexes are.
@@ -66,31 +117,72 @@ export class TextIndexer {
    * @param id The recording id.
    */
   schedule(id: RecordingId): void {
+    // Finished: its live text is followed no more.
+    this.#followed.delete(id.id);
     this.#queue.push(id);
     this.#pump();
   }
 
   /**
+   * Follows a live recording: its text so far goes to `onText` every
+   * `liveIntervalMs` while it grows, until {@linkcode schedule} (it
+   * finished) or until storage no longer shows it `recording`. Does
+   * nothing without `onText`, with `liveIntervalMs: 0` or once closed.
+   * @param id The recording id.
+   */
+  follow(id: RecordingId): void {
+    const interval = this.#o.liveIntervalMs ?? 5000;
+    if (!this.#o.onText || interval <= 0 || this.#closed) return;
+    if (!this.#followed.has(id.id)) {
+      this.#followed.set(id.id, { id, bytes: -1, full: false });
+    }
+    this.#arm(interval);
+  }
+
+  /** @returns How many live recordings are followed. */
+  get following(): number {
+    return this.#followed.size;
+  }
+
+  /**
    * The text index of a recording: the stored one, or derived now when a
-   * finished recording has none. A live recording (`recording`) has none.
+   * finished recording has none. A live recording (`recording`) gets its
+   * text so far, derived now and not stored.
    * @param id The recording id.
    * @param manifest Its manifest, when the caller has it.
    * @returns The text, or `undefined`.
    */
-  text(
+  async text(
     id: RecordingId,
     manifest?: RecordingManifest,
   ): Promise<string | undefined> {
     const running = this.#running.get(id.id);
+    if (running) return await running;
+    const stored = await this.#storage.readText(id);
+    if (stored !== undefined) return stored;
+    const m = manifest ?? await this.#storage.get(id);
+    if (!m) return undefined;
+    if (m.status === "recording") return await this.#liveText(id);
+    return await this.#final(id, m);
+  }
+
+  /**
+   * A finished recording's text, derived once: concurrent asks share one
+   * derivation (a live lookup is never shared with it).
+   */
+  #final(
+    id: RecordingId,
+    m: RecordingManifest,
+  ): Promise<string | undefined> {
+    const running = this.#running.get(id.id);
     if (running) return running;
     const p = (async () => {
+      // A live derivation's onText must not land after the final one.
+      await this.#liveRunning.get(id.id)?.catch(() => {});
       const stored = await this.#storage.readText(id);
       if (stored !== undefined) return stored;
-      const m = manifest ?? await this.#storage.get(id);
-      if (!m || m.status === "recording") return undefined;
       return await this.#derive(id, m);
     })();
-    // Concurrent asks for one recording share one lookup and derivation.
     this.#running.set(id.id, p);
     const clear = () => {
       if (this.#running.get(id.id) === p) this.#running.delete(id.id);
@@ -99,13 +191,102 @@ export class TextIndexer {
     return p;
   }
 
-  /** @returns Resolves once nothing is queued or running. */
-  idle(): Promise<void> {
-    if (this.#active === 0 && this.#queue.length === 0) {
-      return Promise.resolve();
-    }
+  /**
+   * @returns Resolves once nothing is queued or running (a pass over live
+   * recordings in flight included).
+   */
+  async idle(): Promise<void> {
+    await this.#livePass;
+    if (this.#active === 0 && this.#queue.length === 0) return;
     this.#idle ??= Promise.withResolvers<void>();
-    return this.#idle.promise;
+    await this.#idle.promise;
+  }
+
+  /**
+   * Stops following live recordings (nothing new is followed) and waits
+   * for what is queued or running.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#followed.clear();
+    clearTimeout(this.#liveTimer);
+    this.#liveTimer = undefined;
+    await this.idle();
+  }
+
+  /** Starts the next pass in `ms`, unless one is due or running. */
+  #arm(ms: number): void {
+    if (this.#liveTimer !== undefined || this.#livePass !== undefined) return;
+    if (this.#followed.size === 0 || this.#closed) return;
+    this.#liveTimer = setTimeout(() => {
+      this.#liveTimer = undefined;
+      const started = Date.now();
+      const pass = this.#passOverLive();
+      this.#livePass = pass;
+      void pass.finally(() => {
+        this.#livePass = undefined;
+        const took = Date.now() - started;
+        this.#arm(
+          Math.max(this.#o.liveIntervalMs ?? 5000, took * LIVE_IDLE_FACTOR),
+        );
+      });
+    }, ms);
+  }
+
+  /** One pass: each followed recording that grew gets its text so far. */
+  async #passOverLive(): Promise<void> {
+    for (const f of [...this.#followed.values()]) {
+      if (this.#followed.get(f.id.id) !== f) continue;
+      try {
+        const m = await this.#storage.get(f.id);
+        if (!m || m.status !== "recording") {
+          // Finished (or gone) without schedule(): an upload whose storage
+          // failed. Nothing more to follow.
+          if (this.#followed.get(f.id.id) === f) {
+            this.#followed.delete(f.id.id);
+          }
+          continue;
+        }
+        if (f.full || m.castBytes === f.bytes) continue;
+        await this.#liveText(f.id, async (text, full) => {
+          // Finished meanwhile: the final derivation (which waits for this
+          // one) tells onText; a live text must not replace it.
+          if (this.#followed.get(f.id.id) !== f) return;
+          await this.#o.onText?.(f.id, text);
+          f.bytes = m.castBytes;
+          f.full = full;
+        });
+      } catch (e) {
+        this.#o.onError?.(f.id, e);
+      }
+    }
+  }
+
+  /**
+   * A live recording's text so far, derived now (concurrent asks share
+   * one read). `deliver`, when given, runs inside the same promise, so a
+   * finished recording's derivation waiting for it comes after.
+   */
+  #liveText(
+    id: RecordingId,
+    deliver?: (text: string, full: boolean) => Promise<void>,
+  ): Promise<string | undefined> {
+    const running = this.#liveRunning.get(id.id);
+    if (running && !deliver) return running;
+    const p = (async () => {
+      await running?.catch(() => {});
+      const stored = await this.#storage.openStored(id);
+      if (!stored) return undefined;
+      const scan = await liveRecordsText(stored, this.#o.maxTextChars);
+      await deliver?.(scan.text, scan.truncated);
+      return scan.text;
+    })();
+    this.#liveRunning.set(id.id, p);
+    const clear = () => {
+      if (this.#liveRunning.get(id.id) === p) this.#liveRunning.delete(id.id);
+    };
+    p.then(clear, clear);
+    return p;
   }
 
   #pump(): void {
@@ -137,4 +318,39 @@ export class TextIndexer {
     await this.#o.onText?.(id, scan.text);
     return scan.text;
   }
+}
+
+/**
+ * The text of a live record stream so far: reading stops at the bound (a
+ * live recording's text is derived again and again) and at a torn last
+ * record (the rest is still being written).
+ */
+async function liveRecordsText(
+  stream: ReadableStream<Uint8Array>,
+  maxTextChars: number,
+): Promise<{ text: string; truncated: boolean }> {
+  const d = new RecordDecoder();
+  const text = new OutputTextIndex(maxTextChars);
+  const reader = stream.getReader();
+  try {
+    while (!text.truncated) {
+      const r = await reader.read();
+      if (r.done) break;
+      let recs;
+      try {
+        recs = d.push(r.value);
+      } catch (e) {
+        if (e instanceof RecordFormatError) break;
+        throw e;
+      }
+      for (const rec of recs) {
+        if (rec.type === RecordType.STDOUT || rec.type === RecordType.STDERR) {
+          text.add(rec.type, rec.payload);
+        }
+      }
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  return { text: text.text(), truncated: text.truncated };
 }

@@ -5,6 +5,9 @@ import type { RecordingManifest } from "./storage.ts";
 import { TextIndexer } from "./text_indexer.ts";
 import { buildSession } from "./_test_records.ts";
 import { testHeader } from "./_test_util.ts";
+import { encodeRecord, RecordType } from "../protocol/records.ts";
+
+const enc = new TextEncoder();
 
 const DAY = new Date(Date.UTC(2026, 11, 2));
 
@@ -80,21 +83,90 @@ Deno.test("TextIndexer derives a finished recording's text from its evidence onc
   }
 });
 
-Deno.test("TextIndexer: a live recording has no text yet; a scheduled one is indexed in the background", async () => {
+Deno.test("TextIndexer: a live recording's text so far is derived on the spot, never stored; a scheduled one is indexed in the background", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const st = new DiskStorage({ dir });
     const indexer = new TextIndexer(st, { maxTextChars: 4 });
     const live = await store(st, "live", "typing", true);
-    assert.equal(await indexer.text(live), undefined);
+    // Bounded by maxTextChars, and not stored (the .txt is the final one).
+    assert.equal(await indexer.text(live), "typi");
     assert.equal(await st.readText(live), undefined);
     const done = await store(st, "later", "abcdefgh");
     indexer.schedule(done);
-    indexer.schedule(live); // still live: skipped
+    indexer.schedule(live); // still live: its text is not stored
     await indexer.idle();
-    // Bounded by maxTextChars.
     assert.equal(await st.readText(done), "abcd");
     assert.equal(await st.readText(live), undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Resolves once `check` holds, looking every 10 ms (bounded by 30 s). */
+async function until(what: string, check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+Deno.test("TextIndexer.follow hands a live recording's growing text to onText; once it finishes the final text comes last", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const st = new DiskStorage({ dir });
+    const told: string[] = [];
+    const indexer = new TextIndexer(st, {
+      maxTextChars: 1000,
+      liveIntervalMs: 10,
+      onText: (_id, text) => void told.push(text),
+    });
+    const id = makeRecordingId("follow", DAY);
+    const first = buildSession({
+      sessionId: "follow",
+      tty: true,
+      steps: [{ at: 5, out: 1, data: "first line\r\n" }],
+      endAt: false,
+    });
+    const w = await st.create(id, manifest(id), first.records);
+    indexer.follow(id);
+    indexer.follow(id); // once is enough
+    assert.equal(indexer.following, 1);
+    await until("the first text", () => told.at(-1) === "first line\n");
+    await w.write(encodeRecord(RecordType.STDOUT, 9000, enc.encode("second")));
+    await until("the grown text", () => told.at(-1) === "first line\nsecond");
+    await w.write(encodeRecord(RecordType.STDOUT, 9500, enc.encode(" end")));
+    await w.finish(manifest(id, { status: "partial", finishedAt: 3 }));
+    indexer.schedule(id);
+    assert.equal(indexer.following, 0);
+    await indexer.idle();
+    assert.equal(told.at(-1), "first line\nsecond end");
+    assert.equal(await st.readText(id), "first line\nsecond end");
+    await indexer.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("TextIndexer.follow stops following a recording storage no longer shows live, and does nothing without onText or once closed", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const st = new DiskStorage({ dir });
+    const indexer = new TextIndexer(st, {
+      maxTextChars: 1000,
+      liveIntervalMs: 10,
+      onText: () => {},
+    });
+    const id = await store(st, "ended", "bye"); // finished, never scheduled
+    indexer.follow(id);
+    await until("it is dropped", () => indexer.following === 0);
+    await indexer.close();
+    indexer.follow(id);
+    assert.equal(indexer.following, 0);
+    const quiet = new TextIndexer(st, { maxTextChars: 10 });
+    quiet.follow(id);
+    assert.equal(quiet.following, 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
