@@ -12,6 +12,9 @@
  *   record stream as uploaded (a v1 recording: its `.cast`).
  * - `GET /v1/recordings/YYYY/MM/DD/<sid>/stdout` (viewer): the raw stdout
  *   bytes, concatenated, byte for byte (v2 recordings).
+ * - `GET /v1/recordings/YYYY/MM/DD/<sid>/live` (viewer): Server-Sent Events
+ *   following the recording as it is stored, until it is finalised; a
+ *   finished one streams whole and ends (`views/live_view.ts`).
  * - `GET /ui…`: the web UI (viewer, login form); `GET /healthz`.
  *
  * @module
@@ -25,6 +28,7 @@ import {
   RecordType,
 } from "../protocol/records.ts";
 import { castOfRecords, channelOfRecords } from "./views/cast_view.ts";
+import { LIVE_CONTENT_TYPE, liveCastEvents } from "./views/live_view.ts";
 import { requireRole, TokenAuthority } from "./auth.ts";
 import type { RecorderConfig } from "./config.ts";
 import { Ingestor, type IngestResult, jsonError } from "./ingest.ts";
@@ -147,8 +151,12 @@ export function createRecorder(
     storage,
     ...(index
       ? {
-        onStarted: (m: RecordingManifest) =>
-          void indexing("put", m.id, index.put(m)),
+        onStarted: (m: RecordingManifest) => {
+          void indexing("put", m.id, index.put(m));
+          // Its text so far becomes searchable while it is live.
+          const id = parseRecordingId(m.id);
+          if (id) indexer.follow(id);
+        },
       }
       : {}),
     onFinished: (id) => {
@@ -306,6 +314,30 @@ export function createRecorder(
     download("evidence"),
   );
   app.get("/v1/recordings/:y/:m/:d/:sid/stdout", viewer, download("stdout"));
+  // The live view: what is stored so far, then each new event as it is
+  // stored, until the recording is finalised (a finished one streams whole
+  // and ends at once). Polls storage; stops when the client goes away or
+  // the recorder closes (the player then reconnects and starts over).
+  const closing = new AbortController();
+  app.get("/v1/recordings/:y/:m/:d/:sid/live", viewer, async (c) => {
+    const { y, m, d, sid } = c.req.param();
+    const raw = `${y}/${m}/${d}/${sid}`;
+    const id = parseRecordingId(raw);
+    if (!id || !await storage.get(id)) {
+      return jsonError(404, `No such recording: ${JSON.stringify(raw)}`);
+    }
+    const body = liveCastEvents(storage, id, {
+      signal: closing.signal,
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+    return new Response(body, {
+      headers: {
+        "content-type": LIVE_CONTENT_TYPE,
+        "cache-control": "no-store",
+        "x-accel-buffering": "no",
+      },
+    });
+  });
 
   if (config.ui.enabled) {
     app.get("/", (c) => c.redirect("/ui", 302));
@@ -379,8 +411,9 @@ export function createRecorder(
       return n;
     },
     async close() {
+      closing.abort();
       await ingestor.shutdown();
-      await indexer.idle();
+      await indexer.close();
       await index?.close();
       await storage.close();
     },
