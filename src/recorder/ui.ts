@@ -3,7 +3,9 @@
  * and text search, and a page per recording with an embedded
  * `asciinema-player` and a download link. Server-rendered with `hono/html`
  * (every interpolated value is escaped); it works without script, except
- * the player.
+ * the player. The page of a live session plays it live: the player
+ * follows the recorder's live view (`GET /v1/recordings/…/live`) and the
+ * page says when the session has ended, linking its finished view.
  *
  * Viewing needs a viewer token: the login form sets it in an HttpOnly,
  * SameSite=Strict cookie (`Secure` over HTTPS) and returns to the page and
@@ -248,6 +250,26 @@ function filterForm(q: RecordingQuery, params: URLSearchParams): Html {
 }
 
 /**
+ * On a live page: when the player's stream ends (the recording was
+ * finalised), the badge says so, a link leads to the finished view, and the
+ * player's opaque "stream ended" overlay is hidden so the last screen stays
+ * in view.
+ */
+const LIVE_ENDED_SCRIPT = `
+window.player.addEventListener("ended", () => {
+  document.getElementById("player").classList.add("ended");
+  const s = document.getElementById("live-state");
+  s.className = "ended";
+  s.textContent = "Ended";
+  s.title = "The session has ended";
+  const a = document.createElement("a");
+  a.id = "finished";
+  a.href = location.pathname;
+  a.textContent = "Show the finished recording";
+  s.after(a, " ");
+});`;
+
+/**
  * Builds the UI routes (mounted at `/ui`).
  * @param options Storage, tokens, title.
  * @returns The Hono app.
@@ -479,15 +501,32 @@ export function createUi(options: UiOptions): Hono {
     // "both": the terminal fits the box's width and height, so the control
     // bar stays on screen whatever the terminal size (the box is sized in
     // the style sheet).
-    const config = JSON.stringify({
-      fit: "both",
-      autoPlay: true,
-      preload: true,
-      idleTimeLimit: 2,
-    });
+    const live = man.status === "recording" && man.format === "records";
+    const config = JSON.stringify(
+      live
+        ? { fit: "both", autoPlay: true }
+        : { fit: "both", autoPlay: true, preload: true, idleTimeLimit: 2 },
+    );
+    // A live session plays through the player's eventsource driver, which
+    // follows the recorder's live view (`views/live_view.ts`) without
+    // buffering: what arrives is shown at once.
+    const src = live
+      ? {
+        driver: "eventsource",
+        url: `/v1/recordings/${id.id}/live`,
+        bufferTime: 0,
+      }
+      : castUrl;
     return c.html(page(
       title,
-      html`<h2 class="title" title="${command}">${command || man.sessionId}</h2>
+      html`<h2 class="title" title="${command}">${
+        live
+          ? html`
+            <span id="live-state" class="recording"
+              title="The player follows the session as it is recorded">Live</span>
+          `
+          : ""
+      }${command || man.sessionId}</h2>
 <div id="player"></div>
 <p><a id="download" href="${castUrl}" download>Download .cast</a>${
         man.format === "records"
@@ -517,8 +556,10 @@ ${
       }</dl>
 <script src="/ui/assets/asciinema-player.min.js"></script>
 <script>window.player = AsciinemaPlayer.create(${
-        raw(JSON.stringify(castUrl).replaceAll("<", "\\u003c"))
-      }, document.getElementById("player"), ${raw(config)});</script>`,
+        raw(JSON.stringify(src).replaceAll("<", "\\u003c"))
+      }, document.getElementById("player"), ${raw(config)});${
+        live ? raw(LIVE_ENDED_SCRIPT) : ""
+      }</script>`,
       true,
       html`<link rel="stylesheet" href="/ui/assets/asciinema-player.css">`,
     ));

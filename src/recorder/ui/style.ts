@@ -11,6 +11,9 @@
  *   4:3 terminal's height, so a phone is not left with an empty band), and
  *   the player fits the terminal inside it (`fit: "both"`), so its control
  *   bar stays on screen whatever the terminal size.
+ * - A live session's title has a "Live" badge (`#live-state`), "Ended" once
+ *   its stream ends; the player's opaque "stream ended" overlay is then
+ *   hidden, so the session's last screen stays in view.
  *
  * @module
  */
@@ -47,6 +50,10 @@ nav.pages{display:flex;gap:1.5em;margin:1em 0}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em;background:#fff;padding:1em;overflow-wrap:anywhere}
 dt{color:#555}dd{margin:0}
 .error{color:#b91c1c}
+#live-state{font-size:.8em;font-weight:normal;padding:0 .4em;border:1px solid currentColor;border-radius:3px;margin-right:.3em}
+#live-state.ended{color:#555}
+h2.title a{font-size:.8em;font-weight:normal;margin-right:.5em}
+#player.ended .ap-overlay-info{display:none}
 .login{max-width:360px;margin:4em auto;background:#fff;padding:1.5em;border:1px solid #ddd}
 h2.title{font-size:1.15em;margin:0 0 .5em;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 #player{height:min(calc(100vh - 8.5em),calc(75vw + 2.5em));min-height:12em}
