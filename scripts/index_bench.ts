@@ -778,6 +778,10 @@ interface LoadResult {
   perSecond: number;
   /** `storage.list()`, included in `seconds`. */
   listSeconds?: number;
+  /** Reading the texts (`textOf`), included in `seconds`. */
+  textSeconds?: number;
+  /** In `putMany` (or `put` and `putText`), included in `seconds`. */
+  indexSeconds: number;
   /** Closing the index afterwards (SQLite: `PRAGMA optimize`). */
   closeSeconds: number;
   memoryBefore: Memory;
@@ -799,10 +803,25 @@ class TimedStorage extends DiskStorage {
 async function loadPhase(world: World, args: Args): Promise<LoadResult> {
   const memoryBefore = rss();
   const index = await openIndex(args);
+  let indexMs = 0;
+  for (const name of ["put", "putText", "putMany"] as const) {
+    const call = index[name].bind(index) as (...a: unknown[]) => Promise<void>;
+    (index as unknown as Record<string, unknown>)[name] = async (
+      ...a: unknown[]
+    ) => {
+      const t = performance.now();
+      try {
+        return await call(...a);
+      } finally {
+        indexMs += performance.now() - t;
+      }
+    };
+  }
   const t0 = performance.now();
   let recordings = 0;
   let texts = 0;
   let listSeconds: number | undefined;
+  let textMs = 0;
   let mode: string;
   if (args.direct) {
     mode = args.batch === 1
@@ -839,7 +858,14 @@ async function loadPhase(world: World, args: Args): Promise<LoadResult> {
     const r = await reindex(
       storage,
       index,
-      (id) => storage.readText(parseRecordingId(id)!),
+      async (id) => {
+        const t = performance.now();
+        try {
+          return await storage.readText(parseRecordingId(id)!);
+        } finally {
+          textMs += performance.now() - t;
+        }
+      },
       {
         batch: args.batch,
         progressEvery: 100_000,
@@ -861,6 +887,8 @@ async function loadPhase(world: World, args: Args): Promise<LoadResult> {
     seconds: Math.round(seconds * 10) / 10,
     perSecond: Math.round(recordings / seconds),
     ...(listSeconds !== undefined ? { listSeconds } : {}),
+    ...(args.direct ? {} : { textSeconds: Math.round(textMs / 100) / 10 }),
+    indexSeconds: Math.round(indexMs / 100) / 10,
     closeSeconds: Math.round((performance.now() - t1) / 100) / 10,
     memoryBefore,
     memoryAfter: rss(),
@@ -1087,9 +1115,9 @@ function markdown(
       : "") +
     `- load (${l.mode}): ${l.perSecond}/s (${l.seconds} s${
       l.listSeconds !== undefined
-        ? `, of which storage.list() ${l.listSeconds} s`
-        : ""
-    }; close ${l.closeSeconds} s), ${l.texts} texts` +
+        ? `: storage.list() ${l.listSeconds} s, reading texts ${l.textSeconds} s,`
+        : ":"
+    } in the index ${l.indexSeconds} s; close ${l.closeSeconds} s), ${l.texts} texts` +
     (r.fileMiB !== undefined ? `, file ${r.fileMiB} MiB` : "") +
     `, peak RSS ${l.memoryAfter.peakMiB} MiB\n` +
     `- recorder answering queries: RSS before opening the index ${q.memoryBefore.rssMiB} MiB, after the queries ${q.memoryAfterQueries.rssMiB} MiB (JS heap ${q.memoryAfterQueries.heapMiB} MiB), after the live puts ${q.memoryAfterLive.rssMiB} MiB, peak ${q.memoryAfterLive.peakMiB} MiB\n` +

@@ -6,6 +6,7 @@
  */
 
 import type { Logger } from "../../log.ts";
+import { startTime } from "../query.ts";
 import type { RecordingManifest, RecordingStorage } from "../storage.ts";
 import type { IndexEntry, RecordingIndex } from "./recording_index.ts";
 
@@ -42,8 +43,8 @@ export interface ReindexOptions {
 }
 
 /**
- * Empties an index and puts every stored recording and its text again, in
- * batches ({@linkcode RecordingIndex.putMany}: a transaction per batch
+ * Empties an index and puts every stored recording and its text again,
+ * oldest first, in batches ({@linkcode RecordingIndex.putMany}: a transaction per batch
  * instead of two per recording). A text that cannot be read is logged and
  * counted; its recording is still indexed (it only matches no `q`): a view
  * never hides evidence.
@@ -76,7 +77,12 @@ export async function reindex(
   const now = options.now ?? (() => performance.now());
   const every = options.progressEvery ?? 10_000;
   const t0 = now();
-  const all = await storage.list();
+  // Oldest first: a database index appends in its own order (SQLite's
+  // full-text index flushes its buffer whenever a document number goes
+  // down, which storage's listing order made happen every few texts).
+  const all = (await storage.list()).sort((a, b) =>
+    startTime(a) - startTime(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
   options.log?.info("reindex started", {
     index: index.describe,
     recordings: all.length,
