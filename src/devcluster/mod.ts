@@ -4,8 +4,11 @@
  * namespaces, pods (list, get, create, delete, watch), logs (`-f`),
  * `kubectl auth whoami` (with impersonation), ephemeral containers, and
  * exec/attach over WebSocket (`v4`/`v5.channel.k8s.io`; exec also over
- * SPDY/3.1), the kubelet's exec/attach/run through `nodes/NODE/proxy`, and
- * `pods`/`services` proxy paths. Requests are routed on the path as
+ * SPDY/3.1), port-forward (SPDY/3.1, SPDY tunnelled in WebSocket as kubectl
+ * 1.31+ sends it, and the channel-style `v4.channel.k8s.io`) to real local
+ * servers behind the pods' ports (`cluster.exposePort`), the kubelet's
+ * exec/attach/run through `nodes/NODE/proxy`, and `pods`/`services` proxy
+ * paths. Requests are routed on the path as
  * kube-apiserver decodes it (`goPath`, `goQuery`, `goBool`), and a test can
  * read what ran (`cluster.executions()`, `waitForExecution`) and every
  * request head received (`cluster.requests()`). Containers are local processes in a per-pod scratch directory,
@@ -84,3 +87,4 @@ export type {
 } from "./objects.ts";
 export type { ClusterStore } from "./store.ts";
 export type { PodRuntime } from "./pod_runtime.ts";
+export type { PodPorts, PortTarget } from "./pod_ports.ts";

@@ -18,6 +18,7 @@ import {
   type ContainerStatus,
   type Pod,
 } from "./objects.ts";
+import { PodPorts } from "./pod_ports.ts";
 import { RunningContainer } from "./running_container.ts";
 import type { ClusterStore } from "./store.ts";
 
@@ -37,6 +38,8 @@ export class PodRuntime {
   #rootDir: string;
   #size: { cols: number; rows: number };
   #containers = new Map<string, RunningContainer>();
+  /** The local addresses behind the pods' ports (`pods/portforward`). */
+  readonly ports: PodPorts = new PodPorts();
 
   /**
    * @param store The object store whose pods this runtime runs.
@@ -175,6 +178,7 @@ export class PodRuntime {
         this.#containers.delete(key);
       }
     }
+    this.ports.removePod(namespace, name);
     const pod = this.#store.deletePod(namespace, name);
     rmSync(this.podDir(namespace, name), { recursive: true, force: true });
     return pod;

@@ -30,6 +30,7 @@ import {
   type IssuedCert,
 } from "./certs.ts";
 import type { ContainerSpec, Pod } from "./objects.ts";
+import type { PortTarget } from "./pod_ports.ts";
 import { PodRuntime } from "./pod_runtime.ts";
 import { ClusterStore } from "./store.ts";
 import { handleUpgrade } from "./upgrade.ts";
@@ -125,6 +126,23 @@ export interface DevCluster {
   createPod(init: PodInit): Pod;
   /** Deletes a pod; undefined when it did not exist. */
   deletePod(namespace: string, name: string): Pod | undefined;
+  /**
+   * Backs a pod port with a local TCP address: each connection `kubectl
+   * port-forward` makes to the pod's `port` is a TCP connection to
+   * `target` (see `pod_ports.ts`). A pod port with nothing behind it refuses.
+   * @param namespace Namespace.
+   * @param pod Pod name.
+   * @param port The pod's port.
+   * @param target The local address, e.g. `{ port: server.addr.port }`.
+   * @throws {Error} The pod does not exist.
+   * @throws {RangeError} A port is not 1 to 65535.
+   */
+  exposePort(
+    namespace: string,
+    pod: string,
+    port: number,
+    target: PortTarget,
+  ): void;
   /** Reads a pod. */
   getPod(namespace: string, name: string): Pod | undefined;
   /**
@@ -397,6 +415,14 @@ export async function startDevCluster(
     requests: () => requests.all(),
     waitForRequest: (predicate, signal) => requests.waitFor(predicate, signal),
     deletePod: (namespace, name) => runtime.deletePod(namespace, name),
+    exposePort(namespace, pod, port, target) {
+      if (!store.getPod(namespace, pod)) {
+        throw new Error(
+          `Cannot expose port ${port} of pod "${namespace}/${pod}": the pod does not exist`,
+        );
+      }
+      runtime.ports.expose(namespace, pod, port, target);
+    },
     getPod: (namespace, name) => store.getPod(namespace, name),
     waitForPod(
       namespace,
