@@ -618,7 +618,7 @@ export function createApiApp(ctx: ApiContext): Hono<Env> {
     });
   });
 
-  for (const sub of ["exec", "attach"]) {
+  for (const sub of ["exec", "attach", "portforward"]) {
     app.on(
       ["GET", "POST"],
       `/api/v1/namespaces/:ns/pods/:name/${sub}`,

@@ -18,9 +18,14 @@ export type ExecutionVia =
   | "nodes/proxy/attach"
   | "nodes/proxy/run"
   | "pods/proxy"
-  | "services/proxy";
+  | "services/proxy"
+  | "pods/portforward";
 
-/** One command the cluster started, or one request a proxy path served. */
+/**
+ * One command the cluster started, one request a proxy path served, or one
+ * port-forward session (`pods/portforward`: no container, no command; the
+ * ports are in `rawTarget` or, over SPDY, in each stream's headers).
+ */
 export interface Execution {
   /** The route. */
   via: ExecutionVia;

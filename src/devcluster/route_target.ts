@@ -8,6 +8,7 @@
  * | `…/namespaces/NS/pods/POD/exec\|attach` | kube-apiserver (`PodExecOptions`) | `command` all values, `container` first, `stdin`/`stdout`/`stderr`/`tty` Kubernetes bools |
  * | `/api/v1/nodes/NODE/proxy/exec\|attach/NS/POD[/UID]/CTR` | the kubelet's own API | `command` all values; `input`/`output`/`error`/`tty` true only when the first value is `1` |
  * | `/api/v1/nodes/NODE/proxy/run/NS/POD[/UID]/CTR` | the kubelet (`getRun`) | `cmd` split on single spaces |
+ * | `…/namespaces/NS/pods/POD/portforward` | kube-apiserver (`PodPortForwardOptions`), then the kubelet | `ports` all values (read by `portforward_request.ts`) |
  * | `…/pods/[SCHEME:]POD[:PORT]/proxy/PATH`, `…/services/[SCHEME:]SVC[:PORT]/proxy/PATH` | whatever the pod serves | none |
  *
  * With a TTY the kubelet drops stderr. Sources: kubernetes
@@ -44,6 +45,18 @@ export interface StreamRoute {
   stderr: boolean;
   /** The client has a terminal. */
   tty: boolean;
+}
+
+/** A port-forward to a pod. */
+export interface PortForwardRoute {
+  /** The route. */
+  via: "pods/portforward";
+  /** Namespace. */
+  namespace: string;
+  /** Pod name. */
+  pod: string;
+  /** Every `ports` value as sent (each may hold a comma-separated list). */
+  ports: string[];
 }
 
 /** The kubelet's `run`: a command whose output is the answer's body. */
@@ -121,7 +134,7 @@ function kubeletFlag(target: GoTarget, name: string): boolean {
  */
 export function matchRoute(
   target: GoTarget,
-): StreamRoute | RunRoute | ProxyRoute | undefined {
+): StreamRoute | RunRoute | ProxyRoute | PortForwardRoute | undefined {
   const s = target.segments;
   if (s[0] !== "api" || s[1] !== "v1") return undefined;
   if (s[2] === "namespaces" && s.length >= 7) {
@@ -144,6 +157,14 @@ export function matchRoute(
         stdout: bool("stdout"),
         stderr: bool("stderr") && !tty,
         tty,
+      };
+    }
+    if (s[4] === "pods" && s.length === 7 && s[6] === "portforward") {
+      return {
+        via: "pods/portforward",
+        namespace,
+        pod: s[5]!,
+        ports: goValues(target.query, "ports"),
       };
     }
     if ((s[4] === "pods" || s[4] === "services") && s[6] === "proxy") {

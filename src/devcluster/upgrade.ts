@@ -1,7 +1,8 @@
 /**
  * Upgrade requests on the raw socket of the `node:https` server's `upgrade`
  * event, routed on the path as kube-apiserver decodes it (`go_request.ts`,
- * `route_target.ts`): `pods/exec`, `pods/attach`, the kubelet's
+ * `route_target.ts`): `pods/exec`, `pods/attach`, `pods/portforward` (see
+ * `portforward_upgrade.ts`), the kubelet's
  * `nodes/NODE/proxy/exec|attach/…` (kubelet query names), and WebSocket
  * echoes behind `pods/…/proxy` and `services/…/proxy`. Authenticate, find the
  * pod and container, then either answer a plain HTTP `Status` (not found,
@@ -35,8 +36,10 @@ import {
 } from "./execution_log.ts";
 import { GO_BAD_REQUEST, type GoTarget, goTarget } from "./go_request.ts";
 import { serveWebSocketEcho } from "./proxy_echo.ts";
+import { servePortForwardUpgrade } from "./portforward_upgrade.ts";
 import {
   matchRoute,
+  type PortForwardRoute,
   type ProxyRoute,
   type StreamRoute,
 } from "./route_target.ts";
@@ -128,7 +131,7 @@ export function handleUpgrade(
   }
   const headers = rawHeaderPairs(req);
   const record = (
-    r: StreamRoute | ProxyRoute,
+    r: StreamRoute | ProxyRoute | PortForwardRoute,
     container: string,
   ) =>
     ctx.executions?.add({
@@ -145,6 +148,17 @@ export function handleUpgrade(
       ...impersonationOf(headers),
       headers,
     });
+  if (route.via === "pods/portforward") {
+    servePortForwardUpgrade(
+      { ...ctx, ports: ctx.runtime.ports },
+      req,
+      socket,
+      head,
+      route,
+      { log: (code) => log(code, who), record: () => record(route, "") },
+    );
+    return;
+  }
   if ("path" in route) {
     serveProxyUpgrade(ctx, req, socket, head, route, () => record(route, ""));
     log(101, who);
