@@ -33,7 +33,8 @@ import { requireRole, TokenAuthority } from "./auth.ts";
 import type { RecorderConfig } from "./config.ts";
 import { Ingestor, type IngestResult, jsonError } from "./ingest.ts";
 import { parseRecordingQuery, type RecordingQuery, runQuery } from "./query.ts";
-import { parseRecordingId } from "./recording_id.ts";
+import { parseRecordingId, partId } from "./recording_id.ts";
+import { JoinedStorage } from "./parts.ts";
 import type { RecordingManifest, RecordingStorage } from "./storage.ts";
 import { createUi } from "./ui.ts";
 import { TextIndexer } from "./text_indexer.ts";
@@ -116,7 +117,9 @@ export function createRecorder(
   config: RecorderConfig,
   deps: RecorderDeps,
 ): Recorder {
-  const { storage } = deps;
+  // Uploads go to the storage as they are; everything read sees a session
+  // that failed over between recorders sharing it as one recording.
+  const storage = new JoinedStorage(deps.storage);
   const log = deps.logger ?? jsonLogger("recorder");
   const authority = new TokenAuthority({
     uploader: config.auth.uploaderTokens,
@@ -147,21 +150,40 @@ export function createRecorder(
       }
       : {}),
   });
+  /**
+   * The recording a part shows as: its first part when that is in this
+   * storage (a session that failed over between recorders sharing it).
+   */
+  const shownAs = async (id: RecordingId): Promise<RecordingId> => {
+    if (id.part === undefined) return id;
+    const first = partId(id, 1);
+    const joined = await storage.get(first);
+    return joined?.parts?.some((p) => p.id === id.id) ? first : id;
+  };
   const ingestor = new Ingestor({
-    storage,
+    storage: deps.storage,
     ...(index
       ? {
         onStarted: (m: RecordingManifest) => {
-          void indexing("put", m.id, index.put(m));
-          // Its text so far becomes searchable while it is live.
-          const id = parseRecordingId(m.id);
-          if (id) indexer.follow(id);
+          const raw = parseRecordingId(m.id);
+          if (!raw) return;
+          void indexing(
+            "put",
+            m.id,
+            shownAs(raw).then(async (id) => {
+              await index.put(id === raw ? m : (await storage.get(id)) ?? m);
+              // Its text so far becomes searchable while it is live.
+              indexer.follow(id);
+            }),
+          );
         },
       }
       : {}),
-    onFinished: (id) => {
+    // The final ack waits for this: a listing after it shows the end.
+    onFinished: async (raw) => {
+      const id = await shownAs(raw).catch(() => raw);
       if (index) {
-        void indexing(
+        await indexing(
           "put",
           id.id,
           storage.get(id).then((m) => m && index.put(m)),

@@ -362,7 +362,10 @@ Deno.test("Recorder acknowledges at every interval while the upload is idle", as
       acks.push(JSON.parse(next.value));
     }
     const idle = { ack: cut, stored: cut };
-    assert.deepEqual(acks.slice(1), [idle, idle, idle]);
+    // The header's ack names the recording (the proxy needs it to fail over).
+    assert.deepEqual(acks[1], { ...idle, id: acks[1].id });
+    assert.match(acks[1].id, /^\d{4}\/\d\d\/\d\d\/idle$/);
+    assert.deepEqual(acks.slice(2), [idle, idle]);
     ctl.enqueue(full.slice(cut));
     ctl.close();
     let last;

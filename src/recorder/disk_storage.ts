@@ -50,7 +50,8 @@ export interface DiskStorageOptions {
 
 const DAY_PART = /^[0-9]{2}$/;
 const YEAR_PART = /^[0-9]{4}$/;
-const EVIDENCE_FILE = /^([A-Za-z0-9_-]{1,64})\.(?:cast|records)$/;
+const EVIDENCE_FILE =
+  /^([A-Za-z0-9_-]{1,64}(?:~[0-9]{1,2})?)\.(?:cast|records)$/;
 
 /** Recording storage in a local folder. */
 export class DiskStorage implements RecordingStorage {
@@ -71,7 +72,8 @@ export class DiskStorage implements RecordingStorage {
 
   #path(id: RecordingId, ext: string): string {
     // Every part was matched by a strict pattern in parseRecordingId/makeRecordingId.
-    return `${this.#dir}/${id.year}/${id.month}/${id.day}/${id.sessionId}${ext}`;
+    const part = id.part === undefined ? "" : `~${id.part}`;
+    return `${this.#dir}/${id.year}/${id.month}/${id.day}/${id.sessionId}${part}${ext}`;
   }
 
   #folder(id: RecordingId): string {

@@ -23,12 +23,20 @@
 import {
   type Ack,
   ACK_CONTENT_TYPE,
+  CONTINUES_HEADER,
+  PART_HEADER,
   SESSION_HEADER,
   SESSION_ID_PATTERN,
 } from "../recording/wire.ts";
 import type { IncrementalDigest } from "../recording/cast_encoder.ts";
 import { Sha256 } from "../recording/sha256.ts";
-import { makeRecordingId, type RecordingId } from "./recording_id.ts";
+import {
+  makeRecordingId,
+  MAX_PART,
+  parseRecordingId,
+  partId,
+  type RecordingId,
+} from "./recording_id.ts";
 import type { RecordingManifest, RecordingStorage } from "./storage.ts";
 import { ingestRecords } from "./records_ingest.ts";
 
@@ -67,7 +75,7 @@ export interface IngestOptions {
   /** Called when an upload ends. */
   onResult?: (result: IngestResult) => void;
   /** Called once a recording is finalised (e.g. to derive its text). */
-  onFinished?: (id: RecordingId) => void;
+  onFinished?: (id: RecordingId) => void | Promise<void>;
   /** Called once an upload's header is stored, with its live manifest. */
   onStarted?: (manifest: RecordingManifest) => void;
   /**
@@ -158,7 +166,11 @@ export class Ingestor {
    * @returns Whether the upload was live here.
    */
   terminate(id: string, by: string, reason: string): boolean {
-    const live = this.#byId.get(id);
+    // A failed-over session is live as its latest part (`<id>~<part>`).
+    let live = this.#byId.get(id);
+    for (const [k, v] of this.#byId) {
+      if (k.startsWith(`${id}~`)) live = v;
+    }
     if (!live) return false;
     live.control.terminated ??= { by, reason, at: this.#now() };
     live.send({ terminate: { by, reason } });
@@ -195,7 +207,9 @@ export class Ingestor {
       );
     }
     if (!req.body) return jsonError(400, "The upload has no body");
-    const id = makeRecordingId(sessionId, new Date(this.#now()));
+    const id = continuedId(req.headers, sessionId) ??
+      makeRecordingId(sessionId, new Date(this.#now()));
+    if (typeof id === "string") return jsonError(400, id);
     if (await this.#o.storage.exists(id)) {
       return jsonError(
         409,
@@ -261,6 +275,40 @@ export class Ingestor {
     }
     await Promise.allSettled([...this.#running]);
   }
+}
+
+/**
+ * The id of a continued upload's part (failover, `wire.ts`
+ * {@linkcode Continuation}), from its request headers.
+ * @param headers The request headers.
+ * @param sessionId The validated session id.
+ * @returns The part's id; `undefined` for a first part; a string saying
+ * what is wrong with the headers.
+ */
+function continuedId(
+  headers: Headers,
+  sessionId: string,
+): RecordingId | string | undefined {
+  const first = headers.get(CONTINUES_HEADER);
+  const part = headers.get(PART_HEADER);
+  if (first === null && part === null) return undefined;
+  if (first === null || part === null) {
+    return `A continued upload needs both the ${CONTINUES_HEADER} and the ${PART_HEADER} header`;
+  }
+  const id = parseRecordingId(first);
+  if (!id || id.part !== undefined || id.sessionId !== sessionId) {
+    return `The ${CONTINUES_HEADER} header ${
+      JSON.stringify(first.slice(0, 120))
+    } is not the id of this session's first part (YYYY/MM/DD/${sessionId})`;
+  }
+  if (
+    !/^[0-9]{1,2}$/.test(part) || Number(part) < 2 || Number(part) > MAX_PART
+  ) {
+    return `The ${PART_HEADER} header ${
+      JSON.stringify(part.slice(0, 20))
+    } is not a part number from 2 to ${MAX_PART}`;
+  }
+  return partId(id, Number(part));
 }
 
 /**

@@ -37,7 +37,8 @@ import type { IncrementalDigest } from "../recording/cast_encoder.ts";
 import type { Ack, CastHeader, SessionEnd } from "../recording/wire.ts";
 import { castHeaderProblem } from "./cast_lines.ts";
 import type { IngestLimits, IngestResult } from "./ingest.ts";
-import type { RecordingId } from "./recording_id.ts";
+import { MAX_PART, partId, type RecordingId } from "./recording_id.ts";
+import { openJoined, readParts } from "./parts.ts";
 import {
   RecordingExistsError,
   type RecordingManifest,
@@ -69,11 +70,61 @@ export interface RecordsIngestContext {
   /** Aborted when the uploader goes away or the recorder shuts down. */
   signal: AbortSignal;
   /** Called once the recording is finalised (e.g. to derive its text). */
-  onFinished?: (id: RecordingId) => void;
+  /**
+   * Called once the recording is finalised (e.g. to update the index and
+   * derive its text); the final acknowledgement waits for what it returns
+   * (it must not reject), so a listing after `done` shows the final status.
+   */
+  onFinished?: (id: RecordingId) => void | Promise<void>;
   /** Called once the header is stored, with the live manifest (the index). */
   onStarted?: (manifest: RecordingManifest) => void;
   /** Set by the recorder when a moderator ends the session. */
   control?: { terminated?: { by: string; reason: string; at: number } };
+}
+
+/**
+ * What is wrong with a header's `continues` (failover, `wire.ts`
+ * `Continuation`) for the upload's id: a later part must carry one that
+ * names its first part and number, a first part none.
+ * @returns The problem, or `undefined`.
+ */
+export function continuationProblem(
+  c: unknown,
+  id: RecordingId,
+): string | undefined {
+  if (id.part === undefined) {
+    return c === undefined
+      ? undefined
+      : "header continues is set, but the upload is not a continued part";
+  }
+  if (!isObject(c)) {
+    return `header continues is missing: the upload is part ${id.part}`;
+  }
+  const first = partId(id, 1).id;
+  if (c.part !== id.part) {
+    return `header continues.part is ${
+      JSON.stringify(c.part)
+    }, but the upload is part ${id.part}`;
+  }
+  if (c.recording !== first) {
+    return `header continues.recording is ${
+      JSON.stringify(String(c.recording).slice(0, 120))
+    }, but the upload continues ${first}`;
+  }
+  if (!Number.isSafeInteger(c.offset) || (c.offset as number) < 0) {
+    return "header continues.offset is not a byte offset";
+  }
+  if (typeof c.recorder !== "string" || c.recorder.length > 2048) {
+    return "header continues.recorder is not a URL";
+  }
+  if (typeof c.reason !== "string" || c.reason.length > 4096) {
+    return "header continues.reason is not a text of at most 4096 characters";
+  }
+  if (typeof c.at !== "number" || !Number.isFinite(c.at)) {
+    return "header continues.at is not a time";
+  }
+  if (id.part > MAX_PART) return `part ${id.part} is over ${MAX_PART}`;
+  return undefined;
 }
 
 /** A reason to stop the upload that is the upload's fault (not storage's). */
@@ -170,6 +221,58 @@ export async function ingestRecords(
     return p;
   };
   let lastAck = -1;
+  // A later part (failover): its records start at session offset `base`,
+  // after its own header record of `headerEnd` bytes.
+  let base = 0;
+  let headerEnd = 0;
+  let seeding: Promise<void> | undefined;
+  let unverified: string | undefined;
+  let gaps: string | undefined;
+  /**
+   * Feeds the earlier parts' stdout/stderr (over storage shared with their
+   * recorders) into the digests, so the whole session's end record is
+   * checked; without them, says what could not be checked.
+   */
+  const seedFromParts = async (upTo: number) => {
+    const firstId = partId(id, 1);
+    const first = await storage.get(firstId);
+    const parts = first
+      ? (await readParts(storage, first, firstId)).slice(0, id.part! - 1)
+      : [];
+    if (parts.length !== id.part! - 1) {
+      unverified = `part ${parts.length + 1} of this session (${
+        partId(id, parts.length + 1).id
+      }) is not in this recorder's storage: this part's records and the session's castBytes were checked; the end record's stdout/stderr digests cover the whole session and were not`;
+      return;
+    }
+    const missing: string[] = [];
+    const stream = await openJoined(
+      storage,
+      parts,
+      firstId,
+      upTo,
+      (from, to) => missing.push(`${from} to ${to}`),
+    );
+    const d = new RecordDecoder();
+    if (stream) {
+      for await (const chunk of stream) {
+        for (const r of d.push(chunk)) {
+          if (r.type !== RecordType.STDOUT && r.type !== RecordType.STDERR) {
+            continue;
+          }
+          const which = r.type === RecordType.STDOUT ? "stdout" : "stderr";
+          digests[which].update(r.payload);
+          counts[which] += r.payload.length;
+        }
+      }
+    }
+    if (missing.length > 0 || !stream) {
+      gaps =
+        `the earlier parts do not hold every byte before this part (missing bytes ${
+          missing.join(", ") || `0 to ${upTo}`
+        })`;
+    }
+  };
   const ack = () => {
     if (written === lastAck) return;
     lastAck = written;
@@ -252,7 +355,8 @@ export async function ingestRecords(
             }`,
           );
         }
-        const problem = castHeaderProblem(h, sessionId);
+        const problem = castHeaderProblem(h, sessionId) ??
+          continuationProblem((h as CastHeader).continues, id);
         if (problem !== undefined) {
           throw new Stop(
             `Cannot accept the header record at byte ${r.offset}: ${problem}`,
@@ -265,13 +369,22 @@ export async function ingestRecords(
         ctx.onStarted?.(live);
         header = h as CastHeader;
         written = next;
-        // The proxy starts the session once this is acknowledged.
-        ack();
+        if (header.continues) {
+          base = header.continues.offset;
+          headerEnd = next;
+          seeding = seedFromParts(header.continues.offset);
+        }
+        // The proxy starts the session once this is acknowledged; it needs
+        // the id should it fail over later.
+        lastAck = written;
+        send({ ack: written, stored: writer.durableBytes, id: id.id });
         break;
       }
       case RecordType.STDOUT:
       case RecordType.STDERR: {
         const which = r.type === RecordType.STDOUT ? "stdout" : "stderr";
+        // A later part: the earlier parts' output comes first.
+        if (seeding) await seeding;
         digests[which].update(r.payload);
         counts[which] += r.payload.length;
         break;
@@ -386,21 +499,25 @@ export async function ingestRecords(
   // recording in one PUT there; a separate flush first would cost a segment).
   await chain;
   const hex = { stdout: digests.stdout.hex(), stderr: digests.stderr.hex() };
+  if (seeding) await seeding.catch((e) => gaps ??= `storage failed: ${e}`);
   if (!reason && end) {
     for (const c of ["stdout", "stderr"] as const) {
+      if (unverified) break;
       const said = end.channels[c];
       if (said.bytes !== counts[c] || said.sha256 !== hex[c]) {
         reason =
           `the end record says ${c} is ${said.bytes} bytes with SHA-256 ${said.sha256}, but the recorder stored ${
             counts[c]
-          } bytes with SHA-256 ${hex[c]}`;
+          } bytes with SHA-256 ${hex[c]}${gaps ? `: ${gaps}` : ""}`;
         send({ error: reason });
         break;
       }
     }
-    if (!reason && end.castBytes !== endOffset) {
+    // A later part's records stand at `base` in the session's stream.
+    const before = base + endOffset - headerEnd;
+    if (!reason && end.castBytes !== before) {
       reason =
-        `the end record says castBytes ${end.castBytes}, but ${endOffset} bytes of records came before it`;
+        `the end record says castBytes ${end.castBytes}, but ${before} bytes of records came before it`;
       send({ error: reason });
     }
   }
@@ -423,6 +540,7 @@ export async function ingestRecords(
         ...(ctx.control?.terminated
           ? { terminated: ctx.control.terminated }
           : {}),
+        ...(unverified ? { unverified } : {}),
       })
     );
   } catch (e) {
@@ -436,8 +554,9 @@ export async function ingestRecords(
       reason: reason ?? message,
     };
   }
+  // Keepalives go on while the index is told (a slow shared index).
+  await Promise.resolve(ctx.onFinished?.(id)).catch(() => {});
   clearInterval(timer);
-  ctx.onFinished?.(id);
   if (stopped === undefined) {
     send({
       ack: written,

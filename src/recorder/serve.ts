@@ -117,7 +117,20 @@ export async function serveRecorder(
         clearInterval(retention);
         clearInterval(sweeping);
         await recorder.close();
-        await server.shutdown();
+        // Every upload is finalised by now; an uploader that keeps its
+        // request body open would hold a graceful shutdown for ever.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = await Promise.race([
+          server.shutdown().then(() => false),
+          new Promise<boolean>((r) => timer = setTimeout(() => r(true), 2000)),
+        ]);
+        clearTimeout(timer);
+        if (late) {
+          log.warn(
+            "closed without waiting for connections still open after 2000 ms (an uploader kept its request body open; its recording is finalised)",
+          );
+          server.unref();
+        }
       })();
       return closing;
     },

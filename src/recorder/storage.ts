@@ -24,6 +24,7 @@
 
 import type { CastHeader, SessionEnd } from "../recording/wire.ts";
 import type { RecordingId } from "./recording_id.ts";
+import type { RecordingPart } from "./parts.ts";
 
 /** Where a recording stands. */
 export type RecordingStatus = "complete" | "partial" | "recording" | "refused";
@@ -65,6 +66,18 @@ export interface RecordingManifest {
   partialReason?: string;
   /** Whether the text index stopped at its size bound. */
   textTruncated?: boolean;
+  /**
+   * The parts of a session that failed over to other recorders midway
+   * (`parts.ts`): set on the joined manifest the recorder serves for the
+   * first part's id.
+   */
+  parts?: RecordingPart[];
+  /**
+   * Set on a later part whose earlier parts are not in this recorder's
+   * storage: what could not be checked (the end record's digests cover the
+   * whole session).
+   */
+  unverified?: string;
   /** Set when a moderator ended the live session from the recorder. */
   terminated?: {
     /** The moderator's name (from the recorder's configuration). */

@@ -25,6 +25,7 @@
 import { exitCodeOf, type K8sStatus } from "../k8s/status.ts";
 import type { TerminalSize } from "../k8s/terminal_size.ts";
 import {
+  encodeRecord,
   encodeRecordHeader,
   MAX_RECORD_PAYLOAD,
   RECORD_HEADER_BYTES,
@@ -39,6 +40,8 @@ import {
 import { Sha256 } from "./sha256.ts";
 import { channelDigests, cutText, sessionEnd } from "./session_end.ts";
 import {
+  type CastHeader,
+  type Continuation,
   type EndReason,
   MAX_STATUS_CHARS,
   type UpstreamRefusal,
@@ -85,6 +88,7 @@ export class RecordEncoder {
   #counts = { stdout: 0, stderr: 0 };
   #bytes = 0;
   #begun = false;
+  #header: CastHeader | undefined;
   #ended = false;
   #protocol: string | undefined;
   #status: unknown;
@@ -116,10 +120,30 @@ export class RecordEncoder {
     if (this.#begun) throw new TypeError("Cannot begin a recording twice");
     this.#begun = true;
     const header = castHeader(this.#info, this.#startMs, this.#defaultSize);
+    this.#header = header;
     return this.#record(
       RecordType.HEADER,
       Math.round(this.#startMs * 1000),
       enc.encode(JSON.stringify(header)),
+    );
+  }
+
+  /**
+   * The `HEADER` record of a later part (failover): the session's header
+   * with `continues`. Not part of the session's stream: `bytes` and the
+   * end record's `castBytes` do not count it.
+   * @param continues Where and why the session failed over.
+   * @returns The record, one chunk.
+   * @throws {TypeError} Before {@linkcode RecordEncoder.begin}.
+   */
+  continuation(continues: Continuation): Uint8Array {
+    if (!this.#header) {
+      throw new TypeError("Cannot continue a recording that has not begun");
+    }
+    return encodeRecord(
+      RecordType.HEADER,
+      Math.round(this.#startMs * 1000),
+      enc.encode(JSON.stringify({ ...this.#header, continues })),
     );
   }
 

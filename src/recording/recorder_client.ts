@@ -96,6 +96,8 @@ export interface RecorderClientOptions {
    * its recorder makes progress on others. @default {6}
    */
   stallFactor?: number;
+  /** More request headers (a continued part's, `wire.ts`). @default {none} */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -244,10 +246,10 @@ export class RecorderUpload {
     & Required<
       Omit<
         RecorderClientOptions,
-        "token" | "header" | "budget" | "progress" | "stallFactor"
+        "token" | "header" | "budget" | "progress" | "stallFactor" | "headers"
       >
     >
-    & { token?: string };
+    & { token?: string; headers?: Readonly<Record<string, string>> };
   #progress: RecorderProgress;
   #stallFactor: number;
   #queue: Uint8Array[] = [];
@@ -259,6 +261,7 @@ export class RecorderUpload {
   #finalAck: Ack | undefined;
   #ackEnded = false;
   #accepted = false;
+  #recordingId: string | undefined;
   #resolveFailure!: (e: RecordingFailedError) => void;
   #wakePuller: (() => void) | undefined;
   #spaceWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -300,6 +303,7 @@ export class RecorderUpload {
       urls: options.urls,
       sessionId: options.sessionId,
       token: options.token,
+      headers: options.headers,
     };
     this.failure = new Promise((resolve) => this.#resolveFailure = resolve);
   }
@@ -322,6 +326,11 @@ export class RecorderUpload {
   /** Body bytes the recorder acknowledged. */
   get ackedBytes(): number {
     return this.#acked;
+  }
+
+  /** The recording's id, once the recorder named it (with the header's ack). */
+  get recordingId(): string | undefined {
+    return this.#recordingId;
   }
 
   /** The error that broke the recording, if any. */
@@ -537,6 +546,7 @@ export class RecorderUpload {
     if (o.token !== undefined) {
       headers.set("authorization", `Bearer ${o.token}`);
     }
+    for (const [k, v] of Object.entries(o.headers ?? {})) headers.set(k, v);
     const body = new ReadableStream<Uint8Array>({
       pull: (controller) => this.#pull(controller),
       cancel: (reason) => {
@@ -691,6 +701,9 @@ export class RecorderUpload {
     const now = this.#opts.now();
     this.#lastLineAt = now;
     this.#progress.line(this.url, now);
+    if (typeof ack.id === "string" && this.#recordingId === undefined) {
+      this.#recordingId = ack.id.slice(0, 200);
+    }
     const t = ack.terminate;
     if (
       typeof t === "object" && t !== null && typeof t.by === "string" &&

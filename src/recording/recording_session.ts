@@ -61,6 +61,7 @@ import {
   type RecorderUpload,
 } from "./recorder_client.ts";
 import type { WindowBudget } from "./window_budget.ts";
+import { FailoverUpload } from "./failover_upload.ts";
 import { RecordEncoder } from "./record_encoder.ts";
 import type { CastHeader, EndReason, UpstreamRefusal } from "./wire.ts";
 import { concatBytes } from "../bytes.ts";
@@ -179,7 +180,7 @@ export class RecordingSession implements RelayTap {
   #o: RecordingSessionOptions;
   #log: Logger;
   #now: () => number;
-  #upload: RecorderUpload;
+  #upload: FailoverUpload;
   #encoder: RecordEncoder;
   #enforce: boolean;
   #window: number;
@@ -284,12 +285,36 @@ export class RecordingSession implements RelayTap {
       sessionId: options.sessionId,
       recorder: upload.url,
     });
-    return new RecordingSession(options, upload, encoder, log);
+    const failover = new FailoverUpload({
+      urls: options.recorderUrls,
+      first: upload,
+      continuation: (c) => encoder.continuation(c),
+      open: (url, header, headers, connectTimeoutMs) =>
+        openRecorderUpload({
+          urls: [url],
+          sessionId: options.sessionId,
+          token: options.uploaderToken,
+          fetch: options.fetch,
+          connectTimeoutMs,
+          ackTimeoutMs: l.ackTimeoutMs,
+          maxQueueBytes: l.windowBytes ?? DEFAULT_WINDOW_BYTES,
+          budget: l.budget,
+          header,
+          headers,
+        }),
+      windowBytes: l.windowBytes ?? DEFAULT_WINDOW_BYTES,
+      ackTimeoutMs: l.ackTimeoutMs ?? 10_000,
+      connectTimeoutMs: l.connectTimeoutMs ?? 5000,
+      sessionId: options.sessionId,
+      now,
+      log,
+    });
+    return new RecordingSession(options, failover, encoder, log);
   }
 
   private constructor(
     options: RecordingSessionOptions,
-    upload: RecorderUpload,
+    upload: FailoverUpload,
     encoder: RecordEncoder,
     log: Logger,
   ) {

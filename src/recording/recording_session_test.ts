@@ -5,7 +5,11 @@ import fc from "fast-check";
 import { WsChannelParser } from "../k8s/ws_channel_parser.ts";
 import { encodeWsFrame } from "../k8s/ws_frame.ts";
 import { memoryLogger } from "../log.ts";
-import { RecordType, type SessionRecord } from "../protocol/records.ts";
+import {
+  RecordDecoder,
+  RecordType,
+  type SessionRecord,
+} from "../protocol/records.ts";
 import { startFakeRecorder } from "../testing/fake_recorder.ts";
 import { FakeUpload } from "../testing/fake_upload.ts";
 import { RecordingRequiredError } from "./failure_policy.ts";
@@ -743,3 +747,75 @@ for (const enforce of [true, false]) {
     },
   );
 }
+
+Deno.test("RecordingSession fails over mid-session: the next recorder gets the rest from the oldest unacknowledged record, the client sees every byte once", async () => {
+  const a = await startFakeRecorder();
+  const b = await startFakeRecorder();
+  try {
+    const o = options([a.url, b.url], {
+      now: Date.now,
+      limits: { ackTimeoutMs: 2000, windowBytes: 64 * 1024 },
+    });
+    const tap = await RecordingSession.start(o);
+    assert.ok(tap instanceof RecordingSession);
+    tap.upgraded(PROTOCOL_V5);
+    const s = drive(tap);
+    const first = down(1, "first part\n");
+    await s.write(first);
+    await s.until(() => s.receivedBytes >= first.length);
+    await a.kill();
+    const second = down(1, "second part\n");
+    await s.write(second);
+    await s.until(() => s.receivedBytes >= first.length + second.length);
+    await s.close();
+    await s.reading;
+    assert.deepEqual(s.received, cat(first, second));
+    assert.equal(tap.recorderUrl, b.url);
+    await tap.end("upstream-gone");
+    const part2 = await b.until((u) => u.manifest !== undefined);
+    const head = JSON.parse(dec(part2.records[0]!.payload));
+    assert.equal(head.continues.part, 2);
+    assert.equal(head.continues.recorder, a.url);
+    assert.equal(head.continues.recording, "fake/sess-42");
+    // Part 1 up to the offset, then part 2 after its header: one stream.
+    const whole = cat(
+      a.uploads[0]!.raw.subarray(0, head.continues.offset),
+      part2.raw.subarray(part2.records[1]?.offset ?? part2.raw.length),
+    );
+    const records = new RecordDecoder().push(whole);
+    assert.equal(dec(outputOf(records)), "first part\nsecond part\n");
+    const end = JSON.parse(dec(records.at(-1)!.payload));
+    assert.equal(end.castBytes, records.at(-1)!.offset);
+    assert.equal(part2.headers.get("x-execgate-part"), "2");
+    assert.ok(o.logger.lines.some((l) => /failed over/.test(String(l.msg))));
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("RecordingSession fail closed: when no recorder takes the rest, the session ends saying failover found none", async () => {
+  const a = await startFakeRecorder();
+  try {
+    const o = options([a.url, deadUrl()], {
+      now: Date.now,
+      limits: { ackTimeoutMs: 1000, connectTimeoutMs: 500 },
+    });
+    const tap = await RecordingSession.start(o);
+    assert.ok(tap instanceof RecordingSession);
+    tap.upgraded(PROTOCOL_V5);
+    const s = drive(tap);
+    await a.kill();
+    await s.write(down(1, "never shown"));
+    await s.until(() => s.closed);
+    assert.ok(!dec(s.received).includes("never shown"));
+    const abort = decodeAbort(s.received);
+    assert.match(
+      abort.stderr,
+      /failover found no recorder to take the rest \(tried: http:\/\/127\.0\.0\.1:\d+ \(connection refused\)\)/,
+    );
+    await tap.end("recording-failed");
+  } finally {
+    await a.close();
+  }
+});

@@ -62,6 +62,13 @@ export const CAST_CONTENT_TYPE = "application/x-asciicast";
 export const ACK_CONTENT_TYPE = "application/x-ndjson";
 /** Key of the object on the final line of the upload body. */
 export const END_KEY = "execgate.end";
+/**
+ * Header of a continued upload: the id of the session's first part (as the
+ * first recorder acknowledged it). See {@linkcode Continuation}.
+ */
+export const CONTINUES_HEADER = "x-execgate-continues";
+/** Header of a continued upload: its part number (2 to 99). */
+export const PART_HEADER = "x-execgate-part";
 /** Largest accepted session id. */
 export const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -174,7 +181,10 @@ export interface Ack {
   stored?: number;
   /** Set on the last line once the upload is finished. */
   done?: boolean;
-  /** Recording id (storage key) once known. */
+  /**
+   * Recording id (storage key): on the acknowledgement of the header and on
+   * the last line.
+   */
   id?: string;
   /** Whether the recording was finalised complete. */
   complete?: boolean;
@@ -228,4 +238,32 @@ export interface CastHeader {
    * start; now in {@linkcode SessionEnd.protocol}.
    */
   protocol?: string;
+  /** Set in the header of a later part: where the session failed over. */
+  continues?: Continuation;
+}
+
+/**
+ * Failover: the recorder taking a session failed midway, and the proxy went
+ * on with the next recorder of the grant's list from the last acknowledged
+ * byte. The later part's upload is a record stream of its own: a `HEADER`
+ * (the session's header plus this) and then the session's records from
+ * `offset` on, exactly as they would have followed in one upload; its end
+ * record's `castBytes` and digests are the whole session's.
+ *
+ * The request also carries {@linkcode CONTINUES_HEADER} and
+ * {@linkcode PART_HEADER}, which must agree with `recording` and `part`.
+ */
+export interface Continuation {
+  /** This part's number: 2 for the first failover. */
+  part: number;
+  /** The id of the session's first part. */
+  recording: string;
+  /** Byte offset in the session's record stream where this part starts. */
+  offset: number;
+  /** Base URL of the recorder of the previous part. */
+  recorder: string;
+  /** Why the previous part stopped, as the proxy saw it. */
+  reason: string;
+  /** Unix ms (proxy clock) when the proxy failed over. */
+  at: number;
 }

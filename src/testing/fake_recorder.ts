@@ -299,7 +299,10 @@ export function startFakeRecorder(
             giveUp(options.refuseHeader);
             return;
           }
-          if (step === undefined) send({ ack: upload.raw.length });
+          // Names the recording, as the real one does with the header's ack.
+          if (step === undefined) {
+            send({ ack: upload.raw.length, id: `fake/${sessionId}` });
+          }
           notify();
         }
       } catch (e) {
