@@ -19,7 +19,9 @@
  * the index, `--batch` at a time through `putMany` (`--batch 1`: one `put`
  * and one `putText` each, two transactions per recording). `--storage-dir`
  * keeps the generated storage (and reuses it on the next run with the same
- * `--n` and `--seed`); `--index-dir` is where the SQLite file goes.
+ * `--n` and `--seed`); `--index-dir` keeps the SQLite file likewise (a run
+ * with the same `--n`, `--seed`, `--direct` and `--batch` queries it again
+ * instead of rebuilding it; the live recordings are removed at the end).
  *
  * Each phase runs in its own process, so each one's peak RSS (`VmHWM`) is
  * its own: the generator, the reindex (storage's `list()` and the batches),
@@ -632,6 +634,7 @@ interface GenerateResult {
 }
 
 const MARKER = "bench-storage.json";
+const INDEX_MARKER = "bench-index.json";
 
 /**
  * Writes N recordings through the storage API, as an upload and the text
@@ -786,6 +789,8 @@ interface LoadResult {
   closeSeconds: number;
   memoryBefore: Memory;
   memoryAfter: Memory;
+  /** An earlier run's index (`--index-dir`), queried again. */
+  reused?: boolean;
 }
 
 /** A DiskStorage whose `list()` is timed. */
@@ -918,7 +923,13 @@ interface QueryResult {
   memoryAfterQueries: Memory;
   memoryAfterLive: Memory;
   kinds: KindResult[];
-  live: { count: number; put: Timing; putFinished: Timing; putText: Timing };
+  live: {
+    count: number;
+    put: Timing;
+    putFinished: Timing;
+    putText: Timing;
+    remove: Timing;
+  };
 }
 
 /**
@@ -957,6 +968,14 @@ async function queryPhase(world: World, args: Args): Promise<QueryResult> {
       await index.putText(final.id, text);
       putText.push(performance.now() - t);
     }
+    // Gone again (as retention removes), so a kept index stays the N.
+    const remove: number[] = [];
+    for (let j = 0; j < args.live; j++) {
+      const { manifest } = recording(world, args.seed, args.n + j, args.n);
+      const t = performance.now();
+      await index.remove(manifest.id);
+      remove.push(performance.now() - t);
+    }
     return {
       memoryBefore,
       memoryAfterQueries,
@@ -967,6 +986,7 @@ async function queryPhase(world: World, args: Args): Promise<QueryResult> {
         put: timing(put),
         putFinished: timing(putFinished),
         putText: timing(putText),
+        remove: timing(remove),
       },
     };
   } finally {
@@ -1049,13 +1069,41 @@ async function backend(
     ...(storageDir !== undefined ? ["--storage-dir", storageDir] : []),
   ];
   if (name === "sqlite") {
-    const dir = await Deno.makeTempDir({
-      prefix: "execgate-index-bench-",
-      ...(args.indexDir !== undefined ? { dir: args.indexDir } : {}),
-    });
+    // --index-dir keeps the file, and a later run with the same recordings
+    // and mode queries it again instead of rebuilding it.
+    const dir = args.indexDir ??
+      await Deno.makeTempDir({ prefix: "execgate-index-bench-" });
     const path = `${dir}/index.sqlite`;
+    const marker = `${dir}/${INDEX_MARKER}`;
+    const key = JSON.stringify({
+      n: args.n,
+      seed: args.seed,
+      direct: args.direct,
+      batch: args.batch,
+    });
     try {
-      const load = await phase(args, "reindex", [...extra, "--target", path]);
+      await Deno.mkdir(dir, { recursive: true });
+      const kept = await Deno.readTextFile(marker).then(
+        (t) => JSON.parse(t) as { key: string; load: LoadResult },
+        () => undefined,
+      );
+      let load: LoadResult;
+      if (kept !== undefined && kept.key === key) {
+        load = { ...kept.load, reused: true };
+      } else {
+        await Deno.remove(marker).catch(() => {});
+        for (const side of ["", "-wal", "-shm"]) {
+          await Deno.remove(path + side).catch(() => {});
+        }
+        load = await phase(args, "reindex", [
+          ...extra,
+          "--target",
+          path,
+        ]) as LoadResult;
+        if (args.indexDir !== undefined) {
+          await Deno.writeTextFile(marker, JSON.stringify({ key, load }));
+        }
+      }
       const fileMiB = Math.round(
         await sizeOf([path, `${path}-wal`]) / 1048576,
       );
@@ -1067,13 +1115,15 @@ async function backend(
       return {
         backend: name,
         n: args.n,
-        load: load as LoadResult,
+        load,
         fileMiB,
         queries,
         targets: targets(queries.kinds, queries.memoryAfterLive),
       };
     } finally {
-      await Deno.remove(dir, { recursive: true });
+      if (args.indexDir === undefined) {
+        await Deno.remove(dir, { recursive: true });
+      }
     }
   }
   const pg = await startPostgres();
@@ -1113,7 +1163,9 @@ function markdown(
         generated.reused ? ", an earlier run's, reused" : ""
       }), ${generated.storageMiB} MiB on disk in ${generated.files} files, generator peak RSS ${generated.peakMiB} MiB\n`
       : "") +
-    `- load (${l.mode}): ${l.perSecond}/s (${l.seconds} s${
+    `- load (${l.mode}${
+      l.reused ? ", an earlier run's file, reused" : ""
+    }): ${l.perSecond}/s (${l.seconds} s${
       l.listSeconds !== undefined
         ? `: storage.list() ${l.listSeconds} s, reading texts ${l.textSeconds} s,`
         : ":"
@@ -1125,7 +1177,7 @@ function markdown(
       t(q.live.put)
     }, put (finished) ${t(q.live.putFinished)}, putText ${
       t(q.live.putText)
-    }\n\n` +
+    }, remove ${t(q.live.remove)}\n\n` +
     "| query (limit 50) | p50 ms | p99 ms | max ms | mean items |\n" +
     "|---|---:|---:|---:|---:|\n" +
     q.kinds.map((k) =>
