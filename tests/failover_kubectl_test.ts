@@ -182,6 +182,12 @@ Deno.test(
                 .text();
             assert.match(cast, /before 49/);
             assert.match(cast, /after 49/);
+            // The recording's page says where it failed over.
+            const page = await (await fetch(`${b.url}/ui/r/${one.id}`, {
+              headers: { cookie: `execgate_viewer=${VIEWER_TOKEN}` },
+            })).text();
+            assert.match(page, /Failed over/);
+            assert.ok(page.includes(`${one.id}~2`), "the page names part 2");
           } else {
             assert.equal(listed.length, 1, JSON.stringify(listed));
             const part2 = listed[0]!;

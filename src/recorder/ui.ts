@@ -48,6 +48,7 @@ import {
   commandOf,
   cutText,
   durationText,
+  failoverText,
   refusalOf,
   sessionTypeOf,
   statusText,
@@ -495,6 +496,8 @@ export function createUi(options: UiOptions): Hono {
         "Ended by",
         man.terminated ? `${man.terminated.by}: ${man.terminated.reason}` : "",
       ],
+      ["Failed over", failoverText(man)],
+      ["Not checked", man.unverified ?? ""],
     ];
     const canEnd = c.get("role") === "moderator" &&
       man.status === "recording" && options.terminate !== undefined;

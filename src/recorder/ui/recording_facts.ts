@@ -188,3 +188,33 @@ export function statusText(m: RecordingManifest): string {
 export function cutText(text: string, max = MAX_CELL_MESSAGE_CHARS): string {
   return text.length <= max ? text : text.slice(0, max - 1) + "…";
 }
+
+/**
+ * Where a session failed over between recorders (`parts.ts`): for the
+ * joined recording, each later part with its offset and the recorder it
+ * left; for a later part on its own, the part it continues.
+ * @param m The manifest.
+ * @returns The text, `""` when the session never failed over.
+ * @example
+ * ```ts
+ * import { failoverText } from "./recording_facts.ts";
+ * import type { RecordingManifest } from "../storage.ts";
+ * const m = { header: { continues: { part: 2, recording: "2026/12/02/s", offset: 10, recorder: "https://a", reason: "stalled", at: 0 } } };
+ * if (!failoverText(m as unknown as RecordingManifest).startsWith("part 2 of 2026/12/02/s")) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function failoverText(m: RecordingManifest): string {
+  const c = m.header?.continues;
+  if (c) {
+    return `part ${c.part} of ${c.recording}, from byte ${c.offset}: ${c.recorder} stopped (${c.reason})`;
+  }
+  return (m.parts ?? []).filter((p) => p.failover).map((p) =>
+    `at byte ${p.offset} to part ${p.part} (${p.id}): ${
+      p.failover!.from
+    } stopped (${p.failover!.reason})${
+      p.missing ? `; bytes ${p.missing.from} to ${p.missing.to} missing` : ""
+    }`
+  ).join("; ");
+}
