@@ -75,6 +75,11 @@ Deno.test("RecordingIndex: SqliteIndex (memory, file) and PostgresIndex page eve
     others["sqlite (text index always)"] = new SqliteIndex(":memory:", {
       scanBelowRows: 0,
     });
+    // Three rows' texts checked one by one, the older ones by the index.
+    others["sqlite (3 texts, then the text index)"] = new SqliteIndex(
+      ":memory:",
+      { scanBelowRows: 3 },
+    );
     const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
     await admin`CREATE DATABASE always`;
     await admin.end();

@@ -2,13 +2,18 @@
  * The recording index in one SQLite file (`node:sqlite`), for a recorder
  * with local disk.
  *
- * Schema (version 1, `PRAGMA user_version`, WAL journal):
+ * Schema (version 2, `PRAGMA user_version`, WAL journal):
  *
  * - `recordings`: one row per recording, one column per filter (`start` is
  *   `startTime(m)` in Unix seconds as REAL, used for order and `from`/`to`),
  *   and the manifest JSON; an index per exact filter, each ending in
  *   `(start, id)` so a filtered page is read in order and stops at `limit`.
- *   Its rowid `doc` sorts like `start` (`_doc_key.ts`).
+ *   Its rowid `doc` sorts like `start` (`_doc_key.ts`). Version 2 added
+ *   `(command, start, id)`: a `command` filter first reads the distinct
+ *   commands from it (when there are at most 1,000) and answers a command
+ *   that contains the needle nowhere at once instead of scanning every row;
+ *   a list whose commands are at most 64 reads each one's newest rows from
+ *   it and merges them.
  * - `recording_tags` `(tag, start, id)`: `tag` pages in order as well.
  * - `recording_text`: an FTS5 table (`trigram case_sensitive 0`) whose
  *   rowid is the recording's `doc`; `recording_pending_texts` holds a text
@@ -16,10 +21,12 @@
  *
  * `q` of three or more characters is one quoted FTS5 phrase (quotes
  * doubled, so `*`, `OR`, `NEAR`, `:` … are literal), read newest `doc`
- * first and rechecked with `instr`, so a page stops once it is full. When
- * the other filters leave fewer than `scanBelowRows` rows, and for one or
- * two characters (which trigrams cannot answer), the texts of the filtered
- * rows are checked in order with `instr` instead.
+ * first and rechecked with `instr`, so a page stops once it is full. With
+ * other filters, the texts of the newest `scanBelowRows` rows passing them
+ * are checked in order with `instr` first, and the full-text index only
+ * answers for the older rows if the page is not full by then; for one or
+ * two characters (which trigrams cannot answer) every filtered row's text
+ * is checked in order.
  *
  * Case-insensitive matching (`command`, `q`) equals `runQuery`'s
  * `String.prototype.toLowerCase` exactly, also for non-ASCII text: the
@@ -88,7 +95,14 @@ const MIGRATIONS: readonly string[] = [
      text,
      tokenize = 'trigram case_sensitive 0'
    );`,
+  // The distinct commands, for a command filter (see #commandsContaining).
+  `CREATE INDEX recordings_command ON recordings (command, start, id);`,
 ];
+
+/** Most distinct commands read to answer a command filter from them. */
+const COMMAND_SCAN = 1000;
+/** Most commands a list merges from their own rows (one branch each). */
+const COMMAND_BRANCHES = 64;
 
 /** Tables every known version has. */
 const TABLES = [
@@ -138,8 +152,9 @@ export interface SqliteIndexOptions {
    */
   softHeapLimitMiB?: number;
   /**
-   * Below this many rows passing the other filters, `q` checks their texts
-   * one by one instead of reading the full-text index. @default {2000}
+   * How many of the newest rows passing the other filters `q` checks text
+   * by text before it reads the full-text index for the older ones (0:
+   * the full-text index alone). @default {2000}
    */
   scanBelowRows?: number;
 }
@@ -420,6 +435,17 @@ export class SqliteIndex implements RecordingIndex {
     const cursor = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
     const base = buildWhere(q);
     const k = base.key;
+    if (base.command !== undefined) {
+      const commands = this.#commandsContaining(base.command.needle);
+      // No recording passes the filters: no page, no cursor.
+      if (commands?.length === 0) return { items: [] };
+      if (
+        commands !== undefined && commands.length <= COMMAND_BRANCHES &&
+        q.q === undefined && !base.driven
+      ) {
+        return this.#listByCommands(q, base, commands, cursor);
+      }
+    }
     const where = [...base.where];
     const params = [...base.params];
     if (cursor !== undefined) {
@@ -448,16 +474,8 @@ export class SqliteIndex implements RecordingIndex {
     }
     const needle = q.q.toLowerCase();
     const match = trigramMatch(needle);
-    // A page of a few filtered rows is cheapest by checking each one's text;
-    // otherwise the full-text index, read newest first, finds it sooner.
-    const few = where.length > 0 &&
-      (this.#stmt(
-          `SELECT count(*) AS n FROM (SELECT 1 FROM ${base.from} WHERE ${
-            where.join(" AND ")
-          } LIMIT ?)`,
-        ).get(...params, this.#scanBelow) as { n: number }).n <
-        this.#scanBelow;
-    if (match === undefined || few) {
+    if (match === undefined) {
+      // One or two characters: trigrams cannot help, every text is checked.
       rows = this.#stmt(sql(
         cols,
         [
@@ -467,6 +485,26 @@ export class SqliteIndex implements RecordingIndex {
         ],
         byStart,
       )).all(...params, needle, q.limit) as Row[];
+    } else if (where.length > 0 && this.#scanBelow > 0) {
+      // With filters, the newest rows passing them are checked text by text
+      // first (up to scanBelowRows): a common word fills the page there,
+      // where the full-text index would read every newer recording holding
+      // it. Only what that did not settle, the rows older than the last one
+      // checked, goes to the full-text index.
+      const checked = this.#checkTexts(base.from, k, where, params, needle, q);
+      rows = checked.rows;
+      if (rows.length < q.limit && checked.last !== undefined) {
+        const older = `(${k}.start, ${k}.id) < (?, ?)`;
+        rows.push(...this.#search(
+          k,
+          [...where, older],
+          [...params, checked.last.s, checked.last.i],
+          checked.last.s,
+          match,
+          needle,
+          q.limit - rows.length,
+        ));
+      }
     } else {
       rows = this.#search(k, where, params, cursor?.t, match, needle, q.limit);
     }
@@ -479,6 +517,109 @@ export class SqliteIndex implements RecordingIndex {
       sql("1 AS one", [...where, `(${k}.start, ${k}.id) < (?, ?)`], byStart),
     ).all(...params, last.s, last.i, 1).length > 0;
     return more
+      ? { items, nextCursor: encodeCursor({ t: last.s, id: last.i }) }
+      : { items };
+  }
+
+  /**
+   * Checks the texts of the newest rows passing `where`, in order, until
+   * `q.limit` contain `needle` or `scanBelowRows` were checked.
+   * @returns The rows found, and the last row checked when the check
+   * stopped at `scanBelowRows` without filling the page (older rows are
+   * not settled yet).
+   */
+  #checkTexts(
+    from: string,
+    k: "r" | "g",
+    where: string[],
+    params: Param[],
+    needle: string,
+    q: RecordingQuery,
+  ): {
+    rows: { m: string; s: number; i: string }[];
+    last?: { s: number; i: string };
+  } {
+    const statement = this.#stmt(
+      `SELECT r.manifest AS m, ${k}.start AS s, ${k}.id AS i,
+         EXISTS (SELECT 1 FROM recording_text x
+           WHERE x.rowid = r.doc AND instr(x.text, ?) > 0) AS hit
+       FROM ${from} WHERE ${where.join(" AND ")}
+       ORDER BY ${k}.start DESC, ${k}.id DESC LIMIT ?`,
+    );
+    type Row = { m: string; s: number; i: string; hit: number };
+    const rows: { m: string; s: number; i: string }[] = [];
+    let checked = 0;
+    let last: Row | undefined;
+    for (const row of statement.iterate(needle, ...params, this.#scanBelow)) {
+      last = row as Row;
+      checked++;
+      if (last.hit) rows.push({ m: last.m, s: last.s, i: last.i });
+      if (rows.length === q.limit) return { rows };
+    }
+    return checked === this.#scanBelow && last !== undefined
+      ? { rows, last: { s: last.s, i: last.i } }
+      : { rows };
+  }
+
+  /**
+   * The distinct stored commands, each with whether it contains `needle`
+   * (`instr`, as the filter compares), read by skipping through
+   * `recordings_command`: one seek per distinct command.
+   * @returns The commands containing it, or `undefined` when there are more
+   * than {@linkcode COMMAND_SCAN} distinct commands (then the rows are
+   * scanned as before).
+   */
+  #commandsContaining(needle: string): string[] | undefined {
+    const rows = this.#stmt(
+      `WITH RECURSIVE c(v) AS (
+         SELECT (SELECT min(command) FROM recordings)
+         UNION ALL
+         SELECT (SELECT min(command) FROM recordings WHERE command > c.v)
+         FROM c WHERE c.v IS NOT NULL
+         LIMIT ?)
+       SELECT v, instr(v, ?) > 0 AS hit FROM c WHERE v IS NOT NULL`,
+    ).all(COMMAND_SCAN + 2, needle) as { v: string; hit: number }[];
+    if (rows.length > COMMAND_SCAN) return undefined;
+    return rows.filter((r) => r.hit).map((r) => r.v);
+  }
+
+  /**
+   * A list page (no `q`, no tag or exact filter) whose command filter
+   * matches a few distinct commands: each command's newest rows from
+   * `recordings_command`, merged, instead of scanning every row in start
+   * order for the ones whose command contains the needle (a rare command
+   * was a scan of the whole table).
+   */
+  #listByCommands(
+    q: RecordingQuery,
+    base: ReturnType<typeof buildWhere>,
+    commands: string[],
+    cursor: { t: number; id: string } | undefined,
+  ): RecordingPage {
+    const at = base.command!.at;
+    const rest = base.where.filter((_, i) => i !== at);
+    const restParams = base.params.filter((_, i) => i !== at);
+    if (cursor !== undefined) {
+      rest.push("(r.start, r.id) < (?, ?)");
+      restParams.push(cursor.t, cursor.id);
+    }
+    const branch = `SELECT * FROM (
+        SELECT r.manifest AS m, r.start AS s, r.id AS i
+        FROM recordings r INDEXED BY recordings_command
+        WHERE ${["r.command = ?", ...rest].join(" AND ")}
+        ORDER BY r.start DESC, r.id DESC LIMIT ?)`;
+    const params: Param[] = [];
+    for (const c of commands) params.push(c, ...restParams, q.limit + 1);
+    type Row = { m: string; s: number; i: string };
+    const rows = this.#stmt(
+      `${
+        commands.map(() => branch).join(" UNION ALL ")
+      } ORDER BY s DESC, i DESC LIMIT ?`,
+    ).all(...params, q.limit + 1) as Row[];
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    const items = page.map((r) => JSON.parse(r.m) as RecordingManifest);
+    return rows.length > q.limit && last !== undefined
       ? { items, nextCursor: encodeCursor({ t: last.s, id: last.i }) }
       : { items };
   }
@@ -597,6 +738,10 @@ function buildWhere(q: RecordingQuery): {
   key: "r" | "g";
   where: string[];
   params: Param[];
+  /** Where the command filter is in `where` and `params`, and its needle. */
+  command?: { at: number; needle: string };
+  /** Whether a tag or an exact filter drives the query through its index. */
+  driven: boolean;
 } {
   const where: string[] = [];
   const params: Param[] = [];
@@ -633,9 +778,11 @@ function buildWhere(q: RecordingQuery): {
     where.push(`${weak}r.exit_code = ?`);
     params.push(q.exit);
   }
+  let command: { at: number; needle: string } | undefined;
   if (q.command !== undefined) {
+    command = { at: where.length, needle: q.command.toLowerCase() };
     where.push("instr(r.command, ?) > 0");
-    params.push(q.command.toLowerCase());
+    params.push(command.needle);
   }
   if (q.from !== undefined) {
     where.push(`${key}.start >= ?`);
@@ -652,6 +799,8 @@ function buildWhere(q: RecordingQuery): {
     key,
     where,
     params,
+    ...(command !== undefined ? { command } : {}),
+    driven: selective,
   };
 }
 

@@ -5,7 +5,8 @@ import {
   SqliteIndex,
   SqliteIndexCorruptError,
 } from "./sqlite_index.ts";
-import { CASES } from "./_test_cases.ts";
+import { ScanIndex } from "./scan_index.ts";
+import { assertSamePages, CASES, QUERIES } from "./_test_cases.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "execgate-sqlite-" });
@@ -53,7 +54,7 @@ Deno.test("openSqliteIndex rebuilds an index of a newer schema version, or of an
     const a = await openSqliteIndex(newer, { now: () => 1 });
     await a.index.close();
     assert.equal(a.rebuilt, true);
-    assert.match(a.problem ?? "", /schema version 99 is newer .*\(1\)/);
+    assert.match(a.problem ?? "", /schema version 99 is newer .*\(2\)/);
 
     const other = `${dir}/other.sqlite`;
     const db2 = new DatabaseSync(other);
@@ -70,7 +71,7 @@ Deno.test("openSqliteIndex rebuilds an index of a newer schema version, or of an
   });
 });
 
-Deno.test("SqliteIndex keeps its recordings and texts across reopening the file (WAL, schema version 1)", async () => {
+Deno.test("SqliteIndex keeps its recordings and texts across reopening the file (WAL, schema version 2)", async () => {
   await withDir(async (dir) => {
     const path = `${dir}/index.sqlite`;
     const first = await openSqliteIndex(path);
@@ -95,8 +96,72 @@ Deno.test("SqliteIndex keeps its recordings and texts across reopening the file 
     const db = new DatabaseSync(path);
     const pragma = (name: string) =>
       Object.values(db.prepare(`PRAGMA ${name}`).get()!)[0];
-    assert.equal(pragma("user_version"), 1);
+    assert.equal(pragma("user_version"), 2);
     assert.equal(pragma("journal_mode"), "wal");
     db.close();
   });
 });
+
+Deno.test("SqliteIndex migrates a version 1 file to version 2 (the command index) and keeps what it holds", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/index.sqlite`;
+    const first = new SqliteIndex(path);
+    for (const c of CASES) await first.put(c.manifest);
+    await first.close();
+    const db = new DatabaseSync(path);
+    db.exec("DROP INDEX recordings_command; PRAGMA user_version = 1");
+    db.close();
+    const again = new SqliteIndex(path);
+    try {
+      assert.equal(again.created, false);
+      assert.equal(await again.count(), CASES.length);
+      const page = await again.query({ command: "psql", limit: 5 });
+      assert.deepEqual(page.items.map((m) => m.sessionId), ["a18", "a17"]);
+    } finally {
+      await again.close();
+    }
+    const check = new DatabaseSync(path);
+    const version = check.prepare("PRAGMA user_version").get();
+    const index = check.prepare(
+      "SELECT name FROM sqlite_master WHERE name = 'recordings_command'",
+    ).get();
+    check.close();
+    assert.deepEqual(Object.values(version!), [2]);
+    assert.ok(index, "no recordings_command");
+  });
+});
+
+Deno.test("SqliteIndex answers a command filter like ScanIndex when a needle matches more commands than it merges (64) and with more distinct commands than it reads (1,000)", async () => {
+  for (const distinct of [500, 1100]) await commandsLike(distinct);
+});
+
+async function commandsLike(distinct: number) {
+  const index = new SqliteIndex(":memory:");
+  const oracle = new ScanIndex();
+  try {
+    const base = CASES[0]!.manifest;
+    for (let i = 0; i < distinct; i++) {
+      const m = structuredClone(base);
+      m.id = `2026/11/27/c${i}`;
+      m.sessionId = `c${i}`;
+      m.header.timestamp = 1_790_000_000 + (i % 300);
+      m.header.command = `job-${i} --run`;
+      if (i % 7 === 0) m.status = "partial";
+      await index.put(m);
+      await oracle.put(m);
+    }
+    const queries = [
+      { command: "job-1" },
+      { command: "JOB-10" },
+      { command: "--run", status: "partial" as const },
+      { command: `job-${distinct - 1}` },
+      { command: "nowhere" },
+      ...QUERIES.filter((q) => q.command !== undefined),
+    ];
+    for (const q of queries) {
+      await assertSamePages(oracle, { [`sqlite, ${distinct}`]: index }, q, 7);
+    }
+  } finally {
+    await index.close();
+  }
+}
