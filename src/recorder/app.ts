@@ -396,13 +396,16 @@ export function createRecorder(
     applyRetention: () =>
       config.retention.days === undefined
         ? Promise.resolve(0)
-        : applyRetention({
-          storage,
-          ...(index ? { index } : {}),
-          days: config.retention.days,
-          ...(deps.now ? { now: deps.now } : {}),
-          log,
-        }),
+        // Texts being derived land first: a deletion is never undone by one.
+        : indexer.idle().then(() =>
+          applyRetention({
+            storage,
+            ...(index ? { index } : {}),
+            days: config.retention.days!,
+            ...(deps.now ? { now: deps.now } : {}),
+            log,
+          })
+        ),
     async sweepStale() {
       if (!index) return 0;
       const live = await index.query({ status: "recording", limit: 1000 });

@@ -314,6 +314,8 @@ export class TextIndexer {
     const scan = m.format === "records"
       ? await scanRecords(stored, this.#o.maxTextChars)
       : await scanCast(stored, this.#o.maxTextChars);
+    // Retention may have removed it meanwhile: never write a stray .txt.
+    if (!(await this.#storage.exists(id))) return undefined;
     await this.#storage.writeText(id, scan.text);
     await this.#o.onText?.(id, scan.text);
     return scan.text;
