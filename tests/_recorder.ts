@@ -135,3 +135,39 @@ export async function asciinemaAccepts(
     text: dec.decode(out.stdout) + dec.decode(out.stderr),
   };
 }
+
+/**
+ * Starts `execgate recorder --config <file>` as a real process (to be killed
+ * or stopped by a test) and resolves once it listens. Its stdout is drained
+ * so its logging never blocks it.
+ * @param configFile The recorder's JSON config.
+ * @returns The child and the URL it listens on.
+ */
+export async function spawnRecorderProcess(
+  configFile: string,
+): Promise<{ child: Deno.ChildProcess; url: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--unstable-net",
+      new URL("../main.ts", import.meta.url).pathname,
+      "recorder",
+      "--config",
+      configFile,
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const out = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  while (!/listening on (\S+)/.test(seen)) {
+    const r = await out.read();
+    if (r.done) throw new Error(`the recorder process did not start: ${seen}`);
+    seen += r.value;
+  }
+  (async () => {
+    while (!(await out.read().catch(() => ({ done: true }))).done) { /* */ }
+  })();
+  return { child, url: /listening on (\S+)/.exec(seen)![1]! };
+}

@@ -9,7 +9,11 @@
  */
 import assert from "node:assert/strict";
 import { interactiveKubectl, startStack } from "./_harness.ts";
-import { UPLOADER_TOKEN, VIEWER_TOKEN } from "./_recorder.ts";
+import {
+  spawnRecorderProcess,
+  UPLOADER_TOKEN,
+  VIEWER_TOKEN,
+} from "./_recorder.ts";
 import { parseRecorderConfig, serveRecorder } from "../src/recorder/mod.ts";
 import { DiskStorage } from "../src/recorder/disk_storage.ts";
 import { parseRecordingId, partId } from "../src/recorder/recording_id.ts";
@@ -31,30 +35,7 @@ function recorderConfig(dir: string) {
 async function spawnRecorder(dir: string) {
   const file = `${dir}.json`;
   await Deno.writeTextFile(file, JSON.stringify(recorderConfig(dir)));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("../main.ts", import.meta.url).pathname,
-      "recorder",
-      "--config",
-      file,
-    ],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const out = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  while (!/listening on (\S+)/.test(seen)) {
-    const r = await out.read();
-    if (r.done) throw new Error(`recorder A did not start: ${seen}`);
-    seen += r.value;
-  }
-  // Keep draining its stdout so its logging never blocks it.
-  (async () => {
-    while (!(await out.read().catch(() => ({ done: true }))).done) { /* */ }
-  })();
-  return { child, url: /listening on (\S+)/.exec(seen)![1]! };
+  return await spawnRecorderProcess(file);
 }
 
 /** The stdout records of a stored record stream, up to `upTo` bytes. */

@@ -15,6 +15,7 @@ import {
   RECORDS_UPLOAD_PATH,
 } from "../src/protocol/records.ts";
 import { SESSION_HEADER } from "../src/recording/wire.ts";
+import { spawnRecorderProcess } from "./_recorder.ts";
 
 const UP = "uploader-token-0123456789";
 const VIEW = "viewer-token-0123456789";
@@ -47,29 +48,7 @@ Deno.test(
     // Replica A: a real process, to be killed.
     const file = `${dir}/recorder.json`;
     await Deno.writeTextFile(file, JSON.stringify(raw));
-    const a = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--unstable-net",
-        new URL("../main.ts", import.meta.url).pathname,
-        "recorder",
-        "--config",
-        file,
-      ],
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const out = a.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let seen = "";
-    while (!/listening on (\S+)/.test(seen)) {
-      const r = await out.read();
-      if (r.done) throw new Error(`replica A did not start: ${seen}`);
-      seen += r.value;
-    }
-    const aUrl = /listening on (\S+)/.exec(seen)![1]!;
-    out.releaseLock();
-    a.stdout.cancel().catch(() => {});
+    const { child: a, url: aUrl } = await spawnRecorderProcess(file);
     const b = await serveRecorder(parseRecorderConfig(raw));
     const list = async (url: string, q = "") => {
       const res = await fetch(`${url}/v1/recordings?${q}`, {
