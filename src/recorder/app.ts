@@ -154,11 +154,15 @@ export function createRecorder(
    * The recording a part shows as: its first part when that is in this
    * storage (a session that failed over between recorders sharing it).
    */
-  const shownAs = async (id: RecordingId): Promise<RecordingId> => {
-    if (id.part === undefined) return id;
+  const shownAs = async (
+    id: RecordingId,
+  ): Promise<{ id: RecordingId; joined?: RecordingManifest }> => {
+    if (id.part === undefined) return { id };
     const first = partId(id, 1);
     const joined = await storage.get(first);
-    return joined?.parts?.some((p) => p.id === id.id) ? first : id;
+    return joined?.parts?.some((p) => p.id === id.id)
+      ? { id: first, joined }
+      : { id };
   };
   const ingestor = new Ingestor({
     storage: deps.storage,
@@ -170,8 +174,8 @@ export function createRecorder(
           void indexing(
             "put",
             m.id,
-            shownAs(raw).then(async (id) => {
-              await index.put(id === raw ? m : (await storage.get(id)) ?? m);
+            shownAs(raw).then(async ({ id, joined }) => {
+              await index.put(joined ?? m);
               // Its text so far becomes searchable while it is live.
               indexer.follow(id);
             }),
@@ -181,12 +185,17 @@ export function createRecorder(
       : {}),
     // The final ack waits for this: a listing after it shows the end.
     onFinished: async (raw) => {
-      const id = await shownAs(raw).catch(() => raw);
+      const { id, joined } = await shownAs(raw).catch(() => ({
+        id: raw,
+        joined: undefined,
+      }));
       if (index) {
         await indexing(
           "put",
           id.id,
-          storage.get(id).then((m) => m && index.put(m)),
+          (joined ? Promise.resolve(joined) : storage.get(id)).then((m) =>
+            m && index.put(m)
+          ),
         );
       }
       indexer.schedule(id);

@@ -33,6 +33,7 @@ import {
   RecordType,
 } from "../protocol/records.ts";
 import type { Continuation } from "../recording/wire.ts";
+import { concatBytes } from "../bytes.ts";
 import {
   MAX_PART,
   parseRecordingId,
@@ -292,12 +293,7 @@ export async function openJoined(
             headerBuf.push(chunk);
             const have = headerBuf.reduce((n, c) => n + c.length, 0);
             if (have < RECORD_HEADER_BYTES) continue;
-            const joined = new Uint8Array(have);
-            let o = 0;
-            for (const c of headerBuf) {
-              joined.set(c, o);
-              o += c.length;
-            }
+            const joined = concatBytes(headerBuf);
             headerBuf = [];
             const len = new DataView(joined.buffer).getUint32(9);
             headerLeft = RECORD_HEADER_BYTES + len;
@@ -346,12 +342,7 @@ export async function headerRecordBytes(
   } finally {
     await reader.cancel().catch(() => {});
   }
-  const head = new Uint8Array(have);
-  let o = 0;
-  for (const c of got) {
-    head.set(c, o);
-    o += c.length;
-  }
+  const head = concatBytes(got);
   return RECORD_HEADER_BYTES + new DataView(head.buffer).getUint32(9);
 }
 

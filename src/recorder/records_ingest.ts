@@ -37,7 +37,7 @@ import type { IncrementalDigest } from "../recording/cast_encoder.ts";
 import type { Ack, CastHeader, SessionEnd } from "../recording/wire.ts";
 import { castHeaderProblem } from "./cast_lines.ts";
 import type { IngestLimits, IngestResult } from "./ingest.ts";
-import { MAX_PART, partId, type RecordingId } from "./recording_id.ts";
+import { partId, type RecordingId } from "./recording_id.ts";
 import { openJoined, readParts } from "./parts.ts";
 import {
   RecordingExistsError,
@@ -123,7 +123,6 @@ export function continuationProblem(
   if (typeof c.at !== "number" || !Number.isFinite(c.at)) {
     return "header continues.at is not a time";
   }
-  if (id.part > MAX_PART) return `part ${id.part} is over ${MAX_PART}`;
   return undefined;
 }
 
@@ -221,6 +220,13 @@ export async function ingestRecords(
     return p;
   };
   let lastAck = -1;
+  /** Counts and hashes a stdout/stderr record (others are ignored). */
+  const hashOutput = (r: SessionRecord) => {
+    if (r.type !== RecordType.STDOUT && r.type !== RecordType.STDERR) return;
+    const which = r.type === RecordType.STDOUT ? "stdout" : "stderr";
+    digests[which].update(r.payload);
+    counts[which] += r.payload.length;
+  };
   // A later part (failover): its records start at session offset `base`,
   // after its own header record of `headerEnd` bytes.
   let base = 0;
@@ -256,14 +262,7 @@ export async function ingestRecords(
     const d = new RecordDecoder();
     if (stream) {
       for await (const chunk of stream) {
-        for (const r of d.push(chunk)) {
-          if (r.type !== RecordType.STDOUT && r.type !== RecordType.STDERR) {
-            continue;
-          }
-          const which = r.type === RecordType.STDOUT ? "stdout" : "stderr";
-          digests[which].update(r.payload);
-          counts[which] += r.payload.length;
-        }
+        for (const r of d.push(chunk)) hashOutput(r);
       }
     }
     if (missing.length > 0 || !stream) {
@@ -382,11 +381,9 @@ export async function ingestRecords(
       }
       case RecordType.STDOUT:
       case RecordType.STDERR: {
-        const which = r.type === RecordType.STDOUT ? "stdout" : "stderr";
         // A later part: the earlier parts' output comes first.
         if (seeding) await seeding;
-        digests[which].update(r.payload);
-        counts[which] += r.payload.length;
+        hashOutput(r);
         break;
       }
       case RecordType.END:

@@ -122,8 +122,6 @@ export class FailoverUpload {
     resolve: () => void;
     reject: (e: Error) => void;
   }[] = [];
-  #failovers: { from: string; to: string; offset: number; reason: string }[] =
-    [];
 
   /** @param options The first part and how to open more. */
   constructor(options: FailoverUploadOptions) {
@@ -155,16 +153,6 @@ export class FailoverUpload {
   /** Whether the unacknowledged window is at or over its bound. */
   get full(): boolean {
     return this.#written - this.#acked >= this.#o.windowBytes;
-  }
-
-  /** Where the session failed over so far. */
-  get failovers(): readonly {
-    from: string;
-    to: string;
-    offset: number;
-    reason: string;
-  }[] {
-    return this.#failovers;
   }
 
   /** @see RecorderUpload.onAck */
@@ -362,12 +350,6 @@ export class FailoverUpload {
       this.#attach(part);
       // Everything not acknowledged yet, and what came during the failover.
       for (const b of this.#batches) up.push(b.chunks);
-      this.#failovers.push({
-        from: from.upload.url,
-        to: url,
-        offset,
-        reason: err.detail,
-      });
       o.log.warn("recording failed over to the next recorder", {
         sessionId: o.sessionId,
         from: from.upload.url,
