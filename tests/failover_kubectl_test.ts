@@ -199,13 +199,79 @@ Deno.test(
             const st = new DiskStorage({ dir: dirA });
             assert.ok(await st.get(first));
             await st.close();
+
+            // With `peers`, each recorder asks the other for the parts it
+            // lacks: A (restarted over its folder) and B both serve the
+            // whole session under the first part's id, naming both parts.
+            if (c.signal === "SIGSTOP") {
+              a.child.kill("SIGKILL");
+              await a.child.status;
+            }
+            const peer = (url: string) => [{ url, token: VIEWER_TOKEN }];
+            const a2 = await serveRecorder(parseRecorderConfig({
+              ...recorderConfig(dirA),
+              peers: peer(b.url),
+            }));
+            const b2 = await serveRecorder(parseRecorderConfig({
+              ...recorderConfig(dirB),
+              peers: peer(a2.url),
+            }));
+            try {
+              for (const r of [a2, b2]) {
+                const j =
+                  await (await view(r.url, `/v1/recordings/${first.id}`))
+                    .json();
+                assert.equal(j.id, first.id);
+                assert.equal(j.parts.length, 2, JSON.stringify(j.parts));
+                assert.equal(j.parts[1].id, part2.id);
+                assert.equal(j.parts[1].failover.from, a.url);
+                assert.equal(j.status, "complete", j.partialReason);
+                assert.match(j.unverified, /joined at read time/);
+                const held = r === a2
+                  ? j.parts[1].recorder
+                  : j.parts[0].recorder;
+                assert.equal(held, r === a2 ? b.url : a2.url);
+                const whole = new Uint8Array(
+                  await (await view(r.url, `/v1/recordings/${first.id}/stdout`))
+                    .arrayBuffer(),
+                );
+                assert.deepEqual(whole, printed);
+                const cast =
+                  await (await view(r.url, `/v1/recordings/${first.id}/cast`))
+                    .text();
+                assert.match(cast, /before 49/);
+                assert.match(cast, /after 49/);
+              }
+              // A's page names part 2; B's page of part 2 links the whole.
+              const cookie = { cookie: `execgate_viewer=${VIEWER_TOKEN}` };
+              const pageA = await (await fetch(`${a2.url}/ui/r/${first.id}`, {
+                headers: cookie,
+              })).text();
+              assert.ok(pageA.includes(part2.id), "A's page names part 2");
+              assert.ok(pageA.includes(`held by ${b.url}`));
+              const pageB = await (await fetch(`${b2.url}/ui/r/${part2.id}`, {
+                headers: cookie,
+              })).text();
+              assert.ok(
+                pageB.includes(`href="/ui/r/${first.id}"`),
+                "B's page of part 2 links the whole session",
+              );
+              // A peer asked for its own part answers unjoined.
+              const own = await (await view(
+                a2.url,
+                `/v1/recordings/${first.id}?own=1`,
+              )).json();
+              assert.equal(own.parts, undefined);
+              assert.equal(own.status, "partial");
+            } finally {
+              await b2.close();
+              await a2.close();
+            }
           }
         } finally {
-          if (c.signal === "SIGSTOP") {
-            try {
-              a.child.kill("SIGKILL");
-            } catch { /* gone */ }
-          }
+          try {
+            if (c.signal === "SIGSTOP") a.child.kill("SIGKILL");
+          } catch { /* gone */ }
           await a.child.status;
           await stack.close();
           await b.close();

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { Hono, type MiddlewareHandler } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import type { IncrementalDigest } from "../recording/cast_encoder.ts";
 import {
   RECORDS_CONTENT_TYPE,
@@ -35,6 +35,7 @@ import { Ingestor, type IngestResult, jsonError } from "./ingest.ts";
 import { parseRecordingQuery, type RecordingQuery, runQuery } from "./query.ts";
 import { parseRecordingId, partId } from "./recording_id.ts";
 import { JoinedStorage } from "./parts.ts";
+import type { PeerRecorder } from "./peer_parts.ts";
 import type { RecordingManifest, RecordingStorage } from "./storage.ts";
 import { createUi } from "./ui.ts";
 import { TextIndexer } from "./text_indexer.ts";
@@ -66,6 +67,12 @@ export interface RecorderDeps {
   index?: RecordingIndex;
   /** The index is new or was rebuilt: `recover()` fills it from storage. */
   indexFresh?: boolean;
+  /**
+   * Other recorders holding parts of sessions that failed over between
+   * recorders not sharing storage (`peer_parts.ts`; `serve.ts` builds them
+   * from `peers` in the config). @default {[]}
+   */
+  peers?: readonly PeerRecorder[];
 }
 
 /** A recorder: its Hono app and its lifecycle. */
@@ -119,7 +126,11 @@ export function createRecorder(
 ): Recorder {
   // Uploads go to the storage as they are; everything read sees a session
   // that failed over between recorders sharing it as one recording.
-  const storage = new JoinedStorage(deps.storage);
+  const storage = new JoinedStorage(deps.storage, deps.peers ?? []);
+  // `?own=1`: this recorder's own part as stored, not joined (what a peer
+  // recorder asks for; joining on both sides would loop).
+  const readFrom = (c: Context): RecordingStorage =>
+    c.req.query("own") === "1" ? deps.storage : storage;
   const log = deps.logger ?? jsonLogger("recorder");
   const authority = new TokenAuthority({
     uploader: config.auth.uploaderTokens,
@@ -290,7 +301,7 @@ export function createRecorder(
   app.get("/v1/recordings/:y/:m/:d/:sid", viewer, async (c) => {
     const { y, m, d, sid } = c.req.param();
     const id = parseRecordingId(`${y}/${m}/${d}/${sid}`);
-    const man = id && await storage.get(id);
+    const man = id && await readFrom(c).get(id);
     if (!id || !man) return jsonError(404, "No such recording");
     return c.json(man);
   });
@@ -301,7 +312,8 @@ export function createRecorder(
     async function downloadView(c) {
       const p = c.req.param() as Record<string, string>;
       const id = parseRecordingId(`${p.y}/${p.m}/${p.d}/${p.sid}`);
-      const man = id && await storage.get(id);
+      const from = readFrom(c);
+      const man = id && await from.get(id);
       if (!id || !man) return jsonError(404, "No such recording");
       const records = man.format === "records";
       if (view === "stdout" && !records) {
@@ -312,7 +324,7 @@ export function createRecorder(
           } was uploaded as asciicast (protocol v1): its raw stdout was not stored`,
         );
       }
-      const stored = await storage.openStored(id);
+      const stored = await from.openStored(id);
       if (!stored) return jsonError(404, "No such recording");
       const name = `${id.year}-${id.month}-${id.day}-${id.sessionId}`;
       const [body, type, ext] = view === "cast"

@@ -170,6 +170,22 @@ export const recorderConfigSchema = z.object({
     enabled: z.boolean().default(true),
     title: z.string().default("execgate recordings"),
   }).strict().default({}),
+  /**
+   * The other recorders of the grants' lists, when they do not share this
+   * one's storage: a session that failed over between them is joined from
+   * their parts (`peer_parts.ts`). Each with one of its viewer tokens and,
+   * for https with a private CA, the CA's PEM file.
+   */
+  peers: z.array(
+    z.object({
+      url: z.string().url().refine(
+        (u) => /^https?:\/\//.test(u),
+        "a peer URL is http:// or https://",
+      ),
+      token: z.string().min(16, "tokens need at least 16 characters"),
+      caFile: z.string().min(1).optional(),
+    }).strict(),
+  ).default([]),
 }).strict();
 
 /** The S3 storage settings, resolved. */

@@ -45,6 +45,11 @@ import type {
   RecordingStatus,
   RecordingStorage,
 } from "./storage.ts";
+import {
+  type PartSource,
+  PartsUnion,
+  type PeerRecorder,
+} from "./peer_parts.ts";
 
 /** One part of a joined recording, as the joined manifest lists it. */
 export interface RecordingPart {
@@ -62,6 +67,8 @@ export interface RecordingPart {
   failover?: { from: string; reason: string; at: number };
   /** Bytes the previous part should have held and does not. */
   missing?: { from: number; to: number };
+  /** The peer recorder holding the part, when it is not in this one's storage. */
+  recorder?: string;
 }
 
 /**
@@ -74,7 +81,7 @@ export interface RecordingPart {
  * @returns At least `[first]`.
  */
 export async function readParts(
-  storage: RecordingStorage,
+  storage: PartSource,
   first: RecordingManifest,
   firstId: RecordingId,
 ): Promise<RecordingManifest[]> {
@@ -202,7 +209,7 @@ export function joinManifests(
  * @returns The stream, or `undefined` when the first part has no evidence.
  */
 export async function openJoined(
-  storage: RecordingStorage,
+  storage: PartSource,
   parts: readonly RecordingManifest[],
   firstId: RecordingId,
   upTo = Infinity,
@@ -324,7 +331,7 @@ export async function openJoined(
  * @returns The size, or 0 when the part has no evidence.
  */
 export async function headerRecordBytes(
-  storage: RecordingStorage,
+  storage: PartSource,
   id: RecordingId,
 ): Promise<number> {
   const s = await storage.openStored(id);
@@ -352,7 +359,10 @@ export async function headerRecordBytes(
  * `get` and `openStored` of a first part give the joined manifest and
  * stream, `list` leaves out the later parts whose first part it lists, and
  * `remove` of a first part removes its later parts too. A later part whose
- * first part is elsewhere (storage not shared) stands alone.
+ * first part is elsewhere (storage not shared) stands alone, unless
+ * `peers` hold the other parts (`peer_parts.ts`): then `get` and
+ * `openStored` of the first part's id join them from the peers, here and
+ * on the recorder holding the later part (`list` stays this storage's).
  *
  * @example
  * ```ts ignore
@@ -363,10 +373,15 @@ export async function headerRecordBytes(
  */
 export class JoinedStorage implements RecordingStorage {
   readonly #inner: RecordingStorage;
+  readonly #peers: readonly PeerRecorder[];
 
-  /** @param inner The storage the recorders write. */
-  constructor(inner: RecordingStorage) {
+  /**
+   * @param inner The storage the recorders write.
+   * @param peers Other recorders holding parts this one lacks. @default {[]}
+   */
+  constructor(inner: RecordingStorage, peers: readonly PeerRecorder[] = []) {
     this.#inner = inner;
+    this.#peers = peers;
   }
 
   /** The storage it decorates. */
@@ -386,31 +401,73 @@ export class JoinedStorage implements RecordingStorage {
     return this.#inner.exists(id);
   }
 
+  /**
+   * The first part's manifest and where to read the parts: the inner
+   * storage, or with peers a union that also asks them. A first part held
+   * by a peer is read only when this storage holds a later part of it.
+   */
+  async #first(
+    id: RecordingId,
+  ): Promise<{ m: RecordingManifest; from: PartSource } | undefined> {
+    const own = await this.#inner.get(id);
+    if (this.#peers.length === 0 || id.part !== undefined) {
+      return own && { m: own, from: this.#inner };
+    }
+    const union = new PartsUnion(this.#inner, this.#peers);
+    if (own) return { m: own, from: union };
+    if (!(await this.#inner.exists(partId(id, 2)))) return undefined;
+    const m = await union.get(id);
+    return m && { m, from: union };
+  }
+
   async #parts(
     id: RecordingId,
     first: RecordingManifest,
+    from: PartSource,
   ): Promise<RecordingManifest[]> {
     if (id.part !== undefined) return [first];
-    if (!(await this.#inner.exists(partId(id, 2)))) return [first];
-    return await readParts(this.#inner, first, id);
+    if (from === this.#inner) {
+      if (!(await this.#inner.exists(partId(id, 2)))) return [first];
+    } else if (first.status === "complete" || first.status === "refused") {
+      return [first];
+    }
+    return await readParts(from, first, id);
   }
 
   async #join(
     id: RecordingId,
     parts: RecordingManifest[],
+    from: PartSource,
   ): Promise<RecordingManifest> {
     if (parts.length < 2) return parts[0]!;
     const sizes = [0];
     for (let k = 2; k <= parts.length; k++) {
-      sizes.push(await headerRecordBytes(this.#inner, partId(id, k)));
+      sizes.push(await headerRecordBytes(from, partId(id, k)));
     }
-    return joinManifests(parts, sizes);
+    const joined = joinManifests(parts, sizes);
+    if (!(from instanceof PartsUnion)) return joined;
+    const held: string[] = [];
+    for (const p of joined.parts ?? []) {
+      const pid = parseRecordingId(p.id);
+      const at = pid && from.holder(pid);
+      if (at) {
+        p.recorder = at;
+        held.push(`part ${p.part} at ${at}`);
+      }
+    }
+    if (held.length === 0) return joined;
+    return {
+      ...joined,
+      unverified: `joined at read time from other recorders (${
+        held.join(", ")
+      }): each part's framing was checked where it is stored; the session's digests, which cover every part, were not checked across recorders`,
+    };
   }
 
   async get(id: RecordingId): Promise<RecordingManifest | undefined> {
-    const m = await this.#inner.get(id);
-    if (!m) return undefined;
-    return await this.#join(id, await this.#parts(id, m));
+    const f = await this.#first(id);
+    if (!f) return undefined;
+    return await this.#join(id, await this.#parts(id, f.m, f.from), f.from);
   }
 
   async list(): Promise<RecordingManifest[]> {
@@ -421,7 +478,11 @@ export class JoinedStorage implements RecordingStorage {
     for (const m of all) {
       const id = parseRecordingId(m.id);
       if (id && id.part === undefined && ids.has(partId(id, 2).id)) {
-        const j = await this.#join(id, await readParts(this.#inner, m, id));
+        const j = await this.#join(
+          id,
+          await readParts(this.#inner, m, id),
+          this.#inner,
+        );
         for (const p of j.parts ?? []) if (p.part > 1) joined.add(p.id);
         out.push(j);
       } else out.push(m);
@@ -432,14 +493,23 @@ export class JoinedStorage implements RecordingStorage {
   async openStored(
     id: RecordingId,
   ): Promise<ReadableStream<Uint8Array> | undefined> {
-    const m = id.part === undefined && await this.#inner.exists(partId(id, 2))
-      ? await this.#inner.get(id)
-      : undefined;
-    if (!m) return await this.#inner.openStored(id);
-    const parts = await readParts(this.#inner, m, id);
+    if (id.part !== undefined) return await this.#inner.openStored(id);
+    if (this.#peers.length === 0) {
+      const m = await this.#inner.exists(partId(id, 2))
+        ? await this.#inner.get(id)
+        : undefined;
+      if (!m) return await this.#inner.openStored(id);
+      const parts = await readParts(this.#inner, m, id);
+      return parts.length < 2
+        ? await this.#inner.openStored(id)
+        : await openJoined(this.#inner, parts, id);
+    }
+    const f = await this.#first(id);
+    if (!f) return undefined;
+    const parts = await this.#parts(id, f.m, f.from);
     return parts.length < 2
-      ? await this.#inner.openStored(id)
-      : await openJoined(this.#inner, parts, id);
+      ? await f.from.openStored(id)
+      : await openJoined(f.from, parts, id);
   }
 
   readText(id: RecordingId): Promise<string | undefined> {

@@ -9,7 +9,8 @@ import { createRecorder, type Recorder, type RecorderDeps } from "./app.ts";
 import type { RecorderConfig } from "./config.ts";
 import { createStorage } from "./storage_factory.ts";
 import { createIndex } from "./index_factory.ts";
-import { jsonLogger } from "../log.ts";
+import { jsonLogger, type Logger } from "../log.ts";
+import { PeerRecorder } from "./peer_parts.ts";
 import { createHash } from "node:crypto";
 import type { IncrementalDigest } from "../recording/cast_encoder.ts";
 
@@ -25,6 +26,46 @@ export function nodeSha256(): IncrementalDigest {
     },
     hex: () => h.digest("hex"),
   };
+}
+
+/**
+ * The configured `peers`, each with a `fetch` that trusts its `caFile`.
+ * @param config The resolved configuration.
+ * @param log Where a peer that cannot be asked is logged.
+ * @returns One {@linkcode PeerRecorder} per peer.
+ */
+export async function peerRecorders(
+  config: RecorderConfig,
+  log: Logger,
+): Promise<PeerRecorder[]> {
+  const out: PeerRecorder[] = [];
+  for (const [i, p] of config.peers.entries()) {
+    let f: typeof fetch = fetch;
+    if (p.caFile) {
+      let pem: string;
+      try {
+        pem = await Deno.readTextFile(p.caFile);
+      } catch (e) {
+        throw new Error(
+          `Cannot read peers[${i}].caFile ${JSON.stringify(p.caFile)}: ${
+            (e as Error).message
+          }`,
+        );
+      }
+      const client = Deno.createHttpClient({ caCerts: [pem] });
+      f = ((input: RequestInfo | URL, init?: RequestInit) =>
+        fetch(input, { ...init, client })) as typeof fetch;
+    }
+    out.push(
+      new PeerRecorder({
+        url: p.url,
+        token: p.token,
+        fetch: f,
+        onError: (message) => log.warn("peer recorder not read", { message }),
+      }),
+    );
+  }
+  return out;
 }
 
 /** A running recorder server. */
@@ -58,8 +99,10 @@ export async function serveRecorder(
   const built = deps.index
     ? { index: deps.index, fresh: deps.indexFresh ?? false }
     : await createIndex(config, log);
+  const peers = deps.peers ?? await peerRecorders(config, log);
   const recorder = createRecorder(config, {
     digest: nodeSha256,
+    peers,
     ...deps,
     storage,
     logger: log,

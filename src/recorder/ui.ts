@@ -472,6 +472,15 @@ export function createUi(options: UiOptions): Hono {
     const h = man.header;
     const k = h.kubernetes;
     const castUrl = `/v1/recordings/${id.id}/cast`;
+    // A later part on its own: the whole session, when this recorder can
+    // join it (shared storage, or `peers` holding the earlier parts).
+    const firstId = id.part !== undefined && h.continues
+      ? parseRecordingId(h.continues.recording)
+      : undefined;
+    const whole = firstId && firstId.part === undefined &&
+        (await storage.get(firstId))?.parts?.some((p) => p.id === id.id)
+      ? firstId
+      : undefined;
     const command = commandOf(man);
     const rows: [string, unknown][] = [
       ["Recording", man.id],
@@ -530,7 +539,16 @@ export function createUi(options: UiOptions): Hono {
           `
           : ""
       }${command || man.sessionId}</h2>
-<div id="player"></div>
+${
+        whole
+          ? html`
+            <p
+              id="whole">Part ${id
+                .part} of a session that failed over: <a href="/ui/r/${whole
+                .id}">play the whole session</a></p>
+          `
+          : ""
+      }<div id="player"></div>
 <p><a id="download" href="${castUrl}" download>Download .cast</a>${
         man.format === "records"
           ? html`

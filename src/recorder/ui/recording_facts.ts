@@ -214,7 +214,7 @@ export function failoverText(m: RecordingManifest): string {
     `at byte ${p.offset} to part ${p.part} (${p.id}): ${
       p.failover!.from
     } stopped (${p.failover!.reason})${
-      p.missing ? `; bytes ${p.missing.from} to ${p.missing.to} missing` : ""
-    }`
+      p.recorder ? `; held by ${p.recorder}` : ""
+    }${p.missing ? `; bytes ${p.missing.from} to ${p.missing.to} missing` : ""}`
   ).join("; ");
 }
