@@ -648,7 +648,17 @@ export class RecorderUpload {
     let buf = "";
     while (true) {
       const { value, done } = await reader.read();
-      if (done) break;
+      if (done) {
+        // NDJSON's last line may lack its newline: the stream's end ends it.
+        const last = buf.trim();
+        buf = "";
+        if (last === "") break;
+        this.#onLine(last);
+        if (this.#error) return;
+        if (!this.#finalAck) break;
+        this.#handOverFinal(this.#finalAck);
+        return;
+      }
       buf += value;
       let nl: number;
       while ((nl = buf.indexOf("\n")) >= 0) {
@@ -666,12 +676,17 @@ export class RecorderUpload {
       if (this.#finalAck) {
         // `done` is the last line: stop reading and hand the ack over.
         await reader.cancel().catch(() => {});
-        this.#ackEnded = true;
-        for (const w of this.#doneWaiters.splice(0)) w.resolve(this.#finalAck);
+        this.#handOverFinal(this.#finalAck);
         return;
       }
     }
     this.#fail("the recorder closed the acknowledgement stream early");
+  }
+
+  /** The ack stream ended with `done`: whoever waits for it gets it. */
+  #handOverFinal(ack: Ack): void {
+    this.#ackEnded = true;
+    for (const w of this.#doneWaiters.splice(0)) w.resolve(ack);
   }
 
   #onLine(line: string): void {
