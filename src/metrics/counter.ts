@@ -1,0 +1,84 @@
+/**
+ * A counter: a value that only goes up (sessions, bytes, failures).
+ *
+ * @module
+ */
+
+import { formatLabels, formatValue } from "./_exposition.ts";
+import { Family, type MetricOptions } from "./_family.ts";
+
+/** One counter series (one set of label values). */
+export class CounterChild {
+  #value = 0;
+
+  /**
+   * Adds to the counter.
+   * @param n How much. @default {1}
+   * @throws {RangeError} `n` is negative or not finite.
+   */
+  inc(n = 1): void {
+    if (!(n >= 0) || n === Infinity) {
+      throw new RangeError(
+        `Cannot increase a counter by ${n}: it only goes up by finite amounts`,
+      );
+    }
+    this.#value += n;
+  }
+
+  /** The current value. */
+  get value(): number {
+    return this.#value;
+  }
+}
+
+/**
+ * A counter metric, with or without labels.
+ * @typeParam L Label names.
+ * @example
+ * ```ts
+ * import { Counter } from "./counter.ts";
+ * const c = new Counter({ name: "x_total", help: "Xs.", labels: ["kind"] });
+ * const a = c.labels({ kind: "a" }); // bind once
+ * a.inc();
+ * a.inc(2);
+ * if (c.samples() !== 'x_total{kind="a"} 3\n') throw new Error(c.samples());
+ * ```
+ */
+export class Counter<L extends string = never> extends Family<L, CounterChild> {
+  /** @inheritdoc */
+  readonly type = "counter" as const;
+
+  /** @param options Name, help, labels. */
+  constructor(options: MetricOptions<L>) {
+    super(options);
+  }
+
+  /** @inheritdoc */
+  protected make(): CounterChild {
+    return new CounterChild();
+  }
+
+  /**
+   * Adds to a counter without labels.
+   * @param n How much. @default {1}
+   */
+  inc(n = 1): void {
+    this.unlabelled().inc(n);
+  }
+
+  /** The value of a counter without labels. */
+  get value(): number {
+    return this.unlabelled().value;
+  }
+
+  /** @inheritdoc */
+  samples(): string {
+    let out = "";
+    for (const { values, child } of this.children()) {
+      out += `${this.name}${formatLabels(this.labelNames, values)} ${
+        formatValue(child.value)
+      }\n`;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Metrics in the Prometheus text exposition format 0.0.4: counters, gauges
+ * and histograms with labels, in a registry each service is handed (no
+ * global). Runtime-neutral, and it imports nothing else of execgate.
+ *
+ * @example
+ * ```ts
+ * import { EXPOSITION_CONTENT_TYPE, Registry } from "./mod.ts";
+ * const r = new Registry();
+ * r.gauge({ name: "up_now", help: "Always 1." }).set(1);
+ * const res = new Response(r.render(), { headers: { "content-type": EXPOSITION_CONTENT_TYPE } });
+ * if (!(await res.text()).endsWith("up_now 1\n")) throw new Error();
+ * ```
+ *
+ * @module
+ */
+
+export { EXPOSITION_CONTENT_TYPE } from "./_exposition.ts";
+export { type LabelValues, type MetricOptions } from "./_family.ts";
+export { Counter, CounterChild } from "./counter.ts";
+export { Gauge, GaugeChild } from "./gauge.ts";
+export {
+  DEFAULT_BUCKETS,
+  Histogram,
+  HistogramChild,
+  type HistogramOptions,
+} from "./histogram.ts";
+export { Registry } from "./registry.ts";
+export {
+  createProxyMetrics,
+  type ProxyMetrics,
+  type RecordingMetrics,
+} from "./proxy_metrics.ts";
+export {
+  createRecorderMetrics,
+  type RecorderMetrics,
+} from "./recorder_metrics.ts";
