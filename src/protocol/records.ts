@@ -10,7 +10,8 @@
  *            │        │           └ at most MAX_RECORD_PAYLOAD
  *            │        └ microseconds since the session started (header: Unix µs)
  *            └ RecordType
- * stream  = HEADER, { STDOUT | STDERR | RESIZE | STATUS | MARKER }, [ END ]
+ * stream  = HEADER, { STDOUT | STDERR | RESIZE | STATUS | MARKER
+ *                    | PORTFORWARD | PORTFORWARD_DATA }, [ END ]
  * ```
  *
  * - `HEADER` (first, once): the session metadata as JSON (UTF-8), the
@@ -22,6 +23,12 @@
  *   `{"Width":100,"Height":30}`, or whatever it was).
  * - `STATUS`: the raw channel-3 message (the `Status` JSON) of the server.
  * - `MARKER`: a UTF-8 label (e.g. a failover, a note of the proxy).
+ * - `PORTFORWARD` (a port-forward session): one stream event as JSON
+ *   (`PortForwardEventRecord` in `../recording/wire.ts`): a stream opened,
+ *   finished, was reset or closed with its byte counts, or an error message.
+ * - `PORTFORWARD_DATA` (only when the grant says `recordPortForward`): the
+ *   bytes of a port-forward data stream as they passed, after a 5-byte
+ *   prefix: `from:u8` (0 the client, 1 the pod) and `stream:u32be`.
  * - `END` (last, at most once): the end-of-session manifest as JSON
  *   (`SessionEnd`).
  *
@@ -39,6 +46,10 @@ export const RecordType = {
   STATUS: 5,
   MARKER: 6,
   END: 7,
+  /** A port-forward stream event (JSON `PortForwardEventRecord`). */
+  PORTFORWARD: 8,
+  /** Port-forward stream content: from:u8, stream:u32be, then the bytes. */
+  PORTFORWARD_DATA: 9,
 } as const;
 
 /** A record type's number. */
@@ -61,6 +72,8 @@ const TYPE_NAMES: Record<number, string> = {
   5: "status",
   6: "marker",
   7: "end",
+  8: "portforward",
+  9: "portforward data",
 };
 
 /**

@@ -99,9 +99,9 @@ Deno.test("RecordDecoder refuses malformed streams naming the record and offset"
       "unknown type",
       concatBytes([
         h,
-        encodeRecord(2, 0, new Uint8Array(1)).map((b, i) => i === 0 ? 9 : b),
+        encodeRecord(2, 0, new Uint8Array(1)).map((b, i) => i === 0 ? 99 : b),
       ]),
-      /byte 15: type 9 is unknown/,
+      /byte 15: type 99 is unknown/,
     ],
     [
       "not starting with a header",

@@ -321,10 +321,10 @@ for (const kind of ["disk", "s3"] as const) {
           name: "unknown record type",
           body: (sid) => {
             const b = base(sid);
-            const bad = encodeRecord(9 as 2, 0, enc.encode("x"));
+            const bad = encodeRecord(99 as 2, 0, enc.encode("x"));
             return { body: concatBytes([b.beforeEnd, bad]), kept: b.beforeEnd };
           },
-          reason: /^Cannot decode record at byte \d+: type 9 is unknown$/,
+          reason: /^Cannot decode record at byte \d+: type 99 is unknown$/,
         },
         {
           name: "oversize record",
