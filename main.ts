@@ -30,7 +30,8 @@ const USAGE = `Usage:
                                      Explain the decision for one caller.
   execgate help                      This text.
 
-The config file may also come from EXECGATE_CONFIG.`;
+The proxy's config file may also come from EXECGATE_CONFIG, the recorder's
+from EXECGATE_RECORDER_CONFIG.`;
 
 function flagValue(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
