@@ -10,6 +10,8 @@ export interface KubernetesCapRule {
   recorder?: string[];
   /** Refuse sessions that cannot be recorded. @default {false} */
   enforceRecorder?: boolean;
+  /** Record port-forward content, not only its streams and counts. @default {false} */
+  recordPortForward?: boolean;
   /** Impersonation settings. */
   impersonate?: { groups?: string[] };
   /** Let recorded callers use `…/proxy` subresources (unrecorded). @default {false} */

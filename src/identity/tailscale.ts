@@ -105,6 +105,7 @@ const capRuleSchema = z.object({
     .optional(),
   recorder: z.array(z.string()).optional(),
   enforceRecorder: z.boolean().optional(),
+  recordPortForward: z.boolean().optional(),
   allowProxySubresources: z.boolean().optional(),
 });
 
@@ -173,6 +174,9 @@ export function whoisToIdentity(body: unknown, addr = "peer"): Identity {
         : {}),
       ...(recorder ? { recorder } : {}),
       ...(enforceRecorder !== undefined ? { enforceRecorder } : {}),
+      ...(rule.data.recordPortForward !== undefined
+        ? { recordPortForward: rule.data.recordPortForward }
+        : {}),
       ...(allowProxySubresources !== undefined
         ? { allowProxySubresources }
         : {}),

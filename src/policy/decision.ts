@@ -19,6 +19,11 @@ export interface Decision {
   /** Fail closed when true. */
   enforceRecorder: boolean;
   /**
+   * Whether port-forward content is recorded too (`PORTFORWARD_DATA`), not
+   * only its streams and byte counts; true when any matching rule says so.
+   */
+  recordPortForward?: boolean;
+  /**
    * Whether a recorded caller may use `…/proxy` subresources (relayed
    * unrecorded); true when any matching rule says so.
    */

@@ -140,6 +140,10 @@ export function evaluate(
     groups,
     recorders: unique(rules.flatMap((r) => r.recorder ?? [])),
     enforceRecorder: rules.some((r) => r.enforceRecorder === true),
+    // Only when set, so a decision without it reads as before.
+    ...(rules.some((r) => r.recordPortForward === true)
+      ? { recordPortForward: true }
+      : {}),
     allowProxySubresources: rules.some((r) =>
       r.allowProxySubresources === true
     ),

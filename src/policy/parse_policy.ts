@@ -26,6 +26,7 @@ export const kubernetesCapRuleSchema = z.object({
     .optional(),
   recorder: z.array(z.string()).optional(),
   enforceRecorder: z.boolean().optional(),
+  recordPortForward: z.boolean().optional(),
   allowProxySubresources: z.boolean().optional(),
 }).strict();
 
@@ -142,6 +143,9 @@ export function parsePolicy(text: string, fileName: string): Policy {
         ...(r.recorder ? { recorder: r.recorder } : {}),
         ...(r.enforceRecorder !== undefined
           ? { enforceRecorder: r.enforceRecorder }
+          : {}),
+        ...(r.recordPortForward !== undefined
+          ? { recordPortForward: r.recordPortForward }
           : {}),
         ...(r.allowProxySubresources !== undefined
           ? { allowProxySubresources: r.allowProxySubresources }
