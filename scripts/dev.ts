@@ -58,7 +58,10 @@ const serving = await issueCert(ca, {
   usage: "server",
 });
 await Deno.writeTextFile(`${dev}/proxy.crt`, serving.certPem);
-await Deno.writeTextFile(`${dev}/proxy.key`, serving.keyPem);
+// The key and the kubeconfig are the owner's only (mode applies on creation;
+// chmod covers a file left by an earlier run).
+await Deno.writeTextFile(`${dev}/proxy.key`, serving.keyPem, { mode: 0o600 });
+await Deno.chmod(`${dev}/proxy.key`, 0o600);
 await Deno.writeTextFile(`${dev}/ca.crt`, ca.certPem);
 const proxyConfigText =
   `// The dev proxy's configuration (written by \`deno task dev\`).

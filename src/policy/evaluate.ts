@@ -103,9 +103,10 @@ export function evaluate(
     if (matched.length === 0) {
       return {
         admitted: false,
-        reason: `no acl in ${JSON.stringify(policy.fileName)} accepts ${
-          describeCaller(identity)
-        } to ${describeProxy(proxy)}`,
+        // The file's name, not its path: this reason reaches the caller.
+        reason: `no acl in ${
+          JSON.stringify(policy.fileName.split("/").pop())
+        } accepts ${describeCaller(identity)} to ${describeProxy(proxy)}`,
         user,
         groups: [],
         recorders: [],

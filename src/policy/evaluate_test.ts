@@ -360,3 +360,23 @@ Deno.test("parsePolicy refuses a non-boolean allowProxySubresources", () => {
     /allowProxySubresources/,
   );
 });
+
+Deno.test("evaluate names the policy file, never its path, in a refusal the caller reads", () => {
+  const policy = parsePolicy(
+    `{"acls": [{"action": "accept", "src": ["alice@example.com"], "dst": ["*:*"]}]}`,
+    "/etc/execgate/secret-place/policy.hujson",
+  );
+  const d = evaluate(
+    policy,
+    {
+      hostname: "carol",
+      nodeId: "n",
+      loginName: "carol@example.com",
+      groups: [],
+    },
+    { hostname: "execgate", tags: [] },
+  );
+  assert.equal(d.admitted, false);
+  assert.match(d.reason!, /^no acl in "policy\.hujson" accepts/);
+  assert.doesNotMatch(d.reason!, /secret-place/);
+});
