@@ -42,6 +42,7 @@ import {
 } from "./recording_id.ts";
 import type {
   RecordingManifest,
+  RecordingPart,
   RecordingStatus,
   RecordingStorage,
 } from "./storage.ts";
@@ -51,25 +52,7 @@ import {
   type PeerRecorder,
 } from "./peer_parts.ts";
 
-/** One part of a joined recording, as the joined manifest lists it. */
-export interface RecordingPart {
-  /** The part's own id. */
-  id: string;
-  /** The part's number, from 1. */
-  part: number;
-  /** Offset in the session's record stream where the part starts. */
-  offset: number;
-  /** Bytes of the part's evidence in the joined stream. */
-  bytes: number;
-  /** The part's own status (earlier parts are `partial`: their upload was cut). */
-  status: RecordingStatus;
-  /** For a later part: the recorder of the previous part, and why it stopped. */
-  failover?: { from: string; reason: string; at: number };
-  /** Bytes the previous part should have held and does not. */
-  missing?: { from: number; to: number };
-  /** The peer recorder holding the part, when it is not in this one's storage. */
-  recorder?: string;
-}
+export type { RecordingPart } from "./storage.ts";
 
 /**
  * The manifests of a session's parts, in order: the first part, then `~2`,

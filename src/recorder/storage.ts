@@ -24,7 +24,6 @@
 
 import type { CastHeader, SessionEnd } from "../recording/wire.ts";
 import type { RecordingId } from "./recording_id.ts";
-import type { RecordingPart } from "./parts.ts";
 
 /** Where a recording stands. */
 export type RecordingStatus = "complete" | "partial" | "recording" | "refused";
@@ -36,6 +35,29 @@ export const RECORDING_STATUSES: readonly RecordingStatus[] = [
   "refused",
   "recording",
 ];
+
+/**
+ * One part of a joined recording, as the joined manifest lists it
+ * (`parts.ts`: a session that failed over between recorders).
+ */
+export interface RecordingPart {
+  /** The part's own id. */
+  id: string;
+  /** The part's number, from 1. */
+  part: number;
+  /** Offset in the session's record stream where the part starts. */
+  offset: number;
+  /** Bytes of the part's evidence in the joined stream. */
+  bytes: number;
+  /** The part's own status (earlier parts are `partial`: their upload was cut). */
+  status: RecordingStatus;
+  /** For a later part: the recorder of the previous part, and why it stopped. */
+  failover?: { from: string; reason: string; at: number };
+  /** Bytes the previous part should have held and does not. */
+  missing?: { from: number; to: number };
+  /** The peer recorder holding the part, when it is not in this one's storage. */
+  recorder?: string;
+}
 
 /** What the recorder knows about one recording (the stored `.json`). */
 export interface RecordingManifest {
