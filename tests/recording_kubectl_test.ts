@@ -132,7 +132,9 @@ Deno.test(
             output.replaceAll("\r\n", "\n").split("\n").sort().join("|"),
             "|err|out",
           );
-          assert.ok(events.every((e) => e[1] === "o"));
+          // Output, then the exit marker the recorder's view ends with.
+          assert.deepEqual(events.at(-1)?.slice(1), ["m", "exit 3"]);
+          assert.ok(events.slice(0, -1).every((e) => e[1] === "o"));
           const end = manifest.end!;
           assert.equal(end.exitCode, 3);
           assert.equal(end.reason, "normal");

@@ -17,6 +17,7 @@
 
 import { X509Certificate } from "@peculiar/x509";
 import type { Identity, IdentitySource, PeerInfo } from "./identity.ts";
+import { sha256, toHex } from "../digest.ts";
 
 /**
  * Creates the mTLS identity source.
@@ -60,11 +61,7 @@ export async function certificateToIdentity(
   }
   const cn = cert.subjectName.getField("CN")[0]?.trim();
   if (!cn) return undefined;
-  const fingerprint = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", Uint8Array.from(der)),
-  );
-  const hex = Array.from(fingerprint, (b) => b.toString(16).padStart(2, "0"))
-    .join("");
+  const hex = toHex(await sha256(Uint8Array.from(der)));
   return {
     hostname: cn.split("@")[0] || cn,
     nodeId: `mtls:${hex}`,

@@ -26,6 +26,14 @@
 import { z } from "zod";
 import { errorAt, parseHujsonFile } from "../policy/hujson_file.ts";
 import type { Identity, IdentitySource } from "./identity.ts";
+import { sha256, timingSafeEqual, toHex } from "../digest.ts";
+
+/**
+ * Compares two SHA-256 digests in time independent of where they differ
+ * (`digest.ts` {@linkcode timingSafeEqual}).
+ */
+export const digestsEqual: (a: Uint8Array, b: Uint8Array) => boolean =
+  timingSafeEqual;
 
 const entrySchema = z.object({
   token: z.string().min(1).optional(),
@@ -93,10 +101,10 @@ export async function parseTokenFile(
         'an entry needs exactly one of "loginName" or "tags"',
       );
     }
-    const sha256 = e.token !== undefined
-      ? await sha256Of(e.token)
+    const digest = e.token !== undefined
+      ? await sha256(e.token)
       : Uint8Array.from(e.tokenSha256!.match(/../g)!, (h) => parseInt(h, 16));
-    const hex = toHex(sha256);
+    const hex = toHex(digest);
     if (seen.has(hex)) {
       throw errorAt(file, at, "this token is already used by an earlier entry");
     }
@@ -110,7 +118,7 @@ export async function parseTokenFile(
         ? { tags: e.tags }
         : { loginName: e.loginName!, userId: e.userId ?? e.loginName! }),
     };
-    out.push({ sha256, identity });
+    out.push({ sha256: digest, identity });
   }
   return out;
 }
@@ -143,10 +151,10 @@ export function createTokenIdentitySource(
         peer.headers.get("authorization") ?? "",
       );
       if (!m) return undefined;
-      const digest = await sha256Of(m[1]!);
+      const digest = await sha256(m[1]!);
       let found: Identity | undefined;
       for (const entry of entries) {
-        if (digestsEqual(digest, entry.sha256)) found = entry.identity;
+        if (timingSafeEqual(digest, entry.sha256)) found = entry.identity;
       }
       return found && structuredClone(found);
     },
@@ -167,27 +175,4 @@ export async function loadTokenIdentitySource(
   return createTokenIdentitySource(
     await parseTokenFile(await readTextFile(path), path),
   );
-}
-
-/**
- * Compares two SHA-256 digests in time independent of where they differ.
- * @param a A digest.
- * @param b A digest.
- * @returns Whether they are equal.
- */
-export function digestsEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
-}
-
-async function sha256Of(text: string): Promise<Uint8Array> {
-  return new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)),
-  );
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

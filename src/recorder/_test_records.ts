@@ -22,6 +22,7 @@ import {
   type SessionEnd,
 } from "../recording/wire.ts";
 import { concatBytes } from "../bytes.ts";
+import { endMarkerText } from "./views/cast_view.ts";
 
 const enc = new TextEncoder();
 
@@ -58,7 +59,10 @@ export interface BuiltSession {
   endRecord: Uint8Array;
   /** The end manifest the encoder made. */
   end?: SessionEnd;
-  /** The `.cast` the v1 encoder made (manifest line stripped). */
+  /**
+   * The `.cast` the v1 encoder made (manifest line stripped), plus the
+   * recorder's exit marker when the session has an end.
+   */
   cast: string;
   /** The raw stdout bytes. */
   stdout: Uint8Array;
@@ -148,6 +152,13 @@ export function buildSession(s: TestSession): BuiltSession {
   // v2: the bytes of the records before the end record.
   manifest.castBytes = beforeEnd.length;
   cast += lines.map((l) => l + "\n").join("");
+  // The recorder's view ends with the exit marker the v1 encoder never wrote.
+  cast += JSON.stringify([
+    Math.round(s.endAt) / 1000,
+    "m",
+    endMarkerText(manifest),
+  ]) +
+    "\n";
   const endRecord = encodeRecord(
     RecordType.END,
     s.endAt * 1000,

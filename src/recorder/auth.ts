@@ -12,6 +12,7 @@
 
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
+import { sha256, timingSafeEqual } from "../digest.ts";
 
 /** A recorder role. */
 export type Role = "uploader" | "viewer" | "moderator";
@@ -26,18 +27,6 @@ declare module "hono" {
     /** The moderator's name, when the role is `moderator`. */
     moderator: string;
   }
-}
-
-async function digest(s: string): Promise<Uint8Array> {
-  return new Uint8Array(
-    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(s)),
-  );
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < a.length && i < b.length; i++) diff |= a[i]! ^ b[i]!;
-  return diff === 0;
 }
 
 /** Tells the role a token grants. */
@@ -66,15 +55,15 @@ export class TokenAuthority {
     this.#tokens = Promise.all([
       ...tokens.uploader.map(async (t) => ({
         role: "uploader" as const,
-        digest: await digest(t),
+        digest: await sha256(t),
       })),
       ...tokens.viewer.map(async (t) => ({
         role: "viewer" as const,
-        digest: await digest(t),
+        digest: await sha256(t),
       })),
       ...(tokens.moderators ?? []).map(async (m) => ({
         role: "moderator" as const,
-        digest: await digest(m.token),
+        digest: await sha256(m.token),
         name: m.name,
       })),
     ]);
@@ -95,10 +84,10 @@ export class TokenAuthority {
   async identify(
     token: string,
   ): Promise<{ role: Role; name?: string } | undefined> {
-    const d = await digest(token);
+    const d = await sha256(token);
     let found: { role: Role; name?: string } | undefined;
     for (const t of await this.#tokens) {
-      if (equalBytes(d, t.digest) && token.length > 0) {
+      if (timingSafeEqual(d, t.digest) && token.length > 0) {
         found = t.name === undefined
           ? { role: t.role }
           : { role: t.role, name: t.name };

@@ -12,9 +12,22 @@
  * RESIZE  {"Width":100,"Height":30}      → [t,"r","100x30"] as sent (0x0 stays 0x0)
  *         {bad                           → [t,"m","resize message is not a terminal size (…)"]
  * MARKER  label                          → [t,"m","label"]
+ * PORTFORWARD  stream event JSON         → [t,"o","port-forward: stream 3 opened …\r\n"]
+ * PORTFORWARD_DATA                       → nothing (the content is evidence only)
  * STATUS  Status JSON                    → nothing (it is in the manifest's `end`)
- * END     SessionEnd JSON                → what the decoders held back, at the end time
+ * END     SessionEnd JSON                → what the decoders held back, at the end time,
+ *                                          then one exit marker [t,"m","exit 2"]
  * ```
+ *
+ * The exit marker is one `"m"` event, the last of the cast, at the end
+ * record's time: `exit N` when the session's final `Status` carried an exit
+ * code, else `ended: <reason>` (and the upstream's answer of a refusal, or
+ * the detail), from the end record's `SessionEnd` (see
+ * {@linkcode endMarkerText}). asciicast v2 has no exit event (v3's `"x"`,
+ * see `cast_v3.ts`), so a v2 player shows it as a marker. A recording
+ * without an end record (live, or cut) has none; an `END` pushed with an
+ * empty payload (how the live view flushes the decoders of such a
+ * recording) only flushes, and a second end record makes no second marker.
  *
  * `t` is the record's time in seconds, to the millisecond (as the encoder wrote
  * it). The semantics
@@ -33,8 +46,10 @@ import {
   type CastHeader,
   MAX_EVENT_RAW_BYTES,
   MAX_TEXT_FIELD_CHARS,
+  type SessionEnd,
 } from "../../recording/wire.ts";
 import { readResize } from "../../k8s/terminal_size.ts";
+import { portForwardLine } from "./portforward_lines.ts";
 
 /** Bytes of a resize message parsed (the rest is named in its marker). */
 const MAX_RESIZE_BYTES = 4096;
@@ -57,10 +72,22 @@ const MAX_RESIZE_BYTES = 4096;
  * ```
  */
 export class CastView {
+  #endMarker: boolean;
+  #ended = false;
   #tty = false;
   #started = false;
   #decoders = new Map<number, TextDecoder>();
   #enc = new TextEncoder();
+
+  /**
+   * @param options What to make.
+   * @param options.endMarker Whether the end record makes the exit marker
+   * (`cast_v3.ts` turns it off to write an `"x"` event instead).
+   * @default {true}
+   */
+  constructor(options: { endMarker?: boolean } = {}) {
+    this.#endMarker = options.endMarker ?? true;
+  }
 
   /**
    * Takes the next record.
@@ -85,8 +112,20 @@ export class CastView {
       }
       case RecordType.MARKER:
         return event(r.timeUs, "m", cut(new TextDecoder().decode(r.payload)));
-      case RecordType.END:
-        return this.#flush(r.timeUs);
+      case RecordType.PORTFORWARD:
+        // A readable line per stream event (content records show nothing).
+        return event(r.timeUs, "o", portForwardLine(r.payload) + "\r\n");
+      case RecordType.END: {
+        const rest = this.#flush(r.timeUs);
+        // An empty END only flushes (the live view's end of a recording
+        // without an end record); the marker is made once.
+        if (!this.#endMarker || r.payload.length === 0 || this.#ended) {
+          return rest;
+        }
+        this.#ended = true;
+        return rest +
+          event(r.timeUs, "m", endMarkerText(readSessionEnd(r.payload)));
+      }
       default:
         return "";
     }
@@ -166,6 +205,62 @@ function event(timeUs: number, code: string, data: string): string {
 function cut(text: string): string {
   if (text.length <= MAX_TEXT_FIELD_CHARS) return text;
   return `${text.slice(0, MAX_TEXT_FIELD_CHARS)}… (${text.length} characters)`;
+}
+
+/**
+ * Reads an end record's `SessionEnd`, tolerating damage (the ingest checked
+ * it; a stored file damaged later still makes a view).
+ * @param payload The end record's payload.
+ * @returns The manifest's fields, or `undefined` when it is not a JSON object.
+ * @example
+ * ```ts
+ * import { readSessionEnd } from "./cast_view.ts";
+ * const end = readSessionEnd(new TextEncoder().encode('{"exitCode":2}'));
+ * if (end?.exitCode !== 2) throw new Error();
+ * ```
+ */
+export function readSessionEnd(
+  payload: Uint8Array,
+): Partial<SessionEnd> | undefined {
+  try {
+    const end = JSON.parse(new TextDecoder().decode(payload));
+    return typeof end === "object" && end !== null && !Array.isArray(end)
+      ? end
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The text of the v2 exit marker: `exit N` when the session's exit code is
+ * known, else `ended: <reason>` with the upstream's answer (a refusal) or the
+ * detail; `ended` when the end record is unreadable. Cut to
+ * {@linkcode MAX_TEXT_FIELD_CHARS}.
+ * @param end The end record's manifest (see {@linkcode readSessionEnd}).
+ * @returns The marker text.
+ * @example
+ * ```ts
+ * import { endMarkerText } from "./cast_view.ts";
+ * if (endMarkerText({ exitCode: 2 }) !== "exit 2") throw new Error();
+ * if (endMarkerText({ reason: "client-gone" }) !== "ended: client-gone") {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function endMarkerText(end: Partial<SessionEnd> | undefined): string {
+  if (end === undefined) return "ended";
+  if (typeof end.exitCode === "number" && Number.isInteger(end.exitCode)) {
+    return `exit ${end.exitCode}`;
+  }
+  const reason = typeof end.reason === "string" ? end.reason : "unknown";
+  const up = end.upstream;
+  const more = typeof up === "object" && up !== null
+    ? `: upstream answered ${Number(up.status)} ${String(up.message)}`
+    : typeof end.detail === "string" && end.detail !== ""
+    ? `: ${end.detail}`
+    : "";
+  return cut(`ended: ${reason}${more}`);
 }
 
 /**

@@ -80,3 +80,60 @@ Deno.test("CastView makes a valid cast of a header whose JSON is damaged", () =>
   });
   assert.equal(line, '{"version":2,"width":80,"height":24}\n');
 });
+
+Deno.test("CastView ends with one exit marker: the exit code, else the end reason; an empty END only flushes", () => {
+  const enc = new TextEncoder();
+  const endOf = (end: unknown, timeUs = 2_500_000) => ({
+    type: RecordType.END,
+    timeUs,
+    offset: 0,
+    payload: enc.encode(typeof end === "string" ? end : JSON.stringify(end)),
+  });
+  const cases: [unknown, string][] = [
+    [{ reason: "normal", exitCode: 2 }, "exit 2"],
+    [{ reason: "normal", exitCode: 0 }, "exit 0"],
+    [{ reason: "client-gone" }, "ended: client-gone"],
+    [
+      { reason: "terminated", detail: "ended by bob: enough" },
+      "ended: terminated: ended by bob: enough",
+    ],
+    [
+      { reason: "refused", upstream: { status: 403, message: "forbidden" } },
+      "ended: refused: upstream answered 403 forbidden",
+    ],
+    [{ exitCode: 1.5 }, "ended: unknown"],
+    ["not json", "ended"],
+    ["[1]", "ended"],
+  ];
+  for (const [end, text] of cases) {
+    const v = new CastView();
+    v.push({
+      type: RecordType.HEADER,
+      timeUs: 0,
+      offset: 0,
+      payload: enc.encode('{"version":2,"width":80,"height":24}'),
+    });
+    // A split UTF-8 sequence the end flushes first.
+    v.push({
+      type: RecordType.STDOUT,
+      timeUs: 1000,
+      offset: 0,
+      payload: new Uint8Array([0xc3]),
+    });
+    assert.equal(
+      v.push(endOf(end)),
+      '[2.5,"o","\ufffd"]\n' + JSON.stringify([2.5, "m", text]) + "\n",
+      text,
+    );
+    assert.equal(v.push(endOf(end)), "", "one marker");
+  }
+  const flushOnly = new CastView();
+  assert.equal(flushOnly.push({ ...endOf(""), payload: new Uint8Array() }), "");
+  assert.equal(flushOnly.push(endOf({ exitCode: 4 }, 0)), '[0,"m","exit 4"]\n');
+  const off = new CastView({ endMarker: false });
+  assert.equal(off.push(endOf({ exitCode: 4 })), "");
+  const long = new CastView().push(
+    endOf({ reason: "x", detail: "d".repeat(5000) }),
+  );
+  assert.match(long, /… \(\d+ characters\)"\]\n$/);
+});
