@@ -7,7 +7,8 @@
  * - `GET /v1/recordings` (viewer): list with filters, text search, pages.
  * - `GET /v1/recordings/YYYY/MM/DD/<sid>` (viewer): manifest and status.
  * - `GET /v1/recordings/YYYY/MM/DD/<sid>/cast` (viewer): the `.cast` download,
- *   derived from the evidence as it is read (`views/cast_view.ts`).
+ *   derived from the evidence as it is read (`views/cast_view.ts`);
+ *   `?format=v3` for asciicast v3 (`views/cast_v3.ts`), `v2` the default.
  * - `GET /v1/recordings/YYYY/MM/DD/<sid>/evidence` (viewer): the stored
  *   record stream as uploaded (a v1 recording: its `.cast`).
  * - `GET /v1/recordings/YYYY/MM/DD/<sid>/stdout` (viewer): the raw stdout
@@ -28,6 +29,11 @@ import {
   RecordType,
 } from "../protocol/records.ts";
 import { castOfRecords, channelOfRecords } from "./views/cast_view.ts";
+import {
+  castFormatOf,
+  castV3OfCast,
+  castV3OfRecords,
+} from "./views/cast_v3.ts";
 import { LIVE_CONTENT_TYPE, liveCastEvents } from "./views/live_view.ts";
 import { requireRole, TokenAuthority } from "./auth.ts";
 import type { RecorderConfig } from "./config.ts";
@@ -311,6 +317,12 @@ export function createRecorder(
   ): MiddlewareHandler =>
     async function downloadView(c) {
       const p = c.req.param() as Record<string, string>;
+      let format: 2 | 3 = 2;
+      try {
+        if (view === "cast") format = castFormatOf(c.req.queries("format"));
+      } catch (e) {
+        return jsonError(400, (e as Error).message);
+      }
       const id = parseRecordingId(`${p.y}/${p.m}/${p.d}/${p.sid}`);
       const from = readFrom(c);
       const man = id && await from.get(id);
@@ -329,7 +341,11 @@ export function createRecorder(
       const name = `${id.year}-${id.month}-${id.day}-${id.sessionId}`;
       const [body, type, ext] = view === "cast"
         ? [
-          records ? castOfRecords(stored) : stored,
+          format === 3
+            ? records ? castV3OfRecords(stored) : castV3OfCast(stored, man.end)
+            : records
+            ? castOfRecords(stored)
+            : stored,
           "application/x-asciicast",
           "cast",
         ]

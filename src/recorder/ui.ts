@@ -549,7 +549,8 @@ ${
           `
           : ""
       }<div id="player"></div>
-<p><a id="download" href="${castUrl}" download>Download .cast</a>${
+<p><a id="download" href="${castUrl}" download>Download .cast</a> (<a
+  id="download-v3" href="${castUrl}?format=v3" download>asciicast v3</a>)${
         man.format === "records"
           ? html`
             · <a id="evidence" href="/v1/recordings/${id
