@@ -22,6 +22,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import { PassThrough, type Readable, type Writable } from "node:stream";
 import { builtinProcess, missingCommandProcess } from "./builtins.ts";
+import { shellQuote } from "../recording/shell_quote.ts";
 
 /** A running container process. */
 export interface ContainerProcess {
@@ -57,15 +58,6 @@ export interface SpawnContainerOptions {
   stdin: boolean;
   /** Initial terminal size, with a TTY. */
   size?: { cols: number; rows: number };
-}
-
-/**
- * Quotes a string for `/bin/sh`.
- * @param s Any string.
- * @returns A single-quoted shell word.
- */
-export function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
 function findExecutable(cmd: string, path: string, cwd: string): boolean {
@@ -172,7 +164,7 @@ export function spawnContainerProcess(
 }
 
 function spawnWithPty(options: SpawnContainerOptions): ContainerProcess {
-  const argv = options.argv.map(shellQuote).join(" ");
+  const argv = shellQuote(options.argv);
   const size = options.size
     ? `stty cols ${options.size.cols} rows ${options.size.rows} 2>/dev/null; `
     : "";

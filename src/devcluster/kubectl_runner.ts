@@ -9,7 +9,7 @@
  * @module
  */
 
-import { shellQuote } from "./container_process.ts";
+import { shellQuote } from "../recording/shell_quote.ts";
 
 /** The kubectl the project tests with (a dispatcher over 1.27–1.33). */
 export const KUBECTL = "/usr/bin/kubectl";
@@ -64,9 +64,7 @@ function command(args: string[], options: KubectlOptions): Deno.Command {
     });
   }
   const { cols, rows } = options.tty;
-  const line = `stty cols ${cols} rows ${rows}; exec ${
-    argv.map(shellQuote).join(" ")
-  }`;
+  const line = `stty cols ${cols} rows ${rows}; exec ${shellQuote(argv)}`;
   return new Deno.Command("script", {
     args: ["-qfec", line, "/dev/null"],
     env: { ...env, SHELL: "/bin/sh", TERM: "xterm" },
