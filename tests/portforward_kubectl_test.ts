@@ -1,8 +1,10 @@
 /**
  * Real `kubectl port-forward` through the proxy to the simulated cluster
- * (issue 12): today the proxy relays a port-forward unrecorded (and logs
- * it), for a recorded fail-closed caller too, over every transport kubectl
- * speaks. The pod's ports are real local servers.
+ * (issue 12): with no recorder up, a recorded fail-open caller's
+ * port-forward is relayed unrecorded (and logged), over every transport
+ * kubectl speaks. The pod's ports are real local servers. Recorded
+ * port-forwards, and the fail-closed refusal, are in
+ * `portforward_recording_kubectl_test.ts`.
  */
 import assert from "node:assert/strict";
 import {
@@ -45,17 +47,17 @@ function portForward(
 }
 
 Deno.test(
-  "kubectl port-forward through the proxy reaches the pod over SPDY and the WebSocket tunnel, relayed unrecorded",
+  "kubectl port-forward through the proxy reaches the pod over SPDY and the WebSocket tunnel, relayed unrecorded for a fail-open caller with no recorder",
   opts,
   async (t) => {
     const stack = await startStack();
     const pod = await startWebPod(stack.cluster);
     try {
       for (const client of PORT_FORWARD_CLIENTS) {
-        // alice is recorded and fail closed, and no recorder is up.
-        await t.step(`${client.name} as alice`, async () => {
+        // dave is recorded and fail open, and no recorder is up.
+        await t.step(`${client.name} as dave`, async () => {
           const before = stack.logs.length;
-          const pf = await portForward(stack, "alice", client);
+          const pf = await portForward(stack, "dave", client);
           let stderr = "";
           try {
             await checkWebPodThrough(pod, pf.localPorts, stack.dir);
@@ -65,7 +67,8 @@ Deno.test(
           assert.doesNotMatch(stderr, /error/i);
           const lines = stack.logs.slice(before);
           const started = lines.find((l) => l.msg === "port-forward");
-          assert.equal(started?.user, "alice@example.com");
+          assert.equal(started?.user, "dave@example.com");
+          assert.equal(started?.recorded, false);
           assert.equal(
             started?.transport,
             client.upgrade === "websocket" ? "websocket" : "spdy",
@@ -75,7 +78,7 @@ Deno.test(
           const run = stack.cluster.executions().findLast((e) =>
             e.via === "pods/portforward"
           );
-          assert.equal(run?.impersonateUser, "alice@example.com");
+          assert.equal(run?.impersonateUser, "dave@example.com");
         });
       }
       await t.step("kubectl 1.33 as bob (not recorded)", async () => {

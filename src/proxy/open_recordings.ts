@@ -2,7 +2,8 @@
  * Joins the proxy to the recording session: resolves the decision's recorder
  * tags to URLs from the configuration, picks the tap for the transport
  * (WebSocket or SPDY), and turns "no recorder reachable" under fail-closed
- * into a refusal.
+ * into a refusal. The opener also opens port-forward recordings
+ * (`portForward`, `open_portforward.ts`).
  *
  * @module
  */
@@ -17,7 +18,12 @@ import {
   WindowBudget,
 } from "../recording/mod.ts";
 import type { ProxyConfig } from "./config.ts";
-import { type OpenTap, SessionRefusedError } from "./proxy.ts";
+import {
+  type OpenTap,
+  type SessionContext,
+  SessionRefusedError,
+} from "./proxy.ts";
+import { portForwardOpener } from "./open_portforward.ts";
 
 /** An incremental SHA-256 from `node:crypto` (native). */
 function nativeSha256() {
@@ -64,7 +70,14 @@ export async function openRecordings(
     budget: new WindowBudget(config.recording.budgetBytes),
     maxMessageBytes: config.recording.maxMessageBytes,
   };
-  return async function openTap(ctx) {
+  // Port-forwards are recorded with the same token, fetch and limits.
+  const portForward = portForwardOpener(config, logger, {
+    token,
+    fetch: doFetch,
+    limits,
+    digest: nativeSha256,
+  });
+  return Object.assign(async function openTap(ctx: SessionContext) {
     const { decision, exec } = ctx;
     if (decision.recorders.length === 0) return undefined;
     const urls: string[] = [];
@@ -110,5 +123,5 @@ export async function openRecordings(
       }
       throw e;
     }
-  };
+  }, { portForward });
 }

@@ -98,7 +98,35 @@ export class SessionRefusedError extends Error {
  * decision, or fail open without a recorder).
  * @throws {SessionRefusedError} Fail closed and the session cannot be recorded.
  */
-export type OpenTap = (ctx: SessionContext) => Promise<RelayTap | undefined>;
+export type OpenTap =
+  & ((ctx: SessionContext) => Promise<RelayTap | undefined>)
+  & {
+    /** Opens port-forward recordings too (used when `openPortForwardTap` is not given). */
+    portForward?: OpenPortForwardTap;
+  };
+
+/** Everything known about a port-forward before it starts. */
+export interface PortForwardContext {
+  /** Session id (`[A-Za-z0-9_-]`). */
+  id: string;
+  namespace: string;
+  pod: string;
+  /** The query's `ports` values (kubectl names its ports in SPDY headers). */
+  ports: string[];
+  identity: Identity;
+  /** What the policy says (recorders, enforceRecorder, recordPortForward). */
+  decision: Decision;
+  transport: "websocket" | "spdy";
+}
+
+/**
+ * Opens the recording of a port-forward before it is sent upstream, like
+ * {@linkcode OpenTap}.
+ * @throws {SessionRefusedError} Fail closed and it cannot be recorded.
+ */
+export type OpenPortForwardTap = (
+  ctx: PortForwardContext,
+) => Promise<RelayTap | undefined>;
 
 /** An upgrade request as the server saw it. */
 export interface UpgradeRequest {
@@ -123,6 +151,8 @@ export interface ProxyDeps {
   connectUpstream: () => Promise<ByteDuplex>;
   /** Opens the recording tap of a session. @default {no recording} */
   openTap?: OpenTap;
+  /** Opens the recording of a port-forward. @default {relayed unrecorded, logged} */
+  openPortForwardTap?: OpenPortForwardTap;
   /** Logger. */
   logger: Logger;
   /** Session id generator. @default {random 128-bit hex} */
@@ -336,6 +366,49 @@ export function createProxy(deps: ProxyDeps): Proxy {
     return refusal(c.req.header("accept"), status, message);
   }
 
+  /**
+   * The recording tap of a port-forward for a recorded caller, or a refusal
+   * (fail closed without a recorder: 403 with the reason kubectl prints).
+   */
+  async function portForwardTap(
+    c: Ctx,
+    route: Route,
+    id: string,
+    transport: "websocket" | "spdy",
+  ): Promise<RelayTap | undefined | Response> {
+    const { identity, decision } = c.get("auth");
+    const open = deps.openPortForwardTap ?? deps.openTap?.portForward;
+    if (decision.recorders.length === 0 || !open) return;
+    try {
+      return await open({
+        id,
+        namespace: route.namespace!,
+        pod: route.name!,
+        ports: portForwardPorts(c.get("target")),
+        identity,
+        decision,
+        transport,
+      });
+    } catch (e) {
+      if (e instanceof SessionRefusedError) {
+        log.warn("port-forward refused", {
+          session: id,
+          user: decision.user,
+          reason: e.message,
+        });
+        return statusResponse(403, e.message);
+      }
+      log.error("port-forward recording setup failed", {
+        session: id,
+        error: (e as Error).message,
+      });
+      return statusResponse(
+        500,
+        `the proxy could not set up recording: ${(e as Error).message}`,
+      );
+    }
+  }
+
   /** exec, attach and portforward. */
   async function session(c: Ctx, route: Route): Promise<Response> {
     const up = c.env.upgrade;
@@ -369,6 +442,8 @@ export function createProxy(deps: ProxyDeps): Proxy {
     if (head instanceof Response) return head;
     const id = newId();
     if (kind === "portforward") {
+      const tap = await portForwardTap(c, route, id, transport);
+      if (tap instanceof Response) return tap;
       log.info("port-forward", {
         user: decision.user,
         namespace: route.namespace,
@@ -376,8 +451,9 @@ export function createProxy(deps: ProxyDeps): Proxy {
         ports: portForwardPorts(target),
         sessionId: id,
         transport,
+        recorded: tap !== undefined,
       });
-      const result = await relay(c, head);
+      const result = await relay(c, head, tap);
       log.info("port-forward end", { sessionId: id, ...result });
       return relayed();
     }

@@ -71,6 +71,8 @@ export interface CastSessionInfo {
    * the manifest.
    */
   protocol?: string;
+  /** A port-forward session's header facts. @default {undefined} */
+  portforward?: CastHeader["portforward"];
 }
 
 /** Options of {@linkcode CastEncoder}. */
@@ -368,5 +370,6 @@ export function castHeader(
     kubernetes: { ...info.kubernetes },
     proxy: info.proxy,
     sessionId: info.sessionId,
+    ...(info.portforward ? { portforward: info.portforward } : {}),
   };
 }

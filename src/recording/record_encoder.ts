@@ -44,6 +44,7 @@ import {
   type Continuation,
   type EndReason,
   MAX_STATUS_CHARS,
+  type PortForwardSummary,
   type UpstreamRefusal,
 } from "./wire.ts";
 
@@ -230,11 +231,29 @@ export class RecordEncoder {
   }
 
   /**
+   * Records a payload of another record type as it is (e.g. `PORTFORWARD`
+   * events and `PORTFORWARD_DATA`), counted in `castBytes`.
+   * @param type The record type (not `HEADER` or `END`).
+   * @param payload At most `MAX_RECORD_PAYLOAD` bytes (viewed, not copied).
+   * @param nowMs When, Unix milliseconds.
+   * @returns Body chunks.
+   */
+  other(type: RecordTypeId, payload: Uint8Array, nowMs: number): Uint8Array[] {
+    if (type === RecordType.HEADER || type === RecordType.END) {
+      throw new TypeError(
+        "Cannot record a header or end record as another record",
+      );
+    }
+    return this.#record(type, this.#time(nowMs), payload);
+  }
+
+  /**
    * The `END` record (the manifest).
    * @param reason How the session ended.
    * @param nowMs When, Unix milliseconds.
    * @param detail Free text (cut to `MAX_TEXT_FIELD_CHARS`).
    * @param upstream What the upstream answered instead of `101`.
+   * @param portforward A port-forward session's summary.
    * @returns Body chunks.
    * @throws {TypeError} Called twice.
    */
@@ -243,6 +262,7 @@ export class RecordEncoder {
     nowMs: number,
     detail?: string,
     upstream?: UpstreamRefusal,
+    portforward?: PortForwardSummary,
   ): Uint8Array[] {
     if (this.#ended) throw new TypeError("Cannot end a recording twice");
     this.#ended = true;
@@ -259,6 +279,7 @@ export class RecordEncoder {
       channels: channelDigests(this.#counts, this.#digests),
       castBytes: this.#bytes,
     });
+    if (portforward) end.portforward = portforward;
     return this.#record(
       RecordType.END,
       this.#time(nowMs),

@@ -168,6 +168,8 @@ export interface SessionEnd {
   channels: { stdout: ChannelDigest; stderr: ChannelDigest };
   /** Bytes of the upload body before the manifest line. */
   castBytes: number;
+  /** A port-forward session: its streams and byte totals. */
+  portforward?: PortForwardSummary;
 }
 
 /** One acknowledgement line from the recorder. */
@@ -227,7 +229,7 @@ export interface CastHeader {
     podName: string;
     namespace: string;
     container: string;
-    sessionType: "exec" | "attach";
+    sessionType: "exec" | "attach" | "portforward";
   };
   /** Hostname of the proxy that recorded it. */
   proxy: string;
@@ -240,7 +242,77 @@ export interface CastHeader {
   protocol?: string;
   /** Set in the header of a later part: where the session failed over. */
   continues?: Continuation;
+  /** A port-forward session (`sessionType` `portforward`): what was asked. */
+  portforward?: PortForwardHeader;
 }
+
+/** The header facts of a port-forward session. */
+export interface PortForwardHeader {
+  /** The query's `ports` values, as sent (kubectl sends none over SPDY). */
+  ports: string[];
+  /** Whether stream content is recorded (`PORTFORWARD_DATA` records). */
+  recordContent: boolean;
+}
+
+/**
+ * The JSON payload of a `PORTFORWARD` record: one stream event of a
+ * port-forward session. `stream` is the SPDY stream id (or the WebSocket
+ * channel); a data stream and its error stream share a `requestId`.
+ */
+export type PortForwardEventRecord =
+  | {
+    event: "open";
+    stream: number;
+    /** `data` or `error`. */
+    streamType: string;
+    port?: number;
+    requestId?: string;
+    by: "client" | "pod";
+  }
+  | { event: "fin"; stream: number; by: "client" | "pod" }
+  | { event: "reset"; stream: number; by: "client" | "pod"; status: number }
+  | { event: "error"; stream: number; message: string }
+  | {
+    event: "close";
+    stream: number;
+    bytesFromClient: number;
+    bytesFromPod: number;
+    /** Set when the connection ended with the stream still open. */
+    atEnd?: boolean;
+  };
+
+/** One stream of a port-forward session, in the end manifest. */
+export interface PortForwardStreamSummary {
+  stream: number;
+  streamType: string;
+  port?: number;
+  requestId?: string;
+  /** Microseconds since the session start. */
+  openedUs: number;
+  /** Microseconds since the session start; absent while open. */
+  closedUs?: number;
+  bytesFromClient: number;
+  bytesFromPod: number;
+}
+
+/** The port-forward part of the end manifest. */
+export interface PortForwardSummary {
+  /** Ports the streams named, in the order first seen. */
+  ports: number[];
+  /** Streams opened. */
+  streamCount: number;
+  /** Payload bytes, client to pod, all streams. */
+  bytesFromClient: number;
+  /** Payload bytes, pod to client, all streams. */
+  bytesFromPod: number;
+  /** The first streams (at most {@linkcode MAX_SUMMARY_STREAMS}). */
+  streams: PortForwardStreamSummary[];
+  /** Session duration, milliseconds. */
+  durationMs: number;
+}
+
+/** Streams listed in a port-forward end manifest (the events have them all). */
+export const MAX_SUMMARY_STREAMS = 1000;
 
 /**
  * Failover: the recorder taking a session failed midway, and the proxy went

@@ -121,6 +121,37 @@ export class CastV3Converter {
   }
 
   /**
+   * Converts the lines `CastView` made, which are well-formed by
+   * construction (`[<time>,"<code>",<data>]`, from `JSON.stringify`): the
+   * time is rewritten in place and the rest kept as it is, without parsing
+   * the data again (a header line goes through {@linkcode line}).
+   * @param v2 Whole lines of `CastView.push`, each ending in `\n`.
+   * @returns The v3 lines.
+   */
+  viewLines(v2: string): string {
+    let out = "";
+    let at = 0;
+    while (at < v2.length) {
+      let nl = v2.indexOf("\n", at);
+      if (nl === -1) nl = v2.length;
+      const l = v2.slice(at, nl);
+      at = nl + 1;
+      if (l === "") continue;
+      const comma = l.indexOf(",");
+      const t = this.#started && l.startsWith("[") && comma > 1
+        ? Number(l.slice(1, comma))
+        : NaN;
+      if (!Number.isFinite(t)) {
+        out += this.line(l);
+        continue;
+      }
+      this.#lineNo++;
+      out += `[${JSON.stringify(this.#interval(t))}${l.slice(comma)}\n`;
+    }
+    return out;
+  }
+
+  /**
    * An event at a v2 time.
    * @param seconds Time since the start, in seconds.
    * @param code Event code.
@@ -128,10 +159,15 @@ export class CastV3Converter {
    * @returns The v3 line.
    */
   event(seconds: number, code: string, data: string): string {
+    return JSON.stringify([this.#interval(seconds), code, data]) + "\n";
+  }
+
+  /** Seconds since the previous event (whole µs, never negative). */
+  #interval(seconds: number): number {
     const us = Math.max(0, Math.round(seconds * 1e6));
     const interval = Math.max(0, us - this.#prevUs);
     this.#prevUs = Math.max(this.#prevUs, us);
-    return JSON.stringify([interval / 1e6, code, data]) + "\n";
+    return interval / 1e6;
   }
 
   /**
@@ -246,7 +282,7 @@ export function castV3OfRecords(
       transform(r, controller) {
         if (ended) return;
         const v2 = view.push(r);
-        let out = v2 === "" ? "" : conv.lines(v2);
+        let out = v2 === "" ? "" : conv.viewLines(v2);
         if (r.type === RecordType.END) {
           ended = true;
           out += conv.end(

@@ -1,0 +1,705 @@
+/**
+ * The recording tap of a port-forward: a {@linkcode RelayTap} that joins the
+ * {@linkcode PortForwardObserver} (wire decoding, both directions), the
+ * {@linkcode RecordEncoder} (v2 records) and the recorder upload, and owns
+ * the failure policy, the way `recording_session.ts` does for exec.
+ *
+ * ```
+ * pod ─▶ gate ──────────────────────────────────────▶ client   (bytes held until released)
+ *         └ observer → PORTFORWARD events [+ PORTFORWARD_DATA] → upload ─▶ recorder
+ *                              release ◀── ack ◀──────────────────┘
+ * client ─▶ observer ─▶ pod   (stream opens, FINs, byte counts; content only with recordPortForward)
+ * ```
+ *
+ * - Accepted before started: {@linkcode PortForwardSession.start} resolves
+ *   once the recorder acknowledged the `HEADER` (session type
+ *   `portforward`, pod, the query's ports), so no stream reaches the pod
+ *   before that.
+ * - Fail closed: pod → client bytes are released only once the recorder
+ *   acknowledged every record written up to them, the client's stream
+ *   opens included (they come first on the wire); a window of
+ *   unacknowledged bytes gives throughput. A recorder lost midway ends the
+ *   connection: every open error stream gets the reason (kubectl prints
+ *   "an error occurred forwarding …"), then the connection closes.
+ * - Fail open: bytes pass as soon as their frames are complete; a lost
+ *   recorder leaves the forward running unrecorded (logged).
+ * - Content (`recordContent`): each data stream's bytes both ways as
+ *   `PORTFORWARD_DATA` records, released fail closed only once
+ *   acknowledged, like the events. Without it only counts are recorded.
+ * - The `END` record carries the duration and every stream's byte totals
+ *   (`PortForwardSummary`); streams still open are closed `atEnd` first.
+ *
+ * Runtime-neutral: `fetch`, the clock and the logger are injected.
+ *
+ * @module
+ */
+
+import type { Identity } from "../identity/identity.ts";
+import {
+  type PortForwardEvent,
+  PortForwardObserver,
+  type PortForwardWire,
+} from "../k8s/portforward_observer.ts";
+import { jsonLogger, type Logger } from "../log.ts";
+import { MAX_RECORD_PAYLOAD, RecordType } from "../protocol/records.ts";
+import type { RelayTap } from "../proxy/relay_tap.ts";
+import { RecordingRequiredError } from "./failure_policy.ts";
+import { FailoverUpload } from "./failover_upload.ts";
+import {
+  openRecorderUpload,
+  RecorderUnavailableError,
+  type RecorderUpload,
+} from "./recorder_client.ts";
+import { RecordEncoder } from "./record_encoder.ts";
+import { type RecordingLimits, UnrecordedTap } from "./recording_session.ts";
+import type { IncrementalDigest } from "./cast_encoder.ts";
+import {
+  type EndReason,
+  MAX_SUMMARY_STREAMS,
+  type PortForwardEventRecord,
+  type PortForwardStreamSummary,
+  type PortForwardSummary,
+  type UpstreamRefusal,
+} from "./wire.ts";
+
+/** Options of {@linkcode PortForwardSession.start}. */
+export interface PortForwardSessionOptions {
+  /** Session id (`[A-Za-z0-9_-]{1,64}`). */
+  sessionId: string;
+  /** The caller. */
+  identity: Identity;
+  /** Namespace of the pod. */
+  namespace: string;
+  /** The pod. */
+  pod: string;
+  /** The query's `ports` values, as sent. */
+  queryPorts: string[];
+  /** How the client asked: `Upgrade: SPDY/3.1` or WebSocket. */
+  transport: "spdy" | "websocket";
+  /** Hostname of this proxy. */
+  proxyHostname: string;
+  /** Recorder base URLs, in order. */
+  recorderUrls: readonly string[];
+  /** Fail closed (the decision's `enforceRecorder`). */
+  enforce: boolean;
+  /** Record the streams' content (the decision's `recordPortForward`). */
+  recordContent: boolean;
+  /** Uploader token. @default {undefined} */
+  uploaderToken?: string;
+  /** `fetch` for the recorders. @default {globalThis.fetch} */
+  fetch?: typeof fetch;
+  /** Clock, Unix milliseconds. @default {Date.now} */
+  now?: () => number;
+  /** Logger. @default {jsonLogger("recording")} */
+  logger?: Logger;
+  /** Limits (the exec session's). */
+  limits?: RecordingLimits;
+  /** SHA-256 for the manifest's (empty) channels. @default {TypeScript Sha256} */
+  digest?: () => IncrementalDigest;
+}
+
+/** Default window of unacknowledged upload bytes. */
+const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024;
+/** Ports listed in a summary. */
+const MAX_SUMMARY_PORTS = 64;
+/** Bytes of the `PORTFORWARD_DATA` prefix (from, stream). */
+const DATA_PREFIX_BYTES = 5;
+
+const enc = new TextEncoder();
+
+interface ReleasePoint {
+  upTo: number;
+  ack: number;
+}
+
+/**
+ * Records one port-forward. Create it with
+ * {@linkcode PortForwardSession.start} before the request goes upstream;
+ * hand it to the relay as its `RelayTap`.
+ */
+export class PortForwardSession implements RelayTap {
+  #o: PortForwardSessionOptions;
+  #log: Logger;
+  #now: () => number;
+  #startMs: number;
+  #upload: FailoverUpload;
+  #encoder: RecordEncoder;
+  #enforce: boolean;
+  #window: number;
+  #state: "recording" | "passthrough" | "failed" | "terminated" | "ended" =
+    "recording";
+  #observer: PortForwardObserver | undefined;
+  /** Fail closed: a second observer fed only what the client saw. */
+  #seen: PortForwardObserver | undefined;
+  #gate: TransformStreamDefaultController<Uint8Array> | undefined;
+  #gateOpen = false;
+  #flushing = false;
+  #held: Uint8Array[] = [];
+  #released = 0;
+  #points: ReleasePoint[] = [];
+  #droppedBytes = 0;
+  #abortPending: string | undefined;
+  #abortedWith: string | undefined;
+  #broken = Promise.withResolvers<string>();
+  #streams = new Map<number, PortForwardStreamSummary>();
+  #listed = 0;
+  #streamCount = 0;
+  #ports: number[] = [];
+  #totals = { fromClient: 0, fromPod: 0 };
+
+  /**
+   * Opens the recording. Call it before sending the request upstream.
+   * @param options The session, recorders, policy and seams.
+   * @returns The tap; for a best-effort session whose recording cannot
+   * start, an {@linkcode UnrecordedTap} (a warning is logged).
+   * @throws {RecordingRequiredError} `enforce` is set and no recorder
+   * accepted the upload: answer `403` with its message.
+   * @example
+   * ```ts ignore
+   * const tap = await PortForwardSession.start({
+   *   sessionId, identity, namespace: "default", pod: "web",
+   *   queryPorts: ["8080"], transport: "spdy", proxyHostname: "execgate",
+   *   recorderUrls, enforce: true, recordContent: false,
+   * });
+   * ```
+   */
+  static async start(
+    options: PortForwardSessionOptions,
+  ): Promise<PortForwardSession | UnrecordedTap> {
+    const log = options.logger ?? jsonLogger("recording");
+    const l = options.limits ?? {};
+    const now = options.now ?? Date.now;
+    const startMs = now();
+    const encoder = new RecordEncoder({
+      sessionId: options.sessionId,
+      argv: [],
+      tty: false,
+      identity: options.identity,
+      kubernetes: {
+        podName: options.pod,
+        namespace: options.namespace,
+        container: "",
+        sessionType: "portforward",
+      },
+      proxy: options.proxyHostname,
+      startMs,
+      digest: options.digest,
+      portforward: {
+        ports: options.queryPorts.slice(0, MAX_SUMMARY_PORTS).map((p) =>
+          p.slice(0, 64)
+        ),
+        recordContent: options.recordContent,
+      },
+    });
+    const windowBytes = l.windowBytes ?? DEFAULT_WINDOW_BYTES;
+    let upload: RecorderUpload;
+    try {
+      upload = await openRecorderUpload({
+        urls: options.recorderUrls,
+        sessionId: options.sessionId,
+        token: options.uploaderToken,
+        fetch: options.fetch,
+        connectTimeoutMs: l.connectTimeoutMs,
+        ackTimeoutMs: l.ackTimeoutMs,
+        maxQueueBytes: windowBytes,
+        budget: l.budget,
+        header: encoder.begin(),
+      });
+    } catch (e) {
+      if (options.enforce) {
+        const err = e instanceof RecorderUnavailableError
+          ? new RecordingRequiredError(e.tried)
+          : new RecordingRequiredError([{
+            url: "(none)",
+            reason: (e as Error).message,
+          }]);
+        log.warn("port-forward refused: it must be recorded", {
+          sessionId: options.sessionId,
+          reason: err.message,
+        });
+        throw err;
+      }
+      log.warn("port-forward continues unrecorded: no recorder accepted it", {
+        sessionId: options.sessionId,
+        reason: (e as Error).message,
+      });
+      return new UnrecordedTap();
+    }
+    log.info("port-forward recording started", {
+      sessionId: options.sessionId,
+      recorder: upload.url,
+    });
+    const failover = new FailoverUpload({
+      urls: options.recorderUrls,
+      first: upload,
+      continuation: (c) => encoder.continuation(c),
+      open: (url, header, headers, connectTimeoutMs) =>
+        openRecorderUpload({
+          urls: [url],
+          sessionId: options.sessionId,
+          token: options.uploaderToken,
+          fetch: options.fetch,
+          connectTimeoutMs,
+          ackTimeoutMs: l.ackTimeoutMs,
+          maxQueueBytes: windowBytes,
+          budget: l.budget,
+          header,
+          headers,
+        }),
+      windowBytes,
+      ackTimeoutMs: l.ackTimeoutMs ?? 10_000,
+      connectTimeoutMs: l.connectTimeoutMs ?? 5000,
+      sessionId: options.sessionId,
+      now,
+      log,
+    });
+    return new PortForwardSession(options, failover, encoder, log, startMs);
+  }
+
+  private constructor(
+    options: PortForwardSessionOptions,
+    upload: FailoverUpload,
+    encoder: RecordEncoder,
+    log: Logger,
+    startMs: number,
+  ) {
+    this.#o = options;
+    this.#upload = upload;
+    this.#encoder = encoder;
+    this.#log = log;
+    this.#now = options.now ?? Date.now;
+    this.#startMs = startMs;
+    this.#enforce = options.enforce;
+    this.#window = options.limits?.windowBytes ?? DEFAULT_WINDOW_BYTES;
+    upload.failure.then((err) => this.#fail(err.message));
+    upload.onAck(() => this.#pump());
+    upload.onTerminate((t) => {
+      if (this.#state !== "recording" && this.#state !== "passthrough") return;
+      this.#log.info("port-forward ended by a moderator", {
+        sessionId: this.#o.sessionId,
+        moderator: t.by,
+      });
+      this.#stop("terminated", `ended by ${t.by}: ${t.reason}`);
+    });
+  }
+
+  /** Resolves with the reason when the recording breaks midway. */
+  get broken(): Promise<string> {
+    return this.#broken.promise;
+  }
+
+  /** @inheritdoc */
+  get abortedWith(): string | undefined {
+    return this.#abortedWith;
+  }
+
+  /** Pod bytes released to the client so far. */
+  get releasedBytes(): number {
+    return this.#released;
+  }
+
+  /** @inheritdoc */
+  upgraded(protocol: string): void {
+    if (this.#observer) return;
+    this.#encoder.upgraded(protocol);
+    const wire: PortForwardWire = this.#o.transport === "spdy"
+      ? "spdy"
+      : protocol === "SPDY/3.1+portforward.k8s.io"
+      ? "tunnel"
+      : "channels";
+    const queryPorts = this.#o.queryPorts.map((p) => Number(p));
+    const make = () =>
+      new PortForwardObserver(wire, {
+        queryPorts,
+        maxFramePayload: this.#o.limits?.maxMessageBytes,
+      });
+    this.#observer = make();
+    if (this.#enforce) this.#seen = make();
+  }
+
+  /** @inheritdoc */
+  upstreamGate(): TransformStream<Uint8Array, Uint8Array> {
+    return new TransformStream<Uint8Array, Uint8Array>({
+      start: (controller) => {
+        this.#gate = controller;
+        this.#gateOpen = true;
+        if (this.#abortPending !== undefined) {
+          this.#sendAbort(this.#abortPending);
+        }
+      },
+      transform: (chunk, controller) => this.#fromPod(chunk, controller),
+      flush: async () => {
+        this.#flushing = true;
+        if (this.#enforce && this.#state === "recording") {
+          await this.#upload.whenAcked(this.#upload.writtenBytes).catch(
+            () => {},
+          );
+          this.#pump();
+        }
+        this.#gateOpen = false;
+      },
+    });
+  }
+
+  /** @inheritdoc */
+  clientObserver(): TransformStream<Uint8Array, Uint8Array> {
+    return new TransformStream<Uint8Array, Uint8Array>({
+      transform: (chunk, controller) => {
+        controller.enqueue(chunk);
+        if (this.#state !== "recording" || !this.#observer) return;
+        let events: PortForwardEvent[];
+        try {
+          this.#seen?.client(chunk);
+          events = this.#observer.client(chunk);
+        } catch (e) {
+          this.#fail(`protocol error from the client: ${(e as Error).message}`);
+          return;
+        }
+        if (this.#record(events) && this.#enforce) {
+          return this.#upload.whenRoom(this.#window);
+        }
+      },
+    });
+  }
+
+  /** @inheritdoc */
+  async end(
+    reason: EndReason,
+    detail?: string,
+    upstream?: UpstreamRefusal,
+  ): Promise<void> {
+    if (this.#state === "terminated") {
+      reason = "terminated";
+      detail = this.#abortedWith;
+    } else if (this.#state !== "recording") {
+      this.#state = "ended";
+      return;
+    }
+    this.#state = "ended";
+    this.#noteDropped();
+    const at = this.#now();
+    const chunks: Uint8Array[] = [];
+    for (const s of this.#observer?.openStreams() ?? []) {
+      chunks.push(...this.#event({
+        event: "close",
+        stream: s.stream,
+        bytesFromClient: s.bytesFromClient,
+        bytesFromPod: s.bytesFromPod,
+        atEnd: true,
+      }, at));
+      this.#closed(s.stream, s.bytesFromClient, s.bytesFromPod, at);
+    }
+    this.#upload.push(chunks);
+    const summary: PortForwardSummary = {
+      ports: this.#ports,
+      streamCount: this.#streamCount,
+      bytesFromClient: this.#totals.fromClient,
+      bytesFromPod: this.#totals.fromPod,
+      streams: [...this.#streams.values()],
+      durationMs: Math.max(0, at - this.#startMs),
+    };
+    this.#upload.push(
+      this.#encoder.end(reason, at, detail, upstream, summary),
+    );
+    try {
+      const ack = await this.#upload.finish();
+      this.#log.info("port-forward recording finished", {
+        sessionId: this.#o.sessionId,
+        recorder: this.#upload.url,
+        id: ack.id,
+        complete: ack.complete,
+        bytes: ack.ack,
+        reason,
+      });
+    } catch (e) {
+      this.#log.error("port-forward recording did not finish cleanly", {
+        sessionId: this.#o.sessionId,
+        recorder: this.#upload.url,
+        error: (e as Error).message,
+      });
+    }
+  }
+
+  #fromPod(
+    chunk: Uint8Array,
+    controller: TransformStreamDefaultController<Uint8Array>,
+  ): Promise<void> | void {
+    if (this.#state === "passthrough") {
+      this.#releaseAll();
+      controller.enqueue(chunk);
+      return;
+    }
+    if (this.#state !== "recording") return;
+    const o = this.#observer;
+    if (!o) {
+      this.#fail("upstream bytes arrived before the upgrade");
+      if (!this.#enforce) controller.enqueue(chunk);
+      return;
+    }
+    this.#held.push(chunk);
+    let events: PortForwardEvent[];
+    try {
+      events = o.upstream(chunk);
+    } catch (e) {
+      this.#fail(`protocol error from upstream: ${(e as Error).message}`);
+      return;
+    }
+    this.#record(events);
+    const upTo = this.#o.recordContent ? o.upstreamSynced : o.upstreamComplete;
+    if (!this.#enforce) {
+      this.#releaseTo(upTo);
+      return;
+    }
+    this.#points.push({ upTo, ack: this.#upload.writtenBytes });
+    this.#pump();
+    return this.#upload.whenRoom(this.#window);
+  }
+
+  /** Encodes events into the upload; true when something was written. */
+  #record(events: PortForwardEvent[]): boolean {
+    if (events.length === 0) return false;
+    const at = this.#now();
+    const out: Uint8Array[] = [];
+    for (const e of events) {
+      switch (e.type) {
+        case "data":
+          if (e.from === "client") this.#totals.fromClient += e.data.length;
+          else this.#totals.fromPod += e.data.length;
+          if (this.#o.recordContent) out.push(...this.#content(e, at));
+          break;
+        case "open":
+          this.#opened(e, at);
+          out.push(...this.#event({
+            event: "open",
+            stream: e.stream,
+            streamType: e.streamType,
+            ...(e.port !== undefined ? { port: e.port } : {}),
+            ...(e.requestId !== undefined ? { requestId: e.requestId } : {}),
+            by: e.by,
+          }, at));
+          break;
+        case "fin":
+          out.push(
+            ...this.#event({ event: "fin", stream: e.stream, by: e.by }, at),
+          );
+          break;
+        case "reset":
+          out.push(...this.#event({
+            event: "reset",
+            stream: e.stream,
+            by: e.by,
+            status: e.status,
+          }, at));
+          break;
+        case "error":
+          out.push(
+            ...this.#event({
+              event: "error",
+              stream: e.stream,
+              message: e.message.slice(0, 4096),
+            }, at),
+          );
+          break;
+        case "close":
+          this.#closed(e.stream, e.bytesFromClient, e.bytesFromPod, at);
+          out.push(...this.#event({
+            event: "close",
+            stream: e.stream,
+            bytesFromClient: e.bytesFromClient,
+            bytesFromPod: e.bytesFromPod,
+          }, at));
+          break;
+      }
+    }
+    return this.#write(out);
+  }
+
+  #event(r: PortForwardEventRecord, at: number): Uint8Array[] {
+    return this.#encoder.other(
+      RecordType.PORTFORWARD,
+      enc.encode(JSON.stringify(r)),
+      at,
+    );
+  }
+
+  #content(
+    e: Extract<PortForwardEvent, { type: "data" }>,
+    at: number,
+  ): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    const max = MAX_RECORD_PAYLOAD - DATA_PREFIX_BYTES;
+    for (let off = 0; off < e.data.length; off += max) {
+      const piece = e.data.subarray(off, off + max);
+      const p = new Uint8Array(DATA_PREFIX_BYTES + piece.length);
+      p[0] = e.from === "client" ? 0 : 1;
+      new DataView(p.buffer).setUint32(1, e.stream);
+      p.set(piece, DATA_PREFIX_BYTES);
+      out.push(...this.#encoder.other(RecordType.PORTFORWARD_DATA, p, at));
+    }
+    return out;
+  }
+
+  #opened(e: Extract<PortForwardEvent, { type: "open" }>, at: number): void {
+    this.#streamCount++;
+    if (
+      e.port !== undefined && !this.#ports.includes(e.port) &&
+      this.#ports.length < MAX_SUMMARY_PORTS
+    ) {
+      this.#ports.push(e.port);
+    }
+    if (this.#listed >= MAX_SUMMARY_STREAMS) return;
+    this.#listed++;
+    this.#streams.set(e.stream, {
+      stream: e.stream,
+      streamType: e.streamType,
+      ...(e.port !== undefined ? { port: e.port } : {}),
+      ...(e.requestId !== undefined ? { requestId: e.requestId } : {}),
+      openedUs: this.#us(at),
+      bytesFromClient: 0,
+      bytesFromPod: 0,
+    });
+  }
+
+  #closed(stream: number, fromClient: number, fromPod: number, at: number) {
+    const s = this.#streams.get(stream);
+    if (!s || s.closedUs !== undefined) return;
+    s.closedUs = this.#us(at);
+    s.bytesFromClient = fromClient;
+    s.bytesFromPod = fromPod;
+  }
+
+  #us(at: number): number {
+    return Math.max(0, Math.round((at - this.#startMs) * 1000));
+  }
+
+  /** Fail closed: always (the window bounds the caller); fail open: dropped while full. */
+  #write(chunks: Uint8Array[]): boolean {
+    if (chunks.length === 0) return false;
+    if (!this.#enforce) {
+      if (this.#upload.full) {
+        if (this.#droppedBytes === 0) {
+          this.#log.warn(
+            "port-forward recording is behind; records are dropped until it catches up",
+            { sessionId: this.#o.sessionId, recorder: this.#upload.url },
+          );
+        }
+        for (const c of chunks) this.#droppedBytes += c.length;
+        return false;
+      }
+      this.#noteDropped();
+    }
+    this.#upload.push(chunks);
+    return true;
+  }
+
+  #noteDropped(): void {
+    if (this.#droppedBytes === 0) return;
+    const n = this.#droppedBytes;
+    this.#droppedBytes = 0;
+    this.#upload.push(this.#encoder.marker(
+      `${n} bytes of records were not recorded: the recorder was behind`,
+      this.#now(),
+    ));
+  }
+
+  #pump(): void {
+    if (!this.#gateOpen || this.#state !== "recording") return;
+    const acked = this.#upload.ackedBytes;
+    while (this.#points.length > 0 && this.#points[0]!.ack <= acked) {
+      this.#releaseTo(this.#points.shift()!.upTo);
+    }
+  }
+
+  #releaseTo(upTo: number): void {
+    let n = upTo - this.#released;
+    if (n <= 0 || !this.#gateOpen) return;
+    const gate = this.#gate!;
+    while (n > 0) {
+      const c = this.#held[0]!;
+      let piece = c;
+      if (c.length <= n) this.#held.shift();
+      else {
+        piece = c.subarray(0, n);
+        this.#held[0] = c.subarray(n);
+      }
+      n -= piece.length;
+      this.#released += piece.length;
+      try {
+        this.#seen?.upstream(piece);
+      } catch {
+        this.#seen = undefined;
+      }
+      try {
+        gate.enqueue(piece);
+      } catch {
+        this.#gateOpen = false;
+        return;
+      }
+    }
+  }
+
+  #releaseAll(): void {
+    if (!this.#gateOpen) return;
+    for (const c of this.#held.splice(0)) {
+      this.#released += c.length;
+      try {
+        this.#gate!.enqueue(c);
+      } catch {
+        this.#gateOpen = false;
+        return;
+      }
+    }
+    this.#points = [];
+  }
+
+  #fail(detail: string): void {
+    if (this.#state !== "recording") return;
+    this.#upload.cancel(detail);
+    this.#broken.resolve(detail);
+    if (!this.#enforce) {
+      this.#state = "passthrough";
+      this.#log.warn(
+        "port-forward recording failed; the forward continues unrecorded",
+        {
+          sessionId: this.#o.sessionId,
+          recorder: this.#upload.url,
+          error: detail,
+        },
+      );
+      this.#releaseAll();
+      return;
+    }
+    this.#log.error("port-forward recording failed; ending the connection", {
+      sessionId: this.#o.sessionId,
+      recorder: this.#upload.url,
+      error: detail,
+    });
+    this.#stop("failed", `recording failed: ${detail}`);
+  }
+
+  /** Ends the connection after what the client saw, with a reason. */
+  #stop(state: "failed" | "terminated", why: string): void {
+    this.#state = state;
+    this.#held = [];
+    this.#points = [];
+    this.#abortedWith = why;
+    if (this.#gate) this.#sendAbort(why);
+    else this.#abortPending = why;
+  }
+
+  #sendAbort(why: string): void {
+    this.#abortPending = undefined;
+    if (!this.#gateOpen) return;
+    const gate = this.#gate!;
+    const seen = this.#seen;
+    // Bytes of our own only where the client is at a whole frame.
+    const bytes = seen && seen.upstreamSynced === this.#released
+      ? seen.abortBytes(`execgate: port-forward ended: ${why}`)
+      : undefined;
+    try {
+      if (bytes && bytes.length > 0) gate.enqueue(bytes);
+      if (!this.#flushing) gate.terminate();
+    } catch { /* the client is gone */ }
+    this.#gateOpen = false;
+  }
+}
