@@ -20,14 +20,23 @@ import {
 } from "./src/recorder/mod.ts";
 import { runPolicyTest } from "./src/policy/mod.ts";
 import { parseHujson, toPlainValue } from "./src/policy/hujson.ts";
+import {
+  runKeygen,
+  runVerify,
+} from "./src/recorder/integrity/verify_command.ts";
 
 const USAGE = `Usage:
   execgate proxy --config FILE       Run the proxy (config: see README "Proxy configuration").
   execgate recorder --config FILE    Run the recorder (config: see README "Recorder").
   execgate recorder reindex --config FILE
                                      Rebuild the recorder's index from its storage.
+  execgate recorder keygen --out PREFIX
+                                     Make a signing key pair (PREFIX.key, PREFIX.pub).
   execgate policy test --policy FILE [--login NAME] [--group G]... [--tag T]...
                                      Explain the decision for one caller.
+  execgate verify RECORDING [--key PUB]... [--cast FILE]
+                                     Check a recording's chain, signature and views
+                                     (a disk path, a bundle, or s3://bucket/…).
   execgate help                      This text.
 
 The proxy's config file may also come from EXECGATE_CONFIG, the recorder's
@@ -70,7 +79,17 @@ async function main(args: string[]): Promise<number> {
       await proxy.close();
       return 0;
     }
+    case "verify": {
+      const r = await runVerify(rest, Deno.env.toObject());
+      console.log(r.output);
+      return r.exitCode;
+    }
     case "recorder": {
+      if (rest[0] === "keygen") {
+        const r = await runKeygen(rest.slice(1));
+        console.log(r.output);
+        return r.exitCode;
+      }
       const file = flagValue(rest, "--config") ??
         Deno.env.get("EXECGATE_RECORDER_CONFIG");
       const raw = file

@@ -13,6 +13,8 @@
  *   record stream as uploaded (a v1 recording: its `.cast`).
  * - `GET /v1/recordings/YYYY/MM/DD/<sid>/stdout` (viewer): the raw stdout
  *   bytes, concatenated, byte for byte (v2 recordings).
+ * - `GET /v1/recordings/YYYY/MM/DD/<sid>/bundle` (viewer): manifest,
+ *   evidence and cast in one tar for `execgate verify` (`integrity/`).
  * - `GET /v1/recordings/YYYY/MM/DD/<sid>/live` (viewer): Server-Sent Events
  *   following the recording as it is stored, until it is finalised; a
  *   finished one streams whole and ends (`views/live_view.ts`).
@@ -50,6 +52,9 @@ import { reindex, type ReindexResult } from "./index/reindex.ts";
 import { applyRetention } from "./retention.ts";
 import type { RecordingId } from "./recording_id.ts";
 import { jsonLogger, type Logger } from "../log.ts";
+import type { ManifestSigner } from "./integrity/signing_key.ts";
+import { BUNDLE_CONTENT_TYPE } from "./integrity/bundle.ts";
+import { bundleOf } from "./integrity/bundle_stream.ts";
 
 /** I/O seams of {@linkcode createRecorder}. */
 export interface RecorderDeps {
@@ -79,6 +84,11 @@ export interface RecorderDeps {
    * from `peers` in the config). @default {[]}
    */
   peers?: readonly PeerRecorder[];
+  /**
+   * Signs final manifests (`integrity/`; `serve.ts` loads the configured
+   * `signing.privateKeyFile`). Without it they carry the hash chain only.
+   */
+  signer?: ManifestSigner;
 }
 
 /** A recorder: its Hono app and its lifecycle. */
@@ -222,6 +232,7 @@ export function createRecorder(
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.onUpload ? { onResult: deps.onUpload } : {}),
     ...(deps.digest ? { digest: deps.digest } : {}),
+    ...(deps.signer ? { signer: deps.signer } : {}),
   });
   const search = index
     ? (q: RecordingQuery) => index.query(q)
@@ -373,6 +384,33 @@ export function createRecorder(
     download("evidence"),
   );
   app.get("/v1/recordings/:y/:m/:d/:sid/stdout", viewer, download("stdout"));
+  // One file for `execgate verify` (integrity/bundle.ts): this recorder's
+  // own stored manifest, evidence and derived cast (a failed-over part is
+  // signed and bundled on its own).
+  app.get("/v1/recordings/:y/:m/:d/:sid/bundle", viewer, async (c) => {
+    const { y, m, d, sid } = c.req.param();
+    const id = parseRecordingId(`${y}/${m}/${d}/${sid}`);
+    const man = id && await deps.storage.get(id);
+    if (!id || !man) return jsonError(404, "No such recording");
+    if (man.format !== "records" || man.status === "recording") {
+      return jsonError(
+        409,
+        `Recording ${JSON.stringify(id.id)} has no bundle: ${
+          man.status === "recording"
+            ? "it is still being recorded"
+            : "it was uploaded as asciicast (protocol v1)"
+        }`,
+      );
+    }
+    return new Response(await bundleOf(deps.storage, id, man), {
+      headers: {
+        "content-type": BUNDLE_CONTENT_TYPE,
+        "content-disposition":
+          `attachment; filename="${y}-${m}-${d}-${sid}.bundle.tar"`,
+        "cache-control": "no-store",
+      },
+    });
+  });
   // The live view: what is stored so far, then each new event as it is
   // stored, until the recording is finalised (a finished one streams whole
   // and ends at once). Polls storage; stops when the client goes away or

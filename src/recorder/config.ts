@@ -166,6 +166,14 @@ export const recorderConfigSchema = z.object({
     /** How often the deletion runs. */
     intervalMs: z.number().int().min(1000).default(3_600_000),
   }).strict().default({}),
+  /**
+   * Tamper evidence: the Ed25519 private key (PKCS #8 PEM or JWK) that signs
+   * every final manifest (`integrity/`, `execgate recorder keygen`). Without
+   * it manifests carry the evidence's hash chain only.
+   */
+  signing: z.object({
+    privateKeyFile: z.string().min(1),
+  }).strict().optional(),
   ui: z.object({
     enabled: z.boolean().default(true),
     title: z.string().default("execgate recordings"),
@@ -256,6 +264,7 @@ export const RECORDER_ENV: Record<string, string> = {
   EXECGATE_RECORDER_INDEX_FILE: "index.file",
   EXECGATE_RECORDER_INDEX_URL: "index.url",
   EXECGATE_RECORDER_RETENTION_DAYS: "retention.days",
+  EXECGATE_RECORDER_SIGNING_KEY_FILE: "signing.privateKeyFile",
 };
 
 const LISTS = new Set(["auth.uploaderTokens", "auth.viewerTokens"]);

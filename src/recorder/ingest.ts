@@ -39,6 +39,7 @@ import {
 } from "./recording_id.ts";
 import type { RecordingManifest, RecordingStorage } from "./storage.ts";
 import { ingestRecords } from "./records_ingest.ts";
+import type { ManifestSigner } from "./integrity/signing_key.ts";
 
 /** Size limits of an upload. */
 export interface IngestLimits {
@@ -85,6 +86,11 @@ export interface IngestOptions {
    * @default {() => new Sha256()}
    */
   digest?: () => IncrementalDigest;
+  /**
+   * Signs each final manifest of a v2 upload (`integrity/`); without it a
+   * manifest carries the evidence's hash chain only.
+   */
+  signer?: ManifestSigner;
 }
 
 /**
@@ -142,6 +148,7 @@ export class Ingestor {
         signal,
         ...(this.#o.onFinished ? { onFinished: this.#o.onFinished } : {}),
         ...(this.#o.onStarted ? { onStarted: this.#o.onStarted } : {}),
+        ...(this.#o.signer ? { signer: this.#o.signer } : {}),
       });
       this.#byId.delete(id.id);
       this.#o.onResult?.(result);

@@ -46,6 +46,9 @@ import {
   type RecordingWriter,
 } from "./storage.ts";
 import { concatBytes } from "../bytes.ts";
+import { EvidenceChain } from "./integrity/evidence_chain.ts";
+import { sealManifest } from "./integrity/seal.ts";
+import type { ManifestSigner } from "./integrity/signing_key.ts";
 
 /** What {@linkcode ingestRecords} works with. */
 export interface RecordsIngestContext {
@@ -78,6 +81,11 @@ export interface RecordsIngestContext {
   onFinished?: (id: RecordingId) => void | Promise<void>;
   /** Called once the header is stored, with the live manifest (the index). */
   onStarted?: (manifest: RecordingManifest) => void;
+  /**
+   * Signs the final manifest (`integrity/`); without it the manifest
+   * carries the evidence's hash chain only.
+   */
+  signer?: ManifestSigner;
   /** Set by the recorder when a moderator ends the session. */
   control?: { terminated?: { by: string; reason: string; at: number } };
 }
@@ -199,6 +207,8 @@ export async function ingestRecords(
   const { limits, storage, id, sessionId, send, signal } = ctx;
   const decoder = new RecordDecoder();
   const digests = { stdout: ctx.digest(), stderr: ctx.digest() };
+  // Tamper evidence: every byte handed to storage, chained in segments.
+  const evidenceChain = new EvidenceChain(ctx.digest);
   const counts = { stdout: 0, stderr: 0 };
   const reader = ctx.body.getReader();
   let writer: RecordingWriter | undefined;
@@ -330,7 +340,10 @@ export async function ingestRecords(
     const w = writer;
     const pieces = takeBytes(offset - written);
     await locked(async () => {
-      for (const p of pieces) await w.write(p);
+      for (const p of pieces) {
+        await w.write(p);
+        evidenceChain.update(p);
+      }
     });
     written = offset;
   };
@@ -365,6 +378,7 @@ export async function ingestRecords(
         const bytes = concatBytes(first);
         const live = baseManifest(h as CastHeader);
         writer = await locked(() => storage.create(id, live, bytes));
+        evidenceChain.update(bytes);
         ctx.onStarted?.(live);
         header = h as CastHeader;
         written = next;
@@ -526,20 +540,30 @@ export async function ingestRecords(
     ? "refused"
     : "complete";
   try {
-    await locked(() =>
-      w.finish({
-        ...baseManifest(header!),
-        status,
-        ...(end ? { end } : {}),
-        updatedAt: now,
-        finishedAt: now,
-        ...(reason ? { partialReason: reason } : {}),
-        ...(ctx.control?.terminated
-          ? { terminated: ctx.control.terminated }
-          : {}),
-        ...(unverified ? { unverified } : {}),
-      })
-    );
+    await locked(async () => {
+      // Signed with the evidence size the chain saw (storage writes its own
+      // count; verify reports the two differing).
+      const chained = evidenceChain.finish();
+      await w.finish(
+        await sealManifest(
+          {
+            ...baseManifest(header!),
+            castBytes: chained.bytes,
+            status,
+            ...(end ? { end } : {}),
+            updatedAt: now,
+            finishedAt: now,
+            ...(reason ? { partialReason: reason } : {}),
+            ...(ctx.control?.terminated
+              ? { terminated: ctx.control.terminated }
+              : {}),
+            ...(unverified ? { unverified } : {}),
+          },
+          chained,
+          ctx.signer,
+        ),
+      );
+    });
   } catch (e) {
     clearInterval(timer);
     const message = `storage failed: ${(e as Error)?.message ?? e}`;

@@ -13,6 +13,10 @@ import { jsonLogger, type Logger } from "../log.ts";
 import { PeerRecorder } from "./peer_parts.ts";
 import { createHash } from "node:crypto";
 import type { IncrementalDigest } from "../recording/cast_encoder.ts";
+import {
+  type ManifestSigner,
+  signerFromText,
+} from "./integrity/signing_key.ts";
 
 /**
  * The native SHA-256 (`node:crypto`, ~1.6 GB/s) as the recorder's digest.
@@ -68,6 +72,33 @@ export async function peerRecorders(
   return out;
 }
 
+/**
+ * The configured `signing.privateKeyFile` as the manifest signer.
+ * @param config The resolved configuration.
+ * @returns The signer, or `undefined` when no key is configured.
+ * @throws {Error} When the file cannot be read or is not an Ed25519 key.
+ */
+export async function loadSigner(
+  config: RecorderConfig,
+): Promise<ManifestSigner | undefined> {
+  const file = config.signing?.privateKeyFile;
+  if (!file) return undefined;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    throw new Error(
+      `Cannot read signing.privateKeyFile ${JSON.stringify(file)}: ${
+        (e as Error).message
+      }`,
+    );
+  }
+  return await signerFromText(
+    text,
+    `signing.privateKeyFile ${JSON.stringify(file)}`,
+  );
+}
+
 /** A running recorder server. */
 export interface ServedRecorder {
   /** Base URL, e.g. `https://127.0.0.1:8443`. */
@@ -100,9 +131,11 @@ export async function serveRecorder(
     ? { index: deps.index, fresh: deps.indexFresh ?? false }
     : await createIndex(config, log);
   const peers = deps.peers ?? await peerRecorders(config, log);
+  const signer = deps.signer ?? await loadSigner(config);
   const recorder = createRecorder(config, {
     digest: nodeSha256,
     peers,
+    ...(signer ? { signer } : {}),
     ...deps,
     storage,
     logger: log,

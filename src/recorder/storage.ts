@@ -100,6 +100,12 @@ export interface RecordingManifest {
    * whole session).
    */
   unverified?: string;
+  /**
+   * Tamper evidence (`integrity/`): the hash chain over the stored evidence
+   * and, when the recorder has a signing key, its signature over the
+   * manifest. Set on the final manifest.
+   */
+  integrity?: RecordingIntegrity;
   /** Set when a moderator ended the live session from the recorder. */
   terminated?: {
     /** The moderator's name (from the recorder's configuration). */
@@ -109,6 +115,25 @@ export interface RecordingManifest {
     /** Unix ms (recorder clock). */
     at: number;
   };
+}
+
+/**
+ * A manifest's tamper evidence (`integrity/seal.ts` makes it,
+ * `integrity/verify.ts` checks it; docs/recorder.md "Tamper evidence").
+ */
+export interface RecordingIntegrity {
+  /** The chain: `"sha256-chain-v1"` (`integrity/evidence_chain.ts`). */
+  alg: string;
+  /** Segment size in bytes. */
+  segmentBytes: number;
+  /** Evidence bytes the chain covers (the whole stored evidence). */
+  bytes: number;
+  /** Each segment's chained SHA-256, lower-case hex. */
+  segments: string[];
+  /** The id of the key that signed the manifest (absent: not signed). */
+  keyId?: string;
+  /** Base64 Ed25519 signature over the manifest's signed fields. */
+  signature?: string;
 }
 
 /**
