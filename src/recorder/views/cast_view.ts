@@ -14,8 +14,6 @@
  * MARKER  label                          → [t,"m","label"]
  * PORTFORWARD  stream event JSON         → [t,"o","port-forward: stream 3 opened …\r\n"]
  * PORTFORWARD_DATA                       → nothing (the content is evidence only)
- * PORTFORWARD  stream event JSON         → [t,"o","port-forward: stream 3 opened …\r\n"]
- * PORTFORWARD_DATA                       → nothing (the content is evidence only)
  * STATUS  Status JSON                    → nothing (it is in the manifest's `end`)
  * END     SessionEnd JSON                → what the decoders held back, at the end time,
  *                                          then one exit marker [t,"m","exit 2"]
@@ -51,7 +49,6 @@ import {
   type SessionEnd,
 } from "../../recording/wire.ts";
 import { readResize } from "../../k8s/terminal_size.ts";
-import { portForwardLine } from "./portforward_lines.ts";
 import { portForwardLine } from "./portforward_lines.ts";
 
 /** Bytes of a resize message parsed (the rest is named in its marker). */
@@ -115,9 +112,6 @@ export class CastView {
       }
       case RecordType.MARKER:
         return event(r.timeUs, "m", cut(new TextDecoder().decode(r.payload)));
-      case RecordType.PORTFORWARD:
-        // A readable line per stream event (content records show nothing).
-        return event(r.timeUs, "o", portForwardLine(r.payload) + "\r\n");
       case RecordType.PORTFORWARD:
         // A readable line per stream event (content records show nothing).
         return event(r.timeUs, "o", portForwardLine(r.payload) + "\r\n");
