@@ -19,7 +19,7 @@ import {
   runRecorder,
 } from "./src/recorder/mod.ts";
 import { runPolicyTest } from "./src/policy/mod.ts";
-import { parseHujson, toPlainValue } from "./src/policy/hujson.ts";
+import { parseHujson, toPlainValue } from "./src/config/hujson.ts";
 import {
   runKeygen,
   runVerify,

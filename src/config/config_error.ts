@@ -1,27 +1,30 @@
 /**
- * The error a policy file (or an identity config file such as the token file)
- * raises when it cannot be used: it names the file, the JSON path and the
- * line:column of the problem.
+ * The error every file execgate reads (proxy config, recorder config, token
+ * file, policy) raises when it cannot be used: it names the file, the line
+ * and column and the JSON path of the problem. A value that came from an
+ * environment variable is named by the variable instead of a position.
  *
  * @module
  */
 
 /**
- * An invalid policy or identity config file. Callers catch it to print the
+ * An invalid config, token or policy file. Callers catch it to print the
  * message and refuse to start, or (on reload) to keep the last good policy.
  *
  * The message reads `FILE:LINE:COLUMN: PATH: DETAIL`, e.g.
  * `policy.hujson:12:7: grants[0].src[1]: group "group:nope" is not defined`.
- * The path part is left out for problems at the root or in the syntax.
+ * The path part is left out for problems at the root or in the syntax. With
+ * line 0 the "file" is where the value came from instead (an environment
+ * variable) and has no position: `EXECGATE_RECORDER_PORT: listen.port: …`.
  *
  * @example
  * ```ts
- * import { PolicyError } from "./policy_error.ts";
- * const e = new PolicyError("p.hujson", ["acls", 0, "action"], 3, 15, 'action "deny" is not supported');
+ * import { ConfigError } from "./config_error.ts";
+ * const e = new ConfigError("p.hujson", ["acls", 0, "action"], 3, 15, 'action "deny" is not supported');
  * if (e.message !== 'p.hujson:3:15: acls[0].action: action "deny" is not supported') throw new Error();
  * ```
  */
-export class PolicyError extends Error {
+export class ConfigError extends Error {
   /** The file name as given to the parser. */
   readonly file: string;
   /** The JSON path of the problem, e.g. `grants[0].src[1]` (empty at the root). */
@@ -51,12 +54,12 @@ export class PolicyError extends Error {
   ) {
     const formatted = typeof path === "string" ? path : formatJsonPath(path);
     super(
-      `${file}:${line}:${column}: ${
+      `${line > 0 ? `${file}:${line}:${column}` : file}: ${
         formatted ? `${formatted}: ` : ""
       }${detail}`,
       options,
     );
-    this.name = "PolicyError";
+    this.name = "ConfigError";
     this.file = file;
     this.path = formatted;
     this.line = line;
@@ -73,7 +76,7 @@ export class PolicyError extends Error {
  * @returns E.g. `grants[1].app["tailscale.com/cap/kubernetes"][0].enforceRecorder`.
  * @example
  * ```ts
- * import { formatJsonPath } from "./policy_error.ts";
+ * import { formatJsonPath } from "./config_error.ts";
  * const p = formatJsonPath(["grants", 1, "app", "tailscale.com/cap/kubernetes", 0]);
  * if (p !== 'grants[1].app["tailscale.com/cap/kubernetes"][0]') throw new Error();
  * ```
@@ -88,3 +91,11 @@ export function formatJsonPath(path: readonly (string | number)[]): string {
   }
   return out;
 }
+
+/**
+ * The name the policy module has always used for {@linkcode ConfigError}
+ * (the same class: `instanceof PolicyError` holds for every config error).
+ */
+export const PolicyError: typeof ConfigError = ConfigError;
+/** {@linkcode ConfigError}. */
+export type PolicyError = ConfigError;

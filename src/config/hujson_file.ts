@@ -1,6 +1,6 @@
 /**
  * Parses a HuJSON config file and validates it with a zod schema, turning
- * every problem into a {@linkcode PolicyError} that names the file, the JSON
+ * every problem into a {@linkcode ConfigError} that names the file, the JSON
  * path and the line:column.
  *
  * @module
@@ -14,7 +14,7 @@ import {
   parseHujson,
   toPlainValue,
 } from "./hujson.ts";
-import { PolicyError } from "./policy_error.ts";
+import { ConfigError } from "./config_error.ts";
 
 /** A validated file with its syntax tree (to locate later semantic errors). */
 export interface ParsedHujsonFile<T> {
@@ -33,7 +33,7 @@ export interface ParsedHujsonFile<T> {
  * @param fileName File name used in errors.
  * @param schema The zod schema (use strict objects to reject unknown fields).
  * @returns The value and its syntax tree.
- * @throws {PolicyError} On a syntax error or the first schema problem in
+ * @throws {ConfigError} On a syntax error or the first schema problem in
  *   file order.
  * @example
  * ```ts
@@ -53,7 +53,7 @@ export function parseHujsonFile<S extends z.ZodTypeAny>(
     root = parseHujson(text);
   } catch (e) {
     if (e instanceof HujsonSyntaxError) {
-      throw new PolicyError(fileName, "", e.line, e.column, e.detail, {
+      throw new ConfigError(fileName, "", e.line, e.column, e.detail, {
         cause: e,
       });
     }
@@ -69,7 +69,7 @@ export function parseHujsonFile<S extends z.ZodTypeAny>(
 }
 
 /**
- * Builds a {@linkcode PolicyError} located at a path of a parsed file.
+ * Builds a {@linkcode ConfigError} located at a path of a parsed file.
  * @param file The parsed file.
  * @param path Keys and indexes.
  * @param detail What is wrong.
@@ -79,16 +79,16 @@ export function errorAt(
   file: { root: HujsonNode; fileName: string },
   path: readonly (string | number)[],
   detail: string,
-): PolicyError {
+): ConfigError {
   const pos = locate(file.root, path);
-  return new PolicyError(file.fileName, path, pos.line, pos.column, detail);
+  return new ConfigError(file.fileName, path, pos.line, pos.column, detail);
 }
 
 function issueToError(
   issue: z.ZodIssue,
   root: HujsonNode,
   fileName: string,
-): PolicyError {
+): ConfigError {
   const path = issue.path;
   switch (issue.code) {
     case "unrecognized_keys": {
@@ -100,7 +100,7 @@ function issueToError(
           issue.keys.slice(1).map((k) => JSON.stringify(k)).join(", ")
         })`
         : "";
-      return new PolicyError(
+      return new ConfigError(
         fileName,
         full,
         pos.line,
@@ -113,11 +113,11 @@ function issueToError(
       const detail = issue.received === "undefined"
         ? "required field is missing"
         : `expected ${issue.expected}, got ${issue.received}`;
-      return new PolicyError(fileName, path, pos.line, pos.column, detail);
+      return new ConfigError(fileName, path, pos.line, pos.column, detail);
     }
     case "invalid_literal": {
       const pos = locate(root, path);
-      return new PolicyError(
+      return new ConfigError(
         fileName,
         path,
         pos.line,
@@ -129,7 +129,7 @@ function issueToError(
     }
     case "invalid_enum_value": {
       const pos = locate(root, path);
-      return new PolicyError(
+      return new ConfigError(
         fileName,
         path,
         pos.line,
@@ -141,7 +141,7 @@ function issueToError(
     }
     default: {
       const pos = locate(root, path);
-      return new PolicyError(
+      return new ConfigError(
         fileName,
         path,
         pos.line,

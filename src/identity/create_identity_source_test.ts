@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PolicyError } from "../policy/policy_error.ts";
+import { PolicyError } from "../config/config_error.ts";
 import { startFakeLocalApi } from "../testing/fake_localapi.ts";
 import { createIdentitySource } from "./create_identity_source.ts";
 

@@ -24,7 +24,7 @@
  */
 
 import { z } from "zod";
-import { errorAt, parseHujsonFile } from "../policy/hujson_file.ts";
+import { errorAt, parseHujsonFile } from "../config/hujson_file.ts";
 import type { Identity, IdentitySource } from "./identity.ts";
 import { sha256, timingSafeEqual, toHex } from "../digest.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PolicyError } from "../policy/policy_error.ts";
+import { PolicyError } from "../config/config_error.ts";
 import {
   createTokenIdentitySource,
   digestsEqual,

@@ -8,7 +8,7 @@
 import type { Identity } from "../identity/identity.ts";
 import { evaluate, type ProxySelf } from "./evaluate.ts";
 import { parsePolicy } from "./parse_policy.ts";
-import { PolicyError } from "./policy_error.ts";
+import { PolicyError } from "../config/config_error.ts";
 
 /** The caller to test, as the command line describes it. */
 export interface TestCaller {

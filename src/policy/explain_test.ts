@@ -122,7 +122,7 @@ Deno.test("explainDecision explains a tagged device, fail open, without grant", 
 Deno.test("explainDecision throws the policy error", () => {
   assert.throws(
     () => explainDecision("{", "p.hujson", { login: "a@b.c" }, PROXY),
-    { name: "PolicyError", message: "p.hujson:1:1: Unterminated object" },
+    { name: "ConfigError", message: "p.hujson:1:1: Unterminated object" },
   );
 });
 

@@ -29,7 +29,7 @@ export {
   parsePolicy,
   policyFileSchema,
 } from "./parse_policy.ts";
-export { formatJsonPath, PolicyError } from "./policy_error.ts";
+export { formatJsonPath, PolicyError } from "../config/config_error.ts";
 export { evaluate, matchDst, matchSrc, type ProxySelf } from "./evaluate.ts";
 export {
   type PolicyWatcher,
@@ -57,9 +57,9 @@ export {
   parseHujson,
   type Position,
   toPlainValue,
-} from "./hujson.ts";
+} from "../config/hujson.ts";
 export {
   errorAt,
   type ParsedHujsonFile,
   parseHujsonFile,
-} from "./hujson_file.ts";
+} from "../config/hujson_file.ts";

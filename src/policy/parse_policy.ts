@@ -6,12 +6,12 @@
  */
 
 import { z } from "zod";
-import { locate } from "./hujson.ts";
+import { locate } from "../config/hujson.ts";
 import {
   errorAt,
   type ParsedHujsonFile,
   parseHujsonFile,
-} from "./hujson_file.ts";
+} from "../config/hujson_file.ts";
 import {
   type AclRule,
   type DstPattern,

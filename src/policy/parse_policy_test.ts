@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parsePolicy } from "./parse_policy.ts";
-import { PolicyError } from "./policy_error.ts";
+import { PolicyError } from "../config/config_error.ts";
 
 const DEV_POLICY = new URL("./testdata/dev_policy.hujson", import.meta.url);
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { memoryLogger } from "../log.ts";
 import type { Policy } from "./policy.ts";
 import type { PolicyFs, PolicyWatchHandle } from "./policy_fs.ts";
-import { PolicyError } from "./policy_error.ts";
+import { PolicyError } from "../config/config_error.ts";
 import { watchPolicy } from "./watch_policy.ts";
 
 const GOOD_1 = `{"acls": [{"action": "accept", "src": ["*"], "dst": ["*"]}]}`;

@@ -7,7 +7,7 @@
  */
 
 import { z } from "zod";
-import { parseHujsonFile } from "../policy/hujson_file.ts";
+import { parseHujsonFile } from "../config/hujson_file.ts";
 
 const Duration = z.number().int().positive();
 
