@@ -51,8 +51,13 @@ import type { SessionEnd } from "../../recording/wire.ts";
 /** Longest line of a stored v1 `.cast` converted (a longer one ends the view). */
 const MAX_V1_LINE_BYTES = 8 * 1024 * 1024;
 
-/** Keys of a v2 header that v3 writes elsewhere or not at all. */
-const MOVED = new Set(["version", "width", "height", "theme"]);
+/**
+ * Keys of a v2 header that v3 writes elsewhere or not at all (a v2 `term`
+ * would take the place of v3's).
+ */
+const MOVED = new Set(["version", "width", "height", "theme", "term"]);
+
+const COLOR = /^#[0-9a-fA-F]{6}$/;
 
 /**
  * Turns asciicast v2 lines into asciicast v3 lines, one at a time: the first
@@ -211,32 +216,42 @@ export class CastV3Converter {
       rows: size(v2.height, 24),
     };
     if (env && typeof env.TERM === "string") term.type = env.TERM;
-    if (isObject(v2.theme)) term.theme = v2.theme;
-    const out: Record<string, unknown> = { version: 3, term };
+    if (isTheme(v2.theme)) term.theme = v2.theme;
+    // Entries, then Object.fromEntries: a "__proto__" key stays a key.
+    const out: [string, unknown][] = [["version", 3], ["term", term]];
     for (const [k, v] of Object.entries(v2)) {
       if (MOVED.has(k)) continue;
       if (k === "timestamp") {
-        if (typeof v === "number" && Number.isFinite(v)) {
-          out.timestamp = Math.floor(v);
+        if (typeof v === "number" && Number.isFinite(v) && v >= 0) {
+          out.push([k, Math.floor(v)]);
         }
       } else if (k === "idle_time_limit") {
         if (typeof v === "number" && Number.isFinite(v) && v >= 0) {
-          out.idle_time_limit = v;
+          out.push([k, v]);
         }
       } else if (k === "command" || k === "title") {
-        if (typeof v === "string") out[k] = v;
+        if (typeof v === "string") out.push([k, v]);
       } else if (k === "env") {
-        if (env) out.env = env;
+        if (env) out.push([k, env]);
       } else {
-        out[k] = v;
+        out.push([k, v]);
       }
     }
-    return JSON.stringify(out) + "\n";
+    return JSON.stringify(Object.fromEntries(out)) + "\n";
   }
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** A v2/v3 theme: `fg`, `bg` `#rrggbb`, `palette` 8 or 16 of them. */
+function isTheme(v: unknown): boolean {
+  if (!isObject(v)) return false;
+  const p = typeof v.palette === "string" ? v.palette.split(":") : [];
+  return typeof v.fg === "string" && COLOR.test(v.fg) &&
+    typeof v.bg === "string" && COLOR.test(v.bg) &&
+    (p.length === 8 || p.length === 16) && p.every((c) => COLOR.test(c));
 }
 
 function isStringMap(v: unknown): v is Record<string, string> {

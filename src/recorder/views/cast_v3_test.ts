@@ -263,3 +263,18 @@ Deno.test("CastV3Converter keeps the v3 header fields typed as v3 wants", () => 
     argv: ["sh"],
   });
 });
+
+Deno.test("CastV3Converter keeps a valid v3 header whatever keys the v2 header has", () => {
+  const c = new CastV3Converter();
+  const line = c.line(
+    '{"version":2,"width":80,"height":24,"term":"vt100","__proto__":{"x":1},' +
+      '"timestamp":-5,"theme":{"fg":"red","bg":"#000000","palette":""},"tags":["a"]}',
+  );
+  const head = JSON.parse(line);
+  assert.deepEqual(head.term, { cols: 80, rows: 24 });
+  assert.equal(head.timestamp, undefined);
+  assert.deepEqual(head.tags, ["a"]);
+  assert.ok(Object.hasOwn(head, "__proto__"), "__proto__ stays a key");
+  assert.equal(Object.getPrototypeOf(head), Object.prototype);
+  parseCastV3(line);
+});
