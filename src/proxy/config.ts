@@ -87,6 +87,13 @@ export const ProxyConfigSchema = z.object({
      */
     budgetBytes: z.number().int().positive().default(64 * 1024 * 1024),
   }).strict().default({}),
+  /** API request events of callers whose grant says `enableEvents`. */
+  events: z.object({
+    /** Largest request body prefix an event keeps (create/update/patch of workloads). */
+    maxBodyBytes: z.number().int().min(0).max(1024 * 1024).default(65536),
+    /** Fail open: event bytes queued or unacknowledged before new events are dropped. */
+    queueBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  }).strict().default({}),
 }).strict().superRefine((c, ctx) => {
   if (c.identity.type !== "tailscale" && !c.policy) {
     ctx.addIssue({

@@ -50,6 +50,11 @@ import type { UpstreamRequest } from "./upstream_connect.ts";
 import type { RelayTap } from "./relay_tap.ts";
 import type { ByteDuplex } from "./duplex.ts";
 import {
+  type EventInFlight,
+  EventRefusedError,
+  type RequestEvents,
+} from "./events/request_events.ts";
+import {
   encodeRequestHead,
   relayUpgrade,
   writeResponse,
@@ -157,6 +162,8 @@ export interface ProxyDeps {
   logger: Logger;
   /** Session id generator. @default {random 128-bit hex} */
   newSessionId?: () => string;
+  /** API request events of `enableEvents` callers. @default {none sent} */
+  events?: RequestEvents;
 }
 
 /** The proxy: one entry for ordinary requests, one for upgrades. */
@@ -221,7 +228,13 @@ type Env = {
     /** Present for upgrade requests. */
     upgrade?: UpgradeBinding;
   };
-  Variables: { auth: Authorized; target: RequestTarget; route: Route };
+  Variables: {
+    auth: Authorized;
+    target: RequestTarget;
+    route: Route;
+    /** The request's API event, when the caller's grant enables events. */
+    event?: EventInFlight;
+  };
 };
 
 type Ctx = Context<Env>;
@@ -290,9 +303,10 @@ export function createProxy(deps: ProxyDeps): Proxy {
         method: c.req.method,
         target,
         headers,
-        body: hasBody ? c.req.raw.body : null,
+        body: c.get("event")?.body ?? (hasBody ? c.req.raw.body : null),
       });
     } catch (e) {
+      c.get("event")?.end(0, (e as Error).message);
       log.error("upstream request failed", {
         path: pathOf(c),
         error: (e as Error).message,
@@ -308,7 +322,8 @@ export function createProxy(deps: ProxyDeps): Proxy {
     for (const h of ["connection", "keep-alive", "transfer-encoding"]) {
       out.delete(h);
     }
-    return new Response(res.body, { status: res.status, headers: out });
+    const answer = new Response(res.body, { status: res.status, headers: out });
+    return c.get("event")?.respond(answer) ?? answer;
   }
 
   /** The upgrade request head for upstream, or a 400 when it cannot be built. */
@@ -595,6 +610,23 @@ export function createProxy(deps: ProxyDeps): Proxy {
     c.set("auth", r);
     await next();
   });
+  app.use("*", async function requestEvent(c, next) {
+    const { identity, decision } = c.get("auth");
+    if (!deps.events?.wanted(decision)) return next();
+    const target = c.get("target");
+    const hasBody = c.req.method !== "GET" && c.req.method !== "HEAD";
+    let event: EventInFlight;
+    try {
+      event = await deps.events.begin({
+        identity,
+        decision,
+        method: c.req.method,
+        route: c.get("route"),
+        query: target.query,
+        target: basePath + canonicalTarget(target),
+        body: hasBody && !c.env.upgrade ? c.req.raw.body : null,
+        upgrade: c.env.upgrade !== undefined,
+      });
   app.all("*", function routeRequest(c) {
     const route = c.get("route");
     switch (route.kind) {

@@ -31,6 +31,7 @@ import {
   type UpstreamConfig,
 } from "./upstream_config.ts";
 import { upstreamConnector, upstreamRequester } from "./upstream_connect.ts";
+import { openEvents } from "./open_events.ts";
 
 /** Seams of {@linkcode startProxy}, each with a real default. */
 export interface StartProxyDeps {
@@ -86,6 +87,7 @@ export async function startProxy(
     source,
     (id) => evaluate(watcher?.policy, id, self),
   );
+  const events = await openEvents(config, logger);
   const proxy = createProxy({
     upstreamUrl: upstream.server,
     upstreamToken: upstream.token,
@@ -94,6 +96,7 @@ export async function startProxy(
     connectUpstream: upstreamConnector(upstream),
     openTap: await deps.openTap?.(config, logger),
     logger,
+    events,
   });
   const tls = config.tls
     ? {
@@ -127,6 +130,7 @@ export async function startProxy(
     upstream,
     close: async () => {
       await served.close();
+      await events.close();
       await watcher?.close();
     },
   };

@@ -18,6 +18,9 @@
  * - `GET /v1/recordings/YYYY/MM/DD/<sid>/live` (viewer): Server-Sent Events
  *   following the recording as it is stored, until it is finalised; a
  *   finished one streams whole and ends (`views/live_view.ts`).
+ * - `POST /v2/events` (uploader): a proxy's API events stream
+ *   (`events_ingest.ts`); `GET /v1/events` (viewer): events, newest first,
+ *   filtered by `user`, `verb`, `resource`, `namespace`, `q`.
  * - `GET /ui…`: the web UI (viewer, login form); `GET /healthz`.
  *
  * @module
@@ -52,6 +55,11 @@ import { reindex, type ReindexResult } from "./index/reindex.ts";
 import { applyRetention } from "./retention.ts";
 import type { RecordingId } from "./recording_id.ts";
 import { jsonLogger, type Logger } from "../log.ts";
+import { EVENTS_UPLOAD_PATH } from "../protocol/records.ts";
+import type { EventStore } from "./events_store.ts";
+import type { EventIndex } from "./index/events_index.ts";
+import { handleEventsUpload } from "./events_ingest.ts";
+import { parseEventQuery } from "./events_query.ts";
 import type { ManifestSigner } from "./integrity/signing_key.ts";
 import { BUNDLE_CONTENT_TYPE } from "./integrity/bundle.ts";
 import { bundleOf } from "./integrity/bundle_stream.ts";
@@ -84,6 +92,11 @@ export interface RecorderDeps {
    * from `peers` in the config). @default {[]}
    */
   peers?: readonly PeerRecorder[];
+  /**
+   * API events: where streams are stored and indexed. Without it, events
+   * uploads are refused (503) and `/v1/events` answers 404.
+   */
+  events?: { store: EventStore; index: EventIndex };
   /**
    * Signs final manifests (`integrity/`; `serve.ts` loads the configured
    * `signing.privateKeyFile`). Without it they carry the hash chain only.
@@ -263,6 +276,34 @@ export function createRecorder(
     uploader,
     (c) => ingestor.handle(c.req.raw),
   );
+
+  const events = deps.events;
+  app.post(
+    EVENTS_UPLOAD_PATH,
+    uploader,
+    (c) =>
+      events
+        ? handleEventsUpload(c.req.raw, {
+          ...events,
+          logger: log,
+          ackIntervalMs: config.ackIntervalMs,
+          ...(deps.now ? { now: deps.now } : {}),
+        })
+        : jsonError(
+          503,
+          "This recorder does not store API events (they need disk storage)",
+        ),
+  );
+  app.get("/v1/events", viewer, async (c) => {
+    if (!events) return jsonError(404, "This recorder stores no API events");
+    let q;
+    try {
+      q = parseEventQuery(new URL(c.req.url).searchParams);
+    } catch (e) {
+      return jsonError(400, (e as Error).message);
+    }
+    return c.json(await events.index.query(q));
+  });
 
   app.get("/v1/recordings", viewer, async (c) => {
     let q;
