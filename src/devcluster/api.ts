@@ -14,6 +14,7 @@ import type { Readable } from "node:stream";
 import { Hono } from "hono";
 import type { HttpBindings } from "@hono/node-server";
 import { failureStatus, type K8sStatus } from "../k8s/status.ts";
+import { addSecretRoutes, SECRETS_RESOURCE } from "./secrets.ts";
 import { authenticate, type AuthResult, type TokenUser } from "./auth.ts";
 import { spawnContainerProcess } from "./container_process.ts";
 import {
@@ -96,6 +97,7 @@ const CORE_RESOURCES = {
   kind: "APIResourceList",
   groupVersion: "v1",
   resources: [
+    SECRETS_RESOURCE,
     {
       name: "namespaces",
       singularName: "namespace",
@@ -461,6 +463,8 @@ export function createApiApp(ctx: ApiContext): Hono<Env> {
       headers: { ...JSON_HEADERS, "transfer-encoding": "chunked" },
     });
   };
+
+  addSecretRoutes(app);
 
   // No events are recorded; `kubectl describe` asks for them.
   app.get("/api/v1/namespaces/:ns/events", () =>

@@ -16,6 +16,8 @@ export interface KubernetesCapRule {
   impersonate?: { groups?: string[] };
   /** Let recorded callers use `…/proxy` subresources (unrecorded). @default {false} */
   allowProxySubresources?: boolean;
+  /** Record every API request of the caller as an event. @default {false} */
+  enableEvents?: boolean;
 }
 
 /** Who is calling. */

@@ -107,6 +107,7 @@ const capRuleSchema = z.object({
   enforceRecorder: z.boolean().optional(),
   recordPortForward: z.boolean().optional(),
   allowProxySubresources: z.boolean().optional(),
+  enableEvents: z.boolean().optional(),
 });
 
 const whoisSchema = z.object({
@@ -166,8 +167,13 @@ export function whoisToIdentity(body: unknown, addr = "peer"): Identity {
         }: ${issue.message}`,
       );
     }
-    const { impersonate, recorder, enforceRecorder, allowProxySubresources } =
-      rule.data;
+    const {
+      impersonate,
+      recorder,
+      enforceRecorder,
+      allowProxySubresources,
+      enableEvents,
+    } = rule.data;
     capRules.push({
       ...(impersonate
         ? { impersonate: { groups: impersonate.groups ?? [] } }
@@ -180,6 +186,7 @@ export function whoisToIdentity(body: unknown, addr = "peer"): Identity {
       ...(allowProxySubresources !== undefined
         ? { allowProxySubresources }
         : {}),
+      ...(enableEvents !== undefined ? { enableEvents } : {}),
     });
   }
 

@@ -28,6 +28,11 @@ export interface Decision {
    * unrecorded); true when any matching rule says so.
    */
   allowProxySubresources: boolean;
+  /**
+   * Whether every API request of the caller is recorded as an event (to the
+   * decision's recorders); true when any matching rule says so.
+   */
+  enableEvents?: boolean;
   /** Which policy lines produced the decision (for `execgate policy test`). */
   matched: { kind: "acl" | "grant"; index: number; line: number }[];
 }

@@ -148,6 +148,7 @@ export function evaluate(
     allowProxySubresources: rules.some((r) =>
       r.allowProxySubresources === true
     ),
+    enableEvents: rules.some((r) => r.enableEvents === true),
     matched,
   };
 }

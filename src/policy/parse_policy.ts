@@ -28,6 +28,7 @@ export const kubernetesCapRuleSchema = z.object({
   enforceRecorder: z.boolean().optional(),
   recordPortForward: z.boolean().optional(),
   allowProxySubresources: z.boolean().optional(),
+  enableEvents: z.boolean().optional(),
 }).strict();
 
 const selectors = z.array(z.string());
@@ -149,6 +150,9 @@ export function parsePolicy(text: string, fileName: string): Policy {
           : {}),
         ...(r.allowProxySubresources !== undefined
           ? { allowProxySubresources: r.allowProxySubresources }
+          : {}),
+        ...(r.enableEvents !== undefined
+          ? { enableEvents: r.enableEvents }
           : {}),
       })),
     };

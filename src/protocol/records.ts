@@ -50,6 +50,11 @@ export const RecordType = {
   PORTFORWARD: 8,
   /** Port-forward stream content: from:u8, stream:u32be, then the bytes. */
   PORTFORWARD_DATA: 9,
+  /**
+   * One API request event of an events stream (`EVENTS_UPLOAD_PATH`): JSON
+   * (UTF-8), time Unix µs. Only in events streams.
+   */
+  EVENT: 16,
 } as const;
 
 /** A record type's number. */
@@ -63,6 +68,8 @@ export const MAX_RECORD_PAYLOAD = 1024 * 1024;
 export const RECORDS_CONTENT_TYPE = "application/x-execgate-records";
 /** Path of the version 2 upload endpoint. */
 export const RECORDS_UPLOAD_PATH = "/v2/recordings";
+/** Path of the API events upload endpoint (a record stream of `EVENT`s). */
+export const EVENTS_UPLOAD_PATH = "/v2/events";
 
 const TYPE_NAMES: Record<number, string> = {
   1: "header",
@@ -74,6 +81,7 @@ const TYPE_NAMES: Record<number, string> = {
   7: "end",
   8: "portforward",
   9: "portforward data",
+  16: "event",
 };
 
 /**

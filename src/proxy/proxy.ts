@@ -627,6 +627,20 @@ export function createProxy(deps: ProxyDeps): Proxy {
         body: hasBody && !c.env.upgrade ? c.req.raw.body : null,
         upgrade: c.env.upgrade !== undefined,
       });
+    } catch (e) {
+      if (!(e instanceof EventRefusedError)) throw e;
+      return refuse(
+        c,
+        503,
+        `execgate: the recorder did not acknowledge the audit event of this request: ${e.message}`,
+      );
+    }
+    c.set("event", event);
+    await next();
+    // A forwarded answer is reported when its body ends; an upgrade's is 101
+    // once relayed; a refusal's is its status.
+    event.settle(c.env.upgrade?.handled ? 101 : c.res.status);
+  });
   app.all("*", function routeRequest(c) {
     const route = c.get("route");
     switch (route.kind) {

@@ -8,6 +8,7 @@
 import { createRecorder, type Recorder, type RecorderDeps } from "./app.ts";
 import type { RecorderConfig } from "./config.ts";
 import { createStorage } from "./storage_factory.ts";
+import { createEvents } from "./events_factory.ts";
 import { createIndex } from "./index_factory.ts";
 import { jsonLogger, type Logger } from "../log.ts";
 import { PeerRecorder } from "./peer_parts.ts";
@@ -132,7 +133,10 @@ export async function serveRecorder(
     : await createIndex(config, log);
   const peers = deps.peers ?? await peerRecorders(config, log);
   const signer = deps.signer ?? await loadSigner(config);
+  const events = deps.events ??
+    await createEvents(config, built.index, built.fresh, log);
   const recorder = createRecorder(config, {
+    ...(events ? { events } : {}),
     digest: nodeSha256,
     peers,
     ...(signer ? { signer } : {}),

@@ -98,6 +98,11 @@ export interface RecorderClientOptions {
   stallFactor?: number;
   /** More request headers (a continued part's, `wire.ts`). @default {none} */
   headers?: Readonly<Record<string, string>>;
+  /**
+   * The upload path on the recorder (an events stream's is
+   * `EVENTS_UPLOAD_PATH`). @default {RECORDS_UPLOAD_PATH}
+   */
+  path?: string;
 }
 
 /**
@@ -246,10 +251,17 @@ export class RecorderUpload {
     & Required<
       Omit<
         RecorderClientOptions,
-        "token" | "header" | "budget" | "progress" | "stallFactor" | "headers"
+        | "token"
+        | "header"
+        | "budget"
+        | "progress"
+        | "stallFactor"
+        | "headers"
+        | "path"
       >
     >
-    & { token?: string; headers?: Readonly<Record<string, string>> };
+    & { token?: string; headers?: Readonly<Record<string, string>> }
+    & { path: string };
   #progress: RecorderProgress;
   #stallFactor: number;
   #queue: Uint8Array[] = [];
@@ -304,6 +316,7 @@ export class RecorderUpload {
       sessionId: options.sessionId,
       token: options.token,
       headers: options.headers,
+      path: options.path ?? RECORDS_UPLOAD_PATH,
     };
     this.failure = new Promise((resolve) => this.#resolveFailure = resolve);
   }
@@ -564,7 +577,7 @@ export class RecorderUpload {
     }, (t) => timer = t);
     let res: Response;
     try {
-      res = await o.fetch(this.url.replace(/\/+$/, "") + RECORDS_UPLOAD_PATH, {
+      res = await o.fetch(this.url.replace(/\/+$/, "") + o.path, {
         method: "POST",
         headers,
         body,

@@ -45,6 +45,7 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { EVENTS_MIGRATION, SqliteEventIndex } from "./events_sqlite.ts";
 import type { RecordingPage, RecordingQuery } from "../query.ts";
 import type { RecordingManifest } from "../storage.ts";
 import type { IndexEntry, RecordingIndex } from "./recording_index.ts";
@@ -97,6 +98,8 @@ const MIGRATIONS: readonly string[] = [
    );`,
   // The distinct commands, for a command filter (see #commandsContaining).
   `CREATE INDEX recordings_command ON recordings (command, start, id);`,
+  // API events (issue 12), `events_sqlite.ts`.
+  EVENTS_MIGRATION,
 ];
 
 /** Most distinct commands read to answer a command filter from them. */
@@ -110,6 +113,7 @@ const TABLES = [
   "recording_tags",
   "recording_pending_texts",
   "recording_text",
+  "api_events",
 ];
 
 /** SQLite result codes that mean "this file is not a usable database". */
@@ -223,6 +227,14 @@ export class SqliteIndex implements RecordingIndex {
       throw e;
     }
     this.#db = db;
+  }
+
+  /**
+   * The API events kept in the same file (`events_sqlite.ts`).
+   * @returns The events index over this connection.
+   */
+  events(): SqliteEventIndex {
+    return new SqliteEventIndex(() => this.#open(), this.describe);
   }
 
   #open(): DatabaseSync {

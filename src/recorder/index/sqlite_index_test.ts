@@ -54,7 +54,7 @@ Deno.test("openSqliteIndex rebuilds an index of a newer schema version, or of an
     const a = await openSqliteIndex(newer, { now: () => 1 });
     await a.index.close();
     assert.equal(a.rebuilt, true);
-    assert.match(a.problem ?? "", /schema version 99 is newer .*\(2\)/);
+    assert.match(a.problem ?? "", /schema version 99 is newer .*\(3\)/);
 
     const other = `${dir}/other.sqlite`;
     const db2 = new DatabaseSync(other);

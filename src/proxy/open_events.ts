@@ -1,0 +1,67 @@
+/**
+ * Builds the proxy's {@linkcode RequestEvents} from its configuration:
+ * recorder tags resolve to URLs as for recordings, each recorder list gets
+ * one {@linkcode EventStream} over the same HTTP client and token as the
+ * recordings' uploads.
+ *
+ * @module
+ */
+
+import { http1Fetch } from "../adapter/deno/http1_fetch.ts";
+import type { Logger } from "../log.ts";
+import { EventStream } from "../recording/event_stream.ts";
+import type { ProxyConfig } from "./config.ts";
+import { RequestEvents } from "./events/request_events.ts";
+
+/** Seams of {@linkcode openEvents}. */
+export interface OpenEventsDeps {
+  /** @default {Deno.readTextFile} */
+  readTextFile?: (path: string) => Promise<string>;
+  /** Fetch towards recorders. @default {http1Fetch, trusting `recorderAuth.caFile`} */
+  fetch?: typeof fetch;
+}
+
+/**
+ * Builds the events of a proxy (nothing is sent until a grant enables them).
+ * @param config Resolved proxy configuration.
+ * @param logger Logger.
+ * @param deps Seams.
+ * @returns The events.
+ */
+export async function openEvents(
+  config: ProxyConfig,
+  logger: Logger,
+  deps: OpenEventsDeps = {},
+): Promise<RequestEvents> {
+  const read = deps.readTextFile ?? ((p: string) => Deno.readTextFile(p));
+  const auth = config.recorderAuth;
+  const token = auth.token ??
+    (auth.tokenFile ? (await read(auth.tokenFile)).trim() : undefined);
+  const doFetch = deps.fetch ??
+    http1Fetch(auth.caFile ? { caCerts: [await read(auth.caFile)] } : {});
+  return new RequestEvents({
+    proxyHostname: config.hostname,
+    maxBodyBytes: config.events.maxBodyBytes,
+    logger,
+    recorderUrls(tags) {
+      const urls: string[] = [];
+      for (const tag of tags) {
+        for (const u of config.recorders[tag] ?? []) {
+          if (!urls.includes(u)) urls.push(u);
+        }
+      }
+      return urls;
+    },
+    openStream: (urls) =>
+      new EventStream({
+        urls,
+        proxyHostname: config.hostname,
+        ...(token !== undefined ? { token } : {}),
+        fetch: doFetch,
+        connectTimeoutMs: config.recording.connectTimeoutMs,
+        ackTimeoutMs: config.recording.ackTimeoutMs,
+        maxQueueBytes: config.events.queueBytes,
+        logger,
+      }),
+  });
+}

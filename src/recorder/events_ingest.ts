@@ -1,0 +1,223 @@
+/**
+ * `POST /v2/events`: the recorder's side of a proxy's API events stream. The
+ * body is a record stream (`../protocol/records.ts`): a `HEADER` (JSON with
+ * `kind: "events"`), then `EVENT` records, each one JSON event
+ * (`phase: "request"` or `"response"`). The answer streams
+ * acknowledgement lines as for recordings (`{"ack":N}`, N the bytes of
+ * complete records stored and indexed, then `{"ack":N,"done":true}` at the
+ * end, `{"error":"…"}` when the stream is refused), with a keepalive line
+ * every `ackIntervalMs`.
+ *
+ * The bytes are stored as they came (the evidence, `events_store.ts`)
+ * before they are acknowledged, and indexed before too (so a search right
+ * after the ack finds the event). A malformed record stops the stream: the
+ * records before it stay stored, and the proxy opens a new stream.
+ *
+ * @module
+ */
+
+import {
+  encodeRecord,
+  RECORD_HEADER_BYTES,
+  RecordDecoder,
+  RecordType,
+  type SessionRecord,
+} from "../protocol/records.ts";
+import { SESSION_HEADER, SESSION_ID_PATTERN } from "../recording/wire.ts";
+import type { Logger } from "../log.ts";
+import type { EventStore, EventStreamWriter } from "./events_store.ts";
+import type { EventIndex, StoredEvent } from "./index/events_index.ts";
+import { jsonError } from "./ingest.ts";
+import { makeRecordingId, type RecordingId } from "./recording_id.ts";
+
+/** Seams and bounds of {@linkcode handleEventsUpload}. */
+export interface EventsIngestOptions {
+  store: EventStore;
+  index: EventIndex;
+  logger: Logger;
+  /** Largest record payload (one event). @default {1048576} */
+  maxEventBytes?: number;
+  /** Keepalive interval of the ack stream. @default {1000} */
+  ackIntervalMs?: number;
+  /** Clock, Unix ms. @default {Date.now} */
+  now?: () => number;
+}
+
+const enc = new TextEncoder();
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Handles one events upload.
+ * @param req The request (authenticated as an uploader).
+ * @param o Store, index, bounds.
+ * @returns The acknowledgement stream, or 400 for a request that is not one.
+ */
+export function handleEventsUpload(
+  req: Request,
+  o: EventsIngestOptions,
+): Response {
+  const streamId = req.headers.get(SESSION_HEADER) ?? "";
+  if (!SESSION_ID_PATTERN.test(streamId)) {
+    return jsonError(
+      400,
+      `An events upload needs ${SESSION_HEADER} matching ${SESSION_ID_PATTERN}`,
+    );
+  }
+  if (!req.body) return jsonError(400, "An events upload needs a body");
+  const body = req.body;
+  const now = o.now ?? Date.now;
+  const id = makeRecordingId(streamId, new Date(now()));
+  const decoder = new RecordDecoder({
+    maxPayload: o.maxEventBytes ?? 1024 * 1024,
+  });
+  let acked = 0;
+  let out!: ReadableStreamDefaultController<Uint8Array>;
+  let ended = false;
+  const send = (line: unknown) => {
+    if (ended) return;
+    try {
+      out.enqueue(enc.encode(JSON.stringify(line) + "\n"));
+    } catch { /* the proxy went away */ }
+  };
+  const close = () => {
+    if (ended) return;
+    ended = true;
+    clearInterval(keepalive);
+    try {
+      out.close();
+    } catch { /* already */ }
+  };
+  const keepalive = setInterval(
+    () => send({ ack: acked }),
+    o.ackIntervalMs ?? 1000,
+  );
+  const reader = body.getReader();
+  const run = async () => {
+    let writer: EventStreamWriter | undefined;
+    try {
+      while (true) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const records = decoder.push(value);
+        if (records.length === 0) continue;
+        if (!writer) writer = await start(records[0]!, id, o.store);
+        const events: StoredEvent[] = [];
+        const responses: { id: string; r: Record<string, unknown> }[] = [];
+        for (const r of records) {
+          if (r.type === RecordType.HEADER) continue;
+          const e = parseEvent(r, id);
+          if (e.phase === "response") responses.push({ id: e.id, r: e.json });
+          else {
+            events.push({ request: e.json, stream: id.id, offset: r.offset });
+          }
+        }
+        const last = records.at(-1)!;
+        const end = last.offset + RECORD_HEADER_BYTES + last.payload.length;
+        // Records are complete and whole here: store exactly them.
+        for (const r of records) {
+          await writer.write(encodeRecord(r.type, r.timeUs, r.payload));
+        }
+        if (events.length > 0) await o.index.put(events);
+        for (const x of responses) await o.index.putResponse(x.id, x.r);
+        acked = end;
+        send({ ack: acked });
+      }
+      if (decoder.pending > 0) {
+        throw new Error(
+          `Cannot accept the events stream: it ends inside a record at byte ${decoder.consumed}`,
+        );
+      }
+      send({ ack: acked, done: true });
+      close();
+    } catch (e) {
+      const message = (e as Error)?.message ?? String(e);
+      o.logger.warn("events stream refused", { stream: id.id, error: message });
+      send({ error: message });
+      close();
+      await reader.cancel().catch(() => {});
+    } finally {
+      await writer?.close();
+    }
+  };
+  const ack = new ReadableStream<Uint8Array>({
+    start(c) {
+      out = c;
+    },
+    cancel() {
+      ended = true;
+      clearInterval(keepalive);
+      void reader.cancel().catch(() => {});
+    },
+  });
+  void run();
+  return new Response(ack, {
+    headers: { "content-type": "application/x-ndjson" },
+  });
+}
+
+async function start(
+  first: SessionRecord,
+  id: RecordingId,
+  store: EventStore,
+): Promise<EventStreamWriter> {
+  let h: unknown;
+  try {
+    h = JSON.parse(utf8.decode(first.payload));
+  } catch (e) {
+    throw new Error(
+      `Cannot accept the events stream's header at byte 0: ${
+        (e as Error).message
+      }`,
+    );
+  }
+  if (
+    typeof h !== "object" || h === null ||
+    (h as { kind?: unknown }).kind !== "events"
+  ) {
+    throw new Error(
+      'Cannot accept the events stream\'s header at byte 0: expected an object with "kind": "events"',
+    );
+  }
+  return await store.create(id);
+}
+
+interface ParsedEvent {
+  phase: "request" | "response";
+  id: string;
+  json: StoredEvent["request"];
+}
+
+const EVENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+function parseEvent(r: SessionRecord, stream: RecordingId): ParsedEvent {
+  const at = `at byte ${r.offset} of events stream ${
+    JSON.stringify(stream.id)
+  }`;
+  if (r.type !== RecordType.EVENT) {
+    throw new Error(
+      `Cannot accept record ${at}: type ${r.type} does not belong in an events stream`,
+    );
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(utf8.decode(r.payload));
+  } catch (e) {
+    throw new Error(`Cannot decode event ${at}: ${(e as Error).message}`);
+  }
+  const o = v as Record<string, unknown>;
+  if (
+    typeof v !== "object" || v === null || Array.isArray(v) ||
+    (o.phase !== "request" && o.phase !== "response") ||
+    typeof o.id !== "string" || !EVENT_ID.test(o.id) ||
+    typeof o.timeMs !== "number" || !Number.isFinite(o.timeMs)
+  ) {
+    throw new Error(
+      `Cannot accept event ${at}: expected an object with "phase" request or response, an "id" ([A-Za-z0-9_-]{1,64}) and a numeric "timeMs"`,
+    );
+  }
+  return {
+    phase: o.phase,
+    id: o.id,
+    json: o as StoredEvent["request"],
+  };
+}
