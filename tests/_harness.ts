@@ -41,6 +41,8 @@ export interface StackOptions {
    * bearer tokens.
    */
   mtlsCaPem?: string;
+  /** The proxy's `metricsAddress` (e.g. `127.0.0.1:0`). @default {off} */
+  metricsAddress?: string;
 }
 
 /** A running stack. */
@@ -91,6 +93,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const config = parseProxyConfig({
     hostname: "execgate-test",
     tags: ["tag:k8s-proxy"],
+    ...(opts.metricsAddress ? { metricsAddress: opts.metricsAddress } : {}),
     listen: { host: "127.0.0.1", port: 0 },
     tls: { certFile: `${dir}/proxy.crt`, keyFile: `${dir}/proxy.key` },
     upstream: { kubeconfig: upstreamKubeconfig },

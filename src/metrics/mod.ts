@@ -35,3 +35,4 @@ export {
   createRecorderMetrics,
   type RecorderMetrics,
 } from "./recorder_metrics.ts";
+export { metricsHandler } from "./metrics_handler.ts";

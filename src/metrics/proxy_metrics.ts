@@ -19,13 +19,17 @@ export const SESSION_TYPES = ["exec", "attach", "portforward"] as const;
 export type SessionType = typeof SESSION_TYPES[number];
 
 /**
- * Session outcomes (`outcome` label): how a relayed session ended (the
- * recording's end reasons), or why it never started.
+ * Session outcomes (`outcome` label): how the relay of a session ended, or
+ * why it never started. The relay does not read the session, so it says
+ * which side closed first: `upstream-closed` is how an exec ends when its
+ * command exits (the API server sends the final `Status` and closes), and
+ * also an API server that broke off; `client-closed` is kubectl going away
+ * first. The recording's end record tells a normal end from a broken one.
  */
 export const SESSION_OUTCOMES = [
+  "upstream-closed",
+  "client-closed",
   "normal",
-  "client-gone",
-  "upstream-gone",
   "recording-failed",
   "protocol-error",
   "refused",
@@ -35,6 +39,19 @@ export const SESSION_OUTCOMES = [
 ] as const;
 /** A session outcome. */
 export type SessionOutcome = typeof SESSION_OUTCOMES[number];
+
+/**
+ * The outcome of a relay that ended for `reason` (the relay's `EndReason`).
+ * @param reason Why the relay ended.
+ * @returns The `outcome` label value.
+ */
+export function sessionOutcome(reason: string): SessionOutcome {
+  if (reason === "upstream-gone") return "upstream-closed";
+  if (reason === "client-gone") return "client-closed";
+  return (SESSION_OUTCOMES as readonly string[]).includes(reason)
+    ? reason as SessionOutcome
+    : "protocol-error";
+}
 
 /** Recording failure reasons (`reason` label). */
 export const RECORDING_FAILURE_REASONS = [

@@ -30,6 +30,15 @@ export const ProxyConfigSchema = z.object({
     /** How long a kept-alive connection may wait for its next request. */
     idleTimeoutMs: Duration.default(120_000),
   }).strict().default({}),
+  /**
+   * Where the proxy serves its own `/metrics` (Prometheus text, plain HTTP),
+   * as `host:port`: a listener of its own, never the API port (which
+   * forwards every path upstream). Off when absent.
+   */
+  metricsAddress: z.string().regex(
+    /^(?:\[[0-9a-fA-F:.]+\]|[^:\[\]\s]+):\d{1,5}$/,
+    "expected host:port, e.g. 127.0.0.1:9090 or [::1]:9090",
+  ).optional(),
   /** Serving certificate; plain HTTP when absent (only behind a TLS terminator). */
   tls: z.object({
     certFile: z.string(),

@@ -18,6 +18,7 @@ import {
   WindowBudget,
 } from "../recording/mod.ts";
 import type { ProxyConfig } from "./config.ts";
+import type { RecordingMetrics } from "../metrics/proxy_metrics.ts";
 import {
   type OpenTap,
   type SessionContext,
@@ -40,6 +41,8 @@ export interface OpenRecordingsDeps {
   readTextFile?: (path: string) => Promise<string>;
   /** Fetch towards recorders. @default {http1Fetch, trusting `recorderAuth.caFile`} */
   fetch?: typeof fetch;
+  /** Where recordings are counted (the proxy's `metrics.recording`). @default {none} */
+  metrics?: RecordingMetrics;
 }
 
 /**
@@ -110,6 +113,7 @@ export async function openRecordings(
         fetch: doFetch,
         logger,
         limits,
+        ...(deps.metrics ? { metrics: deps.metrics } : {}),
         // Native SHA-256: the TypeScript one caps a session near 100 MB/s.
         digest: nativeSha256,
         channelTap: ctx.transport === "spdy"

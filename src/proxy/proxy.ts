@@ -50,6 +50,13 @@ import type { UpstreamRequest } from "./upstream_connect.ts";
 import type { RelayTap } from "./relay_tap.ts";
 import type { ByteDuplex } from "./duplex.ts";
 import {
+  createProxyMetrics,
+  type ProxyMetrics,
+  type SessionOutcome,
+  sessionOutcome,
+  type SessionType,
+} from "../metrics/proxy_metrics.ts";
+import {
   type EventInFlight,
   EventRefusedError,
   type RequestEvents,
@@ -162,6 +169,8 @@ export interface ProxyDeps {
   logger: Logger;
   /** Session id generator. @default {random 128-bit hex} */
   newSessionId?: () => string;
+  /** Where sessions and relayed bytes are counted. @default {a new registry's} */
+  metrics?: ProxyMetrics;
   /** API request events of `enableEvents` callers. @default {none sent} */
   events?: RequestEvents;
 }
@@ -275,6 +284,9 @@ export function createProxy(deps: ProxyDeps): Proxy {
   const basePath = upstream.pathname.replace(/\/+$/, "");
   const newId = deps.newSessionId ?? randomId;
   const log = deps.logger;
+  const metrics = deps.metrics ?? createProxyMetrics();
+  const ended = (type: SessionType, outcome: SessionOutcome) =>
+    metrics.sessions.labels({ type, outcome }).inc();
 
   const pathOf = (c: Ctx) => {
     const t = c.get("target");
@@ -358,7 +370,26 @@ export function createProxy(deps: ProxyDeps): Proxy {
       requestHead,
       connect: deps.connectUpstream,
       tap,
+      counters: metrics.relayedBytes,
     });
+  }
+
+  /** Relays a session, counted active meanwhile and by outcome after. */
+  async function relaySession(
+    c: Ctx,
+    type: SessionType,
+    requestHead: Uint8Array,
+    tap?: RelayTap,
+  ) {
+    const active = metrics.sessionsActive[type];
+    active.inc();
+    try {
+      const result = await relay(c, requestHead, tap);
+      ended(type, sessionOutcome(result.reason));
+      return result;
+    } finally {
+      active.dec();
+    }
   }
 
   async function relayUnrecorded(c: Ctx): Promise<Response> {
@@ -468,7 +499,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
         transport,
         recorded: tap !== undefined,
       });
-      const result = await relay(c, head, tap);
+      const result = await relaySession(c, "portforward", head, tap);
       log.info("port-forward end", { sessionId: id, ...result });
       return relayed();
     }
@@ -479,6 +510,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
         tap = await deps.openTap({ id, exec, identity, decision, transport });
       } catch (e) {
         if (e instanceof SessionRefusedError) {
+          ended(exec.sessionType, "recording-required");
           log.warn("session refused", {
             session: id,
             user: decision.user,
@@ -486,6 +518,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
           });
           return statusResponse(403, e.message);
         }
+        ended(exec.sessionType, "setup-failed");
         log.error("recording setup failed", {
           session: id,
           error: (e as Error).message,
@@ -514,7 +547,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
       transport,
       recorded: tap !== undefined,
     });
-    const result = await relay(c, head, tap);
+    const result = await relaySession(c, exec.sessionType, head, tap);
     log.info("session end", { session: id, ...result });
     return relayed();
   }

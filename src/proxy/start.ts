@@ -31,6 +31,17 @@ import {
   type UpstreamConfig,
 } from "./upstream_config.ts";
 import { upstreamConnector, upstreamRequester } from "./upstream_connect.ts";
+import {
+  createProxyMetrics,
+  type ProxyMetrics,
+  type RecordingMetrics,
+} from "../metrics/proxy_metrics.ts";
+import { metricsHandler } from "../metrics/metrics_handler.ts";
+import {
+  type MetricsServer,
+  parseHostPort,
+  serveMetrics,
+} from "../adapter/deno/metrics_server.ts";
 import { openEvents } from "./open_events.ts";
 
 /** Seams of {@linkcode startProxy}, each with a real default. */
@@ -45,13 +56,20 @@ export interface StartProxyDeps {
   openTap?: (
     config: ProxyConfig,
     logger: Logger,
+    deps: { metrics: RecordingMetrics },
   ) => Promise<OpenTap | undefined>;
+  /** Where the proxy counts. @default {createProxyMetrics()} */
+  metrics?: ProxyMetrics;
 }
 
 /** A running proxy. */
 export interface RunningProxy extends ServedProxy {
   /** The resolved upstream. */
   upstream: UpstreamConfig;
+  /** The proxy's metrics. */
+  metrics: ProxyMetrics;
+  /** Base URL of the metrics listener (`metricsAddress`), when on. */
+  metricsUrl?: string;
 }
 
 /**
@@ -68,6 +86,7 @@ export async function startProxy(
   const logger = deps.logger ?? jsonLogger("proxy");
   const read = deps.readTextFile ?? ((p: string) => Deno.readTextFile(p));
   const env = deps.env ?? Deno.env.toObject();
+  const metrics = deps.metrics ?? createProxyMetrics();
   const upstream = "kubeconfig" in config.upstream
     ? await kubeconfigUpstream(
       config.upstream.kubeconfig,
@@ -80,7 +99,11 @@ export async function startProxy(
   });
   let watcher: PolicyWatcher | undefined;
   if (config.policy) {
-    watcher = await watchPolicy(config.policy.file, { logger });
+    watcher = await watchPolicy(config.policy.file, {
+      logger,
+      onReload: () => metrics.policyReloads.ok.inc(),
+      onError: () => metrics.policyReloads.failed.inc(),
+    });
   }
   const self = { hostname: config.hostname, tags: config.tags };
   const authorize = createAuthorize(
@@ -94,8 +117,11 @@ export async function startProxy(
     authorize,
     upstreamRequest: upstreamRequester(upstream),
     connectUpstream: upstreamConnector(upstream),
-    openTap: await deps.openTap?.(config, logger),
+    openTap: await deps.openTap?.(config, logger, {
+      metrics: metrics.recording,
+    }),
     logger,
+    metrics,
     events,
   });
   const tls = config.tls
@@ -119,17 +145,38 @@ export async function startProxy(
       idleTimeoutMs: config.listen.idleTimeoutMs,
       logger,
     });
+  let metricsServer: MetricsServer | undefined;
+  if (config.metricsAddress) {
+    try {
+      metricsServer = await serveMetrics(
+        metricsHandler(metrics.registry),
+        parseHostPort(config.metricsAddress),
+      );
+    } catch (e) {
+      await served.close();
+      await watcher?.close();
+      throw new Error(
+        `Cannot serve metrics on metricsAddress ${
+          JSON.stringify(config.metricsAddress)
+        }: ${(e as Error).message}`,
+      );
+    }
+  }
   logger.info("proxy listening", {
     url: served.url,
     upstream: upstream.server,
     identity: config.identity.type,
     listener: config.identity.type === "mtls" ? "node:https" : "deno",
+    ...(metricsServer ? { metrics: metricsServer.url + "/metrics" } : {}),
   });
   return {
     ...served,
     upstream,
+    metrics,
+    ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
     close: async () => {
       await served.close();
+      await metricsServer?.close();
       await events.close();
       await watcher?.close();
     },

@@ -46,6 +46,20 @@ export interface RelayOptions {
   connect: () => Promise<ByteDuplex>;
   /** Optional observer of the upgraded session. */
   tap?: RelayTap;
+  /**
+   * Told how many bytes each side sent once upgraded (read off its
+   * connection, before any tap). @default {none}
+   */
+  counters?: {
+    clientToUpstream: ByteCounter;
+    upstreamToClient: ByteCounter;
+  };
+}
+
+/** Something bytes are added to (a metrics counter child). */
+export interface ByteCounter {
+  /** @param n Bytes. */
+  inc(n: number): void;
 }
 
 /** How the relay went. */
@@ -320,11 +334,13 @@ async function relayOpen(
     got.rest,
     upReader,
     (e) => note("upstream-gone", e),
+    opts.counters?.upstreamToClient,
   );
   const fromClient = prefixed(
     opts.clientHead,
     client.readable.getReader(),
     (e) => note("client-gone", e),
+    opts.counters?.clientToUpstream,
   );
   const down =
     (tap ? fromUpstream.pipeThrough(tap.upstreamGate()) : fromUpstream)
@@ -369,11 +385,13 @@ function prefixed(
   first: Uint8Array,
   reader: Reader,
   onEnd: (e?: unknown) => void,
+  count?: ByteCounter,
 ): ReadableStream<Uint8Array> {
   let pending: Uint8Array | undefined = first.length > 0 ? first : undefined;
   return new ReadableStream<Uint8Array>({
     async pull(c) {
       if (pending) {
+        count?.inc(pending.length);
         c.enqueue(pending);
         pending = undefined;
         return;
@@ -395,7 +413,10 @@ function prefixed(
       if (r.done) {
         onEnd();
         c.close();
-      } else c.enqueue(r.value);
+      } else {
+        count?.inc(r.value.length);
+        c.enqueue(r.value);
+      }
     },
     cancel(why) {
       return reader.cancel(why).catch(() => {});

@@ -65,6 +65,10 @@ import { FailoverUpload } from "./failover_upload.ts";
 import { RecordEncoder } from "./record_encoder.ts";
 import type { CastHeader, EndReason, UpstreamRefusal } from "./wire.ts";
 import { concatBytes } from "../bytes.ts";
+import type {
+  RecordingFailureReason,
+  RecordingMetrics,
+} from "../metrics/proxy_metrics.ts";
 import type { K8sStatus } from "../k8s/status.ts";
 
 /** Limits of a recording session; every field has a default. */
@@ -133,6 +137,11 @@ export interface RecordingSessionOptions {
     protocol: string,
     limits: { maxMessageBytes: number },
   ) => ChannelTap;
+  /**
+   * Where acknowledged bytes, failures and acknowledgement latency are
+   * counted (the proxy's `metrics.recording`). @default {none}
+   */
+  metrics?: RecordingMetrics;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -212,6 +221,8 @@ export class RecordingSession implements RelayTap {
   #abortedWith: string | undefined;
   /** A moderator's message, when the abort is a termination. */
   #abortWith: { text: string; status: K8sStatus } | undefined;
+  /** The acknowledgement latency probe: session offset written, and when. */
+  #probing: { at: number; t: number } | undefined;
   #broken = Promise.withResolvers<string>();
 
   /**
@@ -261,6 +272,7 @@ export class RecordingSession implements RelayTap {
         header: encoder.begin(),
       });
     } catch (e) {
+      options.metrics?.failures.unavailable.inc();
       const tried = e instanceof RecorderUnavailableError ? e.tried : [];
       if (options.enforce) {
         const err = e instanceof RecorderUnavailableError
@@ -328,6 +340,7 @@ export class RecordingSession implements RelayTap {
     this.#maxMessage = options.limits?.maxMessageBytes ?? 16 * 1024 * 1024;
     upload.failure.then((err) => this.#fail(err.message));
     upload.onAck(() => this.#pump());
+    if (options.metrics) this.#countAcks(options.metrics);
     upload.onTerminate((t) => this.#terminate(t.by, t.reason));
   }
 
@@ -370,6 +383,7 @@ export class RecordingSession implements RelayTap {
     } catch (e) {
       this.#fail(
         `cannot record protocol "${protocol}": ${(e as Error).message}`,
+        "protocol",
       );
     }
   }
@@ -440,6 +454,7 @@ export class RecordingSession implements RelayTap {
         reason,
       });
     } catch (e) {
+      this.#o.metrics?.failures.unfinished.inc();
       this.#log.error("recording did not finish cleanly", {
         sessionId,
         recorder: this.#upload.url,
@@ -469,7 +484,7 @@ export class RecordingSession implements RelayTap {
     if (this.#state !== "recording") return; // failed: nothing more goes out
     const tap = this.#tap;
     if (!tap) {
-      this.#fail("upstream bytes arrived before the upgrade");
+      this.#fail("upstream bytes arrived before the upgrade", "protocol");
       if (!this.#enforce) controller.enqueue(chunk);
       return;
     }
@@ -479,7 +494,10 @@ export class RecordingSession implements RelayTap {
       messages = tap.upstream(chunk);
     } catch (e) {
       // Fail open releases what is held, fail closed aborts.
-      this.#fail(`protocol error from upstream: ${(e as Error).message}`);
+      this.#fail(
+        `protocol error from upstream: ${(e as Error).message}`,
+        "protocol",
+      );
       return;
     }
     this.#record(messages);
@@ -505,7 +523,10 @@ export class RecordingSession implements RelayTap {
       this.#seen?.client(chunk);
       messages = this.#tap.client(chunk);
     } catch (e) {
-      this.#fail(`protocol error from the client: ${(e as Error).message}`);
+      this.#fail(
+        `protocol error from the client: ${(e as Error).message}`,
+        "protocol",
+      );
       return false;
     }
     let wrote = false;
@@ -591,6 +612,9 @@ export class RecordingSession implements RelayTap {
       this.#noteDropped();
     }
     this.#upload.push(chunks);
+    if (this.#o.metrics && this.#probing === undefined) {
+      this.#probing = { at: this.#upload.writtenBytes, t: this.#now() };
+    }
   }
 
   /** Fail open: a marker saying how much was dropped, once there is room. */
@@ -665,9 +689,32 @@ export class RecordingSession implements RelayTap {
     this.#points = [];
   }
 
+  /**
+   * Counts acknowledged bytes, and samples the acknowledgement latency: one
+   * probe at a time (the offset written when it was set and the time), so
+   * the cost is one comparison per acknowledgement and per write.
+   */
+  #countAcks(m: RecordingMetrics): void {
+    const up = this.#upload;
+    let counted = up.ackedBytes;
+    up.onAck(() => {
+      const acked = up.ackedBytes;
+      if (acked > counted) {
+        m.recordedBytes.inc(acked - counted);
+        counted = acked;
+      }
+      const p = this.#probing;
+      if (p !== undefined && acked >= p.at) {
+        m.ackLatency.observe((this.#now() - p.t) / 1000);
+        this.#probing = undefined;
+      }
+    });
+  }
+
   /** The failure policy for a recording that broke midway. */
-  #fail(detail: string): void {
+  #fail(detail: string, kind: RecordingFailureReason = "recorder"): void {
     if (this.#state !== "recording") return;
+    this.#o.metrics?.failures[kind].inc();
     const sessionId = this.#o.sessionId;
     const recorder = this.#upload.url;
     this.#upload.cancel(detail);

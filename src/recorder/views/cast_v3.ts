@@ -111,6 +111,14 @@ export class CastV3Converter {
         `line ${this.#lineNo} of the stored cast is not an asciicast v2 event`,
       );
     }
+    if (v[1] === "r" && !isSize(v[2])) {
+      return this.marker(
+        v[0],
+        `line ${this.#lineNo} of the stored cast resizes to ${
+          JSON.stringify(v[2].slice(0, 40))
+        }, not COLSxROWS`,
+      );
+    }
     return this.event(v[0], v[1], v[2]);
   }
 
@@ -256,6 +264,12 @@ function isTheme(v: unknown): boolean {
 
 function isStringMap(v: unknown): v is Record<string, string> {
   return isObject(v) && Object.values(v).every((s) => typeof s === "string");
+}
+
+/** `COLSxROWS`, each 0 to 65535 (as v3 readers parse it). */
+function isSize(v: string): boolean {
+  const m = /^(\d{1,5})x(\d{1,5})$/.exec(v);
+  return m !== null && +m[1]! <= 65535 && +m[2]! <= 65535;
 }
 
 /** A terminal dimension: an integer 0 to 65535, else the default. */
