@@ -148,7 +148,10 @@ export function evaluate(
     allowProxySubresources: rules.some((r) =>
       r.allowProxySubresources === true
     ),
-    enableEvents: rules.some((r) => r.enableEvents === true),
+    // Only when asked for: a decision without events stays as it was.
+    ...(rules.some((r) => r.enableEvents === true)
+      ? { enableEvents: true }
+      : {}),
     matched,
   };
 }

@@ -18,8 +18,11 @@ import {
   type StoredEvent,
 } from "./events_index.ts";
 
-/** The migration creating the events table (schema version 3 → 4). */
-export const EVENTS_MIGRATION = `CREATE TABLE api_events (
+/**
+ * The migration creating the events tables (schema version 2 → 3);
+ * idempotent, so a file whose version was set back migrates again.
+ */
+export const EVENTS_MIGRATION = `CREATE TABLE IF NOT EXISTS api_events (
      id TEXT PRIMARY KEY,
      time REAL NOT NULL,
      user TEXT,
@@ -32,9 +35,9 @@ export const EVENTS_MIGRATION = `CREATE TABLE api_events (
      request TEXT NOT NULL,
      response TEXT
    );
-   CREATE INDEX api_events_time ON api_events (time, id);
-   CREATE INDEX api_events_user ON api_events (user, time, id);
-   CREATE TABLE api_event_orphans (id TEXT PRIMARY KEY, response TEXT NOT NULL);`;
+   CREATE INDEX IF NOT EXISTS api_events_time ON api_events (time, id);
+   CREATE INDEX IF NOT EXISTS api_events_user ON api_events (user, time, id);
+   CREATE TABLE IF NOT EXISTS api_event_orphans (id TEXT PRIMARY KEY, response TEXT NOT NULL);`;
 
 /** The events of a SQLite index file. */
 export class SqliteEventIndex implements EventIndex {
