@@ -14,12 +14,11 @@ import { loadProxyConfig } from "./src/proxy/config.ts";
 import { startProxy } from "./src/proxy/start.ts";
 import { openRecordings } from "./src/proxy/open_recordings.ts";
 import {
-  parseRecorderConfig,
+  loadRecorderConfig,
   reindexRecorder,
   runRecorder,
 } from "./src/recorder/mod.ts";
 import { runPolicyTest } from "./src/policy/mod.ts";
-import { parseHujson, toPlainValue } from "./src/config/hujson.ts";
 import {
   runKeygen,
   runVerify,
@@ -92,10 +91,12 @@ async function main(args: string[]): Promise<number> {
       }
       const file = flagValue(rest, "--config") ??
         Deno.env.get("EXECGATE_RECORDER_CONFIG");
-      const raw = file
-        ? toPlainValue(parseHujson(await Deno.readTextFile(file)))
-        : {};
-      const config = parseRecorderConfig(raw, Deno.env.toObject());
+      // Without a file, EXECGATE_RECORDER_* variables alone configure it.
+      const config = loadRecorderConfig(
+        file ? await Deno.readTextFile(file) : "{}",
+        file ?? "(no config file)",
+        Deno.env.toObject(),
+      );
       if (rest[0] === "reindex") {
         console.log(await reindexRecorder(config));
         return 0;

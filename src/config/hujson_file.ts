@@ -47,6 +47,7 @@ export function parseHujsonFile<S extends z.ZodTypeAny>(
   text: string,
   fileName: string,
   schema: S,
+  options: ParseHujsonFileOptions = {},
 ): ParsedHujsonFile<z.output<S>> {
   let root: HujsonNode;
   try {
@@ -59,13 +60,47 @@ export function parseHujsonFile<S extends z.ZodTypeAny>(
     }
     throw e;
   }
-  const result = schema.safeParse(toPlainValue(root));
-  if (result.success) return { value: result.data, root, fileName };
-  const errors = result.error.issues.map((issue) =>
-    issueToError(issue, root, fileName)
+  const plain = toPlainValue(root);
+  const result = schema.safeParse(
+    options.prepare ? options.prepare(plain) : plain,
   );
+  if (result.success) return { value: result.data, root, fileName };
+  const errors = result.error.issues.map((issue) => {
+    const from = options.origin?.(issue.path);
+    return from === undefined
+      ? issueToError(issue, root, fileName)
+      : new ConfigError(from, issue.path, 0, 0, issueDetail(issue));
+  });
+  // Problems of values from elsewhere (line 0) first, then in file order.
   errors.sort((a, b) => a.line - b.line || a.column - b.column);
   throw errors[0]!;
+}
+
+/** Options of {@linkcode parseHujsonFile}. */
+export interface ParseHujsonFileOptions {
+  /**
+   * Turns the file's value into what the schema checks (e.g. overlays
+   * environment variables). Gets a value it may change.
+   */
+  prepare?: (value: unknown) => unknown;
+  /**
+   * Where a value at a path came from when not from the file (e.g.
+   * `EXECGATE_RECORDER_PORT`): its problem is named by that instead of a
+   * line and column.
+   */
+  origin?: (path: readonly (string | number)[]) => string | undefined;
+}
+
+/** The problem of an issue, as {@linkcode parseHujsonFile} words it. */
+function issueDetail(issue: z.ZodIssue): string {
+  switch (issue.code) {
+    case "invalid_type":
+      return issue.received === "undefined"
+        ? "required field is missing"
+        : `expected ${issue.expected}, got ${issue.received}`;
+    default:
+      return issue.message;
+  }
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   MAX_HEADER_LINE_BYTES,
   MAX_MANIFEST_LINE_BYTES,
 } from "../recording/wire.ts";
+import { parseHujsonFile } from "../config/hujson_file.ts";
 
 const MiB = 1024 * 1024;
 const KiB = 1024;
@@ -294,6 +295,45 @@ function setPath(obj: Record<string, unknown>, path: string, value: unknown) {
 }
 
 /**
+ * The raw object overlaid with `EXECGATE_RECORDER_*` variables and the kinds
+ * a config may leave out (`storage.kind` disk; `index.kind` from its keys).
+ * @returns The object to validate, and the dotted paths each variable set.
+ */
+function prepareRecorderValue(
+  raw: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+): { obj: Record<string, unknown>; setBy: Map<string, string> } {
+  const obj = structuredClone(raw);
+  const setBy = new Map<string, string>();
+  for (const [name, path] of Object.entries(RECORDER_ENV)) {
+    const v = env[name];
+    if (v === undefined || v === "") continue;
+    let value: unknown = v;
+    if (LISTS.has(path)) {
+      value = v.split(",").map((s) => s.trim()).filter(Boolean);
+    } else if (NUMBERS.has(path)) value = /^[0-9]+$/.test(v) ? Number(v) : v;
+    else if (BOOLEANS.has(path)) {
+      value = v === "true" || v === "1"
+        ? true
+        : v === "false" || v === "0"
+        ? false
+        : v;
+    }
+    setPath(obj, path, value);
+    setBy.set(path, name);
+  }
+  if (
+    typeof obj.storage === "object" && obj.storage !== null &&
+    !("kind" in obj.storage)
+  ) (obj.storage as Record<string, unknown>).kind = "disk";
+  const index = obj.index as Record<string, unknown> | undefined;
+  if (typeof index === "object" && index !== null && !("kind" in index)) {
+    index.kind = "url" in index ? "postgres" : "sqlite";
+  }
+  return { obj, setBy };
+}
+
+/**
  * Parses the recorder configuration: a raw object (e.g. from a JSON file)
  * overlaid with `EXECGATE_RECORDER_*` environment variables.
  * @param raw The raw object. @default {{}}
@@ -315,31 +355,7 @@ export function parseRecorderConfig(
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new RangeError("Invalid recorder config: expected a JSON object");
   }
-  const obj = structuredClone(raw) as Record<string, unknown>;
-  for (const [name, path] of Object.entries(RECORDER_ENV)) {
-    const v = env[name];
-    if (v === undefined || v === "") continue;
-    let value: unknown = v;
-    if (LISTS.has(path)) {
-      value = v.split(",").map((s) => s.trim()).filter(Boolean);
-    } else if (NUMBERS.has(path)) value = /^[0-9]+$/.test(v) ? Number(v) : v;
-    else if (BOOLEANS.has(path)) {
-      value = v === "true" || v === "1"
-        ? true
-        : v === "false" || v === "0"
-        ? false
-        : v;
-    }
-    setPath(obj, path, value);
-  }
-  if (
-    typeof obj.storage === "object" && obj.storage !== null &&
-    !("kind" in obj.storage)
-  ) (obj.storage as Record<string, unknown>).kind = "disk";
-  const index = obj.index as Record<string, unknown> | undefined;
-  if (typeof index === "object" && index !== null && !("kind" in index)) {
-    index.kind = "url" in index ? "postgres" : "sqlite";
-  }
+  const { obj } = prepareRecorderValue(raw as Record<string, unknown>, env);
   const r = recorderConfigSchema.safeParse(obj);
   if (!r.success) {
     const problems = r.error.issues.map((i) =>
@@ -348,4 +364,55 @@ export function parseRecorderConfig(
     throw new RangeError(`Invalid recorder config: ${problems.join("; ")}`);
   }
   return r.data;
+}
+
+/**
+ * Reads the recorder's config file (JSON or HuJSON) overlaid with
+ * `EXECGATE_RECORDER_*` variables, with the errors every execgate file
+ * gives: `recorder.hujson:2:23: listen.port: expected number, got string`,
+ * or the variable's name for a value it set
+ * (`EXECGATE_RECORDER_PORT: listen.port: expected number, got string`).
+ * @param text The file's contents.
+ * @param fileName The file's name, for errors.
+ * @param env Environment variables. @default {{}}
+ * @returns The resolved configuration.
+ * @throws {ConfigError} At the first problem.
+ * @example
+ * ```ts
+ * import { loadRecorderConfig } from "./config.ts";
+ * try {
+ *   loadRecorderConfig('{\n  "listen": { "port": "80" },\n}', "recorder.hujson");
+ *   throw new Error("accepted");
+ * } catch (e) {
+ *   if ((e as Error).message !== "recorder.hujson:2:23: listen.port: expected number, got string") throw e;
+ * }
+ * ```
+ */
+export function loadRecorderConfig(
+  text: string,
+  fileName: string,
+  env: Record<string, string | undefined> = {},
+): RecorderConfig {
+  let setBy = new Map<string, string>();
+  const { value } = parseHujsonFile(text, fileName, recorderConfigSchema, {
+    prepare: (plain) => {
+      if (typeof plain !== "object" || plain === null || Array.isArray(plain)) {
+        return plain;
+      }
+      const prepared = prepareRecorderValue(
+        plain as Record<string, unknown>,
+        env,
+      );
+      setBy = prepared.setBy;
+      return prepared.obj;
+    },
+    origin: (path) => {
+      for (let n = path.length; n > 0; n--) {
+        const name = setBy.get(path.slice(0, n).join("."));
+        if (name) return name;
+      }
+      return undefined;
+    },
+  });
+  return value;
 }

@@ -16,6 +16,7 @@ export { type Role, TokenAuthority, VIEWER_COOKIE } from "./auth.ts";
 export {
   type DiskStorageConfig,
   type IndexConfig,
+  loadRecorderConfig,
   parseRecorderConfig,
   RECORDER_ENV,
   type RecorderConfig,
