@@ -58,7 +58,7 @@ function hexToBytes(hex: string): Uint8Array {
  * import { Sha256 } from "../../recording/sha256.ts";
  * const c = new EvidenceChain(() => new Sha256(), 4);
  * c.update(new TextEncoder().encode("abcdefghij"));
- * if (c.state().segments.length !== 3) throw new Error("3 segments");
+ * if (c.finish().segments.length !== 3) throw new Error("3 segments");
  * ```
  */
 export class EvidenceChain {

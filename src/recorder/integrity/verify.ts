@@ -100,7 +100,13 @@ export async function verifyRecording(
   const integ = m.integrity;
   if (!integ || typeof integ !== "object") {
     fail(
-      "the manifest has no integrity block: the recording was stored without tamper evidence (or it was removed), nothing can be verified",
+      `the manifest has no integrity block: the recording was stored without tamper evidence (or it was removed), nothing can be verified${
+        m.status === "partial"
+          ? " (a recording recovered after its recorder stopped is never sealed)"
+          : m.format !== "records"
+          ? " (a v1 .cast upload is never sealed)"
+          : ""
+      }`,
     );
     return done();
   }

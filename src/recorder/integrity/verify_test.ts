@@ -8,6 +8,19 @@ import { generateSigningKey, signerFromText } from "./signing_key.ts";
 import type { ManifestSigner } from "./signing_key.ts";
 import { runVerify } from "./verify_command.ts";
 import { tarEntries } from "./bundle.ts";
+import {
+  encodeRecord,
+  RecordDecoder,
+  RECORDS_CONTENT_TYPE,
+  RecordType,
+} from "../../protocol/records.ts";
+import {
+  type Continuation,
+  CONTINUES_HEADER,
+  PART_HEADER,
+  SESSION_HEADER,
+} from "../../recording/wire.ts";
+import { concatBytes } from "../../bytes.ts";
 
 const UP = "uploader-token-0123456789";
 const VIEW = "viewer-token-0123456789";
@@ -370,4 +383,83 @@ Deno.test("verify: an S3 object verifies from s3://bucket/id with the recorder's
     await s3.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("verify: each part of a failed-over session is signed and verifies on its own", async () => {
+  await withKeyFiles(async (files, keys) => {
+    const r = await recorder(await signerFromText(keys[0]!.privatePem));
+    try {
+      const s = bigSession("failed-over");
+      const bounds = new RecordDecoder().push(s.beforeEnd).map((x) => x.offset);
+      const cut = bounds[2]!;
+      const first = await uploadRecords(
+        r.url,
+        UP,
+        "failed-over",
+        s.beforeEnd.subarray(0, cut),
+      );
+      const id = first.acks.find((a) => a.id)!.id!;
+      const headerRecord = new RecordDecoder().push(s.records)[0]!;
+      const header = JSON.parse(new TextDecoder().decode(headerRecord.payload));
+      const c: Continuation = {
+        part: 2,
+        recording: id,
+        offset: cut,
+        recorder: "https://rec-a.example",
+        reason: "no acknowledgement for 1500 ms",
+        at: header.timestamp * 1000 + 300,
+      };
+      const second = await uploadRecords(
+        r.url,
+        UP,
+        "failed-over",
+        concatBytes([
+          encodeRecord(
+            RecordType.HEADER,
+            header.timestamp * 1e6,
+            new TextEncoder().encode(
+              JSON.stringify({ ...header, continues: c }),
+            ),
+          ),
+          s.beforeEnd.subarray(cut),
+          s.endRecord,
+        ]),
+        {
+          headers: {
+            "content-type": RECORDS_CONTENT_TYPE,
+            authorization: `Bearer ${UP}`,
+            [SESSION_HEADER]: "failed-over",
+            [CONTINUES_HEADER]: id,
+            [PART_HEADER]: "2",
+          },
+        },
+      );
+      assert.equal(second.acks.at(-1)?.complete, true, JSON.stringify(second));
+      let v = await runVerify([`${r.dir}/${id}`, "--key", files.pub(0)]);
+      assert.equal(v.exitCode, 0, v.output);
+      assert.match(v.output, /recording .* \(partial\)/);
+      assert.match(v.output, /OK signature: valid/);
+      v = await runVerify([`${r.dir}/${id}~2`, "--key", files.pub(0)]);
+      assert.equal(v.exitCode, 0, v.output);
+      assert.match(
+        v.output,
+        /WARN this is a later part of a failed-over session/,
+      );
+      assert.match(v.output, /OK end record: castBytes matches the evidence/);
+      assert.match(v.output, /OK signature: valid/);
+      // The joined view is not what was signed: the bundle is the own part.
+      const res = await fetch(`${r.url}/v1/recordings/${id}/bundle`, {
+        headers: { authorization: `Bearer ${VIEW}` },
+      });
+      await Deno.writeFile(
+        `${r.dir}/p1.tar`,
+        new Uint8Array(await res.arrayBuffer()),
+      );
+      v = await runVerify([`${r.dir}/p1.tar`, "--key", files.pub(0)]);
+      assert.equal(v.exitCode, 0, v.output);
+    } finally {
+      await r.close();
+      await Deno.remove(r.dir, { recursive: true });
+    }
+  });
 });
