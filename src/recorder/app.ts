@@ -55,6 +55,11 @@ import { reindex, type ReindexResult } from "./index/reindex.ts";
 import { applyRetention } from "./retention.ts";
 import type { RecordingId } from "./recording_id.ts";
 import { jsonLogger, type Logger } from "../log.ts";
+import {
+  createRecorderMetrics,
+  type RecorderMetrics,
+} from "../metrics/recorder_metrics.ts";
+import { metricsHandler } from "../metrics/metrics_handler.ts";
 import { EVENTS_UPLOAD_PATH } from "../protocol/records.ts";
 import type { EventStore } from "./events_store.ts";
 import type { EventIndex } from "./index/events_index.ts";
@@ -104,8 +109,16 @@ export interface RecorderDeps {
   signer?: ManifestSigner;
 }
 
+/** Where a recorder counts (see `docs/metrics.md`). */
+export interface RecorderMetricsDeps {
+  /** @default {createRecorderMetrics()} */
+  metrics?: RecorderMetrics;
+}
+
 /** A recorder: its Hono app and its lifecycle. */
 export interface Recorder {
+  /** What `GET /metrics` exposes. */
+  metrics: RecorderMetrics;
   /** The app; serve `app.fetch` with any runtime. */
   app: Hono;
   /** The storage it writes to. */
@@ -151,8 +164,9 @@ export interface Recorder {
  */
 export function createRecorder(
   config: RecorderConfig,
-  deps: RecorderDeps,
+  deps: RecorderDeps & RecorderMetricsDeps,
 ): Recorder {
+  const metrics = deps.metrics ?? createRecorderMetrics();
   // Uploads go to the storage as they are; everything read sees a session
   // that failed over between recorders sharing it as one recording.
   const storage = new JoinedStorage(deps.storage, deps.peers ?? []);
@@ -243,17 +257,32 @@ export function createRecorder(
     limits: config.limits,
     ackIntervalMs: config.ackIntervalMs,
     ...(deps.now ? { now: deps.now } : {}),
-    ...(deps.onUpload ? { onResult: deps.onUpload } : {}),
+    onResult: (r: IngestResult) => {
+      metrics.recordings[r.outcome].inc();
+      deps.onUpload?.(r);
+    },
+    metrics: metrics.ingest,
     ...(deps.digest ? { digest: deps.digest } : {}),
     ...(deps.signer ? { signer: deps.signer } : {}),
   });
-  const search = index
+  const query = index
     ? (q: RecordingQuery) => index.query(q)
     : async (q: RecordingQuery) =>
       runQuery(await storage.list(), q, (m) => {
         const id = parseRecordingId(m.id);
         return id ? indexer.text(id, m) : Promise.resolve(undefined);
       });
+  /** Every listing (API and UI), timed by kind. */
+  const search = async (q: RecordingQuery) => {
+    const t = performance.now();
+    try {
+      return await query(q);
+    } finally {
+      metrics.indexQuery[q.q ? "text" : "list"].observe(
+        (performance.now() - t) / 1000,
+      );
+    }
+  };
   const rebuild = async () => {
     if (!index) return undefined;
     const r = await reindex(storage, index, (raw, m) => {
@@ -270,6 +299,19 @@ export function createRecorder(
     "/healthz",
     (c) => c.json({ ok: true, liveUploads: ingestor.liveUploads }),
   );
+
+  // Prometheus text; a viewer credential or one of `metrics.tokens`.
+  metrics.uploadsActive.collect(() => ingestor.liveUploads);
+  const serveMetrics = metricsHandler(metrics.registry);
+  const metricsTokens = new Set(config.metrics.tokens);
+  app.get("/metrics", async (c, next) => {
+    const h = c.req.header("authorization") ?? "";
+    const bearer = /^Bearer (.+)$/i.exec(h)?.[1];
+    if (bearer !== undefined && metricsTokens.has(bearer)) {
+      return serveMetrics(c.req.raw);
+    }
+    return await viewer(c, next);
+  }, (c) => serveMetrics(c.req.raw));
 
   app.post(
     RECORDS_UPLOAD_PATH,
@@ -504,6 +546,7 @@ export function createRecorder(
 
   return {
     app,
+    metrics,
     storage,
     ingestor,
     indexer,

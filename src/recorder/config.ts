@@ -175,6 +175,15 @@ export const recorderConfigSchema = z.object({
   signing: z.object({
     privateKeyFile: z.string().min(1),
   }).strict().optional(),
+  /**
+   * `GET /metrics` (Prometheus text) answers a viewer credential or one of
+   * these bearer tokens, which open nothing else.
+   */
+  metrics: z.object({
+    tokens: z.array(
+      z.string().min(16, "tokens need at least 16 characters"),
+    ).default([]),
+  }).strict().default({}),
   ui: z.object({
     enabled: z.boolean().default(true),
     title: z.string().default("execgate recordings"),

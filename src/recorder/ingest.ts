@@ -39,6 +39,7 @@ import {
 } from "./recording_id.ts";
 import type { RecordingManifest, RecordingStorage } from "./storage.ts";
 import { ingestRecords } from "./records_ingest.ts";
+import type { IngestMetrics } from "../metrics/recorder_metrics.ts";
 import type { ManifestSigner } from "./integrity/signing_key.ts";
 
 /** Size limits of an upload. */
@@ -75,6 +76,8 @@ export interface IngestOptions {
   now?: () => number;
   /** Called when an upload ends. */
   onResult?: (result: IngestResult) => void;
+  /** Where received bytes and acknowledgement latency are counted. */
+  metrics?: IngestMetrics;
   /** Called once a recording is finalised (e.g. to derive its text). */
   onFinished?: (id: RecordingId) => void | Promise<void>;
   /** Called once an upload's header is stored, with its live manifest. */
@@ -140,6 +143,7 @@ export class Ingestor {
         limits: this.#o.limits,
         ackIntervalMs: this.#o.ackIntervalMs,
         now: this.#now,
+        ...(this.#o.metrics ? { metrics: this.#o.metrics } : {}),
         digest: this.#o.digest ?? (() => new Sha256()),
         body,
         id,

@@ -46,6 +46,7 @@ import {
   type RecordingWriter,
 } from "./storage.ts";
 import { concatBytes } from "../bytes.ts";
+import type { IngestMetrics } from "../metrics/recorder_metrics.ts";
 import { EvidenceChain } from "./integrity/evidence_chain.ts";
 import { sealManifest } from "./integrity/seal.ts";
 import type { ManifestSigner } from "./integrity/signing_key.ts";
@@ -88,6 +89,8 @@ export interface RecordsIngestContext {
   signer?: ManifestSigner;
   /** Set by the recorder when a moderator ends the session. */
   control?: { terminated?: { by: string; reason: string; at: number } };
+  /** Where received bytes and acknowledgement latency are counted. */
+  metrics?: IngestMetrics;
 }
 
 /**
@@ -458,8 +461,11 @@ export async function ingestRecords(
       const room = limits.maxRecordingBytes - bodyBytes;
       const over = chunk.length > room;
       if (over) chunk = chunk.subarray(0, room);
+      const gotAt = ctx.metrics ? performance.now() : 0;
+      const storedBefore = written;
       if (chunk.length > 0) {
         bodyBytes += chunk.length;
+        ctx.metrics?.ingestedBytes.inc(chunk.length);
         unwritten.push(chunk);
         let records: SessionRecord[];
         try {
@@ -476,6 +482,9 @@ export async function ingestRecords(
         await takeAll(records);
       }
       ack();
+      if (ctx.metrics && written > storedBefore) {
+        ctx.metrics.ackLatency.observe((performance.now() - gotAt) / 1000);
+      }
       if (over) {
         throw new Stop(
           `the upload exceeded the limit of ${limits.maxRecordingBytes} bytes at byte ${limits.maxRecordingBytes}`,
