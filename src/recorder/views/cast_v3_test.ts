@@ -284,3 +284,36 @@ Deno.test("CastV3Converter keeps a valid v3 header whatever keys the v2 header h
   assert.equal(Object.getPrototypeOf(head), Object.prototype);
   parseCastV3(line);
 });
+
+Deno.test("castV3OfRecords of a port-forward session: its stream events as in v2, then the end", async () => {
+  const rec = (type: number, us: number, v: unknown) =>
+    encodeRecord(
+      type as typeof RecordType.HEADER,
+      us,
+      enc.encode(typeof v === "string" ? v : JSON.stringify(v)),
+    );
+  const evidence = [
+    rec(RecordType.HEADER, 0, { version: 2, width: 80, height: 24 }),
+    rec(RecordType.PORTFORWARD, 100_000, {
+      event: "open",
+      stream: 3,
+      streamType: "data",
+      port: 8080,
+      requestId: "0",
+      by: "client",
+    }),
+    rec(RecordType.PORTFORWARD_DATA, 150_000, "\x00\x00\x00\x00\x03GET /"),
+    rec(RecordType.PORTFORWARD, 200_000, "{not json"),
+    rec(RecordType.END, 300_000, { reason: "client-gone" }),
+  ];
+  const v2 = v2Of(await text(castOfRecords(ReadableStream.from(evidence))));
+  const v3 = parseCastV3(
+    await text(castV3OfRecords(ReadableStream.from(evidence))),
+  );
+  assert.deepEqual(
+    v3.events.map((e) => [Math.round(e.time * 1000), e.code, e.data]),
+    v2.events.map(([t, c, d]) => [Math.round(t * 1000), c, d]),
+  );
+  assert.match(v3.events[0]!.data, /^port-forward: stream 3 opened/);
+  assert.deepEqual(v3.events.at(-1)!.data, "ended: client-gone");
+});
