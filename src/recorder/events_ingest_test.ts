@@ -1,0 +1,238 @@
+import assert from "node:assert/strict";
+import {
+  encodeRecord,
+  EVENTS_UPLOAD_PATH,
+  RecordType,
+} from "../protocol/records.ts";
+import { memoryLogger } from "../log.ts";
+import { EventStream } from "../recording/event_stream.ts";
+import { createRecorder } from "./app.ts";
+import { parseRecorderConfig } from "./config.ts";
+import { MemoryEventStore } from "./events_store.ts";
+import { rebuildEventIndex } from "./events_factory.ts";
+import { MemoryEventIndex } from "./index/events_index.ts";
+import { DiskStorage } from "./disk_storage.ts";
+
+const UP = "uploader-token-0123456789";
+const VIEW = "viewer-token-0123456789ab";
+const enc = new TextEncoder();
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+async function startRecorder() {
+  const dir = await Deno.makeTempDir();
+  const store = new MemoryEventStore();
+  const index = new MemoryEventIndex();
+  const r = createRecorder(
+    parseRecorderConfig({
+      auth: { uploaderTokens: [UP], viewerTokens: [VIEW] },
+      ackIntervalMs: 100,
+    }),
+    {
+      storage: new DiskStorage({ dir }),
+      events: { store, index },
+      logger: memoryLogger(),
+    },
+  );
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    r.app.fetch,
+  );
+  const url = `http://127.0.0.1:${server.addr.port}`;
+  return {
+    url,
+    store,
+    index,
+    async query(q: string) {
+      const res = await fetch(`${url}/v1/events?${q}`, {
+        headers: { authorization: `Bearer ${VIEW}` },
+      });
+      return await res.json();
+    },
+    async close() {
+      await server.shutdown();
+      await r.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+function event(id: string, extra: Record<string, unknown> = {}) {
+  return {
+    phase: "request",
+    id,
+    timeMs: 1_700_000_000_000,
+    caller: { srcNode: "n", srcNodeID: "i", srcNodeUser: "bob@example.com" },
+    verb: "get",
+    resource: "pods",
+    namespace: "default",
+    ...extra,
+  };
+}
+
+let streams = 0;
+async function post(url: string, body: Uint8Array[]) {
+  const res = await fetch(url + EVENTS_UPLOAD_PATH, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${UP}`,
+      "x-execgate-session": `s${streams++}`,
+    },
+    body: ReadableStream.from(body),
+    duplex: "half",
+  } as RequestInit);
+  return (await res.text()).trim().split("\n").map((l) => JSON.parse(l));
+}
+
+Deno.test(
+  "EventStream: fail closed resolves once stored and indexed; the response record joins it",
+  opts,
+  async () => {
+    const rec = await startRecorder();
+    const log = memoryLogger();
+    const s = new EventStream({
+      urls: [rec.url],
+      proxyHostname: "p",
+      token: UP,
+      logger: log,
+    });
+    try {
+      await s.send(event("e1"), { wait: true });
+      const page = await rec.query("verb=get");
+      assert.equal(page.items.length, 1);
+      assert.equal(page.items[0].request.id, "e1");
+      await s.send(
+        { phase: "response", id: "e1", timeMs: 1, status: 200 },
+        { wait: true },
+      );
+      const again = await rec.query("user=bob%40example.com");
+      assert.equal(again.items[0].response.status, 200);
+      await s.send(event("e2", { verb: "create" }), { wait: false });
+      await s.send(event("e3", { verb: "delete" }), { wait: true });
+      assert.equal((await rec.query("")).items.length, 3);
+      assert.equal(s.stats.streams, 1, "one stream for all of them");
+    } finally {
+      await s.close();
+      await rec.close();
+    }
+  },
+);
+
+Deno.test(
+  "EventStream: fail closed with no recorder rejects with the reason; fail open counts the loss and logs it once",
+  opts,
+  async () => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const dead = `http://127.0.0.1:${(l.addr as Deno.NetAddr).port}`;
+    l.close();
+    const log = memoryLogger();
+    const s = new EventStream({
+      urls: [dead],
+      proxyHostname: "p",
+      logger: log,
+    });
+    await assert.rejects(
+      s.send(event("x"), { wait: true }),
+      /no recorder accepted the events stream \(tried: .*connection refused/,
+    );
+    for (let i = 0; i < 5; i++) await s.send(event(`y${i}`), { wait: false });
+    for (let i = 0; i < 50 && s.stats.lost < 5; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(s.stats.lost, 5);
+    assert.equal(
+      log.lines.filter((x) => x.msg === "API events are being lost (fail open)")
+        .length,
+      1,
+    );
+    await s.close();
+  },
+);
+
+Deno.test(
+  "EventStream: fail open drops past the queue bound",
+  opts,
+  async () => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const dead = `http://127.0.0.1:${(l.addr as Deno.NetAddr).port}`;
+    l.close();
+    const s = new EventStream({
+      urls: [dead],
+      proxyHostname: "p",
+      logger: memoryLogger(),
+      maxQueueBytes: 300,
+    });
+    for (let i = 0; i < 10; i++) {
+      await s.send(event(`z${i}`, { pad: "x".repeat(100) }), { wait: false });
+    }
+    // Past the bound at once (dropped without waiting for the connection).
+    assert.ok(s.stats.lost >= 8, String(s.stats.lost));
+    await s.close();
+  },
+);
+
+Deno.test(
+  "POST /v2/events stores the records byte for byte and refuses malformed streams",
+  opts,
+  async () => {
+    const rec = await startRecorder();
+    try {
+      const header = encodeRecord(
+        RecordType.HEADER,
+        1,
+        enc.encode('{"kind":"events"}'),
+      );
+      const e1 = encodeRecord(
+        RecordType.EVENT,
+        2,
+        enc.encode(JSON.stringify(event("a1"))),
+      );
+      const lines = await post(rec.url, [
+        header,
+        e1.subarray(0, 7),
+        e1.subarray(7),
+      ]);
+      assert.deepEqual(lines.at(-1), {
+        ack: header.length + e1.length,
+        done: true,
+      });
+      const stored = [...rec.store.streams.values()][0]!;
+      assert.deepEqual(
+        new Uint8Array(stored.flatMap((c) => [...c])),
+        new Uint8Array([...header, ...e1]),
+      );
+      // The index is rebuilt from the evidence alone.
+      const fresh = new MemoryEventIndex();
+      assert.equal(await rebuildEventIndex(rec.store, fresh), 1);
+
+      const bad: [string, Uint8Array[], RegExp][] = [
+        ["not an events header", [
+          encodeRecord(RecordType.HEADER, 1, enc.encode('{"version":2}')),
+        ], /kind.*events/],
+        ["a recording's record", [
+          header,
+          encodeRecord(RecordType.STDOUT, 1, enc.encode("x")),
+        ], /does not belong in an events stream/],
+        ["an event that is not JSON", [
+          header,
+          encodeRecord(RecordType.EVENT, 1, enc.encode("{nope")),
+        ], /Cannot decode event at byte/],
+        ["an event without an id", [
+          header,
+          encodeRecord(RecordType.EVENT, 1, enc.encode('{"phase":"request"}')),
+        ], /"id"/],
+        [
+          "a stream ending inside a record",
+          [header, e1.subarray(0, 20)],
+          /ends inside a record/,
+        ],
+      ];
+      for (const [name, body, re] of bad) {
+        const got = await post(rec.url, body);
+        const err = got.find((l) => l.error)?.error ?? "";
+        assert.match(err, re, name);
+      }
+    } finally {
+      await rec.close();
+    }
+  },
+);

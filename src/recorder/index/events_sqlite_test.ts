@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import {
+  type EventQuery,
+  MemoryEventIndex,
+  type StoredEvent,
+} from "./events_index.ts";
+import { SqliteIndex } from "./sqlite_index.ts";
+
+function events(n: number): StoredEvent[] {
+  const users = ["alice@example.com", "bob@example.com", "50%_off"];
+  const verbs = ["get", "list", "create", "delete"];
+  const res = [["pods"], ["pods", "log"], ["secrets"], ["deployments"]];
+  return Array.from({ length: n }, (_, i) => {
+    const [resource, subresource] = res[i % 4]!;
+    return {
+      request: {
+        phase: "request",
+        id: `e${String(i).padStart(4, "0")}`,
+        // Equal times, so the id orders them.
+        timeMs: 1_700_000_000_000 + Math.floor(i / 3),
+        caller: { srcNode: "n", srcNodeID: "x", srcNodeUser: users[i % 3] },
+        verb: verbs[i % 4],
+        resource,
+        ...(subresource ? { subresource } : {}),
+        namespace: i % 2 ? "default" : "kube-system",
+        target: `/api/v1/x${i}`,
+      },
+      stream: "2026/12/02/s",
+      offset: i * 100,
+    };
+  });
+}
+
+const QUERIES: Omit<EventQuery, "limit">[] = [
+  {},
+  { user: "alice@example.com" },
+  { user: "50%_off" },
+  { verb: "create", namespace: "default" },
+  { resource: "pods" },
+  { resource: "pods/log" },
+  { q: "x1" },
+  { q: "%_" },
+  { q: "X1" },
+];
+
+Deno.test("SqliteEventIndex answers like MemoryEventIndex, page by page", async () => {
+  const sqlite = new SqliteIndex(":memory:");
+  const memory = new MemoryEventIndex();
+  const all = events(60);
+  try {
+    const ev = sqlite.events();
+    await ev.put(all.slice(0, 30));
+    await memory.put(all.slice(0, 30));
+    // A response before its request, and one after.
+    await ev.putResponse("e0040", { status: 404 });
+    await memory.putResponse("e0040", { status: 404 });
+    await ev.put(all.slice(30));
+    await memory.put(all.slice(30));
+    await ev.putResponse("e0001", { status: 200 });
+    await memory.putResponse("e0001", { status: 200 });
+    for (const q of QUERIES) {
+      let cursor: string | undefined;
+      for (let page = 0; page < 30; page++) {
+        const query = { ...q, limit: 7, ...(cursor ? { cursor } : {}) };
+        const a = await ev.query(query);
+        const b = await memory.query(query);
+        assert.deepEqual(a, b, JSON.stringify(query));
+        cursor = a.next;
+        if (!cursor) break;
+      }
+    }
+    const one = await ev.query({ q: "x40", limit: 5 });
+    assert.deepEqual(one.items[0]!.response, { status: 404 });
+  } finally {
+    await sqlite.close();
+  }
+});
