@@ -36,6 +36,12 @@ export interface CommandResult {
   exitCode: number;
 }
 
+/**
+ * Largest manifest read: a 4 GiB recording's chain is ~270 KB, its header at
+ * most 512 KiB; anything far beyond is not a manifest the recorder wrote.
+ */
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
 const USAGE =
   "Usage: execgate verify RECORDING [--key PUBLIC_KEY_FILE]... [--cast CAST_FILE]";
 
@@ -121,7 +127,7 @@ async function fromBundle(path: string): Promise<Source> {
     return e;
   };
   const man = get(BUNDLE_ENTRIES.manifest);
-  if (man.size > 64 * 1024 * 1024) {
+  if (man.size > MAX_MANIFEST_BYTES) {
     throw new Error(`Cannot read bundle ${path}: its manifest is too large`);
   }
   const text = await new Response(
@@ -143,6 +149,12 @@ async function fromDisk(path: string): Promise<Source> {
   const json = `${base}.json`;
   let text: string;
   try {
+    const size = (await Deno.stat(json)).size;
+    if (size > MAX_MANIFEST_BYTES) {
+      throw new Error(
+        `it is ${size} bytes, more than a manifest can be (${MAX_MANIFEST_BYTES})`,
+      );
+    }
     text = await Deno.readTextFile(json);
   } catch (e) {
     throw new Error(`Cannot read ${json}: ${(e as Error).message}`);
