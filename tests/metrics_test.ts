@@ -290,3 +290,48 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "metrics: policy reloads count ok and failed, and a broken file keeps the old policy",
+  opts,
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "execgate-metrics-" });
+    const file = `${dir}/policy.hujson`;
+    const good = await Deno.readTextFile(
+      new URL("./testdata/policy.hujson", import.meta.url),
+    );
+    await Deno.writeTextFile(file, good);
+    const stack = await startStack({
+      policyFile: file,
+      metricsAddress: "127.0.0.1:0",
+    });
+    const url = stack.proxy.metricsUrl! + "/metrics";
+    const reloads = (e: Exposition, result: string) =>
+      sampleValue(e, "execgate_policy_reloads_total", { result });
+    try {
+      const e0 = await scrape(url);
+      assert.equal(reloads(e0, "ok"), 0);
+      assert.equal(reloads(e0, "failed"), 0);
+      // Replaced whole (as editors and ConfigMaps do), so the watcher never
+      // reads half a file.
+      const replace = async (text: string) => {
+        await Deno.writeTextFile(`${dir}/next.tmp`, text);
+        await Deno.rename(`${dir}/next.tmp`, file);
+      };
+      await replace(good + "\n{ not a policy");
+      const e1 = await scrapeUntil(url, (e) => reloads(e, "failed") >= 1);
+      assert.equal(reloads(e1, "failed"), 1);
+      assert.equal(reloads(e1, "ok"), 0);
+      // bob still gets what the old policy gave him.
+      const b = await kubectl(stack, "bob", ["auth", "whoami"]);
+      assert.equal(b.code, 0, b.stderr);
+      await replace(good + "\n// changed\n");
+      const e2 = await scrapeUntil(url, (e) => reloads(e, "ok") >= 1);
+      assert.equal(reloads(e2, "ok"), 1);
+      assert.equal(reloads(e2, "failed"), 1);
+    } finally {
+      await stack.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
