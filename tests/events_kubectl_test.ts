@@ -231,6 +231,33 @@ Deno.test(
         assert.equal(first.items.length, 2);
         assert.ok(first.next);
       });
+
+      await t.step(
+        "UI: the Events page lists and searches, linking sessions",
+        async () => {
+          const ui = async (path: string) => {
+            const res = await fetch(rec.url + path, {
+              headers: { cookie: `execgate_viewer=${VIEWER_TOKEN}` },
+            });
+            assert.equal(res.status, 200, path);
+            return await res.text();
+          };
+          const all = await ui("/ui/events?user=alice%40example.com");
+          assert.match(all, /<table id="events">/);
+          assert.match(all, /href="\/ui\?user=alice%40example.com"/);
+          assert.match(all, /pods\/ephemeralcontainers/);
+          const found = await ui("/ui/events?q=run-ev-command");
+          assert.equal(found.match(/<tr class="event">/g)?.length, 1);
+          assert.match(found, /echo run-ev-command/);
+          const list = await ui("/ui?user=alice%40example.com");
+          assert.match(
+            list,
+            /id="events-link" href="\/ui\/events\?user=alice%40example.com"/,
+          );
+          const secrets = await ui("/ui/events?resource=secrets");
+          assert.ok(!secrets.includes("hunter2-event-secret-value"));
+        },
+      );
     } finally {
       await stack?.close();
       await rec.close();

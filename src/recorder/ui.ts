@@ -33,7 +33,7 @@ import {
   runQuery,
   startTime,
 } from "./query.ts";
-import { parseRecordingId } from "./recording_id.ts";
+import { parseRecordingId, type RecordingId } from "./recording_id.ts";
 import {
   RECORDING_STATUSES,
   type RecordingManifest,
@@ -44,6 +44,11 @@ import { UI_STYLE } from "./ui/style.ts";
 import { FAVICON_SVG, faviconIco } from "./ui/favicon.ts";
 import { safeNextPath, UI_HOME } from "./ui/safe_next.ts";
 import { pageLinks } from "./ui/page_links.ts";
+import { filesSection } from "./ui/files_section.ts";
+import type { CopyFiles } from "./views/copy_files.ts";
+import { eventsPageBody } from "./ui/events_page.ts";
+import type { EventPage, EventQuery } from "./index/events_index.ts";
+import { parseEventQuery } from "./events_query.ts";
 import {
   commandOf,
   cutText,
@@ -73,6 +78,13 @@ export interface UiOptions {
    * @returns Whether the session was live here.
    */
   terminate?: (id: string, by: string, reason: string) => boolean;
+  /**
+   * What a `kubectl cp` session copied (`views/copy_files.ts`), shown on
+   * the recording's page; without it the page shows no files.
+   */
+  files?: (id: RecordingId) => Promise<CopyFiles | undefined>;
+  /** Searches API events (`/ui/events`); without it there is no such page. */
+  events?: (q: EventQuery) => Promise<EventPage>;
 }
 
 type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
@@ -428,6 +440,11 @@ export function createUi(options: UiOptions): Hono {
       title,
       html`
         ${filterForm(q, params)}
+        ${options.events
+          ? html`<p><a id="events-link" href="/ui/events${
+            q.user ? `?user=${encodeURIComponent(q.user)}` : ""
+          }">API events${q.user ? ` of ${q.user}` : ""}</a></p>`
+          : ""}
         <div class="table-wrap">
           <table id="recordings">
             <thead>
@@ -457,6 +474,31 @@ export function createUi(options: UiOptions): Hono {
           : ""}</nav>
       `,
     ));
+  });
+
+  ui.get("/events", guard, async (c) => {
+    if (!options.events) {
+      return c.html(
+        page(
+          title,
+          html`<p class="error">This recorder stores no API events.</p>`,
+        ),
+        404,
+      );
+    }
+    const params = new URL(c.req.url).searchParams;
+    let q: EventQuery;
+    try {
+      q = parseEventQuery(params);
+    } catch (e) {
+      return c.html(
+        page(title, html`<p class="error">${(e as Error).message}</p>`),
+        400,
+      );
+    }
+    return c.html(
+      page(title, eventsPageBody(q, await options.events(q), params)),
+    );
   });
 
   ui.get("/r/:y/:m/:d/:sid", guard, async (c) => {
@@ -508,6 +550,7 @@ export function createUi(options: UiOptions): Hono {
       ["Failed over", failoverText(man)],
       ["Not checked", man.unverified ?? ""],
     ];
+    const copied = await options.files?.(id).catch(() => undefined);
     const canEnd = c.get("role") === "moderator" &&
       man.status === "recording" && options.terminate !== undefined;
     // "both": the terminal fits the box's width and height, so the control
@@ -576,6 +619,7 @@ ${
           `
         )
       }</dl>
+${filesSection(copied)}
 <script src="/ui/assets/asciinema-player.min.js"></script>
 <script>window.player = AsciinemaPlayer.create(${
         raw(JSON.stringify(src).replaceAll("<", "\\u003c"))
