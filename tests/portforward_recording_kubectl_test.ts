@@ -289,3 +289,107 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "kubectl port-forward whose recorder is lost midway: fail closed ends it with the reason on the open stream, fail open forwards on unrecorded",
+  opts,
+  async (t) => {
+    const { startFakeRecorder } = await import(
+      "../src/testing/fake_recorder.ts"
+    );
+    const pod = { close: async () => {} } as { close(): Promise<void> };
+    for (const client of [PORT_FORWARD_CLIENTS[0]!, PORT_FORWARD_CLIENTS[2]!]) {
+      await t.step(`${client.name}, alice (fail closed)`, async () => {
+        const rec = await startFakeRecorder({ token: UPLOADER_TOKEN });
+        const stack = await startStack({
+          recorderUrls: [rec.url],
+          recorderToken: UPLOADER_TOKEN,
+        });
+        const web = await startWebPod(stack.cluster);
+        try {
+          const pf = await portForward(stack, "alice", client).forwarding;
+          const local = pf.localPorts.get(WEB_PORTS.http)!;
+          assert.equal((await fetchThrough(local, "/")).body, PAGE);
+          // A slow download in flight when the recorder goes.
+          const slow = curl([
+            "--limit-rate",
+            "1M",
+            "-o",
+            "/dev/null",
+            `http://127.0.0.1:${local}/bytes?n=${64 * 1024 * 1024}&seed=2`,
+          ]);
+          // The download's data stream is open (the second one).
+          await rec.until((u) =>
+            u.records.filter((r) =>
+              r.type === RecordType.PORTFORWARD &&
+              /"event":"open","stream":\d+,"streamType":"data"/.test(
+                new TextDecoder().decode(r.payload),
+              )
+            ).length >= 2
+          );
+          rec.giveUp("the disk is full");
+          const cut = await slow;
+          assert.notEqual(cut.code, 0, "the download must not complete");
+          const exit = await pf.exited;
+          assert.match(
+            exit.stderr,
+            /execgate: port-forward ended: recording failed: .*the disk is full/,
+          );
+          assert.ok(
+            stack.logs.some((l) =>
+              l.msg === "port-forward recording failed; ending the connection"
+            ),
+          );
+        } finally {
+          await web.close();
+          await stack.close();
+          await rec.close();
+        }
+      });
+    }
+    await t.step("kubectl 1.33, dave (fail open)", async () => {
+      const rec = await startFakeRecorder({ token: UPLOADER_TOKEN });
+      const stack = await startStack({
+        recorderUrls: [rec.url],
+        recorderToken: UPLOADER_TOKEN,
+      });
+      const web = await startWebPod(stack.cluster);
+      try {
+        const pf = await portForward(stack, "dave", PORT_FORWARD_CLIENTS[2]!)
+          .forwarding;
+        const local = pf.localPorts.get(WEB_PORTS.http)!;
+        try {
+          assert.equal((await fetchThrough(local, "/")).body, PAGE);
+          await rec.until((u) =>
+            u.records.some((r) => r.type === RecordType.PORTFORWARD)
+          );
+          rec.giveUp("the disk is full");
+          // Bounded polling: the proxy logs the failure, then forwards on.
+          for (let i = 0; i < 200; i++) {
+            if (
+              stack.logs.some((l) =>
+                l.msg ===
+                  "port-forward recording failed; the forward continues unrecorded"
+              )
+            ) break;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          assert.ok(
+            stack.logs.some((l) =>
+              l.msg ===
+                "port-forward recording failed; the forward continues unrecorded"
+            ),
+          );
+          assert.equal((await fetchThrough(local, "/")).body, PAGE);
+        } finally {
+          await pf.stop();
+        }
+      } finally {
+        await web.close();
+        await stack.close();
+        await rec.close();
+      }
+    });
+    await pod.close();
+  },
+);

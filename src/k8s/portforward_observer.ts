@@ -296,17 +296,18 @@ export class PortForwardObserver {
   /**
    * Bytes that end the connection from the client's point of view, valid
    * right after {@linkcode upstreamSynced}: `message` on every open error
-   * stream (with FIN, so kubectl prints "an error occurred forwarding …"),
-   * then for the WebSocket wires a close frame (1011) with the message.
+   * stream with FIN, and FIN on every open data stream, so kubectl finishes
+   * each connection, prints "an error occurred forwarding … <message>" and
+   * closes. The channel wire (no FIN there) gets the message on each error
+   * channel and a close frame (1011).
    * @param message What to say.
    * @returns The bytes.
    */
   abortBytes(message: string): Uint8Array {
     const text = new TextEncoder().encode(message);
     const parts: Uint8Array[] = [];
-    const errors = [...this.#streams.values()].filter((s) =>
-      s.streamType === "error" && !s.podFin
-    );
+    const open = [...this.#streams.values()].filter((s) => !s.podFin);
+    const errors = open.filter((s) => s.streamType === "error");
     if (this.#wire === "channels") {
       for (const s of errors) {
         const m = new Uint8Array(1 + text.length);
@@ -315,7 +316,12 @@ export class PortForwardObserver {
         parts.push(encodeWsFrame({ opcode: OPCODE_BINARY, payload: m }));
       }
     } else {
-      const frames = errors.map((s) => encodeDataFrame(s.id, text, true));
+      const frames = [
+        ...errors.map((s) => encodeDataFrame(s.id, text, true)),
+        ...open.filter((s) => s.streamType === "data").map((s) =>
+          encodeDataFrame(s.id, new Uint8Array(0), true)
+        ),
+      ];
       if (this.#wire === "spdy") parts.push(...frames);
       else {
         for (const f of frames) {
@@ -323,7 +329,7 @@ export class PortForwardObserver {
         }
       }
     }
-    if (this.#wire !== "spdy") {
+    if (this.#wire === "channels") {
       const reason = text.subarray(0, 120);
       const p = new Uint8Array(2 + reason.length);
       p[0] = 1011 >> 8;

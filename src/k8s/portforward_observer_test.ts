@@ -430,18 +430,26 @@ Deno.test("PortForwardObserver abortBytes puts the message on every open error s
   o.client(concatBytes(s.client));
   o.upstream(s.pod[0]!);
   const frames = new SpdyFrameDecoder().push(o.abortBytes("stop"));
-  assert.equal(frames.length, 1);
+  assert.equal(frames.length, 2);
   const f = frames[0]!.frame;
   assert.ok(f.kind === "data");
   assert.equal(f.streamId, 1);
   assert.equal(f.fin, true);
   assert.equal(new TextDecoder().decode(f.data), "stop");
-  // Over WebSocket: the same frame in a binary message, then a close 1011.
+  // Open data streams get a FIN, so kubectl's copy ends and it reads the error.
+  const o2 = new PortForwardObserver("spdy");
+  o2.client(concatBytes(s.client));
+  const both = new SpdyFrameDecoder().push(o2.abortBytes("stop")).map((d) =>
+    d.frame.kind === "data" &&
+    [d.frame.streamId, d.frame.fin, d.frame.data.length]
+  );
+  assert.deepEqual(both, [[1, true, 4], [3, true, 0]]);
+  // Over WebSocket: the same frames in binary messages (the connection's
+  // end is the session's to make).
   const t = new PortForwardObserver("tunnel");
   t.client(tunnel(concatBytes(s.client), [], true));
   const ws = new WsFrameParser().push(t.abortBytes("stop"));
-  assert.deepEqual(ws.map((f) => f.opcode), [2, 8]);
-  assert.equal((ws[1]!.payload[0]! << 8) | ws[1]!.payload[1]!, 1011);
+  assert.deepEqual(ws.map((f) => f.opcode), [2, 2]);
   const inner = new SpdyFrameDecoder().push(ws[0]!.payload);
   assert.equal(inner[0]?.frame.kind, "data");
   // Channels: the message on each error channel.
@@ -449,4 +457,6 @@ Deno.test("PortForwardObserver abortBytes puts the message on every open error s
   ch.upstream(channelSession().pod);
   const m = new WsFrameParser().push(ch.abortBytes("stop"));
   assert.deepEqual([...m[0]!.payload], [1, ...enc.encode("stop")]);
+  assert.equal(m[1]!.opcode, 8);
+  assert.equal((m[1]!.payload[0]! << 8) | m[1]!.payload[1]!, 1011);
 });

@@ -96,6 +96,11 @@ export interface PortForwardSessionOptions {
   limits?: RecordingLimits;
   /** SHA-256 for the manifest's (empty) channels. @default {TypeScript Sha256} */
   digest?: () => IncrementalDigest;
+  /**
+   * Fail closed, recorder lost: how long the client may take to close the
+   * connection after the error was sent on its streams. @default {2000}
+   */
+  abortGraceMs?: number;
 }
 
 /** Default window of unacknowledged upload bytes. */
@@ -141,6 +146,7 @@ export class PortForwardSession implements RelayTap {
   #abortPending: string | undefined;
   #abortedWith: string | undefined;
   #broken = Promise.withResolvers<string>();
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
   #streams = new Map<number, PortForwardStreamSummary>();
   #listed = 0;
   #streamCount = 0;
@@ -368,6 +374,10 @@ export class PortForwardSession implements RelayTap {
     detail?: string,
     upstream?: UpstreamRefusal,
   ): Promise<void> {
+    if (this.#graceTimer !== undefined) {
+      clearTimeout(this.#graceTimer);
+      this.#graceTimer = undefined;
+    }
     if (this.#state === "terminated") {
       reason = "terminated";
       detail = this.#abortedWith;
@@ -696,10 +706,23 @@ export class PortForwardSession implements RelayTap {
     const bytes = seen && seen.upstreamSynced === this.#released
       ? seen.abortBytes(`execgate: port-forward ended: ${why}`)
       : undefined;
+    this.#gateOpen = false;
     try {
       if (bytes && bytes.length > 0) gate.enqueue(bytes);
-      if (!this.#flushing) gate.terminate();
     } catch { /* the client is gone */ }
-    this.#gateOpen = false;
+    // Over SPDY the client reads the error streams and closes the
+    // connection itself (kubectl prints the message first); it gets
+    // `abortGraceMs` to do so, then the proxy closes it.
+    const wait = bytes && bytes.length > 0 && seen?.wire !== "channels"
+      ? this.#o.abortGraceMs ?? 2000
+      : 0;
+    const terminate = () => {
+      this.#graceTimer = undefined;
+      try {
+        if (!this.#flushing) gate.terminate();
+      } catch { /* already closed */ }
+    };
+    if (wait > 0) this.#graceTimer = setTimeout(terminate, wait);
+    else terminate();
   }
 }
