@@ -50,7 +50,6 @@ import type { PeerRecorder } from "./peer_parts.ts";
 import type { RecordingManifest, RecordingStorage } from "./storage.ts";
 import { createUi } from "./ui.ts";
 import { TextIndexer } from "./text_indexer.ts";
-import { CopyFilesView } from "./views/copy_files.ts";
 import type { RecordingIndex } from "./index/recording_index.ts";
 import { reindex, type ReindexResult } from "./index/reindex.ts";
 import { applyRetention } from "./retention.ts";
@@ -193,7 +192,6 @@ export function createRecorder(
     );
   const indexer = new TextIndexer(storage, {
     maxTextChars: config.limits.maxTextChars,
-    ...(deps.digest ? { digest: deps.digest } : {}),
     onError: (id, e) =>
       log.warn("text index failed", {
         recordingId: id.id,
@@ -295,10 +293,6 @@ export function createRecorder(
   };
   const uploader = requireRole(authority, "uploader");
   const viewer = requireRole(authority, "viewer");
-  const copies = new CopyFilesView(
-    storage,
-    deps.digest ? { digest: deps.digest } : {},
-  );
   const app = new Hono();
 
   app.get(
@@ -473,21 +467,6 @@ export function createRecorder(
     download("evidence"),
   );
   app.get("/v1/recordings/:y/:m/:d/:sid/stdout", viewer, download("stdout"));
-  // What a `kubectl cp` session copied (views/copy_files.ts).
-  app.get("/v1/recordings/:y/:m/:d/:sid/files", viewer, async (c) => {
-    const { y, m, d, sid } = c.req.param();
-    const id = parseRecordingId(`${y}/${m}/${d}/${sid}`);
-    const man = id && await storage.get(id);
-    if (!id || !man) return jsonError(404, "No such recording");
-    const files = await copies.files(id);
-    if (!files) {
-      return jsonError(
-        404,
-        `Recording ${JSON.stringify(id.id)} is not a kubectl cp session`,
-      );
-    }
-    return c.json(files);
-  });
   // One file for `execgate verify` (integrity/bundle.ts): this recorder's
   // own stored manifest, evidence and derived cast (a failed-over part is
   // signed and bundled on its own).
@@ -551,7 +530,6 @@ export function createRecorder(
         title: config.ui.title,
         search,
         terminate,
-        files: (id: RecordingId) => copies.files(id),
         ...(events ? { events: (q: EventQuery) => events.index.query(q) } : {}),
       }),
     );
@@ -563,11 +541,7 @@ export function createRecorder(
     }, 404)
   );
   app.onError((e, c) => {
-    log.error("request failed", {
-      method: c.req.method,
-      path: new URL(c.req.url).pathname,
-      error: (e as Error)?.stack ?? String(e),
-    });
+    console.error("recorder: request failed:", e);
     return c.json({ error: `Internal error: ${(e as Error).message}` }, 500);
   });
 
