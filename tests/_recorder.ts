@@ -138,8 +138,8 @@ export async function asciinemaAccepts(
 
 /**
  * Starts `execgate recorder --config <file>` as a real process (to be killed
- * or stopped by a test) and resolves once it listens. Its stdout is drained
- * so its logging never blocks it.
+ * or stopped by a test) and resolves once it logs that it listens. Its
+ * log (stderr) is drained so its logging never blocks it.
  * @param configFile The recorder's JSON config.
  * @returns The child and the URL it listens on.
  */
@@ -156,12 +156,14 @@ export async function spawnRecorderProcess(
       "--config",
       configFile,
     ],
-    stdout: "piped",
-    stderr: "null",
+    stdout: "null",
+    stderr: "piped",
   }).spawn();
-  const out = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  // Its JSON log lines: `{"msg":"recorder listening","url":"…"}`.
+  const out = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  const LISTENING = /"msg":"recorder listening","url":"([^"]+)"/;
   let seen = "";
-  while (!/listening on (\S+)/.test(seen)) {
+  while (!LISTENING.test(seen)) {
     const r = await out.read();
     if (r.done) throw new Error(`the recorder process did not start: ${seen}`);
     seen += r.value;
@@ -169,5 +171,5 @@ export async function spawnRecorderProcess(
   (async () => {
     while (!(await out.read().catch(() => ({ done: true }))).done) { /* */ }
   })();
-  return { child, url: /listening on (\S+)/.exec(seen)![1]! };
+  return { child, url: LISTENING.exec(seen)![1]! };
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Logger } from "../log.ts";
+import { jsonLogger, type Logger } from "../log.ts";
 import { parsePolicy } from "./parse_policy.ts";
 import type { Policy } from "./policy.ts";
 import { denoPolicyFs, type PolicyFs } from "./policy_fs.ts";
@@ -35,10 +35,7 @@ export interface PolicyWatcher {
   close(): Promise<void>;
 }
 
-const consoleLogger: Pick<Logger, "info" | "warn"> = {
-  info: (msg, fields) => console.error(msg, fields ?? ""),
-  warn: (msg, fields) => console.error(msg, fields ?? ""),
-};
+const defaultLogger: Pick<Logger, "info" | "warn"> = jsonLogger("policy");
 
 /**
  * Loads a policy file and keeps following it.
@@ -60,7 +57,7 @@ export async function watchPolicy(
   options: WatchPolicyOptions = {},
 ): Promise<PolicyWatcher> {
   const fs = options.fs ?? denoPolicyFs;
-  const logger = options.logger ?? consoleLogger;
+  const logger = options.logger ?? defaultLogger;
   let lastText = await fs.readTextFile(path);
   let policy = parsePolicy(lastText, path);
   const handle = fs.watch(path);

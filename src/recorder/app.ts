@@ -541,7 +541,11 @@ export function createRecorder(
     }, 404)
   );
   app.onError((e, c) => {
-    console.error("recorder: request failed:", e);
+    log.error("request failed", {
+      method: c.req.method,
+      path: new URL(c.req.url).pathname,
+      error: (e as Error)?.stack ?? String(e),
+    });
     return c.json({ error: `Internal error: ${(e as Error).message}` }, 500);
   });
 

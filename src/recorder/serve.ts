@@ -252,27 +252,27 @@ export async function reindexRecorder(config: RecorderConfig): Promise<string> {
  * @returns When the server has stopped.
  */
 export async function runRecorder(config: RecorderConfig): Promise<void> {
+  const log = jsonLogger("recorder");
   if (config.auth.uploaderTokens.length === 0) {
-    console.warn(
-      "recorder: no uploader tokens configured: every upload will be refused",
-    );
+    log.warn("no uploader tokens configured: every upload will be refused");
   }
   if (config.auth.viewerTokens.length === 0) {
-    console.warn(
-      "recorder: no viewer tokens configured: nobody can view recordings",
-    );
+    log.warn("no viewer tokens configured: nobody can view recordings");
   }
   const served = await serveRecorder(config, {
+    logger: log,
     onUpload: (r) =>
-      console.log(
-        `recorder: upload ${
-          r.id ?? "(none)"
-        } ${r.outcome}, ${r.bodyBytes} bytes${r.reason ? `: ${r.reason}` : ""}`,
-      ),
+      log.info("upload ended", {
+        recordingId: r.id ?? null,
+        outcome: r.outcome,
+        bytes: r.bodyBytes,
+        ...(r.reason ? { reason: r.reason } : {}),
+      }),
   });
-  console.log(
-    `recorder: listening on ${served.url} (storage: ${config.storage.kind})`,
-  );
+  log.info("recorder listening", {
+    url: served.url,
+    storage: config.storage.kind,
+  });
   const stop = () => void served.close();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
