@@ -195,6 +195,11 @@ export function parseEndRecord(
       "its channels are not {stdout, stderr} of {bytes, sha256}",
     );
   }
+  // Optional (recordings before it was counted have none): a count only.
+  if (
+    v.stdinBytes !== undefined &&
+    !(Number.isSafeInteger(v.stdinBytes) && (v.stdinBytes as number) >= 0)
+  ) throw new Error("its stdinBytes is not a byte count");
   return v as unknown as SessionEnd;
 }
 

@@ -87,6 +87,7 @@ export class RecordEncoder {
   #defaultSize: TerminalSize | undefined;
   #digests: { stdout: IncrementalDigest; stderr: IncrementalDigest };
   #counts = { stdout: 0, stderr: 0 };
+  #stdinBytes = 0;
   #bytes = 0;
   #begun = false;
   #header: CastHeader | undefined;
@@ -248,6 +249,15 @@ export class RecordEncoder {
   }
 
   /**
+   * Counts bytes the client sent on stdin, for the end record's
+   * `stdinBytes` (nothing of them is recorded).
+   * @param bytes Payload bytes of one stdin channel message (or fragment).
+   */
+  countStdin(bytes: number): void {
+    this.#stdinBytes += bytes;
+  }
+
+  /**
    * The `END` record (the manifest).
    * @param reason How the session ended.
    * @param nowMs When, Unix milliseconds.
@@ -280,6 +290,7 @@ export class RecordEncoder {
       castBytes: this.#bytes,
     });
     if (portforward) end.portforward = portforward;
+    else end.stdinBytes = this.#stdinBytes;
     return this.#record(
       RecordType.END,
       this.#time(nowMs),

@@ -42,6 +42,7 @@ import {
   CHANNEL_ERROR,
   CHANNEL_RESIZE,
   CHANNEL_STDERR,
+  CHANNEL_STDIN,
   CHANNEL_STDOUT,
 } from "../k8s/constants.ts";
 import type { TerminalSize } from "../k8s/terminal_size.ts";
@@ -531,7 +532,12 @@ export class RecordingSession implements RelayTap {
     }
     let wrote = false;
     for (const m of messages) {
-      if (m.channel !== CHANNEL_RESIZE) continue; // stdin is never recorded
+      if (m.channel === CHANNEL_STDIN) {
+        // Stdin is never recorded: only its size, for the end record.
+        this.#encoder.countStdin(m.data.length);
+        continue;
+      }
+      if (m.channel !== CHANNEL_RESIZE) continue;
       if (m.first) {
         this.#resize = [];
         this.#resizeBytes = 0;

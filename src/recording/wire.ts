@@ -168,6 +168,13 @@ export interface SessionEnd {
   channels: { stdout: ChannelDigest; stderr: ChannelDigest };
   /** Bytes of the upload body before the manifest line. */
   castBytes: number;
+  /**
+   * Bytes the client sent on stdin (the payload of its stdin channel
+   * messages): counted, never recorded. Absent in port-forwards and in
+   * recordings made before stdin was counted. A `kubectl cp local pod:`
+   * upload is the tar stream on stdin: this is its size.
+   */
+  stdinBytes?: number;
   /** A port-forward session: its streams and byte totals. */
   portforward?: PortForwardSummary;
 }
