@@ -335,3 +335,42 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "metrics: fail-open API events lost with the recorder down are counted dropped",
+  opts,
+  async () => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const closed = `http://127.0.0.1:${(l.addr as Deno.NetAddr).port}`;
+    l.close();
+    const stack = await startStack({
+      recorderUrls: [closed],
+      recorderToken: UPLOADER_TOKEN,
+      policyFile: new URL("./testdata/events_policy.hujson", import.meta.url)
+        .pathname,
+      metricsAddress: "127.0.0.1:0",
+      recording: { connectTimeoutMs: 1000, ackTimeoutMs: 2000 },
+    });
+    try {
+      const url = stack.proxy.metricsUrl! + "/metrics";
+      assert.equal(
+        sampleValue(await scrape(url), "execgate_events_dropped_total"),
+        0,
+      );
+      // dave: events enabled, fail open; every request's event is lost.
+      const r = await kubectl(stack, "dave", ["get", "pods"]);
+      assert.equal(r.code, 0, r.stderr);
+      const e = await scrapeUntil(
+        url,
+        (e) => sampleValue(e, "execgate_events_dropped_total") >= 1,
+      );
+      const lost = stack.logs.find((x) =>
+        x.msg === "API events are being lost (fail open)"
+      );
+      assert.ok(lost, "the loss is logged");
+      assert.ok(sampleValue(e, "execgate_events_dropped_total") >= 1);
+    } finally {
+      await stack.close();
+    }
+  },
+);

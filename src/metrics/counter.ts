@@ -10,6 +10,7 @@ import { Family, type MetricOptions } from "./_family.ts";
 /** One counter series (one set of label values). */
 export class CounterChild {
   #value = 0;
+  #read: (() => number) | undefined;
 
   /**
    * Adds to the counter.
@@ -25,9 +26,24 @@ export class CounterChild {
     this.#value += n;
   }
 
+  /**
+   * Adds what `fn` returns at each scrape to the value: for a count its
+   * owner already keeps, which must only go up. A throwing `fn` reads as
+   * `NaN`.
+   * @param fn The reader.
+   */
+  collect(fn: () => number): void {
+    this.#read = fn;
+  }
+
   /** The current value. */
   get value(): number {
-    return this.#value;
+    if (!this.#read) return this.#value;
+    try {
+      return this.#value + this.#read();
+    } catch {
+      return NaN;
+    }
   }
 }
 
@@ -64,6 +80,11 @@ export class Counter<L extends string = never> extends Family<L, CounterChild> {
    */
   inc(n = 1): void {
     this.unlabelled().inc(n);
+  }
+
+  /** @param fn Read at each scrape and added (a counter without labels). */
+  collect(fn: () => number): void {
+    this.unlabelled().collect(fn);
   }
 
   /** The value of a counter without labels. */

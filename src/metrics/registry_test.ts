@@ -190,3 +190,18 @@ Deno.test("parseExposition refuses what is not the format", () => {
     ]
   ) assert.throws(() => parseExposition(bad), SyntaxError, bad);
 });
+
+Deno.test("CounterChild.collect adds its owner's count at scrape time", () => {
+  const r = new Registry();
+  const c = r.counter({ name: "lost_total", help: "" });
+  let owned = 2;
+  c.collect(() => owned);
+  c.inc();
+  owned = 5;
+  assert.equal(sampleValue(parseExposition(r.render()), "lost_total"), 6);
+  const bad = r.counter({ name: "bad_total", help: "" });
+  bad.collect(() => {
+    throw new Error("boom");
+  });
+  assert.ok(Number.isNaN(bad.value));
+});

@@ -12,6 +12,7 @@ import type { Logger } from "../log.ts";
 import { EventStream } from "../recording/event_stream.ts";
 import type { ProxyConfig } from "./config.ts";
 import { RequestEvents } from "./events/request_events.ts";
+import type { CounterChild } from "../metrics/counter.ts";
 
 /** Seams of {@linkcode openEvents}. */
 export interface OpenEventsDeps {
@@ -19,6 +20,8 @@ export interface OpenEventsDeps {
   readTextFile?: (path: string) => Promise<string>;
   /** Fetch towards recorders. @default {http1Fetch, trusting `recorderAuth.caFile`} */
   fetch?: typeof fetch;
+  /** Where lost events are counted (the proxy's `metrics.events`). @default {none} */
+  metrics?: { dropped: CounterChild };
 }
 
 /**
@@ -39,6 +42,11 @@ export async function openEvents(
     (auth.tokenFile ? (await read(auth.tokenFile)).trim() : undefined);
   const doFetch = deps.fetch ??
     http1Fetch(auth.caFile ? { caCerts: [await read(auth.caFile)] } : {});
+  // One stream per recorder list, kept for the count of events it lost.
+  const opened: EventStream[] = [];
+  deps.metrics?.dropped.collect(() =>
+    opened.reduce((n, s) => n + s.stats.lost, 0)
+  );
   return new RequestEvents({
     proxyHostname: config.hostname,
     maxBodyBytes: config.events.maxBodyBytes,
@@ -52,8 +60,8 @@ export async function openEvents(
       }
       return urls;
     },
-    openStream: (urls) =>
-      new EventStream({
+    openStream: (urls) => {
+      const stream = new EventStream({
         urls,
         proxyHostname: config.hostname,
         ...(token !== undefined ? { token } : {}),
@@ -62,6 +70,9 @@ export async function openEvents(
         ackTimeoutMs: config.recording.ackTimeoutMs,
         maxQueueBytes: config.events.queueBytes,
         logger,
-      }),
+      });
+      opened.push(stream);
+      return stream;
+    },
   });
 }

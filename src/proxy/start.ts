@@ -110,7 +110,9 @@ export async function startProxy(
     source,
     (id) => evaluate(watcher?.policy, id, self),
   );
-  const events = await openEvents(config, logger);
+  const events = await openEvents(config, logger, {
+    metrics: metrics.events,
+  });
   const proxy = createProxy({
     upstreamUrl: upstream.server,
     upstreamToken: upstream.token,
