@@ -24,7 +24,11 @@ import type {
   SessionEnd,
 } from "../src/recording/wire.ts";
 import { type Stack, startStack, type User } from "./_harness.ts";
-import { startTestRecorder, UPLOADER_TOKEN } from "./_recorder.ts";
+import {
+  startTestRecorder,
+  UPLOADER_TOKEN,
+  VIEWER_TOKEN,
+} from "./_recorder.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const here = new URL(".", import.meta.url).pathname;
@@ -184,6 +188,19 @@ Deno.test(
             client.upgrade === "websocket"
               ? "SPDY/3.1+portforward.k8s.io"
               : "portforward.k8s.io",
+          );
+          // The recording page has a row per stream with its bytes.
+          const res = await fetch(`${rec.url}/ui/r/${result.id}`, {
+            headers: { authorization: `Bearer ${VIEWER_TOKEN}` },
+          });
+          const page = (await res.text()).replace(/>\s+</g, "><");
+          assert.equal(res.status, 200);
+          assert.match(page, /<section id="portforward">/);
+          assert.match(
+            page,
+            new RegExp(
+              `<td>data</td><td>8080</td><td>[^<]*</td><td>[0-9.]+</td><td>[0-9.]+</td><td>${a.sent}</td><td>${a.received}</td>`,
+            ),
           );
           // The cast shows a line per event.
           const { cast } = await rec.read(result.id!);

@@ -44,6 +44,7 @@ import { UI_STYLE } from "./ui/style.ts";
 import { FAVICON_SVG, faviconIco } from "./ui/favicon.ts";
 import { safeNextPath, UI_HOME } from "./ui/safe_next.ts";
 import { pageLinks } from "./ui/page_links.ts";
+import { portForwardSection } from "./ui/portforward_section.ts";
 import { eventsPageBody } from "./ui/events_page.ts";
 import type { EventPage, EventQuery } from "./index/events_index.ts";
 import { parseEventQuery } from "./events_query.ts";
@@ -611,6 +612,7 @@ ${
           `
         )
       }</dl>
+${portForwardSection(man.end?.portforward)}
 <script src="/ui/assets/asciinema-player.min.js"></script>
 <script>window.player = AsciinemaPlayer.create(${
         raw(JSON.stringify(src).replaceAll("<", "\\u003c"))
