@@ -12,26 +12,15 @@ import { createEvents } from "./events_factory.ts";
 import { createIndex } from "./index_factory.ts";
 import { jsonLogger, type Logger } from "../log.ts";
 import { PeerRecorder } from "./peer_parts.ts";
-import { createHash } from "node:crypto";
-import type { IncrementalDigest } from "../recording/cast_encoder.ts";
 import {
   type ManifestSigner,
   signerFromText,
 } from "./integrity/signing_key.ts";
 
-/**
- * The native SHA-256 (`node:crypto`, ~1.6 GB/s) as the recorder's digest.
- * @returns A fresh incremental digest.
- */
-export function nodeSha256(): IncrementalDigest {
-  const h = createHash("sha256");
-  return {
-    update(data: Uint8Array) {
-      h.update(data);
-    },
-    hex: () => h.digest("hex"),
-  };
-}
+import { nodeSha256 } from "../adapter/deno/sha256.ts";
+
+/** The native SHA-256 the recorder is given (`adapter/deno/sha256.ts`). */
+export { nodeSha256 };
 
 /**
  * The configured `peers`, each with a `fetch` that trusts its `caFile`.
