@@ -50,6 +50,7 @@ import type { PeerRecorder } from "./peer_parts.ts";
 import type { RecordingManifest, RecordingStorage } from "./storage.ts";
 import { createUi } from "./ui.ts";
 import { TextIndexer } from "./text_indexer.ts";
+import { CopyFilesView } from "./views/copy_files.ts";
 import type { RecordingIndex } from "./index/recording_index.ts";
 import { reindex, type ReindexResult } from "./index/reindex.ts";
 import { applyRetention } from "./retention.ts";
@@ -192,6 +193,7 @@ export function createRecorder(
     );
   const indexer = new TextIndexer(storage, {
     maxTextChars: config.limits.maxTextChars,
+    ...(deps.digest ? { digest: deps.digest } : {}),
     onError: (id, e) =>
       log.warn("text index failed", {
         recordingId: id.id,
@@ -293,6 +295,10 @@ export function createRecorder(
   };
   const uploader = requireRole(authority, "uploader");
   const viewer = requireRole(authority, "viewer");
+  const copies = new CopyFilesView(
+    storage,
+    deps.digest ? { digest: deps.digest } : {},
+  );
   const app = new Hono();
 
   app.get(
@@ -467,6 +473,21 @@ export function createRecorder(
     download("evidence"),
   );
   app.get("/v1/recordings/:y/:m/:d/:sid/stdout", viewer, download("stdout"));
+  // What a `kubectl cp` session copied (views/copy_files.ts).
+  app.get("/v1/recordings/:y/:m/:d/:sid/files", viewer, async (c) => {
+    const { y, m, d, sid } = c.req.param();
+    const id = parseRecordingId(`${y}/${m}/${d}/${sid}`);
+    const man = id && await storage.get(id);
+    if (!id || !man) return jsonError(404, "No such recording");
+    const files = await copies.files(id);
+    if (!files) {
+      return jsonError(
+        404,
+        `Recording ${JSON.stringify(id.id)} is not a kubectl cp session`,
+      );
+    }
+    return c.json(files);
+  });
   // One file for `execgate verify` (integrity/bundle.ts): this recorder's
   // own stored manifest, evidence and derived cast (a failed-over part is
   // signed and bundled on its own).
@@ -530,6 +551,7 @@ export function createRecorder(
         title: config.ui.title,
         search,
         terminate,
+        files: (id: RecordingId) => copies.files(id),
         ...(events ? { events: (q: EventQuery) => events.index.query(q) } : {}),
       }),
     );

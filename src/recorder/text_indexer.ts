@@ -36,7 +36,8 @@
 
 import type { RecordingId } from "./recording_id.ts";
 import type { RecordingManifest, RecordingStorage } from "./storage.ts";
-import { scanRecords } from "./_scan_records.ts";
+import { scanCopyRecords } from "./views/copy_files.ts";
+import type { IncrementalDigest } from "../recording/cast_encoder.ts";
 import { scanCast } from "./_scan_cast.ts";
 import {
   RecordDecoder,
@@ -49,6 +50,11 @@ import { OutputTextIndex } from "./text_index.ts";
 export interface TextIndexerOptions {
   /** Largest text index per recording, in UTF-16 code units. */
   maxTextChars: number;
+  /**
+   * A fresh incremental SHA-256, for a `kubectl cp` download's listing.
+   * @default {the TypeScript `Sha256`}
+   */
+  digest?: () => IncrementalDigest;
   /** Derivations at a time. @default {1} */
   concurrency?: number;
   /** Told when a derivation fails (the recording stays unsearchable). */
@@ -311,8 +317,12 @@ export class TextIndexer {
   ): Promise<string | undefined> {
     const stored = await this.#storage.openStored(id);
     if (!stored) return undefined;
+    // A `kubectl cp` download's text is its listing, not its archive.
     const scan = m.format === "records"
-      ? await scanRecords(stored, this.#o.maxTextChars)
+      ? await scanCopyRecords(stored, {
+        maxTextChars: this.#o.maxTextChars,
+        ...(this.#o.digest ? { digest: this.#o.digest } : {}),
+      })
       : await scanCast(stored, this.#o.maxTextChars);
     // Retention may have removed it meanwhile: never write a stray .txt.
     if (!(await this.#storage.exists(id))) return undefined;

@@ -33,7 +33,7 @@ import {
   runQuery,
   startTime,
 } from "./query.ts";
-import { parseRecordingId } from "./recording_id.ts";
+import { parseRecordingId, type RecordingId } from "./recording_id.ts";
 import {
   RECORDING_STATUSES,
   type RecordingManifest,
@@ -44,7 +44,9 @@ import { UI_STYLE } from "./ui/style.ts";
 import { FAVICON_SVG, faviconIco } from "./ui/favicon.ts";
 import { safeNextPath, UI_HOME } from "./ui/safe_next.ts";
 import { pageLinks } from "./ui/page_links.ts";
+import { filesSection } from "./ui/files_section.ts";
 import { portForwardSection } from "./ui/portforward_section.ts";
+import type { CopyFiles } from "./views/copy_files.ts";
 import { eventsPageBody } from "./ui/events_page.ts";
 import type { EventPage, EventQuery } from "./index/events_index.ts";
 import { parseEventQuery } from "./events_query.ts";
@@ -77,6 +79,11 @@ export interface UiOptions {
    * @returns Whether the session was live here.
    */
   terminate?: (id: string, by: string, reason: string) => boolean;
+  /**
+   * What a `kubectl cp` session copied (`views/copy_files.ts`), shown on
+   * the recording's page; without it the page shows no files.
+   */
+  files?: (id: RecordingId) => Promise<CopyFiles | undefined>;
   /** Searches API events (`/ui/events`); without it there is no such page. */
   events?: (q: EventQuery) => Promise<EventPage>;
 }
@@ -544,6 +551,7 @@ export function createUi(options: UiOptions): Hono {
       ["Failed over", failoverText(man)],
       ["Not checked", man.unverified ?? ""],
     ];
+    const copied = await options.files?.(id).catch(() => undefined);
     const canEnd = c.get("role") === "moderator" &&
       man.status === "recording" && options.terminate !== undefined;
     // "both": the terminal fits the box's width and height, so the control
@@ -612,6 +620,7 @@ ${
           `
         )
       }</dl>
+${filesSection(copied)}
 ${portForwardSection(man.end?.portforward)}
 <script src="/ui/assets/asciinema-player.min.js"></script>
 <script>window.player = AsciinemaPlayer.create(${

@@ -2,11 +2,11 @@
  * What the UI shows of a recording, derived from its manifest: the session
  * type, what was run, how long it lasted and where it stands.
  *
- * The header's `kubernetes.sessionType` is `exec` or `attach`, the API
- * request the proxy saw. `kubectl attach`, `kubectl debug` and
- * `kubectl run -it` all send the same `attach` request, so the recording
- * cannot tell them apart; port-forwards are logged by the proxy, not
- * recorded. Any other value a header holds is shown as it is.
+ * The header's `kubernetes.sessionType` is `exec`, `attach` or
+ * `portforward`, the API request the proxy saw. `kubectl attach`,
+ * `kubectl debug` and `kubectl run -it` all send the same `attach` request,
+ * so the recording cannot tell them apart. Any other value a header holds is
+ * shown as it is.
  *
  * @module
  */

@@ -1,0 +1,327 @@
+/**
+ * What a `kubectl cp` session copied, derived from its stored evidence.
+ *
+ * `kubectl cp pod:path local` runs `tar cf - path` in the container and
+ * reads the archive from stdout (kubectl's `cp.go`); `kubectl cp local
+ * pod:path` runs `tar -xmf -` (with `-C dir` when the destination has one)
+ * and writes the archive on stdin, which is never recorded. So:
+ *
+ * - a **download** is told by its command (`tar` with a `c…f` option whose
+ *   file is `-`) and/or by its stdout starting with a valid ustar header;
+ *   both are recorded in `detectedBy`. Its stdout is listed by
+ *   {@linkcode TarLister} (path, type, size, mode, link target, SHA-256 of
+ *   each file), and the text index holds that listing instead of the
+ *   archive's bytes decoded as text;
+ * - an **upload** (`tar` with `x…f -`) is shown with the end record's
+ *   `stdinBytes`, the size of what the client sent (absent in recordings
+ *   made before the proxy counted stdin).
+ *
+ * Everything here reads what storage holds, never the live byte path.
+ *
+ * @module
+ */
+
+import type { CastHeader } from "../../recording/wire.ts";
+import {
+  RecordDecoder,
+  RecordFormatError,
+  RecordType,
+} from "../../protocol/records.ts";
+import { OutputTextIndex } from "../text_index.ts";
+import {
+  TAR_BLOCK_BYTES,
+  TarLister,
+  type TarListerOptions,
+  type TarListing,
+} from "./tar_listing.ts";
+
+/** Which way a copy went. */
+export type CopyDirection = "download" | "upload";
+
+/** What a copy session copied (the JSON of `GET /v1/recordings/:id/files`). */
+export interface CopyFiles {
+  /** `download`: files out of the pod (listed); `upload`: into it. */
+  direction: CopyDirection;
+  /** How the download was told: its command, its stdout, or both. */
+  detectedBy: ("command" | "stdout")[];
+  /** A download's archive, listed from the stored stdout. */
+  listing?: TarListing;
+  /** An upload's size: bytes the client sent on stdin (content not recorded). */
+  stdinBytes?: number;
+}
+
+/**
+ * Which copy a command is, by the `tar` invocations `kubectl cp` sends.
+ * @param argv The session's argv.
+ * @returns `download` (`tar cf - …`), `upload` (`tar xf -`, `-xmf -`…) or
+ * `undefined`.
+ * @example
+ * ```ts
+ * import { copyByCommand } from "./copy_files.ts";
+ * if (copyByCommand(["tar", "cf", "-", "/tmp/x"]) !== "download") throw new Error();
+ * if (copyByCommand(["tar", "-xmf", "-", "-C", "/tmp"]) !== "upload") throw new Error();
+ * if (copyByCommand(["sh", "-c", "tar cf - x"]) !== undefined) throw new Error();
+ * ```
+ */
+export function copyByCommand(
+  argv: readonly unknown[] | undefined,
+): CopyDirection | undefined {
+  if (!Array.isArray(argv) || argv.length < 3) return undefined;
+  const [cmd, opts, file] = argv;
+  if (typeof cmd !== "string" || typeof opts !== "string") return undefined;
+  if (cmd !== "tar" && !cmd.endsWith("/tar")) return undefined;
+  // One option cluster ending in f, its file `-` (stdin or stdout); no
+  // compression (a compressed archive is not listed).
+  const m = /^-?([A-Za-z]*)f$/.exec(opts);
+  if (!m || file !== "-" || /[zjJZ]/.test(m[1]!)) return undefined;
+  const mode = m[1]!.replace(/[^cx]/g, "");
+  return mode === "c" ? "download" : mode === "x" ? "upload" : undefined;
+}
+
+/** Options of {@linkcode scanCopyRecords}. */
+export interface CopyScanOptions extends TarListerOptions {
+  /** Bound of the text index, in UTF-16 code units (0: no text). */
+  maxTextChars: number;
+  /**
+   * Stop reading once the session is known not to be a download (the
+   * page's lookup); the text derivation reads everything. @default {false}
+   */
+  stopUnlessCopy?: boolean;
+}
+
+/** What {@linkcode scanCopyRecords} found. */
+export interface CopyScan {
+  /** The text index: the listing, then the output that is text. */
+  text: string;
+  /** Whether the text stopped at its bound. */
+  textTruncated: boolean;
+  /** The copy, when the session was one. */
+  files?: CopyFiles;
+}
+
+/**
+ * Reads a stored record stream once: the text index and, for a copy, what
+ * it copied. A download's stdout goes to the lister and not into the text
+ * (the first 512 bytes are held until they tell whether stdout is an
+ * archive). Stops at a torn or malformed record, keeping what came before.
+ * @param stream The stored evidence (records).
+ * @param options Bounds and digest.
+ * @returns The text and the copy.
+ */
+export async function scanCopyRecords(
+  stream: ReadableStream<Uint8Array>,
+  options: CopyScanOptions,
+): Promise<CopyScan> {
+  const d = new RecordDecoder();
+  const text = new OutputTextIndex(options.maxTextChars);
+  const lister = new TarLister(options);
+  let byCommand: CopyDirection | undefined;
+  let stdinBytes: number | undefined;
+  // Stdout until the lister saw its first header: is it an archive?
+  let held: Uint8Array[] | undefined = [];
+  let heldBytes = 0;
+  let archive = false;
+  const decide = () => {
+    archive = lister.startsWithHeader === true;
+    if (!archive) { for (const b of held!) text.add(RecordType.STDOUT, b); }
+    held = undefined;
+  };
+  const reader = stream.getReader();
+  try {
+    reading: while (true) {
+      const r = await reader.read();
+      if (r.done) break;
+      let recs;
+      try {
+        recs = d.push(r.value);
+      } catch (e) {
+        if (!(e instanceof RecordFormatError)) throw e;
+        break;
+      }
+      for (const rec of recs) {
+        if (rec.type === RecordType.HEADER) {
+          byCommand = copyByCommand(readHeader(rec.payload)?.argv);
+        } else if (rec.type === RecordType.STDERR) {
+          text.add(rec.type, rec.payload);
+        } else if (rec.type === RecordType.STDOUT) {
+          if (byCommand !== "upload") lister.push(rec.payload);
+          if (held) {
+            held.push(rec.payload);
+            heldBytes += rec.payload.length;
+            if (heldBytes >= TAR_BLOCK_BYTES || byCommand === "upload") {
+              decide();
+            }
+          } else if (!archive) text.add(rec.type, rec.payload);
+          if (
+            options.stopUnlessCopy && !held && !archive && !byCommand
+          ) break reading;
+        } else if (rec.type === RecordType.END) {
+          const end = readJson(rec.payload);
+          const n = end?.stdinBytes;
+          if (typeof n === "number" && Number.isSafeInteger(n) && n >= 0) {
+            stdinBytes = n;
+          }
+        }
+      }
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  if (held) decide();
+  let files: CopyFiles | undefined;
+  if (byCommand === "upload") {
+    files = {
+      direction: "upload",
+      detectedBy: ["command"],
+      ...(stdinBytes !== undefined ? { stdinBytes } : {}),
+    };
+  } else if (byCommand === "download" || archive) {
+    const detectedBy: CopyFiles["detectedBy"] = [];
+    if (byCommand === "download") detectedBy.push("command");
+    if (archive) detectedBy.push("stdout");
+    files = { direction: "download", detectedBy, listing: lister.finish() };
+  }
+  const listed = files?.listing ? listingText(files.listing) : "";
+  const rest = text.text();
+  let all = listed + rest;
+  let truncated = text.truncated;
+  if (all.length > options.maxTextChars) {
+    all = all.slice(0, options.maxTextChars);
+    truncated = true;
+  }
+  return { text: all, textTruncated: truncated, ...(files ? { files } : {}) };
+}
+
+/**
+ * The searchable text of a listing: one line per member (`path`, size,
+ * SHA-256 or link target), then the problem.
+ * @param listing The listing.
+ * @returns The lines.
+ * @example
+ * ```ts
+ * import { listingText } from "./copy_files.ts";
+ * const t = listingText({ members: [], memberCount: 0, contentBytes: 0, bytes: 0, ended: false, problem: "Cannot read tar at byte 0: the archive is empty" });
+ * if (!t.includes("archive is empty")) throw new Error(t);
+ * ```
+ */
+export function listingText(listing: TarListing): string {
+  const lines = listing.members.map((m) =>
+    `${m.path} ${m.type} ${m.size} bytes${
+      m.sha256 ? ` sha256 ${m.sha256}` : ""
+    }${m.linkTarget !== undefined ? ` -> ${m.linkTarget}` : ""}\n`
+  );
+  if (listing.listingTruncated) {
+    lines.push(
+      `(${
+        listing.memberCount - listing.members.length
+      } more members not listed)\n`,
+    );
+  }
+  if (listing.problem) lines.push(`${listing.problem}\n`);
+  return lines.join("");
+}
+
+function readJson(payload: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const v = JSON.parse(new TextDecoder().decode(payload));
+    return typeof v === "object" && v !== null && !Array.isArray(v)
+      ? v
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readHeader(payload: Uint8Array): Partial<CastHeader> | undefined {
+  return readJson(payload) as Partial<CastHeader> | undefined;
+}
+
+/** What {@linkcode CopyFilesView} reads. */
+export interface CopyFilesSource {
+  /** The recording's manifest (its `status` and `format`). */
+  get(id: { id: string }): Promise<
+    { status: string; format?: string } | undefined
+  >;
+  /** The stored evidence. */
+  openStored(
+    id: { id: string },
+  ): Promise<ReadableStream<Uint8Array> | undefined>;
+}
+
+/**
+ * The copies of recordings, derived when asked (the page, the JSON API)
+ * and kept for the most recent finished ones: storage has no place for a
+ * derived listing, and reading a session that is not a copy stops after
+ * its first 512 bytes of stdout.
+ *
+ * @example
+ * ```ts
+ * import { CopyFilesView } from "./copy_files.ts";
+ * const view = new CopyFilesView({
+ *   get: () => Promise.resolve(undefined),
+ *   openStored: () => Promise.resolve(undefined),
+ * });
+ * if ((await view.files({ id: "2026/01/01/x" })) !== undefined) throw new Error();
+ * ```
+ */
+export class CopyFilesView {
+  #source: CopyFilesSource;
+  #options: TarListerOptions;
+  #cache = new Map<string, Promise<CopyFiles | undefined>>();
+  #max: number;
+
+  /**
+   * @param source Where the recordings are.
+   * @param options The digest (`node:crypto`'s in the recorder) and the
+   * listing's bounds.
+   * @param cacheSize Finished recordings' copies kept. @default {64}
+   */
+  constructor(
+    source: CopyFilesSource,
+    options: TarListerOptions = {},
+    cacheSize = 64,
+  ) {
+    this.#source = source;
+    this.#options = options;
+    this.#max = cacheSize;
+  }
+
+  /**
+   * What a recording copied.
+   * @param id The recording id.
+   * @returns The copy, or `undefined` when it is none (or a v1 recording).
+   */
+  files(id: { id: string }): Promise<CopyFiles | undefined> {
+    const hit = this.#cache.get(id.id);
+    if (hit) {
+      this.#cache.delete(id.id);
+      this.#cache.set(id.id, hit);
+      return hit;
+    }
+    const p = this.#derive(id);
+    this.#cache.set(id.id, p);
+    const forget = () => this.#cache.delete(id.id);
+    // Only a finished recording's copy stays: a live one still grows.
+    p.then(async () => {
+      const m = await this.#source.get(id).catch(() => undefined);
+      if (!m || m.status === "recording") forget();
+    }, forget);
+    while (this.#cache.size > this.#max) {
+      this.#cache.delete(this.#cache.keys().next().value!);
+    }
+    return p;
+  }
+
+  async #derive(id: { id: string }): Promise<CopyFiles | undefined> {
+    const m = await this.#source.get(id);
+    if (!m || m.format !== "records") return undefined;
+    const stored = await this.#source.openStored(id);
+    if (!stored) return undefined;
+    const scan = await scanCopyRecords(stored, {
+      ...this.#options,
+      maxTextChars: 0,
+      stopUnlessCopy: true,
+    });
+    return scan.files;
+  }
+}

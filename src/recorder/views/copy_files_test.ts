@@ -1,0 +1,209 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { encodeRecord, RecordType } from "../../protocol/records.ts";
+import { scanRecords } from "../_scan_records.ts";
+import { copyByCommand, CopyFilesView, scanCopyRecords } from "./copy_files.ts";
+
+const enc = new TextEncoder();
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+/** What GNU tar writes of one file named `name`. */
+async function tarOf(name: string, content: Uint8Array): Promise<Uint8Array> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/${name}`, content);
+    const out = await new Deno.Command("/usr/bin/tar", {
+      args: ["-cf", "-", "-C", dir, name],
+      stdout: "piped",
+    }).output();
+    assert.equal(out.code, 0);
+    return out.stdout;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A stored record stream: header with argv, stdout in pieces, stderr, end. */
+function records(
+  argv: string[],
+  stdout: Uint8Array,
+  opts: { stderr?: string; end?: Record<string, unknown>; piece?: number } = {},
+): ReadableStream<Uint8Array> {
+  const parts = [
+    encodeRecord(RecordType.HEADER, 0, enc.encode(JSON.stringify({ argv }))),
+  ];
+  const piece = opts.piece ?? 1000;
+  for (let i = 0; i < stdout.length; i += piece) {
+    parts.push(
+      encodeRecord(RecordType.STDOUT, i, stdout.subarray(i, i + piece)),
+    );
+  }
+  if (opts.stderr) {
+    parts.push(encodeRecord(RecordType.STDERR, 9, enc.encode(opts.stderr)));
+  }
+  parts.push(
+    encodeRecord(
+      RecordType.END,
+      10,
+      enc.encode(JSON.stringify(opts.end ?? { reason: "normal" })),
+    ),
+  );
+  return ReadableStream.from(parts);
+}
+
+Deno.test("copyByCommand tells kubectl cp's tar commands", () => {
+  for (
+    const [argv, want] of [
+      [["tar", "cf", "-", "/tmp/x"], "download"],
+      [["/bin/tar", "-cf", "-", "x"], "download"],
+      [["tar", "cvf", "-", "x"], "download"],
+      [["tar", "-xmf", "-"], "upload"],
+      [["tar", "-xmf", "-", "-C", "/tmp"], "upload"],
+      [["tar", "xf", "-"], "upload"],
+      [["tar", "czf", "-", "x"], undefined],
+      [["tar", "cf", "out.tar", "x"], undefined],
+      [["tar", "cxf", "-"], undefined],
+      [["sh", "-c", "tar cf - x | tail -c+5"], undefined],
+      [["tar"], undefined],
+      [["star", "cf", "-", "x"], undefined],
+    ] as const
+  ) assert.equal(copyByCommand([...argv]), want, argv.join(" "));
+  assert.equal(copyByCommand(undefined), undefined);
+  assert.equal(copyByCommand([1, 2, 3]), undefined);
+});
+
+Deno.test("scanCopyRecords lists a download and indexes the listing, not the archive", async () => {
+  const content = new Uint8Array(5000).map((_, i) => (i * 37) & 0xff);
+  const tar = await tarOf("zz-blob.bin", content);
+  for (const piece of [1, 100, 511, 512, 513, 65536]) {
+    const scan = await scanCopyRecords(
+      records(["tar", "cf", "-", "zz-blob.bin"], tar, {
+        stderr: "tar: note\n",
+        piece,
+      }),
+      { maxTextChars: 10_000 },
+    );
+    assert.deepEqual(scan.files?.detectedBy, ["command", "stdout"]);
+    const l = scan.files!.listing!;
+    assert.equal(l.problem, undefined);
+    assert.equal(l.members[0]!.sha256, sha(content));
+    assert.equal(
+      scan.text,
+      `zz-blob.bin file 5000 bytes sha256 ${sha(content)}\ntar: note\n`,
+    );
+    assert.ok(!scan.text.includes("\ufffd"));
+  }
+});
+
+Deno.test("scanCopyRecords tells a tar stream by its stdout alone", async () => {
+  const tar = await tarOf("a.txt", enc.encode("hi\n"));
+  const scan = await scanCopyRecords(
+    records(["sh", "-c", "tar cf - a.txt | cat"], tar),
+    { maxTextChars: 1000 },
+  );
+  assert.equal(scan.files?.direction, "download");
+  assert.deepEqual(scan.files?.detectedBy, ["stdout"]);
+  assert.equal(scan.files?.listing?.members[0]?.path, "a.txt");
+});
+
+Deno.test("scanCopyRecords keeps a failed download's output as text, with the problem", async () => {
+  const out = enc.encode("not an archive\n");
+  const scan = await scanCopyRecords(
+    records(["tar", "cf", "-", "missing"], out, {
+      stderr: "tar: missing: Cannot stat\n",
+    }),
+    { maxTextChars: 1000 },
+  );
+  assert.deepEqual(scan.files?.detectedBy, ["command"]);
+  assert.match(
+    scan.files!.listing!.problem!,
+    /^Cannot read tar at byte 15: the archive ends inside a header/,
+  );
+  assert.ok(scan.text.includes("not an archive\n"));
+  assert.ok(scan.text.includes("tar: missing: Cannot stat\n"));
+  // Nothing copied out: no stdout at all.
+  const none = await scanCopyRecords(
+    records(["tar", "cf", "-", "missing"], new Uint8Array(0)),
+    { maxTextChars: 1000 },
+  );
+  assert.equal(
+    none.files?.listing?.problem,
+    "Cannot read tar at byte 0: the archive is empty",
+  );
+});
+
+Deno.test("scanCopyRecords gives an upload's stdin size and a session that is no copy its plain text", async () => {
+  const up = await scanCopyRecords(
+    records(["tar", "-xmf", "-", "-C", "/tmp"], enc.encode("x"), {
+      end: { reason: "normal", stdinBytes: 6656 },
+    }),
+    { maxTextChars: 1000 },
+  );
+  assert.deepEqual(up.files, {
+    direction: "upload",
+    detectedBy: ["command"],
+    stdinBytes: 6656,
+  });
+  assert.equal(up.text, "x");
+  const old = await scanCopyRecords(
+    records(["tar", "xf", "-"], new Uint8Array(0), {
+      end: { reason: "normal", stdinBytes: -3 },
+    }),
+    { maxTextChars: 1000 },
+  );
+  assert.deepEqual(old.files, { direction: "upload", detectedBy: ["command"] });
+  const plain = enc.encode("é".repeat(400) + "\x1b[1mbold\x1b[0m\r\n");
+  const mk = () => records(["sh"], plain, { stderr: "err\n", piece: 7 });
+  const scan = await scanCopyRecords(mk(), { maxTextChars: 100_000 });
+  assert.equal(scan.files, undefined);
+  assert.equal(scan.text, (await scanRecords(mk(), 100_000)).text);
+  const cut = await scanCopyRecords(mk(), { maxTextChars: 10 });
+  assert.equal(cut.text.length, 10);
+  assert.equal(cut.textTruncated, true);
+});
+
+Deno.test("CopyFilesView stops reading a session that is no copy and keeps finished copies", async () => {
+  let pulls = 0;
+  const big = new Uint8Array(1 << 20).fill(0x61);
+  const plain = () => {
+    const src = records(["sh"], big, { piece: 4096 }).getReader();
+    return new ReadableStream<Uint8Array>({
+      async pull(c) {
+        pulls++;
+        const r = await src.read();
+        if (r.done) c.close();
+        else c.enqueue(r.value);
+      },
+    });
+  };
+  const tar = await tarOf("f", enc.encode("abc"));
+  const manifests: Record<string, { status: string; format?: string }> = {
+    plain: { status: "complete", format: "records" },
+    cp: { status: "complete", format: "records" },
+    live: { status: "recording", format: "records" },
+    v1: { status: "complete" },
+  };
+  let opened = 0;
+  const view = new CopyFilesView({
+    get: (id) => Promise.resolve(manifests[id.id]),
+    openStored: (id) => {
+      opened++;
+      return Promise.resolve(
+        id.id === "plain" ? plain() : records(["tar", "cf", "-", "f"], tar),
+      );
+    },
+  });
+  assert.equal(await view.files({ id: "plain" }), undefined);
+  assert.ok(pulls < 10, `read ${pulls} chunks of a session that is no copy`);
+  assert.equal(await view.files({ id: "v1" }), undefined);
+  const a = await view.files({ id: "cp" });
+  assert.equal(a?.listing?.members[0]?.sha256, sha(enc.encode("abc")));
+  const before = opened;
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(await view.files({ id: "cp" }), a);
+  assert.equal(opened, before, "a finished copy is read once");
+  await view.files({ id: "live" });
+  await new Promise((r) => setTimeout(r, 0));
+  await view.files({ id: "live" });
+  assert.equal(opened, before + 2, "a live one is read each time");
+});
