@@ -108,9 +108,13 @@ export interface TarEntry {
 
 /**
  * Lists a tar archive's regular files by reading only their headers.
+ * Anything a bundle never holds is refused, so that what is verified is
+ * what `tar x` unpacks: an entry that is not a regular file, a name in the
+ * ustar prefix field, a name that appears twice.
  * @param readAt Reads `length` bytes at `offset` (fewer at the end).
  * @returns The entries, in order.
- * @throws {SyntaxError} When a header is malformed, naming its offset.
+ * @throws {SyntaxError} When a header is malformed or refused, naming its
+ * offset.
  */
 export async function tarEntries(
   readAt: (offset: number, length: number) => Promise<Uint8Array>,
@@ -157,9 +161,32 @@ export async function tarEntries(
     const size = parseInt(sizeText, 8);
     const type = h[156];
     const name = field(0, 100);
-    if (type === 0x30 || type === 0) {
-      out.push({ name, offset: at + BLOCK, size });
+    // What `tar x` would make of anything else (a link, a directory, a long
+    // name in the prefix field) is not what a reader of `name` sees.
+    if (type !== 0x30 && type !== 0) {
+      throw new SyntaxError(
+        `Cannot read bundle at byte ${at}: entry ${
+          JSON.stringify(name)
+        } is not a regular file (type ${
+          JSON.stringify(String.fromCharCode(type!))
+        })`,
+      );
     }
+    if (h.subarray(345, 500).some((b) => b !== 0)) {
+      throw new SyntaxError(
+        `Cannot read bundle at byte ${at}: entry ${
+          JSON.stringify(name)
+        } has a name prefix`,
+      );
+    }
+    if (out.some((e) => e.name === name)) {
+      throw new SyntaxError(
+        `Cannot read bundle at byte ${at}: entry ${
+          JSON.stringify(name)
+        } appears twice (tar x keeps the last, a reader may take the first)`,
+      );
+    }
+    out.push({ name, offset: at + BLOCK, size });
     at += BLOCK + size + (BLOCK - size % BLOCK) % BLOCK;
   }
 }

@@ -66,3 +66,33 @@ Deno.test("tarEntries refuses a changed header, a torn one and a non-octal size"
   assert.throws(() => tarHeader("a b", 1), /is not 1 to 100 printable ASCII/);
   assert.throws(() => tarHeader("a", -1), /size -1 does not fit/);
 });
+
+Deno.test("tarEntries refuses what tar x would unpack differently: a name twice, a link, a name prefix", async () => {
+  const one = new Uint8Array(3);
+  const twice = archive([["manifest.json", one], ["manifest.json", one]]);
+  await assert.rejects(
+    () => tarEntries(readerOf(twice)),
+    /at byte 1024: entry "manifest.json" appears twice/,
+  );
+  const reheader = (edit: (h: Uint8Array) => void) => {
+    const a = archive([["evidence.records", one]]);
+    const h = a.subarray(0, 512);
+    edit(h);
+    h.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.set(
+      new TextEncoder().encode(sum.toString(8).padStart(6, "0") + "\0 "),
+      148,
+    );
+    return a;
+  };
+  await assert.rejects(
+    () => tarEntries(readerOf(reheader((h) => h[156] = 0x32))),
+    /entry "evidence.records" is not a regular file \(type "2"\)/,
+  );
+  await assert.rejects(
+    () => tarEntries(readerOf(reheader((h) => h.set([0x78, 0x2f], 345)))),
+    /entry "evidence.records" has a name prefix/,
+  );
+});

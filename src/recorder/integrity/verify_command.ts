@@ -121,6 +121,15 @@ async function fromBundle(path: string): Promise<Source> {
   } finally {
     f.close();
   }
+  const known: string[] = Object.values(BUNDLE_ENTRIES);
+  const stranger = entries.find((e) => !known.includes(e.name));
+  if (stranger) {
+    throw new Error(
+      `Cannot read bundle ${path}: it holds ${
+        JSON.stringify(stranger.name)
+      }, which a bundle never does (only ${known.join(", ")})`,
+    );
+  }
   const get = (name: string) => {
     const e = entries.find((x) => x.name === name);
     if (!e) throw new Error(`Cannot read bundle ${path}: it has no ${name}`);

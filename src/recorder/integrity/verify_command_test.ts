@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { parseRecorderConfig } from "../config.ts";
 import { loadSigner } from "../serve.ts";
 import { runKeygen, runVerify } from "./verify_command.ts";
+import { tarEnd, tarHeader, tarPadding } from "./bundle.ts";
 
 Deno.test("signing.privateKeyFile comes from the config or EXECGATE_RECORDER_SIGNING_KEY_FILE, and loadSigner names the field when it is wrong", async () => {
   const dir = await Deno.makeTempDir();
@@ -67,6 +68,22 @@ Deno.test("runVerify: usage errors exit 2, unreadable input exits 1 saying what"
     v = await runVerify([`${dir}/big`]);
     assert.equal(v.exitCode, 1);
     assert.match(v.output, /more than a manifest can be/);
+    // A tar holding anything but the bundle's entries is refused.
+    const extra = new Uint8Array([
+      ...tarHeader("manifest.json", 2),
+      ...tarPadding(0),
+      ...new Uint8Array(512),
+      ...tarHeader("run-me.sh", 0),
+      ...tarEnd(),
+    ]);
+    extra.set(new TextEncoder().encode("{}"), 512);
+    await Deno.writeFile(`${dir}/x.tar`, extra);
+    v = await runVerify([`${dir}/x.tar`]);
+    assert.equal(v.exitCode, 1);
+    assert.match(
+      v.output,
+      /FAIL Cannot read bundle .*x.tar: it holds "run-me.sh", which a bundle never does/,
+    );
     // Not a bundle: a tar whose header checksum was changed.
     const tar = new Uint8Array(1024);
     tar.set(new TextEncoder().encode("ustar\0"), 257);
