@@ -75,6 +75,8 @@ const proxyConfigText =
   "policy": { "file": "${root}src/policy/testdata/dev_policy.hujson" },
   "recorders": { "tag:k8s-recorder": ["${recorder.url}"] },
   "recorderAuth": { "token": "${UPLOADER_TOKEN}" },
+  // Prometheus /metrics on a port of its own (docs/metrics.md).
+  "metricsAddress": "127.0.0.1:0",
 }
 `;
 await Deno.writeTextFile(`${dev}/proxy.hujson`, proxyConfigText);
@@ -99,6 +101,8 @@ execgate dev stack is running.
   simulated cluster  ${cluster.url}
   execgate proxy     ${proxy.url}
   recorder UI        ${recorder.url}/ui   (viewer token: ${VIEWER_TOKEN})
+  proxy metrics      ${proxy.metricsUrl}/metrics
+  recorder metrics   ${recorder.url}/metrics   (the viewer token)
 
 Try, in another terminal:
 
