@@ -22,6 +22,7 @@ import {
 } from "../../protocol/records.ts";
 import type { RecordingManifest } from "../storage.ts";
 import { castOfRecords } from "../views/cast_view.ts";
+import { castV3OfRecords } from "../views/cast_v3.ts";
 import { canonicalJson } from "./canonical_json.ts";
 import { CHAIN_ALG, EvidenceChain } from "./evidence_chain.ts";
 import { signedBytes } from "./seal.ts";
@@ -51,6 +52,12 @@ export interface VerifyInput {
   openEvidence: () => Promise<ReadableStream<Uint8Array>>;
   /** Opens an asciicast that must be the evidence's (a download, a bundle's). */
   openCast?: () => Promise<ReadableStream<Uint8Array>>;
+  /**
+   * Which view `openCast` is: asciicast v2 (`views/cast_view.ts`, the
+   * bundle's) or v3 (`views/cast_v3.ts`, `…/cast?format=v3`).
+   * @default {2}
+   */
+  castVersion?: 2 | 3;
   /** Trusted public keys (any number: old ones verify old recordings). */
   keys: readonly ManifestVerifier[];
   /** Makes an incremental SHA-256. */
@@ -265,8 +272,10 @@ export async function verifyRecording(
     if (!records) {
       warn("the cast was not checked: the recording is a v1 .cast");
     } else {
+      const v3 = input.castVersion === 3;
+      const derive = v3 ? castV3OfRecords : castOfRecords;
       const d = await firstDifference(
-        castOfRecords(await input.openEvidence()),
+        derive(await input.openEvidence()),
         await input.openCast(),
       );
       if (d) {
@@ -275,7 +284,11 @@ export async function verifyRecording(
             d.detail ? `, ${d.detail}` : ""
           })`,
         );
-      } else ok("cast: derives from the evidence byte for byte");
+      } else {
+        ok(
+          `cast${v3 ? " (v3)" : ""}: derives from the evidence byte for byte`,
+        );
+      }
     }
   }
 

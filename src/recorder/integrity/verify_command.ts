@@ -103,6 +103,33 @@ async function isTar(path: string): Promise<boolean> {
 
 type Source = Omit<VerifyInput, "keys" | "digest">;
 
+/** The `version` of a cast file's header line (3, else 2). */
+async function castVersionOf(path: string): Promise<2 | 3> {
+  const f = await Deno.open(path, { read: true });
+  try {
+    const b = new Uint8Array(1024 * 1024);
+    let n = 0;
+    while (n < b.length) {
+      const r = await f.read(b.subarray(n));
+      if (r === null) break;
+      n += r;
+      if (b.subarray(0, n).includes(0x0a)) break;
+    }
+    const line = b.subarray(0, n);
+    const nl = line.indexOf(0x0a);
+    try {
+      const h = JSON.parse(
+        new TextDecoder().decode(nl < 0 ? line : line.subarray(0, nl)),
+      );
+      return h?.version === 3 ? 3 : 2;
+    } catch {
+      return 2; // compared as v2: the difference is reported at its byte
+    }
+  } finally {
+    f.close();
+  }
+}
+
 async function fromBundle(path: string): Promise<Source> {
   const f = await Deno.open(path, { read: true });
   let entries;
@@ -296,7 +323,11 @@ export async function runVerify(
     } else source = await fromDisk(target);
     if (castFiles[0]) {
       const file = castFiles[0];
-      source = { ...source, openCast: () => fileStream(file) };
+      source = {
+        ...source,
+        openCast: () => fileStream(file),
+        castVersion: await castVersionOf(file),
+      };
     }
     const report = await verifyRecording({
       ...source,

@@ -289,6 +289,38 @@ Deno.test("verify: the bundle route's tar verifies; a flipped byte in its cast n
         ),
       );
       assert.match(v.output, /OK signature/);
+
+      // A v3 download is checked against the v3 view.
+      const v3 = new Uint8Array(
+        await (await fetch(`${r.url}/v1/recordings/${id}/cast?format=v3`, {
+          headers: { authorization: `Bearer ${VIEW}` },
+        })).arrayBuffer(),
+      );
+      await Deno.writeFile(`${r.dir}/r3.cast`, v3);
+      const base = `${r.dir}/${id}`;
+      v = await runVerify([
+        base,
+        "--key",
+        files.pub(0),
+        "--cast",
+        `${r.dir}/r3.cast`,
+      ]);
+      assert.equal(v.exitCode, 0, v.output);
+      assert.match(v.output, /OK cast \(v3\): derives from the evidence/);
+      v3[v3.length - 3]! ^= 1;
+      await Deno.writeFile(`${r.dir}/r3.cast`, v3);
+      v = await runVerify([
+        base,
+        "--key",
+        files.pub(0),
+        "--cast",
+        `${r.dir}/r3.cast`,
+      ]);
+      assert.equal(v.exitCode, 1, v.output);
+      assert.match(
+        v.output,
+        new RegExp(`it differs at byte ${v3.length - 3} \\(line \\d+\\)`),
+      );
     } finally {
       await r.close();
       await Deno.remove(r.dir, { recursive: true });
