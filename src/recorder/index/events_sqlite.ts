@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import {
   type EventIndex,
   type EventPage,
@@ -43,6 +43,7 @@ export const EVENTS_MIGRATION = `CREATE TABLE IF NOT EXISTS api_events (
 export class SqliteEventIndex implements EventIndex {
   readonly describe: string;
   #db: () => DatabaseSync;
+  #statements = new Map<string, StatementSync>();
 
   /**
    * @param db The index's connection (the events table migrated).
@@ -53,15 +54,26 @@ export class SqliteEventIndex implements EventIndex {
     this.describe = describe;
   }
 
+  /** A prepared statement, kept (one prepare per statement, not per put). */
+  #stmt(sql: string): StatementSync {
+    let s = this.#statements.get(sql);
+    if (!s) {
+      s = this.#db().prepare(sql);
+      this.#statements.set(sql, s);
+    }
+    return s;
+  }
+
   put(events: readonly StoredEvent[]): Promise<void> {
+    if (events.length === 0) return Promise.resolve();
     const db = this.#db();
-    const ins = db.prepare(
+    const ins = this.#stmt(
       `INSERT OR REPLACE INTO api_events
          (id, time, user, verb, resource, subresource_of, namespace, stream, offset, request, response)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
          COALESCE(?, (SELECT response FROM api_event_orphans WHERE id = ?)))`,
     );
-    const del = db.prepare("DELETE FROM api_event_orphans WHERE id = ?");
+    const del = this.#stmt("DELETE FROM api_event_orphans WHERE id = ?");
     db.exec("BEGIN");
     try {
       for (const e of events) {
@@ -92,12 +104,11 @@ export class SqliteEventIndex implements EventIndex {
   }
 
   putResponse(id: string, response: Record<string, unknown>): Promise<void> {
-    const db = this.#db();
     const json = JSON.stringify(response);
-    const r = db.prepare("UPDATE api_events SET response = ? WHERE id = ?")
+    const r = this.#stmt("UPDATE api_events SET response = ? WHERE id = ?")
       .run(json, id);
     if (Number(r.changes) === 0) {
-      db.prepare(
+      this.#stmt(
         "INSERT OR REPLACE INTO api_event_orphans (id, response) VALUES (?, ?)",
       ).run(id, json);
     }
@@ -135,7 +146,7 @@ export class SqliteEventIndex implements EventIndex {
     const sql = `SELECT request, response, stream, offset FROM api_events
       ${where.length ? "WHERE " + where.join(" AND ") : ""}
       ORDER BY time DESC, id DESC LIMIT ?`;
-    const rows = this.#db().prepare(sql).all(...params, q.limit + 1) as {
+    const rows = this.#stmt(sql).all(...params, q.limit + 1) as {
       request: string;
       response: string | null;
       stream: string;
