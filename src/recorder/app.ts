@@ -40,7 +40,7 @@ import {
   castV3OfRecords,
 } from "./views/cast_v3.ts";
 import { LIVE_CONTENT_TYPE, liveCastEvents } from "./views/live_view.ts";
-import { requireRole, TokenAuthority } from "./auth.ts";
+import { type RecorderEnv, requireRole, TokenAuthority } from "./auth.ts";
 import type { RecorderConfig } from "./config.ts";
 import { Ingestor, type IngestResult, jsonError } from "./ingest.ts";
 import { parseRecordingQuery, type RecordingQuery, runQuery } from "./query.ts";
@@ -121,7 +121,7 @@ export interface Recorder {
   /** What `GET /metrics` exposes. */
   metrics: RecorderMetrics;
   /** The app; serve `app.fetch` with any runtime. */
-  app: Hono;
+  app: Hono<RecorderEnv>;
   /** The storage it writes to. */
   storage: RecordingStorage;
   /** The upload handler (live upload count). */
@@ -173,7 +173,7 @@ export function createRecorder(
   const storage = new JoinedStorage(deps.storage, deps.peers ?? []);
   // `?own=1`: this recorder's own part as stored, not joined (what a peer
   // recorder asks for; joining on both sides would loop).
-  const readFrom = (c: Context): RecordingStorage =>
+  const readFrom = (c: Context<RecorderEnv>): RecordingStorage =>
     c.req.query("own") === "1" ? deps.storage : storage;
   const log = deps.logger ?? jsonLogger("recorder");
   const authority = new TokenAuthority({
@@ -299,7 +299,7 @@ export function createRecorder(
     storage,
     deps.digest ? { digest: deps.digest } : {},
   );
-  const app = new Hono();
+  const app = new Hono<RecorderEnv>();
 
   app.get(
     "/healthz",
@@ -414,7 +414,7 @@ export function createRecorder(
 
   const download = (
     view: "cast" | "evidence" | "stdout",
-  ): MiddlewareHandler =>
+  ): MiddlewareHandler<RecorderEnv> =>
     async function downloadView(c) {
       const p = c.req.param() as Record<string, string>;
       let format: 2 | 3 = 2;

@@ -20,13 +20,19 @@ export type Role = "uploader" | "viewer" | "moderator";
 /** Name of the UI's login cookie. */
 export const VIEWER_COOKIE = "execgate_viewer";
 
-declare module "hono" {
-  interface ContextVariableMap {
+/**
+ * The recorder's Hono environment: what {@linkcode requireRole} sets on a
+ * request it lets through (typed per app, not by a global augmentation of
+ * Hono's types, so embedding the recorder changes no one else's Hono).
+ */
+export interface RecorderEnv {
+  /** Request-scoped values. */
+  Variables: {
     /** The authenticated role of the request. */
     role: Role;
     /** The moderator's name, when the role is `moderator`. */
     moderator: string;
-  }
+  };
 }
 
 /** Tells the role a token grants. */
@@ -119,9 +125,15 @@ export function presentedToken(
 /** Options of {@linkcode requireRole}. */
 export interface RequireRoleOptions {
   /** Answer for a missing or unknown credential. @default JSON 401 */
-  unauthorized?: (c: Context, message: string) => Response | Promise<Response>;
+  unauthorized?: (
+    c: Context<RecorderEnv>,
+    message: string,
+  ) => Response | Promise<Response>;
   /** Answer for the wrong role. @default JSON 403 */
-  forbidden?: (c: Context, message: string) => Response | Promise<Response>;
+  forbidden?: (
+    c: Context<RecorderEnv>,
+    message: string,
+  ) => Response | Promise<Response>;
 }
 
 /**
@@ -136,14 +148,15 @@ export function requireRole(
   authority: TokenAuthority,
   role: Role,
   options: RequireRoleOptions = {},
-): MiddlewareHandler {
+): MiddlewareHandler<RecorderEnv> {
   const unauthorized = options.unauthorized ??
-    ((c: Context, message: string) => {
+    ((c: Context<RecorderEnv>, message: string) => {
       c.header("www-authenticate", 'Bearer realm="execgate-recorder"');
       return c.json({ error: message }, 401);
     });
   const forbidden = options.forbidden ??
-    ((c: Context, message: string) => c.json({ error: message }, 403));
+    ((c: Context<RecorderEnv>, message: string) =>
+      c.json({ error: message }, 403));
   return async function requireRoleMiddleware(c, next) {
     // A moderator is a viewer too; both may use the UI's cookie.
     const token = presentedToken(c, role !== "uploader");

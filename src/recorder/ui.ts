@@ -25,7 +25,12 @@ import type { Context } from "hono";
 import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import { deleteCookie, setCookie } from "hono/cookie";
-import { requireRole, type TokenAuthority, VIEWER_COOKIE } from "./auth.ts";
+import {
+  type RecorderEnv,
+  requireRole,
+  type TokenAuthority,
+  VIEWER_COOKIE,
+} from "./auth.ts";
 import {
   parseRecordingQuery,
   type RecordingPage,
@@ -295,7 +300,7 @@ window.player.addEventListener("ended", () => {
  * app.route("/ui", createUi({ storage, authority, title: "Recordings" }));
  * ```
  */
-export function createUi(options: UiOptions): Hono {
+export function createUi(options: UiOptions): Hono<RecorderEnv> {
   const { storage, authority, title } = options;
   const search = options.search ??
     (async (q: RecordingQuery) =>
@@ -303,7 +308,7 @@ export function createUi(options: UiOptions): Hono {
         const id = parseRecordingId(m.id);
         return id ? storage.readText(id) : Promise.resolve(undefined);
       }));
-  const ui = new Hono();
+  const ui = new Hono<RecorderEnv>();
 
   ui.get("/assets/asciinema-player.min.js", (c) =>
     c.body(PLAYER_JS, 200, {
