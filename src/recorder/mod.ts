@@ -51,6 +51,7 @@ export {
   evidenceExt,
   RECORDING_STATUSES,
   RecordingExistsError,
+  type RecordingIntegrity,
   type RecordingManifest,
   type RecordingStatus,
   type RecordingStorage,
@@ -62,3 +63,20 @@ export type { RecordingIndex } from "./index/recording_index.ts";
 export { applyRetention, type RetentionOptions } from "./retention.ts";
 export { stripAnsi } from "./text_index.ts";
 export { TextIndexer, type TextIndexerOptions } from "./text_indexer.ts";
+export { type ChainState, EvidenceChain } from "./integrity/evidence_chain.ts";
+export { sealManifest, signedBytes } from "./integrity/seal.ts";
+export {
+  generateSigningKey,
+  type ManifestSigner,
+  type ManifestVerifier,
+  signerFromText,
+  verifierFromText,
+} from "./integrity/signing_key.ts";
+export {
+  type VerifyInput,
+  type VerifyLine,
+  verifyRecording,
+  type VerifyReport,
+} from "./integrity/verify.ts";
+export { bundleOf } from "./integrity/bundle_stream.ts";
+export { loadSigner } from "./serve.ts";
