@@ -12,6 +12,7 @@ import { MemoryEventStore } from "./events_store.ts";
 import { rebuildEventIndex } from "./events_factory.ts";
 import { MemoryEventIndex } from "./index/events_index.ts";
 import { DiskStorage } from "./disk_storage.ts";
+import { testHeader, upload } from "./_test_util.ts";
 
 const UP = "uploader-token-0123456789";
 const VIEW = "viewer-token-0123456789ab";
@@ -231,6 +232,35 @@ Deno.test(
         const err = got.find((l) => l.error)?.error ?? "";
         assert.match(err, re, name);
       }
+    } finally {
+      await rec.close();
+    }
+  },
+);
+
+Deno.test(
+  "POST /v2/recordings stops a recording at an API event record (events have their own stream)",
+  opts,
+  async () => {
+    const rec = await startRecorder();
+    try {
+      const body = new Uint8Array([
+        ...encodeRecord(
+          RecordType.HEADER,
+          1,
+          enc.encode(JSON.stringify(testHeader("mixed"))),
+        ),
+        ...encodeRecord(
+          RecordType.EVENT,
+          2,
+          enc.encode(JSON.stringify(event("m"))),
+        ),
+      ]);
+      const r = await upload(rec.url, UP, "mixed", body);
+      assert.equal(r.status, 200);
+      const err = r.acks.find((a) => a.error)?.error ?? "";
+      assert.match(err, /an API event record belongs to an events stream/);
+      assert.equal((await rec.query("")).items.length, 0);
     } finally {
       await rec.close();
     }

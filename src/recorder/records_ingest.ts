@@ -420,6 +420,12 @@ export async function ingestRecords(
           );
         }
         break;
+      case RecordType.EVENT:
+        // API events have their own stream (events_ingest.ts): one in a
+        // recording is not evidence of the session.
+        throw new Stop(
+          `Cannot accept the record at byte ${r.offset}: an API event record belongs to an events stream, not a recording`,
+        );
     }
     taken = next;
   };
