@@ -294,8 +294,14 @@ export async function verifyRecording(
 
   // 4. The signature.
   if (integ.signature === undefined) {
-    warn(
-      "not signed: the recorder had no signing key; the chain proves nothing against someone who can rewrite the manifest",
+    // Keys given: the caller expects signatures, and removing one (with the
+    // key id) is the cheapest forgery: a failure, not a warning.
+    (input.keys.length > 0 ? fail : warn)(
+      `not signed: the recorder had no signing key, or the signature was removed; the chain proves nothing against someone who can rewrite the manifest${
+        input.keys.length > 0
+          ? " (keys were given, so a signature is required)"
+          : ""
+      }`,
     );
     return done();
   }

@@ -357,10 +357,25 @@ Deno.test("verify: a recording signed by a rotated-out key verifies with that ke
       );
       v = await runVerify([`${dir}/${old}`, "--key", files.pub(1)]);
       assert.equal(v.exitCode, 1);
-      v = await runVerify([`${dir}/${unsigned}`, ...both]);
+      v = await runVerify([`${dir}/${unsigned}`]);
       assert.equal(v.exitCode, 0, v.output);
       assert.match(v.output, /OK evidence: .* match the chain/);
       assert.match(v.output, /WARN not signed/);
+      // With keys given a signature is required: one removed is a failure.
+      v = await runVerify([`${dir}/${unsigned}`, ...both]);
+      assert.equal(v.exitCode, 1, v.output);
+      assert.match(
+        v.output,
+        /FAIL not signed: .*keys were given, so a signature is required/,
+      );
+      const path = `${dir}/${old}.json`;
+      const stripped = JSON.parse(await Deno.readTextFile(path));
+      delete stripped.integrity.signature;
+      delete stripped.integrity.keyId;
+      await Deno.writeTextFile(path, JSON.stringify(stripped));
+      v = await runVerify([`${dir}/${old}`, ...both]);
+      assert.equal(v.exitCode, 1, v.output);
+      assert.match(v.output, /FAIL not signed/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
