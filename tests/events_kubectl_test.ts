@@ -214,6 +214,26 @@ Deno.test(
         assert.equal(e.response!.status, 200);
       });
 
+      await t.step(
+        "kubectl exec: the upgrade is an event, 101 once the session ends",
+        async () => {
+          const r = await kubectl(s, "alice", [
+            "exec",
+            "demo",
+            "--",
+            "echo",
+            "exec-ev",
+          ]);
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stdout, "exec-ev\n");
+          const e = await settled(rec, "resource=pods/exec");
+          assert.equal(e.request.upgrade, true);
+          assert.equal(e.request.name, "demo");
+          assert.match(String(e.request.target), /command=exec-ev/);
+          assert.equal(e.response!.status, 101);
+        },
+      );
+
       await t.step("search: by user, q, and paging", async () => {
         const mine = await events(rec, "user=alice%40example.com&limit=1000");
         assert.ok(mine.length >= 6);
