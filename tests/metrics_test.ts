@@ -68,11 +68,12 @@ Deno.test(
       const p0 = await scrape(proxyUrl);
       const r0 = await scrape(recUrl, VIEWER_TOKEN);
       assert.equal(
-        sampleValue(p0, "execgate_sessions_total", exec("upstream-closed")),
+        sampleValue(p0, "execgate_sessions_total", exec("normal")),
         0,
       );
 
-      // alice: recorded, fail closed.
+      // alice: recorded, fail closed; her recording saw the final Status,
+      // so the session ended normal.
       const r = await kubectl(stack, "alice", [
         "exec",
         "-i",
@@ -90,11 +91,11 @@ Deno.test(
       const p1 = await scrapeUntil(
         proxyUrl,
         (e) =>
-          sampleValue(e, "execgate_sessions_total", exec("upstream-closed")) >=
+          sampleValue(e, "execgate_sessions_total", exec("normal")) >=
             1,
       );
       assert.equal(
-        sampleValue(p1, "execgate_sessions_total", exec("upstream-closed")),
+        sampleValue(p1, "execgate_sessions_total", exec("normal")),
         1,
         JSON.stringify(
           p1.samples.filter((x) =>
@@ -105,7 +106,7 @@ Deno.test(
       for (
         const o of [
           "client-closed",
-          "normal",
+          "upstream-closed",
           "recording-failed",
           "recording-required",
         ]
@@ -171,11 +172,16 @@ Deno.test(
         proxyUrl,
         (e) =>
           sampleValue(e, "execgate_sessions_total", exec("upstream-closed")) >=
-            2,
+            1,
       );
+      // Unrecorded, nothing read its Status: the relay says who closed.
       assert.equal(
         sampleValue(p2, "execgate_sessions_total", exec("upstream-closed")),
-        2,
+        1,
+      );
+      assert.equal(
+        sampleValue(p2, "execgate_sessions_total", exec("normal")),
+        1,
       );
       assert.equal(sampleValue(p2, "execgate_recorded_bytes_total"), recorded);
 
@@ -277,10 +283,9 @@ Deno.test(
         }),
         refused,
       );
-      assert.equal(
-        sampleValue(e, "execgate_sessions_total", exec("upstream-closed")),
-        0,
-      );
+      for (const o of ["normal", "upstream-closed"]) {
+        assert.equal(sampleValue(e, "execgate_sessions_total", exec(o)), 0);
+      }
       assert.equal(
         sampleValue(e, "execgate_sessions_active", { type: "exec" }),
         0,

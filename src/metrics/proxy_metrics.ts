@@ -19,12 +19,12 @@ export const SESSION_TYPES = ["exec", "attach", "portforward"] as const;
 export type SessionType = typeof SESSION_TYPES[number];
 
 /**
- * Session outcomes (`outcome` label): how the relay of a session ended, or
- * why it never started. The relay does not read the session, so it says
- * which side closed first: `upstream-closed` is how an exec ends when its
- * command exits (the API server sends the final `Status` and closes), and
- * also an API server that broke off; `client-closed` is kubectl going away
- * first. The recording's end record tells a normal end from a broken one.
+ * Session outcomes (`outcome` label): how a session ended, or why it never
+ * started. A recorded session's is its recording's end reason (`normal`
+ * once the final `Status` was seen). The relay of an unrecorded one does not
+ * read the session, so it says which side closed first: `upstream-closed`
+ * (how an exec ends when its command exits, and also an API server that
+ * broke off) or `client-closed` (kubectl went away first).
  */
 export const SESSION_OUTCOMES = [
   "upstream-closed",

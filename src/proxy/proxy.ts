@@ -385,7 +385,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
     active.inc();
     try {
       const result = await relay(c, requestHead, tap);
-      ended(type, sessionOutcome(result.reason));
+      ended(type, sessionOutcome(tap?.endReason ?? result.reason));
       return result;
     } finally {
       active.dec();

@@ -45,6 +45,12 @@ export interface RelayTap {
    */
   readonly abortedWith?: string;
   /**
+   * After `end`: how the session ended as the tap saw it (a recording
+   * knows a session that closed after its final `Status` ended `normal`,
+   * which the relay cannot tell), for the metrics. @default {the relay's reason}
+   */
+  readonly endReason?: EndReason;
+  /**
    * Called once when the relay ends, with why. Resolves when the tap has
    * finished (recording closed). When the upstream answered anything but
    * `101`, `reason` is `refused` and `upstream` says what it answered.

@@ -162,3 +162,35 @@ Deno.test("RecordingSession.start counts no recorder accepting as unavailable, f
   assert.equal(m.recording.failures.unavailable.value, 2);
   assert.equal(m.recording.recordedBytes.value, 0);
 });
+
+Deno.test("RecordingSession.endReason is normal once the final Status was seen, else the relay's reason", async () => {
+  const rec = await startFakeRecorder();
+  try {
+    for (
+      const [frames, relay, want] of [
+        [
+          [down(1, "hi"), down(3, '{"status":"Success"}')],
+          "upstream-gone",
+          "normal",
+        ],
+        [
+          [down(1, "hi"), down(3, '{"status":"Success"}')],
+          "client-gone",
+          "normal",
+        ],
+        [[down(1, "hi")], "upstream-gone", "upstream-gone"],
+        [[down(1, "hi")], "client-gone", "client-gone"],
+      ] as const
+    ) {
+      const tap = await RecordingSession.start(options([rec.url], {}));
+      assert.ok(tap instanceof RecordingSession);
+      tap.upgraded(PROTOCOL_V5);
+      await run(tap, [...frames]);
+      assert.equal(tap.endReason, undefined);
+      await tap.end(relay);
+      assert.equal(tap.endReason, want);
+    }
+  } finally {
+    await rec.close();
+  }
+});

@@ -217,6 +217,9 @@ export class RecordingSession implements RelayTap {
   #resizeBytes = 0;
   #status: Uint8Array[] = [];
   #statusBytes = 0;
+  /** Whether upstream sent the session's final `Status` (channel 3). */
+  #sawStatus = false;
+  #endReason: EndReason | undefined;
   #droppedBytes = 0;
   #abortPending: string | undefined;
   #abortedWith: string | undefined;
@@ -425,12 +428,27 @@ export class RecordingSession implements RelayTap {
     });
   }
 
+  /**
+   * How the session ended, once `end` was called: `normal` when it closed
+   * after the final `Status` (whichever side closed first), as its
+   * recording's end record says.
+   */
+  get endReason(): EndReason | undefined {
+    return this.#endReason;
+  }
+
   /** @inheritdoc */
   async end(
     reason: EndReason,
     detail?: string,
     upstream?: UpstreamRefusal,
   ): Promise<void> {
+    this.#endReason ??= this.#state === "terminated"
+      ? "terminated"
+      : this.#sawStatus &&
+          (reason === "upstream-gone" || reason === "client-gone")
+      ? "normal"
+      : reason;
     const sessionId = this.#o.sessionId;
     if (this.#state === "terminated") {
       reason = "terminated";
@@ -582,6 +600,7 @@ export class RecordingSession implements RelayTap {
         if (room > 0) this.#status.push(m.data.subarray(0, room));
         this.#statusBytes += m.data.length;
         if (m.last) {
+          this.#sawStatus = true;
           const kept = concatBytes(this.#status);
           out.push(...this.#encoder.status(kept, at));
           if (this.#statusBytes > kept.length) {
