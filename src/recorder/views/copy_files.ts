@@ -10,8 +10,10 @@
  *   file is `-`) and/or by its stdout starting with a valid ustar header;
  *   both are recorded in `detectedBy`. Its stdout is listed by
  *   {@linkcode TarLister} (path, type, size, mode, link target, SHA-256 of
- *   each file), and the text index holds that listing instead of the
- *   archive's bytes decoded as text;
+ *   each file), and the text index holds that listing first; for a
+ *   `tar cf -` the listing replaces the archive's bytes decoded as text (up
+ *   to where the archive ended or stopped being one), while stdout that
+ *   only starts with a tar header stays text as well;
  * - an **upload** (`tar` with `x…f -`) is shown with the end record's
  *   `stdinBytes`, the size of what the client sent (absent in recordings
  *   made before the proxy counted stdin).
@@ -121,9 +123,24 @@ export async function scanCopyRecords(
   let held: Uint8Array[] | undefined = [];
   let heldBytes = 0;
   let archive = false;
+  // Stdout left out of the text: only the archive of a `tar cf -` (its
+  // listing stands for it). Stdout that merely starts with a tar header is
+  // listed and also kept as text, so printing one cannot hide a session's
+  // output from search.
+  let asListing = false;
+  let stdoutAt = 0;
   const decide = () => {
     archive = lister.startsWithHeader === true;
-    if (!archive) { for (const b of held!) text.add(RecordType.STDOUT, b); }
+    asListing = archive && byCommand === "download";
+    const stop = lister.problemAt;
+    let at = 0;
+    for (const b of held!) {
+      if (!asListing) text.add(RecordType.STDOUT, b);
+      else if (stop !== undefined && stop < at + b.length) {
+        text.add(RecordType.STDOUT, b.subarray(Math.max(0, stop - at)));
+      }
+      at += b.length;
+    }
     held = undefined;
   };
   const reader = stream.getReader();
@@ -144,14 +161,24 @@ export async function scanCopyRecords(
         } else if (rec.type === RecordType.STDERR) {
           text.add(rec.type, rec.payload);
         } else if (rec.type === RecordType.STDOUT) {
+          const at = stdoutAt;
+          stdoutAt += rec.payload.length;
           if (byCommand !== "upload") lister.push(rec.payload);
+          // What follows an archive (or the point where it stopped being
+          // one) is output like any other: searchable, so printing a tar
+          // header first cannot hide the rest of a session from search.
+          const stop = lister.problemAt;
+          if (asListing && !held && stop !== undefined && stop < stdoutAt) {
+            text.add(rec.type, rec.payload.subarray(Math.max(0, stop - at)));
+            continue;
+          }
           if (held) {
             held.push(rec.payload);
             heldBytes += rec.payload.length;
             if (heldBytes >= TAR_BLOCK_BYTES || byCommand === "upload") {
               decide();
             }
-          } else if (!archive) text.add(rec.type, rec.payload);
+          } else if (!asListing) text.add(rec.type, rec.payload);
           if (
             options.stopUnlessCopy && !held && !archive && !byCommand
           ) break reading;

@@ -95,6 +95,71 @@ Deno.test("scanCopyRecords lists a download and indexes the listing, not the arc
   }
 });
 
+Deno.test("scanCopyRecords indexes what follows an archive: a tar header cannot hide the rest from search", async () => {
+  const tar = await tarOf("decoy.txt", enc.encode("decoy\n"));
+  const after = enc.encode("rm -rf evidence: hidden-word\n");
+  const junk = new Uint8Array(tar.length + after.length);
+  junk.set(tar);
+  junk.set(after, tar.length);
+  // A bad header in the middle: the rest is text from there on.
+  const cut = new Uint8Array(1024 + 512 + after.length);
+  cut.set(tar.subarray(0, 1024));
+  cut.fill(0x41, 1024, 1536);
+  cut.set(after, 1536);
+  const argvs = [["sh", "-c", "cat decoy.tar; echo …"], [
+    "tar",
+    "cf",
+    "-",
+    "decoy.txt",
+  ]];
+  for (const [stdout, problem] of [[junk, tar.length], [cut, 1024]] as const) {
+    for (
+      const [argv, piece] of argvs.flatMap((a) =>
+        [1, 300, 1024, 100_000].map((p) => [a, p] as const)
+      )
+    ) {
+      const scan = await scanCopyRecords(
+        records(argv, stdout, { piece }),
+        { maxTextChars: 10_000 },
+      );
+      assert.equal(scan.files?.detectedBy.includes("stdout"), true);
+      if (argv[0] === "tar") {
+        assert.ok(!scan.text.includes("\ufffd"), scan.text);
+      }
+      assert.ok(
+        scan.files!.listing!.problem!.startsWith(
+          `Cannot read tar at byte ${problem}:`,
+        ),
+        scan.files!.listing!.problem,
+      );
+      assert.ok(
+        scan.text.includes("hidden-word"),
+        `piece ${piece}: ${scan.text}`,
+      );
+      assert.ok(scan.text.startsWith("decoy.txt file 6 bytes"), scan.text);
+    }
+  }
+});
+
+Deno.test("scanCopyRecords keeps as text stdout that only starts with a tar header (a huge declared member hides nothing)", async () => {
+  const h = await tarOf("x", enc.encode("x"));
+  // The header claims 8 GiB - 1 of content: everything after is "content".
+  const header = h.slice(0, 512);
+  header.set(enc.encode("77777777777\0"), 124);
+  header.set(enc.encode("        "), 148);
+  const sum = header.reduce((a, b) => a + b, 0);
+  header.set(enc.encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
+  const stdout = new Uint8Array(512 + 100);
+  stdout.set(header);
+  stdout.set(enc.encode("whoami: root, hidden-word"), 512);
+  const scan = await scanCopyRecords(records(["sh"], stdout), {
+    maxTextChars: 10_000,
+  });
+  assert.deepEqual(scan.files?.detectedBy, ["stdout"]);
+  assert.match(scan.files!.listing!.problem!, /ends inside member "x"/);
+  assert.ok(scan.text.includes("hidden-word"));
+});
+
 Deno.test("scanCopyRecords tells a tar stream by its stdout alone", async () => {
   const tar = await tarOf("a.txt", enc.encode("hi\n"));
   const scan = await scanCopyRecords(

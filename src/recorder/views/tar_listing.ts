@@ -166,6 +166,7 @@ export class TarLister {
   #firstHeader: number | undefined;
   #ended = false;
   #problem: string | undefined;
+  #problemAt: number | undefined;
   #members: TarMember[] = [];
   #count = 0;
   #chars = 0;
@@ -186,6 +187,14 @@ export class TarLister {
   /** Whether a problem stopped the reading (nothing more is read). */
   get stopped(): boolean {
     return this.#problem !== undefined;
+  }
+
+  /**
+   * Where the problem that stopped the reading is (bytes from there on are
+   * not archive), once there is one.
+   */
+  get problemAt(): number | undefined {
+    return this.#problemAt;
   }
 
   /**
@@ -290,7 +299,9 @@ export class TarLister {
   }
 
   #fail(at: number, why: string): void {
-    this.#problem ??= `Cannot read tar at byte ${at}: ${why}`;
+    if (this.#problem !== undefined) return;
+    this.#problem = `Cannot read tar at byte ${at}: ${why}`;
+    this.#problemAt = at;
   }
 
   #onHeader(at: number): void {
