@@ -45,6 +45,7 @@ import type { RecordingManifest } from "../storage.ts";
 import type { IndexEntry, RecordingIndex } from "./recording_index.ts";
 import { decodeCursor, encodeCursor } from "./_cursor.ts";
 import { type IndexRow, indexRow } from "./_row.ts";
+import { eventsMigration, PostgresEventIndex } from "./events_postgres.ts";
 
 type Sql = postgres.Sql;
 type Tx = postgres.TransactionSql;
@@ -106,6 +107,8 @@ const MIGRATIONS: readonly ((tx: Tx) => Promise<void>)[] = [
       )
     ).catch(() => {});
   },
+  // API events (issue 12), `events_postgres.ts`.
+  eventsMigration,
 ];
 
 /**
@@ -192,6 +195,14 @@ export class PostgresIndex implements RecordingIndex {
     this.#scanBelow = scanBelow;
     this.describe = describe;
     this.trigrams = trigrams;
+  }
+
+  /**
+   * The API events kept in the same database (`events_postgres.ts`).
+   * @returns The events index over this pool.
+   */
+  events(): PostgresEventIndex {
+    return new PostgresEventIndex(this.#sql, this.describe);
   }
 
   /**

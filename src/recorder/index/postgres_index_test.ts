@@ -26,7 +26,7 @@ Deno.test("PostgresIndex: recorders opening one database together migrate it onc
       try {
         assert.deepEqual(
           [...await admin`SELECT version FROM execgate_schema`],
-          [{ version: 1 }],
+          [{ version: 2 }], // 2: the API events tables
         );
         assert.deepEqual(
           [
@@ -121,7 +121,7 @@ Deno.test("PostgresIndex.open refuses a schema newer than it knows, naming the d
       (e: Error) => {
         assert.match(
           e.message,
-          /^Cannot use the recording index in "127\.0\.0\.1:\d+\/postgres": its schema version 7 is newer than this recorder knows \(1\)$/,
+          /^Cannot use the recording index in "127\.0\.0\.1:\d+\/postgres": its schema version 7 is newer than this recorder knows \(2\)$/,
         );
         assert.doesNotMatch(e.message, /hunter2/);
         return true;
