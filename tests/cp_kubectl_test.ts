@@ -198,6 +198,56 @@ Deno.test(
         },
       );
 
+      await t.step(
+        "over SPDY too: a download listed, an upload counted",
+        async () => {
+          const env = { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: "false" };
+          const blob = binary(100_000, 3);
+          await Deno.writeFile(`${pod}/spdyfile.bin`, blob);
+          const r = await kubectl(stack, "alice", [
+            "cp",
+            "demo:spdyfile.bin",
+            `${local}/spdyfile.bin`,
+          ], { env });
+          assert.equal(r.code, 0, r.stderr);
+          assert.deepEqual(await Deno.readFile(`${local}/spdyfile.bin`), blob);
+          let m;
+          for (let i = 0; i < 100 && !m; i++) {
+            m = (await rec.list("command=tar cf - spdyfile.bin")).find((x) =>
+              x.status !== "recording"
+            );
+            if (!m) await new Promise((r) => setTimeout(r, 50));
+          }
+          assert.equal(m?.status, "complete", m?.partialReason);
+          const down = JSON.parse(
+            await get(`/v1/recordings/${m!.id}/files`),
+          ) as CopyFiles;
+          assert.equal(down.listing?.members[0]?.sha256, sha(blob));
+          const content = binary(2000, 5);
+          await Deno.writeFile(`${local}/up2.bin`, content);
+          await Deno.mkdir(`${pod}/spdy`);
+          const u = await kubectl(stack, "alice", [
+            "cp",
+            `${local}/up2.bin`,
+            "demo:spdy/up2.bin",
+          ], { env });
+          assert.equal(u.code, 0, u.stderr);
+          assert.deepEqual(await Deno.readFile(`${pod}/spdy/up2.bin`), content);
+          let up;
+          for (let i = 0; i < 100 && !up; i++) {
+            up = (await rec.list("command=tar -xmf - -C spdy")).find((x) =>
+              x.status !== "recording"
+            );
+            if (!up) await new Promise((r) => setTimeout(r, 50));
+          }
+          assert.equal(up?.status, "complete", up?.partialReason);
+          assert.equal(
+            up!.end!.stdinBytes,
+            512 + Math.ceil(content.length / 512) * 512 + 1024,
+          );
+        },
+      );
+
       await t.step("an exec that is no copy has no files", async () => {
         const r = await kubectl(stack, "alice", [
           "exec",
