@@ -212,7 +212,12 @@ Deno.test(
       // the caller, whatever the cluster answers.
       const api = await kubectl(stack, "bob", ["get", "--raw", "/metrics"]);
       assert.ok(!api.stdout.includes("execgate_"), api.stdout.slice(0, 300));
-      // The metrics listener serves /metrics only.
+      // The ops listener serves /metrics, /healthz and /readyz only.
+      for (const path of ["/healthz", "/readyz"]) {
+        const res = await fetch(stack.proxy.metricsUrl! + path);
+        assert.equal(res.status, 200, path);
+        assert.equal(await res.text(), "ok\n");
+      }
       const other = await fetch(stack.proxy.metricsUrl! + "/api/v1/pods");
       assert.equal(other.status, 404);
       await other.body?.cancel();

@@ -1,6 +1,8 @@
 /**
- * The `/metrics` endpoint as a web-standard handler: `GET` (or `HEAD`)
- * `/metrics` answers the registry's exposition, anything else 404 or 405.
+ * The ops endpoints as a web-standard handler: `GET` (or `HEAD`) `/metrics`
+ * answers the registry's exposition, `/healthz` 200 while the process
+ * serves, `/readyz` 200 while `ready()` says so (else 503); anything else
+ * 404, other methods 405.
  *
  * @module
  */
@@ -8,9 +10,18 @@
 import { EXPOSITION_CONTENT_TYPE } from "./_exposition.ts";
 import type { Registry } from "./registry.ts";
 
+/** Options of {@linkcode metricsHandler}. */
+export interface MetricsHandlerOptions {
+  /** Whether `/readyz` answers 200. @default {always} */
+  ready?: () => boolean;
+}
+
+const TEXT = { "content-type": "text/plain; charset=utf-8" };
+
 /**
  * Builds the handler.
  * @param registry What to expose.
+ * @param options Readiness.
  * @returns A `fetch`-style handler.
  * @example
  * ```ts
@@ -22,14 +33,17 @@ import type { Registry } from "./registry.ts";
  * if (!(await res.text()).includes("hits_total 1")) throw new Error();
  * ```
  */
-export function metricsHandler(registry: Registry): (req: Request) => Response {
+export function metricsHandler(
+  registry: Registry,
+  options: MetricsHandlerOptions = {},
+): (req: Request) => Response {
   return function serveMetrics(req) {
     const path = new URL(req.url).pathname;
-    if (path !== "/metrics") {
-      return new Response("Not found: metrics are at /metrics\n", {
-        status: 404,
-        headers: { "content-type": "text/plain; charset=utf-8" },
-      });
+    if (path !== "/metrics" && path !== "/healthz" && path !== "/readyz") {
+      return new Response(
+        "Not found: this listener serves /metrics, /healthz and /readyz\n",
+        { status: 404, headers: TEXT },
+      );
     }
     if (req.method !== "GET" && req.method !== "HEAD") {
       return new Response(`Method ${req.method} is not allowed on /metrics\n`, {
@@ -39,6 +53,16 @@ export function metricsHandler(registry: Registry): (req: Request) => Response {
           "content-type": "text/plain; charset=utf-8",
         },
       });
+    }
+    if (path !== "/metrics") {
+      const ok = path === "/healthz" || (options.ready?.() ?? true);
+      return new Response(
+        req.method === "HEAD" ? null : ok ? "ok\n" : "not ready\n",
+        {
+          status: ok ? 200 : 503,
+          headers: { ...TEXT, "cache-control": "no-store" },
+        },
+      );
     }
     return new Response(req.method === "HEAD" ? null : registry.render(), {
       headers: {

@@ -148,10 +148,12 @@ export async function startProxy(
       logger,
     });
   let metricsServer: MetricsServer | undefined;
+  // Ready from here (the API port listens, the policy is loaded) until close.
+  let ready = true;
   if (config.metricsAddress) {
     try {
       metricsServer = await serveMetrics(
-        metricsHandler(metrics.registry),
+        metricsHandler(metrics.registry, { ready: () => ready }),
         parseHostPort(config.metricsAddress),
       );
     } catch (e) {
@@ -177,6 +179,7 @@ export async function startProxy(
     metrics,
     ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
     close: async () => {
+      ready = false;
       await served.close();
       await metricsServer?.close();
       await events.close();

@@ -55,3 +55,26 @@ Deno.test("serveMetrics serves the registry on its own port and closes", async (
   }
   await assert.rejects(fetch(s.url + "/metrics"));
 });
+
+Deno.test("the metrics listener answers /healthz, and /readyz as ready() says", async () => {
+  let ready = false;
+  const s = await serveMetrics(
+    metricsHandler(new Registry(), { ready: () => ready }),
+    { host: "127.0.0.1", port: 0 },
+  );
+  try {
+    const get = async (path: string) => {
+      const res = await fetch(s.url + path);
+      return [res.status, await res.text()];
+    };
+    assert.deepEqual(await get("/healthz"), [200, "ok\n"]);
+    assert.deepEqual(await get("/readyz"), [503, "not ready\n"]);
+    ready = true;
+    assert.deepEqual(await get("/readyz"), [200, "ok\n"]);
+    const post = await fetch(s.url + "/readyz", { method: "POST" });
+    assert.equal(post.status, 405);
+    await post.body?.cancel();
+  } finally {
+    await s.close();
+  }
+});
