@@ -740,3 +740,25 @@ Deno.test("Recorder v2 keeps an upload that ends without its end record, partial
     await f.close();
   }
 });
+
+Deno.test("parseEndRecord takes stdinBytes when it is a byte count, and end records without it", async () => {
+  const { parseEndRecord } = await import("./records_ingest.ts");
+  const d = { bytes: 0, sha256: "" };
+  const end = (more: Record<string, unknown>) =>
+    new TextEncoder().encode(JSON.stringify({
+      sessionId: "s",
+      reason: "normal",
+      castBytes: 0,
+      channels: { stdout: d, stderr: d },
+      ...more,
+    }));
+  assert.equal(parseEndRecord(end({ stdinBytes: 6656 }), "s").stdinBytes, 6656);
+  assert.equal(parseEndRecord(end({}), "s").stdinBytes, undefined);
+  for (const bad of [-1, 1.5, "12", null, 2 ** 60]) {
+    assert.throws(
+      () => parseEndRecord(end({ stdinBytes: bad }), "s"),
+      /its stdinBytes is not a byte count/,
+      String(bad),
+    );
+  }
+});
