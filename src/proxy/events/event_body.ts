@@ -30,6 +30,8 @@ export interface EventBody {
   sha256: string;
   /** The JSON document, Secret values replaced; absent when not JSON. */
   json?: unknown;
+  /** Why `json` is absent although the body was JSON (too large). */
+  jsonOmitted?: string;
 }
 
 const enc = new TextEncoder();
@@ -74,6 +76,7 @@ export function describeBody(
   try {
     doc = JSON.parse(utf8.decode(captured));
   } catch {
+    // Not JSON, or nested deeper than the parser goes.
     return base;
   }
   return { ...base, json: redactSecrets(doc, resource === "secrets") };
@@ -91,12 +94,15 @@ export function redactSecrets(v: unknown, secretsRequest = false): unknown {
   return walk(v, secretsRequest, 0);
 }
 
-/** Deeper than this, a value is replaced by its hash (no stack exhaustion). */
+/** Deeper than this, a value is left out (no stack exhaustion, no leak). */
 const MAX_DEPTH = 64;
+
+/** What stands for a value nested deeper than {@linkcode MAX_DEPTH}. */
+export const TOO_DEEP = `(nested deeper than ${MAX_DEPTH} levels: left out)`;
 
 function walk(v: unknown, all: boolean, depth: number): unknown {
   if (v === null || typeof v !== "object") return v;
-  if (depth > MAX_DEPTH) return hashed(v);
+  if (depth > MAX_DEPTH) return TOO_DEEP;
   if (Array.isArray(v)) return v.map((x) => walk(x, all, depth + 1));
   const o = v as Record<string, unknown>;
   // Keys in any letter case: older decoders matched fields so.
@@ -130,5 +136,12 @@ function hashValues(x: unknown): unknown {
 }
 
 function hashed(v: unknown): string {
-  return "sha256:" + sha256Hex(enc.encode(JSON.stringify(v) ?? "null"));
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? "null";
+  } catch {
+    // Too deep to serialise: a hash of nothing the caller chose.
+    text = TOO_DEEP;
+  }
+  return "sha256:" + sha256Hex(enc.encode(text));
 }

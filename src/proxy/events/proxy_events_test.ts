@@ -20,7 +20,11 @@ const UP = "uploader-token-0123456789";
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const B64 = btoa("hunter2-proxy-test");
 
-async function stack(enforce: boolean, recorderUp: boolean) {
+async function stack(
+  enforce: boolean,
+  recorderUp: boolean,
+  maxBodyBytes = 4096,
+) {
   const dir = await Deno.makeTempDir();
   const index = new MemoryEventIndex();
   const rec = createRecorder(
@@ -42,7 +46,7 @@ async function stack(enforce: boolean, recorderUp: boolean) {
   const events = new RequestEvents({
     proxyHostname: "p",
     logger: log,
-    maxBodyBytes: 4096,
+    maxBodyBytes,
     recorderUrls: () => [url],
     openStream: (urls) =>
       new EventStream({ urls, proxyHostname: "p", token: UP, logger: log }),
@@ -185,6 +189,50 @@ Deno.test(
       assert.equal(r.status, 201);
       assert.equal(r.requestBytes, body.length);
       assert.equal(r.responseBytes, answer.length);
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+Deno.test(
+  "proxy events: a caller's body can neither break the shared stream nor the proxy (escapes past the event bound, nesting past the parser)",
+  opts,
+  async () => {
+    const s = await stack(true, true, 1024 * 1024);
+    try {
+      const huge = JSON.stringify({
+        kind: "Pod",
+        metadata: { name: "esc" },
+        spec: { x: "\u0001".repeat(150_000) },
+      });
+      const deep = "[".repeat(200_000) + "]".repeat(200_000);
+      for (
+        const body of [
+          huge,
+          deep,
+          `{"kind":"Pod","a":${"[".repeat(5000)}${"]".repeat(5000)}}`,
+        ]
+      ) {
+        const res = await s.fetch("/api/v1/namespaces/default/pods", {
+          method: "POST",
+          body,
+        });
+        assert.equal(res.status, 201);
+        await res.arrayBuffer();
+        assert.equal(s.seen.at(-1)!.body, body, "forwarded exactly");
+      }
+      const page = await s.index.query({ limit: 10 });
+      assert.equal(page.items.length, 3, "each stored, the stream intact");
+      const bodies = page.items.map((e) =>
+        e.request.body as {
+          json?: unknown;
+          jsonOmitted?: string;
+          bytes: number;
+        }
+      );
+      assert.ok(bodies.some((b) => b.jsonOmitted === "too large for an event"));
+      assert.ok(bodies.every((b) => b.bytes > 0));
     } finally {
       await s.close();
     }

@@ -52,6 +52,8 @@ export interface RequestEventRecord {
   name?: string;
   /** The request target as forwarded upstream (canonical). */
   target: string;
+  /** Set when `target` was cut at 8 KiB to keep the event within its bound. */
+  targetTruncated?: boolean;
   /** Whether it was an upgrade (exec, attach, port-forward, …). */
   upgrade?: boolean;
   /** The request body, for the captured verbs and resources. */

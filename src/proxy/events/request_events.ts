@@ -164,6 +164,7 @@ export class RequestEvents {
         body: describeBody(c.captured, c.truncated, route.resource),
       };
     }
+    event = bounded(event);
     const urls = o.recorderUrls(decision.recorders);
     if (urls.length === 0) {
       const why = decision.recorders.length === 0
@@ -171,6 +172,8 @@ export class RequestEvents {
         : `no recorder URL is configured for ${decision.recorders.join(", ")}`;
       if (enforce) throw new EventRefusedError(why);
       if (!this.#warned.has(decision.user)) {
+        // Once per user (a bounded memory of whom it told).
+        if (this.#warned.size >= 10_000) this.#warned.clear();
         this.#warned.add(decision.user);
         o.logger.warn("API events not recorded", {
           user: decision.user,
@@ -183,7 +186,11 @@ export class RequestEvents {
     try {
       await stream.send(event, { wait: enforce });
     } catch (e) {
-      throw new EventRefusedError((e as Error).message);
+      if (enforce) throw new EventRefusedError((e as Error).message);
+      o.logger.warn("API event not sent (fail open)", {
+        eventId: event.id,
+        error: (e as Error).message,
+      });
     }
     let requestBytes = 0;
     const counted = body ? counting(body, (n) => requestBytes += n) : null;
@@ -257,6 +264,27 @@ export class RequestEvents {
     }
     return s;
   }
+}
+
+/**
+ * Largest encoded request record: one that the recorder would refuse would
+ * break the stream every other caller's events share, so a caller's own
+ * request can never make one.
+ */
+export const MAX_EVENT_JSON_BYTES = 512 * 1024;
+
+/** The event within {@linkcode MAX_EVENT_JSON_BYTES}: the body's JSON, then the target, left out. */
+function bounded(event: RequestEventRecord): RequestEventRecord {
+  const size = (e: unknown) =>
+    new TextEncoder().encode(JSON.stringify(e)).length;
+  if (size(event) <= MAX_EVENT_JSON_BYTES) return event;
+  let e = event;
+  if (e.body?.json !== undefined) {
+    const { json: _, ...rest } = e.body;
+    e = { ...e, body: { ...rest, jsonOmitted: "too large for an event" } };
+    if (size(e) <= MAX_EVENT_JSON_BYTES) return e;
+  }
+  return { ...e, target: e.target.slice(0, 8192), targetTruncated: true };
 }
 
 function passThrough(body: ReadableStream<Uint8Array> | null): EventInFlight {
