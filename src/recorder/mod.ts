@@ -46,6 +46,24 @@ export {
   channelOfRecords,
   storedRecords,
 } from "./views/cast_view.ts";
+export {
+  isTarHeader,
+  TarLister,
+  type TarListerOptions,
+  type TarListing,
+  type TarMember,
+  type TarMemberType,
+} from "./views/tar_listing.ts";
+export {
+  copyByCommand,
+  type CopyDirection,
+  type CopyFiles,
+  CopyFilesView,
+  type CopyFilesSource,
+  type CopyScan,
+  type CopyScanOptions,
+  scanCopyRecords,
+} from "./views/copy_files.ts";
 export { ingestRecords, type RecordsIngestContext } from "./records_ingest.ts";
 export {
   evidenceExt,

@@ -298,6 +298,7 @@ export class CopyFilesView {
   #max: number;
 
   /**
+   * A view with an empty cache.
    * @param source Where the recordings are.
    * @param options The digest (`node:crypto`'s in the recorder) and the
    * listing's bounds.

@@ -173,7 +173,10 @@ export class TarLister {
   #truncated = false;
   #contentBytes = 0;
 
-  /** @param options Digest and bounds. */
+  /**
+   * A lister at the start of an archive.
+   * @param options Digest and bounds.
+   */
   constructor(options: TarListerOptions = {}) {
     this.#digest = options.digest ?? (() => {
       const h = new Sha256();
