@@ -266,3 +266,42 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "EventStream: opens on the next recorder of the list when the first is down, and again after the recorder it used goes away",
+  opts,
+  async () => {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const dead = `http://127.0.0.1:${(l.addr as Deno.NetAddr).port}`;
+    l.close();
+    const a = await startRecorder();
+    const b = await startRecorder();
+    const s = new EventStream({
+      urls: [dead, a.url, b.url],
+      proxyHostname: "p",
+      token: UP,
+      logger: memoryLogger(),
+      ackTimeoutMs: 1000,
+    });
+    try {
+      await s.send(event("f1"), { wait: true });
+      assert.equal((await a.query("")).items.length, 1);
+      await a.close();
+      // The stream to a breaks (its server is gone); the next waiting send
+      // either fails with the reason or lands on b. Once broken, b takes it.
+      let sent = false;
+      for (let i = 0; i < 50 && !sent; i++) {
+        sent = await s.send(event(`f2-${i}`), { wait: true }).then(
+          () => true,
+          () => false,
+        );
+      }
+      assert.ok(sent);
+      assert.ok((await b.query("")).items.length >= 1);
+      assert.equal(s.stats.streams, 2);
+    } finally {
+      await s.close();
+      await b.close();
+    }
+  },
+);
