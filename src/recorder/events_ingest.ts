@@ -28,6 +28,7 @@ import type { Logger } from "../log.ts";
 import type { EventStore, EventStreamWriter } from "./events_store.ts";
 import type { EventIndex, StoredEvent } from "./index/events_index.ts";
 import { jsonError } from "./ingest.ts";
+import { concatBytes } from "../bytes.ts";
 import { makeRecordingId, type RecordingId } from "./recording_id.ts";
 
 /** Seams and bounds of {@linkcode handleEventsUpload}. */
@@ -113,10 +114,13 @@ export function handleEventsUpload(
         }
         const last = records.at(-1)!;
         const end = last.offset + RECORD_HEADER_BYTES + last.payload.length;
-        // Records are complete and whole here: store exactly them.
-        for (const r of records) {
-          await writer.write(encodeRecord(r.type, r.timeUs, r.payload));
-        }
+        // Records are complete and whole here: store exactly them, in one
+        // write.
+        await writer.write(
+          concatBytes(
+            records.map((r) => encodeRecord(r.type, r.timeUs, r.payload)),
+          ),
+        );
         if (events.length > 0) await o.index.put(events);
         for (const x of responses) await o.index.putResponse(x.id, x.r);
         acked = end;

@@ -277,6 +277,8 @@ export const MAX_EVENT_JSON_BYTES = 512 * 1024;
 function bounded(event: RequestEventRecord): RequestEventRecord {
   const size = (e: unknown) =>
     new TextEncoder().encode(JSON.stringify(e)).length;
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: most events need no encoding.
+  if (JSON.stringify(event).length * 3 <= MAX_EVENT_JSON_BYTES) return event;
   if (size(event) <= MAX_EVENT_JSON_BYTES) return event;
   let e = event;
   if (e.body?.json !== undefined) {
