@@ -263,6 +263,12 @@ function readHeader(payload: Uint8Array): Partial<CastHeader> | undefined {
   return readJson(payload) as Partial<CastHeader> | undefined;
 }
 
+/** A cached copy and the members it lists. */
+interface CacheEntry {
+  files: Promise<CopyFiles | undefined>;
+  members: number;
+}
+
 /** What {@linkcode CopyFilesView} reads. */
 export interface CopyFilesSource {
   /** The recording's manifest (its `status` and `format`). */
@@ -294,8 +300,10 @@ export interface CopyFilesSource {
 export class CopyFilesView {
   #source: CopyFilesSource;
   #options: TarListerOptions;
-  #cache = new Map<string, Promise<CopyFiles | undefined>>();
+  #cache = new Map<string, CacheEntry>();
   #max: number;
+  #maxMembers: number;
+  #members = 0;
 
   /**
    * A view with an empty cache.
@@ -303,15 +311,19 @@ export class CopyFilesView {
    * @param options The digest (`node:crypto`'s in the recorder) and the
    * listing's bounds.
    * @param cacheSize Finished recordings' copies kept. @default {64}
+   * @param cacheMembers Listed members kept, all copies together (the
+   * memory bound: one listing holds up to 10,000). @default {50000}
    */
   constructor(
     source: CopyFilesSource,
     options: TarListerOptions = {},
     cacheSize = 64,
+    cacheMembers = 50_000,
   ) {
     this.#source = source;
     this.#options = options;
     this.#max = cacheSize;
+    this.#maxMembers = cacheMembers;
   }
 
   /**
@@ -324,20 +336,45 @@ export class CopyFilesView {
     if (hit) {
       this.#cache.delete(id.id);
       this.#cache.set(id.id, hit);
-      return hit;
+      return hit.files;
     }
-    const p = this.#derive(id);
-    this.#cache.set(id.id, p);
-    const forget = () => this.#cache.delete(id.id);
+    const entry: CacheEntry = { files: this.#derive(id), members: 0 };
+    this.#cache.set(id.id, entry);
     // Only a finished recording's copy stays: a live one still grows.
-    p.then(async () => {
+    entry.files.then(async (f) => {
       const m = await this.#source.get(id).catch(() => undefined);
-      if (!m || m.status === "recording") forget();
-    }, forget);
-    while (this.#cache.size > this.#max) {
-      this.#cache.delete(this.#cache.keys().next().value!);
-    }
-    return p;
+      if (this.#cache.get(id.id) !== entry) return;
+      if (!m || m.status === "recording") this.#drop(id.id);
+      else {
+        entry.members = f?.listing?.members.length ?? 0;
+        this.#members += entry.members;
+        this.#evict();
+      }
+    }, () => {
+      if (this.#cache.get(id.id) === entry) this.#drop(id.id);
+    });
+    this.#evict();
+    return entry.files;
+  }
+
+  /** @returns Copies cached, and their listed members. */
+  get cached(): { copies: number; members: number } {
+    return { copies: this.#cache.size, members: this.#members };
+  }
+
+  #drop(key: string): void {
+    const e = this.#cache.get(key);
+    if (!e) return;
+    this.#members -= e.members;
+    this.#cache.delete(key);
+  }
+
+  /** Drops the least recently asked while over either bound. */
+  #evict(): void {
+    while (
+      this.#cache.size > this.#max ||
+      (this.#members > this.#maxMembers && this.#cache.size > 0)
+    ) this.#drop(this.#cache.keys().next().value!);
   }
 
   async #derive(id: { id: string }): Promise<CopyFiles | undefined> {

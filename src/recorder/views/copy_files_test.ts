@@ -272,3 +272,37 @@ Deno.test("CopyFilesView stops reading a session that is no copy and keeps finis
   await view.files({ id: "live" });
   assert.equal(opened, before + 2, "a live one is read each time");
 });
+
+Deno.test("CopyFilesView bounds the members it keeps, dropping the least recently asked", async () => {
+  const parts: Uint8Array[] = [];
+  const dir = await Deno.makeTempDir();
+  try {
+    for (let i = 0; i < 30; i++) {
+      await Deno.writeFile(`${dir}/f${i}`, enc.encode(`${i}`));
+    }
+    const out = await new Deno.Command("/usr/bin/tar", {
+      args: ["-cf", "-", "-C", dir, "."],
+      stdout: "piped",
+    }).output();
+    parts.push(out.stdout);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  const view = new CopyFilesView(
+    {
+      get: () => Promise.resolve({ status: "complete", format: "records" }),
+      openStored: () =>
+        Promise.resolve(records(["tar", "cf", "-", "."], parts[0]!)),
+    },
+    {},
+    64,
+    100,
+  );
+  for (let i = 0; i < 10; i++) {
+    const f = await view.files({ id: `r${i}` });
+    assert.equal(f?.listing?.members.length, 31);
+    await new Promise((r) => setTimeout(r, 0));
+    assert.ok(view.cached.members <= 100, JSON.stringify(view.cached));
+  }
+  assert.deepEqual(view.cached, { copies: 3, members: 93 });
+});
