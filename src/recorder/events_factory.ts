@@ -88,7 +88,9 @@ export async function rebuildEventIndex(
       // A torn or damaged tail: what came before it is indexed.
     }
     await index.put(batch);
-    for (const r of responses) await index.putResponse(r.id as string, r);
+    for (const r of responses) {
+      await index.putResponse(id.id, r.id as string, r);
+    }
     n += batch.length;
   }
   return n;

@@ -122,7 +122,7 @@ export function handleEventsUpload(
           ),
         );
         if (events.length > 0) await o.index.put(events);
-        for (const x of responses) await o.index.putResponse(x.id, x.r);
+        for (const x of responses) await o.index.putResponse(id.id, x.id, x.r);
         acked = end;
         send({ ack: acked });
       }

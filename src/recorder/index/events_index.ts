@@ -53,18 +53,25 @@ export interface EventIndex {
   /** What backs it, for logs. */
   readonly describe: string;
   /**
-   * Puts request records (replacing by id) and response records (joined to
-   * their request by id; one whose request is not there yet is kept and
-   * joined when it comes).
+   * Puts request records. The first record of an id is kept: a later one
+   * with the same id (an uploader repeating it, a rebuild) does not replace
+   * it in the index (the evidence keeps both).
    * @param events The records in stream order.
    */
   put(events: readonly StoredEvent[]): Promise<void>;
   /**
-   * Puts a response record.
+   * Puts a response record, joined to the request of the same id in the
+   * same stream only (one whose request is not there yet is kept and joined
+   * when it comes): no stream can answer for another's requests.
+   * @param stream The events stream it came in.
    * @param id The request's id.
    * @param response The record.
    */
-  putResponse(id: string, response: Record<string, unknown>): Promise<void>;
+  putResponse(
+    stream: string,
+    id: string,
+    response: Record<string, unknown>,
+  ): Promise<void>;
   /** @returns One page, newest first. */
   query(q: EventQuery): Promise<EventPage>;
 }
@@ -163,9 +170,10 @@ export class MemoryEventIndex implements EventIndex {
 
   put(events: readonly StoredEvent[]): Promise<void> {
     for (const e of events) {
-      const response = e.response ?? this.#orphans.get(e.request.id);
-      this.#orphans.delete(e.request.id);
-      this.#rows.delete(e.request.id);
+      if (this.#rows.has(e.request.id)) continue;
+      const key = `${e.stream}/${e.request.id}`;
+      const response = e.response ?? this.#orphans.get(key);
+      this.#orphans.delete(key);
       this.#rows.set(e.request.id, response ? { ...e, response } : e);
       if (this.#rows.size > this.#max) {
         this.#rows.delete(this.#rows.keys().next().value!);
@@ -174,10 +182,17 @@ export class MemoryEventIndex implements EventIndex {
     return Promise.resolve();
   }
 
-  putResponse(id: string, response: Record<string, unknown>): Promise<void> {
+  putResponse(
+    stream: string,
+    id: string,
+    response: Record<string, unknown>,
+  ): Promise<void> {
     const row = this.#rows.get(id);
-    if (row) row.response = response;
-    else if (this.#orphans.size < 10_000) this.#orphans.set(id, response);
+    if (row) {
+      if (row.stream === stream) row.response = response;
+    } else if (this.#orphans.size < 10_000) {
+      this.#orphans.set(`${stream}/${id}`, response);
+    }
     return Promise.resolve();
   }
 

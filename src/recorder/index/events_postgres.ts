@@ -77,12 +77,8 @@ export class PostgresEventIndex implements EventIndex {
           `INSERT INTO api_events
              (id, time, "user", verb, resource, subresource_of, namespace, stream, "offset", request, response)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-             COALESCE($11, (SELECT response FROM api_event_orphans WHERE id = $1)))
-           ON CONFLICT (id) DO UPDATE SET time = excluded.time, "user" = excluded."user",
-             verb = excluded.verb, resource = excluded.resource,
-             subresource_of = excluded.subresource_of, namespace = excluded.namespace,
-             stream = excluded.stream, "offset" = excluded."offset",
-             request = excluded.request, response = excluded.response`,
+             COALESCE($11, (SELECT response FROM api_event_orphans WHERE id = $12)))
+           ON CONFLICT (id) DO NOTHING`,
           [
             r.id,
             r.timeMs,
@@ -95,29 +91,37 @@ export class PostgresEventIndex implements EventIndex {
             e.offset,
             noNul(JSON.stringify(r)),
             e.response ? noNul(JSON.stringify(e.response)) : null,
+            `${e.stream}/${r.id}`,
           ],
         );
-        await tx.unsafe("DELETE FROM api_event_orphans WHERE id = $1", [r.id]);
+        await tx.unsafe("DELETE FROM api_event_orphans WHERE id = $1", [
+          `${e.stream}/${r.id}`,
+        ]);
       }
     });
   }
 
   async putResponse(
+    stream: string,
     id: string,
     response: Record<string, unknown>,
   ): Promise<void> {
     const json = noNul(JSON.stringify(response));
     const r = await this.#sql.unsafe(
-      "UPDATE api_events SET response = $1 WHERE id = $2",
-      [json, id],
+      "UPDATE api_events SET response = $1 WHERE id = $2 AND stream = $3",
+      [json, id, stream],
     );
-    if (r.count === 0) {
-      await this.#sql.unsafe(
-        `INSERT INTO api_event_orphans (id, response) VALUES ($1, $2)
-         ON CONFLICT (id) DO UPDATE SET response = excluded.response`,
-        [id, json],
-      );
-    }
+    if (r.count > 0) return;
+    const known = await this.#sql.unsafe(
+      "SELECT 1 FROM api_events WHERE id = $1",
+      [id],
+    );
+    if (known.length > 0) return;
+    await this.#sql.unsafe(
+      `INSERT INTO api_event_orphans (id, response) VALUES ($1, $2)
+       ON CONFLICT (id) DO UPDATE SET response = excluded.response`,
+      [`${stream}/${id}`, json],
+    );
   }
 
   async query(q: EventQuery): Promise<EventPage> {

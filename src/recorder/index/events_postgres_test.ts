@@ -34,12 +34,30 @@ Deno.test("PostgresEventIndex answers like MemoryEventIndex, page by page, in th
     const ev = index.events();
     const memory = new MemoryEventIndex();
     const all = events(40);
-    await ev.putResponse("e0030", { status: 404 });
-    await memory.putResponse("e0030", { status: 404 });
+    await ev.putResponse("2026/12/02/s", "e0030", { status: 404 });
+    await memory.putResponse("2026/12/02/s", "e0030", { status: 404 });
     await ev.put(all);
     await memory.put(all);
-    await ev.putResponse("e0001", { status: 200 });
-    await memory.putResponse("e0001", { status: 200 });
+    await ev.putResponse("2026/12/02/s", "e0001", { status: 200 });
+    await memory.putResponse("2026/12/02/s", "e0001", { status: 200 });
+    // Another stream cannot replace a request or answer for it.
+    const spoof = {
+      ...all[5]!,
+      stream: "2026/12/02/other",
+      request: { ...all[5]!.request, verb: "spoofed" },
+    };
+    for (const i of [ev, memory]) {
+      await i.put([spoof]);
+      await i.putResponse("2026/12/02/other", "e0005", { status: 999 });
+    }
+    assert.equal(
+      (await ev.query({ verb: "spoofed", limit: 5 })).items.length,
+      0,
+    );
+    assert.equal(
+      (await ev.query({ q: 'X5"', limit: 5 })).items[0]?.response,
+      undefined,
+    );
     for (
       const q of [
         {},

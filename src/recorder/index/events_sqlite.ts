@@ -68,7 +68,7 @@ export class SqliteEventIndex implements EventIndex {
     if (events.length === 0) return Promise.resolve();
     const db = this.#db();
     const ins = this.#stmt(
-      `INSERT OR REPLACE INTO api_events
+      `INSERT OR IGNORE INTO api_events
          (id, time, user, verb, resource, subresource_of, namespace, stream, offset, request, response)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
          COALESCE(?, (SELECT response FROM api_event_orphans WHERE id = ?)))`,
@@ -91,9 +91,9 @@ export class SqliteEventIndex implements EventIndex {
           e.offset,
           JSON.stringify(r),
           e.response ? JSON.stringify(e.response) : null,
-          r.id,
+          `${e.stream}/${r.id}`,
         );
-        del.run(r.id);
+        del.run(`${e.stream}/${r.id}`);
       }
       db.exec("COMMIT");
     } catch (e) {
@@ -103,14 +103,21 @@ export class SqliteEventIndex implements EventIndex {
     return Promise.resolve();
   }
 
-  putResponse(id: string, response: Record<string, unknown>): Promise<void> {
+  putResponse(
+    stream: string,
+    id: string,
+    response: Record<string, unknown>,
+  ): Promise<void> {
     const json = JSON.stringify(response);
-    const r = this.#stmt("UPDATE api_events SET response = ? WHERE id = ?")
-      .run(json, id);
-    if (Number(r.changes) === 0) {
+    const r = this.#stmt(
+      "UPDATE api_events SET response = ? WHERE id = ? AND stream = ?",
+    ).run(json, id, stream);
+    const known = this.#stmt("SELECT 1 AS one FROM api_events WHERE id = ?")
+      .get(id);
+    if (Number(r.changes) === 0 && !known) {
       this.#stmt(
         "INSERT OR REPLACE INTO api_event_orphans (id, response) VALUES (?, ?)",
-      ).run(id, json);
+      ).run(`${stream}/${id}`, json);
     }
     return Promise.resolve();
   }

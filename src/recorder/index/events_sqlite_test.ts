@@ -52,12 +52,30 @@ Deno.test("SqliteEventIndex answers like MemoryEventIndex, page by page", async 
     await ev.put(all.slice(0, 30));
     await memory.put(all.slice(0, 30));
     // A response before its request, and one after.
-    await ev.putResponse("e0040", { status: 404 });
-    await memory.putResponse("e0040", { status: 404 });
+    await ev.putResponse("2026/12/02/s", "e0040", { status: 404 });
+    await memory.putResponse("2026/12/02/s", "e0040", { status: 404 });
     await ev.put(all.slice(30));
     await memory.put(all.slice(30));
-    await ev.putResponse("e0001", { status: 200 });
-    await memory.putResponse("e0001", { status: 200 });
+    await ev.putResponse("2026/12/02/s", "e0001", { status: 200 });
+    await memory.putResponse("2026/12/02/s", "e0001", { status: 200 });
+    // Another stream cannot replace a request or answer for it.
+    const spoof = {
+      ...all[5]!,
+      stream: "2026/12/02/other",
+      request: { ...all[5]!.request, verb: "spoofed" },
+    };
+    for (const i of [ev, memory]) {
+      await i.put([spoof]);
+      await i.putResponse("2026/12/02/other", "e0005", { status: 999 });
+    }
+    assert.equal(
+      (await ev.query({ verb: "spoofed", limit: 5 })).items.length,
+      0,
+    );
+    assert.equal(
+      (await ev.query({ q: 'X5"', limit: 5 })).items[0]?.response,
+      undefined,
+    );
     for (const q of QUERIES) {
       let cursor: string | undefined;
       for (let page = 0; page < 30; page++) {
