@@ -49,7 +49,7 @@ Deno.test("every execgate command and flag the README and docs show is one the C
   const usage = new Map<string, string>();
   for (
     const m of help.stdout.matchAll(
-      /^ {2}execgate ([a-z][a-z ]*?)(?= --|  |\n|$)(.*)$/gm,
+      /^ {2}execgate ([a-z][a-z ]*?)(?= --| [A-Z]| {2}|\n|$)(.*)$/gm,
     )
   ) {
     usage.set(m[1]!.trim(), m[0]!);

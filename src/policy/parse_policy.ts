@@ -19,9 +19,14 @@ import {
   KUBERNETES_CAP,
   type Policy,
 } from "./policy.ts";
+import type { KubernetesCapRule } from "../identity/identity.ts";
 
 /** A `tailscale.com/cap/kubernetes` rule as written in a policy file. */
-export const kubernetesCapRuleSchema = z.object({
+export const kubernetesCapRuleSchema: z.ZodType<
+  KubernetesCapRule,
+  z.ZodTypeDef,
+  unknown
+> = z.object({
   impersonate: z.object({ groups: z.array(z.string()).optional() }).strict()
     .optional(),
   recorder: z.array(z.string()).optional(),
@@ -31,31 +36,51 @@ export const kubernetesCapRuleSchema = z.object({
   enableEvents: z.boolean().optional(),
 }).strict();
 
-const selectors = z.array(z.string());
+const selectors: z.ZodArray<z.ZodString> = z.array(z.string());
+
+/** A policy file as written, before the semantic checks of {@linkcode parsePolicy}. */
+export interface PolicyFile {
+  /** `group:name` → members (login names, other groups). */
+  groups?: Record<string, string[]>;
+  /** `tag:name` → owners (accepted, not evaluated). */
+  tagOwners?: Record<string, string[]>;
+  /** Who may reach the proxy at all. */
+  acls?: { action: "accept"; src: string[]; dst: string[] }[];
+  /** What callers get: `app` holds each application's capability rules. */
+  grants?: {
+    src: string[];
+    dst: string[];
+    app?: {
+      [KUBERNETES_CAP]?: KubernetesCapRule[];
+      [capability: string]: unknown[] | undefined;
+    };
+  }[];
+}
 
 /** The zod schema of a policy file (before semantic checks). */
-export const policyFileSchema = z.object({
-  groups: z.record(z.array(z.string())).optional(),
-  tagOwners: z.record(z.array(z.string())).optional(),
-  acls: z.array(
-    z.object({
-      action: z.literal("accept"),
-      src: selectors,
-      dst: selectors,
-    }).strict(),
-  ).optional(),
-  grants: z.array(
-    z.object({
-      src: selectors,
-      dst: selectors,
-      app: z.object({ [KUBERNETES_CAP]: z.array(kubernetesCapRuleSchema) })
-        .partial()
-        // Other applications' capabilities are allowed and ignored.
-        .catchall(z.array(z.unknown()))
-        .optional(),
-    }).strict(),
-  ).optional(),
-}).strict();
+export const policyFileSchema: z.ZodType<PolicyFile, z.ZodTypeDef, unknown> = z
+  .object({
+    groups: z.record(z.array(z.string())).optional(),
+    tagOwners: z.record(z.array(z.string())).optional(),
+    acls: z.array(
+      z.object({
+        action: z.literal("accept"),
+        src: selectors,
+        dst: selectors,
+      }).strict(),
+    ).optional(),
+    grants: z.array(
+      z.object({
+        src: selectors,
+        dst: selectors,
+        app: z.object({ [KUBERNETES_CAP]: z.array(kubernetesCapRuleSchema) })
+          .partial()
+          // Other applications' capabilities are allowed and ignored.
+          .catchall(z.array(z.unknown()))
+          .optional(),
+      }).strict(),
+    ).optional(),
+  }).strict();
 
 const TAG = /^tag:[A-Za-z][A-Za-z0-9-]*$/;
 const GROUP = /^group:[A-Za-z0-9][A-Za-z0-9._-]*$/;

@@ -21,7 +21,7 @@ const KiB = 1024;
  * writes (`../recording/wire.ts`), so that no client output can make the
  * recorder refuse a line.
  */
-export const MIN_LINE_BYTES = Math.max(
+export const MIN_LINE_BYTES: number = Math.max(
   MAX_EVENT_LINE_BYTES,
   MAX_MANIFEST_LINE_BYTES,
 );
@@ -30,7 +30,114 @@ export const MIN_LINE_BYTES = Math.max(
  * Smallest `limits.maxHeaderBytes`: the longest header a proxy writes for a
  * request head of at most 16 KiB.
  */
-export const MIN_HEADER_BYTES = MAX_HEADER_LINE_BYTES;
+export const MIN_HEADER_BYTES: number = MAX_HEADER_LINE_BYTES;
+
+/** Disk storage, resolved. */
+export interface DiskStorageConfig {
+  /** `"disk"`. */
+  kind: "disk";
+  /** Root folder of the recordings. @default {"./recordings"} */
+  dir: string;
+  /** `fdatasync` on every ack and at the end. @default {false} */
+  fsync: boolean;
+}
+
+/** S3-compatible storage, resolved. */
+export interface S3StorageConfig {
+  /** `"s3"`. */
+  kind: "s3";
+  /** The bucket. */
+  bucket: string;
+  /** Key prefix: empty, or ending with `/`. @default {""} */
+  prefix: string;
+  /** Custom endpoint (MinIO, s3rver…); AWS when absent. */
+  endpoint?: string;
+  /** Region; falls back to `AWS_REGION`, then `us-east-1`. */
+  region?: string;
+  /** Path-style URLs (most non-AWS servers). @default {false} */
+  forcePathStyle: boolean;
+  /** Static credentials; the standard AWS sources (env, profile, IMDS…) when absent. */
+  accessKeyId?: string;
+  /** Goes with `accessKeyId`. */
+  secretAccessKey?: string;
+  /** Live segment size and part size of the final join. @default {8 MiB} */
+  segmentBytes: number;
+  /** How often a live recording's buffered bytes are flushed. @default {5000} */
+  flushIntervalMs: number;
+  /** A live recording not refreshed for this long is swept as partial. @default {600000} */
+  staleAfterMs: number;
+  /** Create the bucket at start when missing. @default {false} */
+  createBucket: boolean;
+}
+
+/** The resolved recorder configuration: every default filled in. */
+export interface RecorderConfig {
+  /** Where it listens. */
+  listen: {
+    /** Address. @default {"0.0.0.0"} */
+    hostname: string;
+    /** Port (0: any free port). @default {8443} */
+    port: number;
+  };
+  /** Certificate and key (PEM files): HTTPS; plain HTTP when absent. */
+  tls?: { certFile: string; keyFile: string };
+  /** Who may do what. */
+  auth: {
+    /** Bearer tokens that may upload (≥ 16 characters). @default {[]} */
+    uploaderTokens: string[];
+    /** Tokens that may list, download and use the UI. @default {[]} */
+    viewerTokens: string[];
+    /** Viewers who may also end a live session (named in the recording). @default {[]} */
+    moderators: { name: string; token: string }[];
+  };
+  /** Where recordings are stored. @default {{kind: "disk"}} */
+  storage: DiskStorageConfig | S3StorageConfig;
+  /** Size limits of an upload. */
+  limits: {
+    /** Longest line (v1) or record payload. @default {1 MiB} */
+    maxLineBytes: number;
+    /** Longest header. @default {512 KiB} */
+    maxHeaderBytes: number;
+    /** Largest recording. @default {4 GiB} */
+    maxRecordingBytes: number;
+    /** Characters of a recording's text kept for search. @default {8 Mi} */
+    maxTextChars: number;
+  };
+  /** Longest time between two acknowledgements while idle. @default {1000} */
+  ackIntervalMs: number;
+  /**
+   * Where the searchable index lives. Default: a SQLite file
+   * `<storage.dir>/index.sqlite` for disk storage; for S3, `scan` unless a
+   * shared `postgres` index is configured.
+   */
+  index?:
+    | { kind: "sqlite"; file?: string }
+    | { kind: "postgres"; url: string }
+    | { kind: "scan" };
+  /** Deletes recordings (storage and index) older than `days`; off by default. */
+  retention: {
+    /** Age in days past which a finished recording is deleted. */
+    days?: number;
+    /** How often the deletion runs. @default {3600000} */
+    intervalMs: number;
+  };
+  /** Tamper evidence: the Ed25519 key that signs every final manifest. */
+  signing?: { privateKeyFile: string };
+  /** Who may read `GET /metrics` besides viewers. */
+  metrics: {
+    /** Bearer tokens that open `/metrics` and nothing else. @default {[]} */
+    tokens: string[];
+  };
+  /** The web UI. */
+  ui: {
+    /** Serve it. @default {true} */
+    enabled: boolean;
+    /** Its title. @default {"execgate recordings"} */
+    title: string;
+  };
+  /** Other recorders holding parts of failed-over sessions. @default {[]} */
+  peers: { url: string; token: string; caFile?: string }[];
+}
 
 const diskStorage = z.object({
   kind: z.literal("disk"),
@@ -66,7 +173,11 @@ const s3Storage = z.object({
 }).strict();
 
 /** The zod schema of {@linkcode RecorderConfig}. */
-export const recorderConfigSchema = z.object({
+export const recorderConfigSchema: z.ZodType<
+  RecorderConfig,
+  z.ZodTypeDef,
+  unknown
+> = z.object({
   listen: z.object({
     hostname: z.string().min(1).default("0.0.0.0"),
     port: z.number().int().min(0).max(65535).default(8443),
@@ -205,14 +316,6 @@ export const recorderConfigSchema = z.object({
     }).strict(),
   ).default([]),
 }).strict();
-
-/** The S3 storage settings, resolved. */
-export type S3StorageConfig = z.output<typeof s3Storage>;
-/** The disk storage settings, resolved. */
-export type DiskStorageConfig = z.output<typeof diskStorage>;
-
-/** The resolved recorder configuration. */
-export type RecorderConfig = z.output<typeof recorderConfigSchema>;
 
 /** Where the index lives, defaults applied. */
 export type IndexConfig =

@@ -43,7 +43,6 @@ import {
 import type {
   RecordingManifest,
   RecordingPart,
-  RecordingStatus,
   RecordingStorage,
 } from "./storage.ts";
 import {
