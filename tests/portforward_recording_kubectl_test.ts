@@ -225,6 +225,73 @@ Deno.test(
 );
 
 Deno.test(
+  "a recorded fail-closed port-forward carries 64 MiB from the pod and 8 connections at once, and the recording counts every byte each way",
+  opts,
+  async () => {
+    const rec = await startTestRecorder();
+    const stack = await startStack({
+      recorderUrls: [rec.url],
+      recorderToken: UPLOADER_TOKEN,
+    });
+    const pod = await startWebPod(stack.cluster);
+    try {
+      const client = PORT_FORWARD_CLIENTS[2]!;
+      const pf = await portForward(stack, "alice", client).forwarding;
+      const local = pf.localPorts.get(WEB_PORTS.http)!;
+      let seconds = 0;
+      try {
+        const started = performance.now();
+        const big = await fetchThrough(
+          local,
+          `/bytes?n=${64 * 1024 * 1024}&seed=4`,
+        );
+        seconds = (performance.now() - started) / 1000;
+        assert.equal(big.body.length > 0, true);
+        const many = await Promise.all(
+          Array.from(
+            { length: 8 },
+            (_, i) =>
+              fetchThrough(local, `/bytes?n=${256 * 1024 + i}&seed=${i}`),
+          ),
+        );
+        const { events } = await (async () => {
+          await pf.stop();
+          const r = await finished(rec, 0);
+          assert.equal(r.outcome, "complete", r.reason);
+          const { manifest } = await rec.read(r.id!);
+          const end = manifest.end as SessionEnd;
+          assert.equal(
+            end.portforward!.bytesFromPod,
+            big.received + many.reduce((n, m) => n + m.received, 0),
+          );
+          assert.equal(
+            end.portforward!.bytesFromClient,
+            big.sent + many.reduce((n, m) => n + m.sent, 0),
+          );
+          return await evidence(rec.dir, r.id!);
+        })();
+        assert.equal(
+          events.filter((e) => e.event === "open" && e.streamType === "data")
+            .length,
+          9,
+        );
+        console.log(
+          `64 MiB from the pod through a recorded fail-closed port-forward (${client.name}): ${
+            seconds.toFixed(2)
+          } s, ${(64 / seconds).toFixed(0)} MiB/s`,
+        );
+      } finally {
+        await pf.stop();
+      }
+    } finally {
+      await pod.close();
+      await stack.close();
+      await rec.close();
+    }
+  },
+);
+
+Deno.test(
   "kubectl port-forward with recordPortForward records the content both ways",
   opts,
   async () => {
