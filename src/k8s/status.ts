@@ -9,17 +9,32 @@
 
 /** A `metav1.Status`. */
 export interface K8sStatus {
+  /** `"Status"` in an HTTP body; the channel-3 statuses built here omit it. */
   kind?: "Status";
+  /** `"v1"` in an HTTP body; the channel-3 statuses built here omit it. */
   apiVersion?: "v1";
+  /** The `ListMeta`, always empty here. */
   metadata: Record<string, never>;
+  /** Whether the operation succeeded. */
   status: "Success" | "Failure";
+  /** Human-readable description of the status, which kubectl prints. */
   message?: string;
+  /**
+   * Machine-readable CamelCase reason (`Forbidden`, `NonZeroExitCode`, …);
+   * empty or absent when there is none.
+   */
   reason?: string;
+  /**
+   * Extended data for the reason: the `name` and `kind` of the object
+   * concerned, and `causes` (for `NonZeroExitCode`, the cause with reason
+   * `ExitCode` carries the exit code as its `message`).
+   */
   details?: {
     name?: string;
     kind?: string;
     causes?: { reason?: string; message?: string; field?: string }[];
   };
+  /** The HTTP status code this status stands for, 0 or absent if not set. */
   code?: number;
 }
 

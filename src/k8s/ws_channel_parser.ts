@@ -116,7 +116,10 @@ export class WsChannelParser {
   #joined = 0;
   #closed = false;
 
-  /** @param options Protocol, accepted channels and limits. */
+  /**
+   * Creates a parser with its own {@linkcode WsFrameParser}.
+   * @param options Protocol, accepted channels and limits.
+   */
   constructor(options: WsChannelParserOptions = {}) {
     const protocol = options.protocol ?? PROTOCOL_V5;
     this.#channels = new Set(options.channels ?? protocolChannels(protocol));
@@ -266,7 +269,10 @@ export class WsChannelParser {
  */
 export class WsChannelDecoderStream
   extends TransformStream<Uint8Array, ChannelMessage> {
-  /** @param options Protocol, accepted channels and limits. */
+  /**
+   * Creates the stream over a new {@linkcode WsChannelParser}.
+   * @param options Protocol, accepted channels and limits.
+   */
   constructor(options: WsChannelParserOptions = {}) {
     const parser = new WsChannelParser(options);
     super({

@@ -58,6 +58,7 @@ export class WsChannelTap implements ChannelTap {
   #clientOpenMessage = false;
 
   /**
+   * Creates a tap for one WebSocket, one channel parser per direction.
    * @param protocol The negotiated subprotocol.
    * @param options Limits.
    * @throws {RangeError} The protocol is not v4 or v5 of the channel protocol.
@@ -79,27 +80,56 @@ export class WsChannelTap implements ChannelTap {
     });
   }
 
-  /** @inheritdoc */
+  /**
+   * Decodes a copy of client → server bytes: stdin (channel 0), resize
+   * (channel 4) and, on v5, close (channel 255).
+   * @param chunk Bytes as they came off the wire.
+   * @returns The channel message pieces the chunk completes.
+   * @throws {SyntaxError} The bytes are not a valid channel WebSocket stream.
+   * @throws {RangeError} A message exceeds the size limit.
+   */
   client(chunk: Uint8Array): ChannelMessage[] {
     return this.#client.push(chunk);
   }
 
-  /** @inheritdoc */
+  /**
+   * Decodes a copy of server → client bytes: stdout, stderr and error
+   * (channels 1, 2, 3) and, on v5, close (channel 255).
+   * @param chunk Bytes as they came off the wire.
+   * @returns The channel message pieces the chunk completes.
+   * @throws {SyntaxError} The bytes are not a valid channel WebSocket stream.
+   * @throws {RangeError} A message exceeds the size limit.
+   */
   upstream(chunk: Uint8Array): ChannelMessage[] {
     return this.#upstream.push(chunk);
   }
 
-  /** @inheritdoc */
+  /**
+   * Server → client bytes consumed into whole WebSocket frames so far: the
+   * prefix that may be released to the client once its messages are
+   * recorded.
+   */
   get upstreamComplete(): number {
     return this.#upstream.consumed;
   }
 
-  /** @inheritdoc */
+  /**
+   * Records that the server → client prefix up to
+   * {@linkcode WsChannelTap.upstreamComplete} was released to the client, and
+   * so whether the client has seen the start of a fragmented message that
+   * {@linkcode WsChannelTap.abortBytes} must finish.
+   */
   released(): void {
     this.#clientOpenMessage = this.#upstream.messageOpen;
   }
 
-  /** @inheritdoc */
+  /**
+   * Frames that end the session from the client's side, valid after the
+   * released prefix: see {@linkcode wsAbortFrames}.
+   * @param message Text for the client's stderr.
+   * @param status The final `Status`.
+   * @returns The bytes to write to the client.
+   */
   abortBytes(message: string, status: K8sStatus): Uint8Array {
     return wsAbortFrames(message, status, this.#clientOpenMessage);
   }

@@ -71,7 +71,10 @@ export class WsFrameParser {
   /** Total bytes consumed into complete frames so far. */
   consumed = 0;
 
-  /** @param options Limits. */
+  /**
+   * Creates a parser with nothing buffered.
+   * @param options Limits.
+   */
   constructor(options: WsFrameParserOptions = {}) {
     this.#max = options.maxFramePayload ?? 16 * 1024 * 1024;
   }
@@ -248,7 +251,10 @@ function unmask(payload: Uint8Array, mask: number[]): void {
  * error.
  */
 export class WsFrameDecoderStream extends TransformStream<Uint8Array, WsFrame> {
-  /** @param options Limits. */
+  /**
+   * Creates the stream over a new {@linkcode WsFrameParser}.
+   * @param options Limits.
+   */
   constructor(options: WsFrameParserOptions = {}) {
     const parser = new WsFrameParser(options);
     super({

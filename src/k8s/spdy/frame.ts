@@ -103,7 +103,10 @@ export class SpdyFrameParser {
   #need: number | undefined;
   #consumed = 0;
 
-  /** @param options Limits. */
+  /**
+   * Creates a parser with nothing buffered.
+   * @param options Limits.
+   */
   constructor(options: SpdyFrameParserOptions = {}) {
     this.#max = options.maxFramePayload ?? MAX_FRAME_PAYLOAD;
   }

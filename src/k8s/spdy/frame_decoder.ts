@@ -25,71 +25,109 @@ import { HeaderBlockInflater, type SpdyHeaders } from "./header_block.ts";
 
 /** A DATA frame. */
 export interface SpdyDataFrame {
+  /** Discriminant of {@linkcode SpdyFrame}. */
   kind: "data";
+  /** The stream the data belongs to (31 bits, never 0). */
   streamId: number;
+  /** FLAG_FIN: the sender sends nothing more on this stream. */
   fin: boolean;
+  /** The payload, as it was on the wire. */
   data: Uint8Array;
 }
 /** A SYN_STREAM frame: the sender opens a stream. */
 export interface SpdySynStreamFrame {
+  /** Discriminant of {@linkcode SpdyFrame}. */
   kind: "syn_stream";
+  /** The new stream's id (31 bits; odd from the client, even from the server). */
   streamId: number;
+  /** The stream this one is associated with, 0 for none (31 bits). */
   associatedToStreamId: number;
   /** 3-bit priority (0 highest). */
   priority: number;
+  /** FLAG_FIN: the sender sends nothing more on this stream. */
   fin: boolean;
+  /** FLAG_UNIDIRECTIONAL: the receiver may not send on this stream. */
   unidirectional: boolean;
+  /** The inflated header block, name/value pairs in wire order. */
   headers: SpdyHeaders;
 }
 /** A SYN_REPLY frame: the receiver of a SYN_STREAM accepts it. */
 export interface SpdySynReplyFrame {
+  /** Discriminant of {@linkcode SpdyFrame}. */
   kind: "syn_reply";
+  /** The stream being accepted (31 bits). */
   streamId: number;
+  /** FLAG_FIN: the sender sends nothing more on this stream. */
   fin: boolean;
+  /** The inflated header block, name/value pairs in wire order. */
   headers: SpdyHeaders;
 }
 /** A RST_STREAM frame. */
 export interface SpdyRstStreamFrame {
+  /** Discriminant of {@linkcode SpdyFrame}. */
   kind: "rst_stream";
+  /** The stream being reset (31 bits). */
   streamId: number;
   /** Status code (1 PROTOCOL_ERROR … 5 CANCEL …). */
   status: number;
 }
 /** A SETTINGS frame. */
 export interface SpdySettingsFrame {
+  /** Discriminant of {@linkcode SpdyFrame}. */
   kind: "settings";
+  /** FLAG_SETTINGS_CLEAR_SETTINGS: forget previously persisted settings. */
   clear: boolean;
+  /**
+   * The ID/value pairs in wire order: `flags` is the entry's 8-bit flags
+   * byte, `id` its 24-bit setting id, `value` its 32-bit value.
+   */
   entries: { flags: number; id: number; value: number }[];
 }
 /** A PING frame. */
 export interface SpdyPingFrame {
+  /** Discriminant of {@linkcode SpdyFrame}. */
   kind: "ping";
+  /** The 32-bit ping id, echoed back by the receiver. */
   id: number;
 }
 /** A GOAWAY frame. */
 export interface SpdyGoAwayFrame {
+  /** Discriminant of {@linkcode SpdyFrame}. */
   kind: "goaway";
+  /** The last stream id the sender acted on (31 bits). */
   lastGoodStreamId: number;
+  /** Status code (0 OK, 1 PROTOCOL_ERROR, …). */
   status: number;
 }
 /** A HEADERS frame. */
 export interface SpdyHeadersFrame {
+  /** Discriminant of {@linkcode SpdyFrame}. */
   kind: "headers";
+  /** The stream the headers belong to (31 bits). */
   streamId: number;
+  /** FLAG_FIN: the sender sends nothing more on this stream. */
   fin: boolean;
+  /** The inflated header block, name/value pairs in wire order. */
   headers: SpdyHeaders;
 }
 /** A WINDOW_UPDATE frame (stream 0: the session window, SPDY/3.1). */
 export interface SpdyWindowUpdateFrame {
+  /** Discriminant of {@linkcode SpdyFrame}. */
   kind: "window_update";
+  /** The stream whose window grows, or 0 for the session window (31 bits). */
   streamId: number;
+  /** Bytes added to the window (31 bits). */
   delta: number;
 }
 /** A control frame of a type this decoder does not know (ignored per §2.2.1). */
 export interface SpdyUnknownFrame {
+  /** Discriminant of {@linkcode SpdyFrame}. */
   kind: "unknown";
+  /** The control frame's 16-bit type. */
   type: number;
+  /** The frame's 8-bit flags. */
   flags: number;
+  /** The payload, undecoded. */
   payload: Uint8Array;
 }
 
@@ -108,6 +146,7 @@ export type SpdyFrame =
 
 /** A decoded frame and where it was. */
 export interface SpdyDecoded {
+  /** The frame, its control payload decoded. */
   frame: SpdyFrame;
   /** Offset of the frame in the byte stream. */
   offset: number;
@@ -149,7 +188,10 @@ export class SpdyFrameDecoder {
   #parser: SpdyFrameParser;
   #inflater: HeaderBlockInflater;
 
-  /** @param options Limits. */
+  /**
+   * Creates a decoder for one direction, with its own zlib context.
+   * @param options Limits.
+   */
   constructor(options: SpdyFrameDecoderOptions = {}) {
     this.#parser = new SpdyFrameParser({
       maxFramePayload: options.maxFramePayload,
@@ -320,7 +362,10 @@ export class SpdyFrameDecoder {
  */
 export class SpdyFrameDecoderStream
   extends TransformStream<Uint8Array, SpdyDecoded> {
-  /** @param options Limits. */
+  /**
+   * Creates the stream over a new {@linkcode SpdyFrameDecoder}.
+   * @param options Limits.
+   */
   constructor(options: SpdyFrameDecoderOptions = {}) {
     const decoder = new SpdyFrameDecoder(options);
     super({

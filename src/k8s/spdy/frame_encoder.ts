@@ -46,6 +46,7 @@ export class SpdyFrameEncoder {
   #deflater: HeaderBlockDeflater;
 
   /**
+   * Creates an encoder for one direction, with its own zlib context.
    * @param level zlib level of header blocks.
    * @default {9}
    */

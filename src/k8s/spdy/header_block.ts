@@ -54,6 +54,8 @@ export class HeaderBlockInflater {
   #blocks = 0;
 
   /**
+   * Creates an inflater whose zlib stream is primed with the SPDY/3
+   * dictionary.
    * @param maxBlockBytes Largest decompressed block, in bytes.
    * @default {262144}
    */
@@ -121,6 +123,8 @@ export class HeaderBlockDeflater {
   #size = 0;
 
   /**
+   * Creates a deflater whose zlib stream is primed with the SPDY/3
+   * dictionary.
    * @param level zlib level.
    * @default {9} (what Go's SPDY framer uses)
    */

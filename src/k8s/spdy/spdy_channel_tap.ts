@@ -142,6 +142,7 @@ export class SpdyChannelTap implements ChannelTap {
   #lastClientStream = 0;
 
   /**
+   * Creates a tap for one SPDY connection, one frame decoder per direction.
    * @param protocol The negotiated `X-Stream-Protocol-Version`.
    * @param options Limits.
    * @throws {RangeError} The protocol is not v4 or v5 of the channel protocol
@@ -168,26 +169,48 @@ export class SpdyChannelTap implements ChannelTap {
     return new Map([...this.#streams].map(([id, s]) => [id, s.channel]));
   }
 
-  /** @inheritdoc */
+  /**
+   * Decodes a copy of client → server bytes: stdin (channel 0), resize
+   * (channel 4) and, on v5, the close signal (channel 255).
+   * @param chunk Bytes as they came off the wire.
+   * @returns The channel message pieces the chunk completes.
+   * @throws {SyntaxError} The bytes are not a valid SPDY channel stream.
+   * @throws {RangeError} A frame, header block or resize line exceeds a limit.
+   */
   client(chunk: Uint8Array): ChannelMessage[] {
     const out: ChannelMessage[] = [];
     for (const d of this.#client.push(chunk)) this.#fromClient(d, out);
     return out;
   }
 
-  /** @inheritdoc */
+  /**
+   * Decodes a copy of server → client bytes: stdout, stderr and error
+   * (channels 1, 2, 3).
+   * @param chunk Bytes as they came off the wire.
+   * @returns The channel message pieces the chunk completes.
+   * @throws {SyntaxError} The bytes are not a valid SPDY channel stream.
+   * @throws {RangeError} A frame or header block exceeds a limit.
+   */
   upstream(chunk: Uint8Array): ChannelMessage[] {
     const out: ChannelMessage[] = [];
     for (const d of this.#upstream.push(chunk)) this.#fromUpstream(d, out);
     return out;
   }
 
-  /** @inheritdoc */
+  /**
+   * Server → client bytes consumed into whole SPDY frames so far: the prefix
+   * that may be released to the client once its messages are recorded.
+   */
   get upstreamComplete(): number {
     return this.#upstream.consumed;
   }
 
-  /** @inheritdoc */
+  /**
+   * Records that the server → client prefix up to
+   * {@linkcode SpdyChannelTap.upstreamComplete} was released to the client
+   * (its header blocks, SYN_REPLYs, FINs and resets), so that
+   * {@linkcode SpdyChannelTap.abortBytes} knows what the client has seen.
+   */
   released(): void {
     this.#releasedHeaderBlocks = this.#upstreamHeaderBlocks;
     for (const s of this.#streams.values()) {
