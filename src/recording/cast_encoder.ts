@@ -92,6 +92,10 @@ export interface CastEncoderOptions extends CastSessionInfo {
 
 /** An incremental SHA-256: the part of {@linkcode Sha256} the encoder uses. */
 export interface IncrementalDigest {
+  /**
+   * Adds bytes to the digest, in order; what it returns is ignored.
+   * @param data The next bytes.
+   */
   update(data: Uint8Array): unknown;
   /** Lower-case hex of the digest; called once, at the end. */
   hex(): string;
@@ -161,7 +165,11 @@ export class CastEncoder {
   #ended = false;
   #enc = new TextEncoder();
 
-  /** @param options The session and its start time. */
+  /**
+   * Creates an encoder for one session; it returns the header line from the
+   * first call that produces output.
+   * @param options The session and its start time.
+   */
   constructor(options: CastEncoderOptions) {
     const { startMs, defaultSize, digest, ...info } = options;
     const make = digest ?? (() => new Sha256());

@@ -23,7 +23,10 @@ export class RecordingRequiredError extends Error {
   /** The recorders tried and why each failed. */
   readonly tried: RecorderAttempt[];
 
-  /** @param tried The recorders tried. */
+  /**
+   * Creates the error; its message lists the recorders tried.
+   * @param tried The recorders tried.
+   */
   constructor(tried: RecorderAttempt[]) {
     super(
       `forbidden: this session must be recorded, but no recorder is reachable (tried: ${

@@ -97,7 +97,10 @@ export class RecordEncoder {
   #statusTruncated = false;
   #exitCode: number | undefined;
 
-  /** @param options The session and its start time. */
+  /**
+   * Creates an encoder for one session; nothing is encoded yet.
+   * @param options The session and its start time.
+   */
   constructor(options: RecordEncoderOptions) {
     const { startMs, defaultSize, digest, ...info } = options;
     const make = digest ?? (() => new Sha256());

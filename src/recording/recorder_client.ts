@@ -167,7 +167,10 @@ export class RecorderUnavailableError extends Error {
   /** The recorders tried, in order. */
   readonly tried: RecorderAttempt[];
 
-  /** @param tried The recorders tried and why each failed. */
+  /**
+   * Creates the error; its message lists the recorders tried.
+   * @param tried The recorders tried and why each failed.
+   */
   constructor(tried: RecorderAttempt[]) {
     super(`No recorder accepted the upload (tried: ${describeTried(tried)})`);
     this.name = "RecorderUnavailableError";
@@ -193,6 +196,7 @@ export class RecordingFailedError extends Error {
   readonly detail: string;
 
   /**
+   * Creates the error: `Recording to URL failed: MESSAGE`.
    * @param url The recorder.
    * @param message What went wrong.
    */

@@ -155,17 +155,32 @@ const MAX_RESIZE_BYTES = 4096;
  * cannot start.
  */
 export class UnrecordedTap implements RelayTap {
-  /** @inheritdoc */
+  /**
+   * Ignores the upgrade.
+   * @param _protocol The negotiated subprotocol (unused).
+   */
   upgraded(_protocol: string): void {}
-  /** @inheritdoc */
+  /**
+   * The upstream → client transform: an identity `TransformStream`.
+   * @returns A new pass-through stream.
+   */
   upstreamGate(): TransformStream<Uint8Array, Uint8Array> {
     return new TransformStream();
   }
-  /** @inheritdoc */
+  /**
+   * The client → upstream transform: an identity `TransformStream`.
+   * @returns A new pass-through stream.
+   */
   clientObserver(): TransformStream<Uint8Array, Uint8Array> {
     return new TransformStream();
   }
-  /** @inheritdoc */
+  /**
+   * Ends nothing: there is no recording.
+   * @param _reason Why the relay ended (unused).
+   * @param _detail More about it (unused).
+   * @param _upstream What the upstream answered instead of `101` (unused).
+   * @returns A resolved promise.
+   */
   end(
     _reason: EndReason,
     _detail?: string,
@@ -366,7 +381,10 @@ export class RecordingSession implements RelayTap {
     return this.#state === "recording";
   }
 
-  /** @inheritdoc */
+  /**
+   * Set once this tap ended the session itself: `recording failed: …`
+   * (fail closed) or `session ended by <by>: <reason>` (a moderator).
+   */
   get abortedWith(): string | undefined {
     return this.#abortedWith;
   }
@@ -376,7 +394,14 @@ export class RecordingSession implements RelayTap {
     return this.#released;
   }
 
-  /** @inheritdoc */
+  /**
+   * Takes the upstream's `101` answer: the encoder records the protocol and
+   * the session makes its channel tap for it (two when fail closed: one for
+   * what arrives, one for what the client was given). A protocol that cannot
+   * be recorded fails the recording, which the failure policy handles. Only
+   * the first call counts.
+   * @param protocol The negotiated subprotocol, or "" when none.
+   */
   upgraded(protocol: string): void {
     if (this.#protocol !== undefined) return;
     this.#protocol = protocol;
@@ -392,7 +417,14 @@ export class RecordingSession implements RelayTap {
     }
   }
 
-  /** @inheritdoc */
+  /**
+   * The upstream → client transform: it records each chunk's channel
+   * messages and releases the bytes to the client, fail closed only once the
+   * recorder has acknowledged them (applying back-pressure meanwhile). When
+   * the recording fails closed, or a moderator ends the session, it ends the
+   * client's stream with a message and a failure `Status`. Call it once.
+   * @returns The gate.
+   */
   upstreamGate(): TransformStream<Uint8Array, Uint8Array> {
     return new TransformStream<Uint8Array, Uint8Array>({
       start: (controller) => {
@@ -416,7 +448,13 @@ export class RecordingSession implements RelayTap {
     });
   }
 
-  /** @inheritdoc */
+  /**
+   * The client → upstream transform: it passes every chunk on unchanged and
+   * records resizes from a copy (stdin is never recorded); fail closed, it
+   * waits while the bytes not yet acknowledged fill the upload window.
+   * Call it once.
+   * @returns The observer.
+   */
   clientObserver(): TransformStream<Uint8Array, Uint8Array> {
     return new TransformStream<Uint8Array, Uint8Array>({
       transform: (chunk, controller) => {
@@ -437,7 +475,18 @@ export class RecordingSession implements RelayTap {
     return this.#endReason;
   }
 
-  /** @inheritdoc */
+  /**
+   * Ends the recording, unless it failed already: writes the end record
+   * (with `reason`, `detail` and the upstream's refusal, if any) and waits
+   * for the recorder's final acknowledgement. A failure to finish is logged
+   * and counted, not thrown. Also sets
+   * {@linkcode RecordingSession.endReason}.
+   * @param reason Why the relay ended (`terminated` after a moderator ended
+   * the session, whatever is passed).
+   * @param detail More about it.
+   * @param upstream What the upstream answered instead of `101`.
+   * @returns When the upload is finished (or has failed).
+   */
   async end(
     reason: EndReason,
     detail?: string,

@@ -24,6 +24,7 @@ export class WindowBudget {
   #listeners = new Set<() => void>();
 
   /**
+   * Creates a budget with nothing taken.
    * @param limit Bytes in flight across all sessions.
    * @throws {RangeError} The limit is not a positive integer.
    * @example

@@ -83,7 +83,7 @@ export const MAX_EVENT_RAW_BYTES = 65536;
  * plus the 3 a streaming UTF-8 decoder may hold back, each escaped to at most
  * 6 JSON bytes (`\u001b`), plus the time and code.
  */
-export const MAX_EVENT_LINE_BYTES = (MAX_EVENT_RAW_BYTES + 3) * 6 + 64;
+export const MAX_EVENT_LINE_BYTES: number = (MAX_EVENT_RAW_BYTES + 3) * 6 + 64;
 
 /**
  * Largest request head the proxy can receive (node's http parser caps the
@@ -98,7 +98,8 @@ export const MAX_REQUEST_HEAD_BYTES = 16 * 1024;
  * each escaped to at most 6 JSON bytes, plus the identity and fixed fields
  * (bounded at 32 KiB). Recorders must accept at least this much.
  */
-export const MAX_HEADER_LINE_BYTES = MAX_REQUEST_HEAD_BYTES * 12 + 32 * 1024;
+export const MAX_HEADER_LINE_BYTES: number = MAX_REQUEST_HEAD_BYTES * 12 +
+  32 * 1024;
 
 /**
  * Largest manifest line the proxy writes: the upstream's `Status` and every
@@ -208,6 +209,7 @@ export interface Ack {
 
 /** The asciicast v2 header that execgate writes (extra fields allowed by the spec). */
 export interface CastHeader {
+  /** The asciicast format version. */
   version: 2;
   /** Always the default (80); the client's sizes are `"r"` events. */
   width: number;
@@ -290,15 +292,21 @@ export type PortForwardEventRecord =
 
 /** One stream of a port-forward session, in the end manifest. */
 export interface PortForwardStreamSummary {
+  /** The SPDY stream id (or the WebSocket channel). */
   stream: number;
+  /** `data` or `error`. */
   streamType: string;
+  /** The pod port the stream goes to, when known. */
   port?: number;
+  /** The request id the stream shares with its data or error twin. */
   requestId?: string;
   /** Microseconds since the session start. */
   openedUs: number;
   /** Microseconds since the session start; absent while open. */
   closedUs?: number;
+  /** Payload bytes the client sent on the stream. */
   bytesFromClient: number;
+  /** Payload bytes the pod sent on the stream. */
   bytesFromPod: number;
 }
 
