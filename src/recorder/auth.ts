@@ -40,6 +40,7 @@ export class TokenAuthority {
   #tokens: Promise<{ role: Role; digest: Uint8Array; name?: string }[]>;
 
   /**
+   * Creates the authority; it keeps only the tokens' SHA-256 digests.
    * @param tokens Uploader and viewer tokens.
    * @throws {RangeError} When a token is in both lists.
    */
@@ -76,6 +77,7 @@ export class TokenAuthority {
   }
 
   /**
+   * Tells the role a token grants.
    * @param token A presented token.
    * @returns The role it grants, or `undefined`. Every token is compared.
    */
@@ -84,6 +86,8 @@ export class TokenAuthority {
   }
 
   /**
+   * Tells who a token is: its role and, for a moderator, the name. The
+   * digests are compared in constant time; an empty token matches nothing.
    * @param token A presented token.
    * @returns Its role and, for a moderator, the name. Every token is compared.
    */

@@ -62,7 +62,10 @@ export class DiskStorage implements RecordingStorage {
   #live = new Set<string>();
   #cache = new Map<string, RecordingManifest>();
 
-  /** @param options Where and how to store. */
+  /**
+   * Creates the storage; nothing is read or written until the first call.
+   * @param options Where and how to store.
+   */
   constructor(options: DiskStorageOptions) {
     this.#dir = options.dir.replace(/\/+$/, "") || "/";
     this.#fsync = options.fsync ?? false;

@@ -114,7 +114,10 @@ export class Ingestor {
   >();
   #running = new Set<Promise<void>>();
 
-  /** @param options Storage, limits and ack interval. */
+  /**
+   * Creates the ingest, with no upload in progress.
+   * @param options Storage, limits and ack interval.
+   */
   constructor(options: IngestOptions) {
     this.#o = options;
     this.#now = options.now ?? Date.now;
@@ -160,6 +163,7 @@ export class Ingestor {
   }
 
   /**
+   * Tells whether a recording's upload is in progress here.
    * @param id A recording id.
    * @returns Whether its upload is live on this recorder.
    */

@@ -98,10 +98,16 @@ export class S3Storage implements RecordingStorage {
   readonly #s3: S3Client;
   readonly #bucket: string;
   readonly #prefix: string;
+  /**
+   * Size at which a live segment is flushed, and the join part size: the
+   * option, at least 5 MiB (S3's smallest multipart part).
+   */
   readonly segmentBytes: number;
+  /** Longest time written bytes stay buffered before a sync flushes them. */
   readonly flushIntervalMs: number;
   readonly #staleAfter: number;
   readonly #maxText: number;
+  /** The clock, Unix milliseconds. */
   readonly now: () => number;
   /** Most bytes every writer buffers together. */
   readonly bufferBudgetBytes: number;
@@ -110,7 +116,10 @@ export class S3Storage implements RecordingStorage {
   #live = new Set<string>();
   #cache = new Map<string, RecordingManifest>();
 
-  /** @param options The bucket and its client. */
+  /**
+   * Creates the storage; nothing is sent to the bucket until the first call.
+   * @param options The bucket and its client.
+   */
   constructor(options: S3StorageOptions) {
     this.#s3 = options.client;
     this.#bucket = options.bucket;

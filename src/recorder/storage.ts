@@ -147,7 +147,10 @@ export function evidenceExt(m: Pick<RecordingManifest, "format">): string {
 
 /** Thrown by {@linkcode RecordingStorage.create} when the id is taken. */
 export class RecordingExistsError extends Error {
-  /** @param id The recording id that exists already. */
+  /**
+   * Creates the error: `Cannot create recording "ID": it exists already`.
+   * @param id The recording id that exists already.
+   */
   constructor(id: string) {
     super(`Cannot create recording ${JSON.stringify(id)}: it exists already`);
     this.name = "RecordingExistsError";
@@ -200,11 +203,22 @@ export interface RecordingStorage {
     manifest: RecordingManifest,
     headerLine: Uint8Array,
   ): Promise<RecordingWriter>;
-  /** @returns Whether anything is stored under the id. */
+  /**
+   * Tells whether an id is taken.
+   * @param id The recording id.
+   * @returns Whether anything is stored under the id.
+   */
   exists(id: RecordingId): Promise<boolean>;
-  /** @returns Every recording's manifest, in no particular order. */
+  /**
+   * Lists the stored recordings.
+   * @returns Every recording's manifest, in no particular order.
+   */
   list(): Promise<RecordingManifest[]>;
-  /** @returns One manifest, or `undefined`. */
+  /**
+   * Reads one recording's manifest.
+   * @param id The recording id.
+   * @returns The manifest, or `undefined` when there is none.
+   */
   get(id: RecordingId): Promise<RecordingManifest | undefined>;
   /**
    * Reads the stored evidence as it is (the `.records` of a v2 recording,
@@ -212,7 +226,11 @@ export interface RecordingStorage {
    * @returns The bytes, or `undefined` when there are none.
    */
   openStored(id: RecordingId): Promise<ReadableStream<Uint8Array> | undefined>;
-  /** @returns The text index, or `undefined` when there is none yet. */
+  /**
+   * Reads the text index derived from a recording's evidence.
+   * @param id The recording id.
+   * @returns The text index, or `undefined` when there is none yet.
+   */
   readText(id: RecordingId): Promise<string | undefined>;
   /**
    * Stores the text index derived from a finished recording's evidence

@@ -110,6 +110,7 @@ export class TextIndexer {
   #closed = false;
 
   /**
+   * Creates an indexer with nothing queued or followed.
    * @param storage Where the evidence and the text indexes are.
    * @param options Bound and concurrency.
    */
@@ -145,7 +146,7 @@ export class TextIndexer {
     this.#arm(interval);
   }
 
-  /** @returns How many live recordings are followed. */
+  /** How many live recordings are followed. */
   get following(): number {
     return this.#followed.size;
   }
@@ -198,6 +199,7 @@ export class TextIndexer {
   }
 
   /**
+   * Waits until the indexer has nothing left to do (for tests and shutdown).
    * @returns Resolves once nothing is queued or running (a pass over live
    * recordings in flight included).
    */

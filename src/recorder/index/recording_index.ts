@@ -72,7 +72,10 @@ export interface RecordingIndex {
    * @returns The ids.
    */
   expired(beforeSeconds: number, limit: number): Promise<string[]>;
-  /** @returns How many recordings the index holds. */
+  /**
+   * Counts the indexed recordings.
+   * @returns How many recordings the index holds.
+   */
   count(): Promise<number>;
   /** Empties the index (before a reindex). */
   clear(): Promise<void>;

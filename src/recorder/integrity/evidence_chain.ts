@@ -72,6 +72,8 @@ export class EvidenceChain {
   onSegment?: (index: number, hex: string) => void;
 
   /**
+   * Creates an empty chain; its first segment's digest starts with the
+   * chain's prefix.
    * @param digest Makes an incremental SHA-256.
    * @param segmentBytes Segment size. @default {DEFAULT_SEGMENT_BYTES}
    * @throws {RangeError} When the segment size is not a positive integer.
@@ -135,7 +137,10 @@ export class EvidenceChain {
     return this.state();
   }
 
-  /** @returns What is chained so far (closed segments only). */
+  /**
+   * Reads the chain without ending it.
+   * @returns What is chained so far (closed segments only).
+   */
   state(): ChainState {
     return {
       segmentBytes: this.#segmentBytes,

@@ -33,6 +33,7 @@ export interface ManifestVerifier {
   /** The key id. */
   readonly keyId: string;
   /**
+   * Verifies an Ed25519 signature with this key.
    * @param data The signed bytes.
    * @param signature The signature.
    * @returns Whether the signature is this key's over the bytes.

@@ -80,6 +80,7 @@ export class CastView {
   #enc = new TextEncoder();
 
   /**
+   * Creates a view of one record stream, from its header record on.
    * @param options What to make.
    * @param options.endMarker Whether the end record makes the exit marker
    * (`cast_v3.ts` turns it off to write an `"x"` event instead).

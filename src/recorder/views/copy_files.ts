@@ -357,7 +357,7 @@ export class CopyFilesView {
     return entry.files;
   }
 
-  /** @returns Copies cached, and their listed members. */
+  /** Copies cached, and their listed members (in all). */
   get cached(): { copies: number; members: number } {
     return { copies: this.#cache.size, members: this.#members };
   }
