@@ -37,6 +37,8 @@ export class ConfigError extends Error {
   readonly detail: string;
 
   /**
+   * Creates the error; its message is `FILE:LINE:COLUMN: PATH: DETAIL` (the
+   * position left out when `line` is 0, the path when it is empty).
    * @param file File name.
    * @param path JSON path as keys and indexes, or already formatted.
    * @param line Line, 1-based.

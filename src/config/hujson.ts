@@ -53,6 +53,7 @@ export class HujsonSyntaxError extends SyntaxError {
   readonly detail: string;
 
   /**
+   * Creates the error; its message is `LINE:COLUMN: DETAIL`.
    * @param detail What is wrong, e.g. `Unexpected character "}"`.
    * @param pos Where.
    */

@@ -42,6 +42,7 @@ export class PodRuntime {
   readonly ports: PodPorts = new PodPorts();
 
   /**
+   * Creates a runtime with no container running.
    * @param store The object store whose pods this runtime runs.
    * @param options Where pods live.
    */

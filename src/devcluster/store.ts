@@ -28,7 +28,10 @@ export class ClusterStore {
   #historyLimit: number;
   #watchers = new Set<(rv: number, e: WatchEvent<Pod>) => void>();
 
-  /** @param historyLimit How many pod events to keep for watch replay. @default {1000} */
+  /**
+   * Creates an empty store at resource version 1.
+   * @param historyLimit How many pod events to keep for watch replay. @default {1000}
+   */
   constructor(historyLimit = 1000) {
     this.#historyLimit = historyLimit;
   }
@@ -77,7 +80,10 @@ export class ClusterStore {
     return this.#namespaces.get(name);
   }
 
-  /** @returns All namespaces, by name. */
+  /**
+   * Lists the namespaces.
+   * @returns All namespaces, by name.
+   */
   listNamespaces(): Namespace[] {
     return [...this.#namespaces.values()].sort((a, b) =>
       a.metadata.name.localeCompare(b.metadata.name)

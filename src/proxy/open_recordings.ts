@@ -37,7 +37,9 @@ function nativeSha256() {
 
 /** Seams of {@linkcode openRecordings}. */
 export interface OpenRecordingsDeps {
-  /** @default {Deno.readTextFile} */
+  /**
+   * Reads `recorderAuth`'s token and CA files. @default {Deno.readTextFile}
+   */
   readTextFile?: (path: string) => Promise<string>;
   /** Fetch towards recorders. @default {http1Fetch, trusting `recorderAuth.caFile`} */
   fetch?: typeof fetch;

@@ -69,13 +69,17 @@ import {
 
 /** The caller, once authenticated and admitted. */
 export interface Authorized {
+  /** Who the caller is. */
   identity: Identity;
+  /** What the policy says for them (impersonation, recorders, …). */
   decision: Decision;
 }
 
 /** A refusal: 401 (no identity), 403 (policy), 503 (identity source down). */
 export interface Refused {
+  /** The HTTP status to answer. */
   status: 401 | 403 | 503;
+  /** Why, for the client's `Status` message. */
   message: string;
 }
 
@@ -101,6 +105,7 @@ export interface SessionContext {
  * message is sent to the client in a 403 `Status`.
  */
 export class SessionRefusedError extends Error {
+  /** Always `"SessionRefusedError"`. */
   override name = "SessionRefusedError";
 }
 
@@ -121,13 +126,17 @@ export type OpenTap =
 export interface PortForwardContext {
   /** Session id (`[A-Za-z0-9_-]`). */
   id: string;
+  /** The pod's namespace. */
   namespace: string;
+  /** The pod's name. */
   pod: string;
   /** The query's `ports` values (kubectl names its ports in SPDY headers). */
   ports: string[];
+  /** Who. */
   identity: Identity;
   /** What the policy says (recorders, enforceRecorder, recordPortForward). */
   decision: Decision;
+  /** Transport asked for by the client. */
   transport: "websocket" | "spdy";
 }
 
@@ -142,6 +151,7 @@ export type OpenPortForwardTap = (
 
 /** An upgrade request as the server saw it. */
 export interface UpgradeRequest {
+  /** The request method, as received. */
   method: string;
   /** Path and query, raw, as received. */
   target: string;

@@ -22,6 +22,7 @@
 
 /** A request target the proxy refuses to read (answered with a 400). */
 export class RequestTargetError extends TypeError {
+  /** Always `"RequestTargetError"`. */
   override name = "RequestTargetError";
 }
 

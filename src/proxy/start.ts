@@ -46,11 +46,18 @@ import { openEvents } from "./open_events.ts";
 
 /** Seams of {@linkcode startProxy}, each with a real default. */
 export interface StartProxyDeps {
-  /** @default {jsonLogger("proxy")} */
+  /** Where the proxy, the policy watcher and the events log. @default {jsonLogger("proxy")} */
   logger?: Logger;
-  /** @default {Deno.readTextFile} */
+  /**
+   * Reads the upstream's files (kubeconfig, or the in-cluster token and CA)
+   * and the identity source's. @default {Deno.readTextFile}
+   */
   readTextFile?: (path: string) => Promise<string>;
-  /** @default {Deno.env.toObject()} */
+  /**
+   * Environment variables; the in-cluster upstream reads
+   * `KUBERNETES_SERVICE_HOST` and `KUBERNETES_SERVICE_PORT`.
+   * @default {Deno.env.toObject()}
+   */
   env?: Record<string, string | undefined>;
   /** Builds the recording opener from the config; none: nothing is recorded. */
   openTap?: (

@@ -32,6 +32,7 @@ export const PORTFORWARD_SPDY_PROTOCOLS: readonly string[] = [
 
 /** An upgrade offer the proxy will not send upstream (answered with a 400). */
 export class UpgradeOfferError extends TypeError {
+  /** Always `"UpgradeOfferError"`. */
   override name = "UpgradeOfferError";
 }
 

@@ -15,6 +15,7 @@ import { connDuplex } from "./deno_socket.ts";
 
 /** One ordinary request upstream, headers as an ordered list of pairs. */
 export interface UpstreamRequestInit {
+  /** The request method, as the client sent it. */
   method: string;
   /** Path and query. */
   target: string;
