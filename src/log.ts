@@ -9,8 +9,23 @@ export type LogFields = Record<string, unknown>;
 
 /** What every component logs through (injectable). */
 export interface Logger {
+  /**
+   * Logs an ordinary event.
+   * @param msg What happened, a short sentence.
+   * @param fields Facts about it (ids, sizes, addresses).
+   */
   info(msg: string, fields?: LogFields): void;
+  /**
+   * Logs something that went wrong and was worked around.
+   * @param msg What happened, a short sentence.
+   * @param fields Facts about it (ids, sizes, addresses).
+   */
   warn(msg: string, fields?: LogFields): void;
+  /**
+   * Logs a failure.
+   * @param msg What happened, a short sentence.
+   * @param fields Facts about it (ids, the error message).
+   */
   error(msg: string, fields?: LogFields): void;
 }
 

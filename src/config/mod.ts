@@ -33,4 +33,5 @@ export {
   errorAt,
   type ParsedHujsonFile,
   parseHujsonFile,
+  type ParseHujsonFileOptions,
 } from "./hujson_file.ts";

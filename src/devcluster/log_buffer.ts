@@ -13,7 +13,10 @@ export class LogBuffer {
   #followers = new Set<(chunk: Uint8Array | null) => void>();
   #ended = false;
 
-  /** @param limit Bytes kept; older bytes are dropped. @default {4194304} */
+  /**
+   * Creates an empty log.
+   * @param limit Bytes kept; older bytes are dropped. @default {4194304}
+   */
   constructor(limit = 4 * 1024 * 1024) {
     this.#limit = limit;
   }

@@ -80,11 +80,16 @@ export {
 export { SERVER_VERSION } from "./api.ts";
 export type {
   ContainerSpec,
+  ContainerState,
+  ContainerStatus,
   Namespace,
+  ObjectMeta,
   Pod,
   PodPhase,
   WatchEvent,
 } from "./objects.ts";
-export type { ClusterStore } from "./store.ts";
+export type { ClusterStore, PodWatchOptions } from "./store.ts";
 export type { PodRuntime } from "./pod_runtime.ts";
+export type { AttachSink, RunningContainer } from "./running_container.ts";
+export type { LogBuffer } from "./log_buffer.ts";
 export type { PodPorts, PortTarget } from "./pod_ports.ts";

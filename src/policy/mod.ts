@@ -27,6 +27,7 @@ export { KUBERNETES_CAP } from "./policy.ts";
 export {
   kubernetesCapRuleSchema,
   parsePolicy,
+  type PolicyFile,
   policyFileSchema,
 } from "./parse_policy.ts";
 export { formatJsonPath, PolicyError } from "../config/config_error.ts";
@@ -62,4 +63,6 @@ export {
   errorAt,
   type ParsedHujsonFile,
   parseHujsonFile,
+  type ParseHujsonFileOptions,
 } from "../config/hujson_file.ts";
+export type { LogFields, Logger } from "../log.ts";
