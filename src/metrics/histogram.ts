@@ -39,7 +39,10 @@ export class HistogramChild {
   #sum = 0;
   #count = 0;
 
-  /** @param bounds Finite upper bounds, increasing. */
+  /**
+   * Creates a series with no observation.
+   * @param bounds Finite upper bounds, increasing.
+   */
   constructor(bounds: readonly number[]) {
     this.#bounds = bounds;
     this.#counts = new Array(bounds.length + 1).fill(0);

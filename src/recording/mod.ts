@@ -39,6 +39,7 @@ export {
   openRecorderUpload,
   type RecorderAttempt,
   type RecorderClientOptions,
+  RecorderProgress,
   RecorderUnavailableError,
   RecorderUpload,
   RecordingFailedError,
@@ -57,3 +58,12 @@ export {
 export { Sha256 } from "./sha256.ts";
 export { shellQuote } from "./shell_quote.ts";
 export * from "./wire.ts";
+export { RecordType, type RecordTypeId } from "../protocol/records.ts";
+export type { LogFields, Logger } from "../log.ts";
+export {
+  RECORDING_FAILURE_REASONS,
+  type RecordingFailureReason,
+  type RecordingMetrics,
+} from "../metrics/proxy_metrics.ts";
+export type { CounterChild } from "../metrics/counter.ts";
+export type { HistogramChild } from "../metrics/histogram.ts";

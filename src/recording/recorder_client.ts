@@ -126,23 +126,40 @@ export class RecorderProgress {
   #line = new Map<string, number>();
   #advance = new Map<string, number>();
 
-  /** A line arrived from the recorder at `t`. */
+  /**
+   * Notes that a line arrived from the recorder at `t`.
+   * @param url The recorder's base URL.
+   * @param t When, in the caller's clock (Unix milliseconds).
+   */
   line(url: string, t: number): void {
     if (t > (this.#line.get(url) ?? -Infinity)) this.#line.set(url, t);
   }
 
-  /** An acknowledgement from the recorder advanced at `t` (a line too). */
+  /**
+   * Notes that an acknowledgement from the recorder advanced at `t` (a line
+   * too).
+   * @param url The recorder's base URL.
+   * @param t When, in the caller's clock (Unix milliseconds).
+   */
   advance(url: string, t: number): void {
     this.line(url, t);
     if (t > (this.#advance.get(url) ?? -Infinity)) this.#advance.set(url, t);
   }
 
-  /** @returns When the recorder last sent a line (`-Infinity`: never). */
+  /**
+   * Tells when the recorder last sent a line.
+   * @param url The recorder's base URL.
+   * @returns When the recorder last sent a line (`-Infinity`: never).
+   */
   lastLine(url: string): number {
     return this.#line.get(url) ?? -Infinity;
   }
 
-  /** @returns When the recorder last advanced an ack (`-Infinity`: never). */
+  /**
+   * Tells when the recorder last advanced an acknowledgement.
+   * @param url The recorder's base URL.
+   * @returns When the recorder last advanced an ack (`-Infinity`: never).
+   */
   lastAdvance(url: string): number {
     return this.#advance.get(url) ?? -Infinity;
   }
