@@ -478,3 +478,101 @@ Deno.test("kubernetes-models validation refuses a wrong field type (the check is
     /containerPort must be integer/,
   );
 });
+
+/** The fenced blocks of `lang` in the docs/deploy.md section starting `heading`. */
+function docBlocks(doc: string, heading: string, lang: string): string[] {
+  const start = doc.indexOf(`\n${heading}`);
+  assert.ok(start >= 0, `docs/deploy.md has "${heading}"`);
+  const end = doc.indexOf("\n## ", start + 1);
+  const section = doc.slice(start, end < 0 ? undefined : end);
+  const re = new RegExp("```" + lang + "\\n([\\s\\S]*?)```", "g");
+  return [...section.matchAll(re)].map((m) => m[1]!);
+}
+
+Deno.test("docs/deploy.md: its certificate and token commands and its own overlay replace every placeholder Secret", async () => {
+  const doc = await Deno.readTextFile(`${ROOT}docs/deploy.md`);
+  const tmp = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${tmp}/deploy`);
+    const cp = await new Deno.Command("cp", {
+      args: [
+        "-r",
+        `${ROOT}deploy/base`,
+        `${ROOT}deploy/overlays`,
+        `${tmp}/deploy/`,
+      ],
+    }).output();
+    assert.equal(cp.code, 0);
+    const mine = `${tmp}/deploy/overlays/mine`;
+    await Deno.mkdir(mine);
+    const script = docBlocks(doc, "## 2.", "sh").join("\n");
+    const sh = await new Deno.Command("bash", {
+      args: ["-euo", "pipefail", "-c", script],
+      cwd: mine,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(sh.code, 0, new TextDecoder().decode(sh.stderr));
+    const [kustomization] = docBlocks(doc, "## 3.", "yaml");
+    assert.ok(kustomization);
+    await Deno.writeTextFile(`${mine}/kustomization.yaml`, kustomization);
+    const out = await new Deno.Command(KUBECTL, {
+      args: ["kustomize", mine],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const objs = parseAllDocuments(new TextDecoder().decode(out.stdout)).map(
+      (d) => d.toJS(),
+    );
+    for (const o of objs) {
+      // kustomize wraps a generated Secret's base64 over lines, which the API
+      // server's decoder accepts and the schema's "byte" format does not.
+      if (o.kind === "Secret") {
+        for (const k of Object.keys(o.data ?? {})) {
+          o.data[k] = o.data[k].replace(/\s+/g, "");
+        }
+      }
+      new MODELS[`${o.apiVersion}/${o.kind}`]!(o).validate();
+    }
+    const secrets = objs.filter((o) => o.kind === "Secret");
+    assert.equal(secrets.length, 4);
+    for (const s of secrets) {
+      const values = [...dataOf(s).values()].join("\n");
+      assert.doesNotMatch(values, /REPLACE-ME/, `Secret ${s.metadata.name}`);
+    }
+    for (const w of workloads(objs)) {
+      for (const c of w.spec.template.spec.containers) {
+        assert.equal(c.image, "registry.example.com/execgate:0.1.0");
+      }
+    }
+    // The configs still parse with the real values in the environment, the
+    // certificates serve TLS and the placeholders do not.
+    const { config } = recorderConfig(objs);
+    assert.ok(config.auth.uploaderTokens[0]!.length >= 16);
+    const proxy = proxyConfig(objs);
+    const read = (f: string) => fileAt(objs, proxy.pod, proxy.c, f)!.text!;
+    const entries = await parseTokenFile(
+      read("/etc/execgate/tokens/tokens.hujson"),
+      "tokens.hujson",
+    );
+    assert.equal(entries.length, 1);
+    const l = Deno.listenTls({
+      hostname: "127.0.0.1",
+      port: 0,
+      cert: read(proxy.config.tls!.certFile),
+      key: read(proxy.config.tls!.keyFile),
+    });
+    l.close();
+    assert.throws(() =>
+      Deno.listenTls({
+        hostname: "127.0.0.1",
+        port: 0,
+        cert: "REPLACE-ME-proxy-certificate-pem",
+        key: "REPLACE-ME-proxy-private-key-pem",
+      })
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
