@@ -72,7 +72,7 @@ export function portForwardOpener(
       decision.recorders,
       (tag) =>
         logger.warn("recorder tag has no URL in the proxy config", {
-          session: ctx.id,
+          sessionId: ctx.id,
           tag,
         }),
     );

@@ -90,7 +90,7 @@ export async function openRecordings(
       const list = config.recorders[tag];
       if (!list) {
         logger.warn("recorder tag has no URL in the proxy config", {
-          session: ctx.id,
+          sessionId: ctx.id,
           tag,
         });
       }

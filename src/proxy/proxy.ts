@@ -448,14 +448,14 @@ export function createProxy(deps: ProxyDeps): Proxy {
     } catch (e) {
       if (e instanceof SessionRefusedError) {
         log.warn("port-forward refused", {
-          session: id,
+          sessionId: id,
           user: decision.user,
           reason: e.message,
         });
         return statusResponse(403, e.message);
       }
       log.error("port-forward recording setup failed", {
-        session: id,
+        sessionId: id,
         error: (e as Error).message,
       });
       return statusResponse(
@@ -522,7 +522,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
         if (e instanceof SessionRefusedError) {
           ended(exec.sessionType, "recording-required");
           log.warn("session refused", {
-            session: id,
+            sessionId: id,
             user: decision.user,
             reason: e.message,
           });
@@ -530,7 +530,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
         }
         ended(exec.sessionType, "setup-failed");
         log.error("recording setup failed", {
-          session: id,
+          sessionId: id,
           error: (e as Error).message,
         });
         return statusResponse(
@@ -541,12 +541,12 @@ export function createProxy(deps: ProxyDeps): Proxy {
     }
     if (target.dropped.length > 0) {
       log.info("query pairs dropped as the API server drops them", {
-        session: id,
+        sessionId: id,
         dropped: target.dropped,
       });
     }
     log.info("session start", {
-      session: id,
+      sessionId: id,
       type: exec.sessionType,
       namespace: exec.namespace,
       pod: exec.pod,
@@ -558,7 +558,7 @@ export function createProxy(deps: ProxyDeps): Proxy {
       recorded: tap !== undefined,
     });
     const result = await relaySession(c, exec.sessionType, head, tap);
-    log.info("session end", { session: id, ...result });
+    log.info("session end", { sessionId: id, ...result });
     return relayed();
   }
 
