@@ -8,7 +8,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { nodeSha256 } from "../adapter/deno/sha256.ts";
 import { http1Fetch } from "../adapter/deno/http1_fetch.ts";
 import { SpdyChannelTap } from "../k8s/spdy/spdy_channel_tap.ts";
 import type { Logger } from "../log.ts";
@@ -25,15 +25,6 @@ import {
   SessionRefusedError,
 } from "./proxy.ts";
 import { portForwardOpener } from "./open_portforward.ts";
-
-/** An incremental SHA-256 from `node:crypto` (native). */
-function nativeSha256() {
-  const h = createHash("sha256");
-  return {
-    update: (d: Uint8Array) => h.update(d),
-    hex: () => h.digest("hex"),
-  };
-}
 
 /** Seams of {@linkcode openRecordings}. */
 export interface OpenRecordingsDeps {
@@ -80,7 +71,7 @@ export async function openRecordings(
     token,
     fetch: doFetch,
     limits,
-    digest: nativeSha256,
+    digest: nodeSha256,
   });
   return Object.assign(async function openTap(ctx: SessionContext) {
     const { decision, exec } = ctx;
@@ -117,7 +108,7 @@ export async function openRecordings(
         limits,
         ...(deps.metrics ? { metrics: deps.metrics } : {}),
         // Native SHA-256: the TypeScript one caps a session near 100 MB/s.
-        digest: nativeSha256,
+        digest: nodeSha256,
         channelTap: ctx.transport === "spdy"
           ? (protocol, l) =>
             new SpdyChannelTap(protocol, { maxFramePayload: l.maxMessageBytes })
