@@ -42,8 +42,11 @@ export abstract class Family<L extends string, C> {
   #max: number;
 
   /**
+   * Checks the name and label names and creates a family with no child.
    * @param options Name, help, labels.
    * @param reserved Label names this type reserves.
+   * @throws {TypeError} The name or a label name is invalid, reserved or
+   * repeated.
    */
   constructor(options: MetricOptions<L>, reserved: readonly string[] = []) {
     checkMetricName(options.name);

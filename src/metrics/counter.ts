@@ -61,15 +61,23 @@ export class CounterChild {
  * ```
  */
 export class Counter<L extends string = never> extends Family<L, CounterChild> {
-  /** @inheritdoc */
+  /** The metric type written on the `TYPE` line: `counter`. */
   readonly type = "counter" as const;
 
-  /** @param options Name, help, labels. */
+  /**
+   * Creates a counter with no series (`Registry.counter` creates one and
+   * registers it).
+   * @param options Name, help, labels.
+   * @throws {TypeError} The name or a label name is invalid.
+   */
   constructor(options: MetricOptions<L>) {
     super(options);
   }
 
-  /** @inheritdoc */
+  /**
+   * Makes a new series, at 0.
+   * @returns The series.
+   */
   protected make(): CounterChild {
     return new CounterChild();
   }
@@ -82,7 +90,11 @@ export class Counter<L extends string = never> extends Family<L, CounterChild> {
     this.unlabelled().inc(n);
   }
 
-  /** @param fn Read at each scrape and added (a counter without labels). */
+  /**
+   * Adds what `fn` returns at each scrape to a counter without labels (see
+   * {@linkcode CounterChild.collect}).
+   * @param fn Read at each scrape and added (a counter without labels).
+   */
   collect(fn: () => number): void {
     this.unlabelled().collect(fn);
   }
@@ -92,7 +104,10 @@ export class Counter<L extends string = never> extends Family<L, CounterChild> {
     return this.unlabelled().value;
   }
 
-  /** @inheritdoc */
+  /**
+   * Renders the sample lines, one per series (no `HELP`/`TYPE`).
+   * @returns Lines, each ending in a line feed.
+   */
   samples(): string {
     let out = "";
     for (const { values, child } of this.children()) {

@@ -71,35 +71,56 @@ export class GaugeChild {
  * ```
  */
 export class Gauge<L extends string = never> extends Family<L, GaugeChild> {
-  /** @inheritdoc */
+  /** The metric type written on the `TYPE` line: `gauge`. */
   readonly type = "gauge" as const;
 
-  /** @param options Name, help, labels. */
+  /**
+   * Creates a gauge with no series (`Registry.gauge` creates one and
+   * registers it).
+   * @param options Name, help, labels.
+   * @throws {TypeError} The name or a label name is invalid.
+   */
   constructor(options: MetricOptions<L>) {
     super(options);
   }
 
-  /** @inheritdoc */
+  /**
+   * Makes a new series, at 0.
+   * @returns The series.
+   */
   protected make(): GaugeChild {
     return new GaugeChild();
   }
 
-  /** @param v The value of a gauge without labels. */
+  /**
+   * Sets a gauge without labels.
+   * @param v The value of a gauge without labels.
+   */
   set(v: number): void {
     this.unlabelled().set(v);
   }
 
-  /** @param n Added to a gauge without labels. @default {1} */
+  /**
+   * Raises a gauge without labels.
+   * @param n Added to a gauge without labels. @default {1}
+   */
   inc(n = 1): void {
     this.unlabelled().inc(n);
   }
 
-  /** @param n Subtracted from a gauge without labels. @default {1} */
+  /**
+   * Lowers a gauge without labels.
+   * @param n Subtracted from a gauge without labels. @default {1}
+   */
   dec(n = 1): void {
     this.unlabelled().dec(n);
   }
 
-  /** @param fn Read at each scrape (a gauge without labels). */
+  /**
+   * Reads a gauge without labels from `fn` at each scrape (see
+   * {@linkcode GaugeChild.collect}).
+   * @param fn Read at each scrape (a gauge without labels).
+   */
   collect(fn: () => number): void {
     this.unlabelled().collect(fn);
   }
@@ -109,7 +130,10 @@ export class Gauge<L extends string = never> extends Family<L, GaugeChild> {
     return this.unlabelled().value;
   }
 
-  /** @inheritdoc */
+  /**
+   * Renders the sample lines, one per series (no `HELP`/`TYPE`).
+   * @returns Lines, each ending in a line feed.
+   */
   samples(): string {
     let out = "";
     for (const { values, child } of this.children()) {

@@ -98,11 +98,13 @@ export class HistogramChild {
  */
 export class Histogram<L extends string = never>
   extends Family<L, HistogramChild> {
-  /** @inheritdoc */
+  /** The metric type written on the `TYPE` line: `histogram`. */
   readonly type = "histogram" as const;
   readonly #bounds: readonly number[];
 
   /**
+   * Creates a histogram with no series (`Registry.histogram` creates one and
+   * registers it).
    * @param options Name, help, labels, buckets.
    * @throws {TypeError} Buckets not finite and strictly increasing, or none.
    */
@@ -124,17 +126,27 @@ export class Histogram<L extends string = never>
     this.#bounds = b;
   }
 
-  /** @inheritdoc */
+  /**
+   * Makes a new series with the histogram's buckets, all empty.
+   * @returns The series.
+   */
   protected make(): HistogramChild {
     return new HistogramChild(this.#bounds);
   }
 
-  /** @param v Observed by a histogram without labels. */
+  /**
+   * Counts one observation in a histogram without labels (`NaN` is ignored).
+   * @param v Observed by a histogram without labels.
+   */
   observe(v: number): void {
     this.unlabelled().observe(v);
   }
 
-  /** @inheritdoc */
+  /**
+   * Renders the sample lines: per series, the cumulative `_bucket` lines
+   * (`le` last among the labels), `_sum` and `_count` (no `HELP`/`TYPE`).
+   * @returns Lines, each ending in a line feed.
+   */
   samples(): string {
     let out = "";
     for (const { values, child } of this.children()) {

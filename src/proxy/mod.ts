@@ -27,7 +27,9 @@ export {
   type Authorize,
   type Authorized,
   createProxy,
+  type OpenPortForwardTap,
   type OpenTap,
+  type PortForwardContext,
   type Proxy,
   type ProxyDeps,
   type Refused,
@@ -68,6 +70,7 @@ export {
 export type { RelayTap } from "./relay_tap.ts";
 export type { ByteDuplex } from "./duplex.ts";
 export {
+  type ByteCounter,
   encodeRequestHead,
   type RelayOptions,
   type RelayResult,
@@ -83,6 +86,7 @@ export {
 export {
   inClusterUpstream,
   kubeconfigUpstream,
+  type ReadTextFile,
   type UpstreamConfig,
 } from "./upstream_config.ts";
 export {
@@ -98,3 +102,32 @@ export {
 } from "./node_server.ts";
 export { type RunningProxy, startProxy, type StartProxyDeps } from "./start.ts";
 export { openRecordings, type OpenRecordingsDeps } from "./open_recordings.ts";
+export {
+  type EventedRequest,
+  type EventInFlight,
+  EventRefusedError,
+  RequestEvents,
+  type RequestEventsOptions,
+} from "./events/request_events.ts";
+export {
+  EventNotAcknowledgedError,
+  EventStream,
+  type EventStreamOptions,
+  type EventStreamStats,
+} from "../recording/event_stream.ts";
+export type { LogFields, Logger } from "../log.ts";
+export {
+  type ProxyMetrics,
+  type RecordingMetrics,
+  SESSION_TYPES,
+  type SessionType,
+} from "../metrics/proxy_metrics.ts";
+export type { Registry } from "../metrics/registry.ts";
+export type { Counter, CounterChild } from "../metrics/counter.ts";
+export type { Gauge, GaugeChild } from "../metrics/gauge.ts";
+export type {
+  Histogram,
+  HistogramChild,
+  HistogramOptions,
+} from "../metrics/histogram.ts";
+export type { Family, LabelValues, MetricOptions } from "../metrics/_family.ts";

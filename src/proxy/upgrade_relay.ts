@@ -58,7 +58,10 @@ export interface RelayOptions {
 
 /** Something bytes are added to (a metrics counter child). */
 export interface ByteCounter {
-  /** @param n Bytes. */
+  /**
+   * Adds bytes relayed.
+   * @param n Bytes.
+   */
   inc(n: number): void;
 }
 

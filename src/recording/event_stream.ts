@@ -69,6 +69,7 @@ export interface EventStreamOptions {
 
 /** Thrown by a waiting {@linkcode EventStream.send} that was not acknowledged. */
 export class EventNotAcknowledgedError extends Error {
+  /** Always `"EventNotAcknowledgedError"`. */
   override name = "EventNotAcknowledgedError";
 }
 
@@ -98,12 +99,15 @@ export class EventStream {
   #streams = 0;
   #closed = false;
 
-  /** @param options Recorders, credentials, bounds. */
+  /**
+   * Creates the stream; its upload is opened on the first event.
+   * @param options Recorders, credentials, bounds.
+   */
   constructor(options: EventStreamOptions) {
     this.#o = options;
   }
 
-  /** @returns Counters of the stream. */
+  /** Counters of the stream: events sent and lost, uploads opened. */
   get stats(): EventStreamStats {
     return { sent: this.#sent, lost: this.#lost, streams: this.#streams };
   }

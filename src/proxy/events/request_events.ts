@@ -38,6 +38,7 @@ import {
 
 /** Refusal of a fail-closed request whose event was not acknowledged. */
 export class EventRefusedError extends Error {
+  /** Always `"EventRefusedError"`. */
   override name = "EventRefusedError";
 }
 
@@ -61,10 +62,15 @@ export interface RequestEventsOptions {
 
 /** One request being forwarded. */
 export interface EventedRequest {
+  /** Who sent it. */
   identity: Identity;
+  /** What the policy says for them (`enableEvents`, recorders). */
   decision: Decision;
+  /** The request method. */
   method: string;
+  /** The API route the target names (group, resource, namespace, name, …). */
   route: Route;
+  /** The decoded query pairs (the verb depends on `watch`, for one). */
   query: readonly QueryPair[];
   /** The target as forwarded upstream. */
   target: string;
@@ -107,7 +113,11 @@ export class RequestEvents {
   #streams = new Map<string, EventStream>();
   #warned = new Set<string>();
 
-  /** @param options Recorder resolution, stream factory, bounds. */
+  /**
+   * Creates the events of one proxy; a stream per recorder list is opened
+   * on first use.
+   * @param options Recorder resolution, stream factory, bounds.
+   */
   constructor(options: RequestEventsOptions) {
     this.#o = options;
   }
