@@ -112,7 +112,7 @@ export interface RecorderDeps {
 
 /** Where a recorder counts (see `docs/metrics.md`). */
 export interface RecorderMetricsDeps {
-  /** @default {createRecorderMetrics()} */
+  /** The recorder's metrics. @default {createRecorderMetrics()} */
   metrics?: RecorderMetrics;
 }
 

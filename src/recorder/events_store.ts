@@ -31,9 +31,16 @@ export interface EventStore {
    * @throws {Error} When it exists.
    */
   create(id: RecordingId): Promise<EventStreamWriter>;
-  /** @returns Every stream's id. */
+  /**
+   * Lists the stored streams.
+   * @returns Every stream's id (`YYYY/MM/DD/<stream id>`).
+   */
   list(): Promise<string[]>;
-  /** @returns A stream's bytes, or undefined. */
+  /**
+   * Reads one stream's bytes as they are stored.
+   * @param id The stream's id.
+   * @returns A stream's bytes, or undefined.
+   */
   open(id: RecordingId): Promise<ReadableStream<Uint8Array> | undefined>;
 }
 

@@ -11,8 +11,18 @@
  * @module
  */
 
-export { createRecorder, type Recorder, type RecorderDeps } from "./app.ts";
-export { type Role, TokenAuthority, VIEWER_COOKIE } from "./auth.ts";
+export {
+  createRecorder,
+  type Recorder,
+  type RecorderDeps,
+  type RecorderMetricsDeps,
+} from "./app.ts";
+export {
+  type RecorderEnv,
+  type Role,
+  TokenAuthority,
+  VIEWER_COOKIE,
+} from "./auth.ts";
 export {
   type DiskStorageConfig,
   type IndexConfig,
@@ -71,19 +81,46 @@ export {
   RecordingExistsError,
   type RecordingIntegrity,
   type RecordingManifest,
+  type RecordingPart,
   type RecordingStatus,
   type RecordingStorage,
   type RecordingWriter,
 } from "./storage.ts";
 export { createStorage } from "./storage_factory.ts";
 export { type CreatedIndex, createIndex } from "./index_factory.ts";
-export type { RecordingIndex } from "./index/recording_index.ts";
+export type { IndexEntry, RecordingIndex } from "./index/recording_index.ts";
+export type { ReindexResult } from "./index/reindex.ts";
+export {
+  type PartSource,
+  PeerRecorder,
+  type PeerRecorderOptions,
+} from "./peer_parts.ts";
+export type { EventStore, EventStreamWriter } from "./events_store.ts";
+export type {
+  EventIndex,
+  EventPage,
+  EventQuery,
+  StoredEvent,
+} from "./index/events_index.ts";
+export {
+  INDEX_QUERY_KINDS,
+  type IndexQueryKind,
+  type IngestMetrics,
+  type RecorderMetrics,
+} from "../metrics/recorder_metrics.ts";
+export {
+  RecordType,
+  type RecordTypeId,
+  type SessionRecord,
+} from "../protocol/records.ts";
+export type { LogFields, Logger } from "../log.ts";
 export { applyRetention, type RetentionOptions } from "./retention.ts";
 export { stripAnsi } from "./text_index.ts";
 export { TextIndexer, type TextIndexerOptions } from "./text_indexer.ts";
 export { type ChainState, EvidenceChain } from "./integrity/evidence_chain.ts";
 export { sealManifest, signedBytes } from "./integrity/seal.ts";
 export {
+  type GeneratedKey,
   generateSigningKey,
   type ManifestSigner,
   type ManifestVerifier,

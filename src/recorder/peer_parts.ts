@@ -58,7 +58,10 @@ export class PeerRecorder implements PartSource {
   readonly #opts: PeerRecorderOptions;
   readonly #fetch: typeof fetch;
 
-  /** @param options Where the peer is and how to reach it. */
+  /**
+   * Creates a reader of one peer; nothing is fetched until the first call.
+   * @param options Where the peer is and how to reach it.
+   */
   constructor(options: PeerRecorderOptions) {
     this.#opts = options;
     this.#fetch = options.fetch ?? globalThis.fetch;

@@ -43,6 +43,7 @@ export interface EventQuery {
 
 /** One page of events. */
 export interface EventPage {
+  /** The events of this page, newest first. */
   items: StoredEvent[];
   /** Cursor of the next page, when more match. */
   next?: string;
@@ -72,7 +73,11 @@ export interface EventIndex {
     id: string,
     response: Record<string, unknown>,
   ): Promise<void>;
-  /** @returns One page, newest first. */
+  /**
+   * Finds events.
+   * @param q Filters and the page's cursor and size.
+   * @returns One page, newest first.
+   */
   query(q: EventQuery): Promise<EventPage>;
 }
 
