@@ -674,12 +674,28 @@ export class SqliteIndex implements RecordingIndex {
     const rows = run([], [], limit);
     const last = rows[rows.length - 1];
     if (rows.length === limit && last !== undefined) {
-      // The rest of the last row's second, if any (an empty or inverted
-      // rowid range makes FTS5 read every match: skip it).
+      // The rest of the last row's second, if any: the recordings of that
+      // second by their doc key, each text checked with instr. Not FTS5
+      // with a rowid range: MATCH with BETWEEN reads every match of the
+      // needle whatever the range (8 s for a 3-letter word in 300,000 of
+      // 1,000,000 texts), where this reads the few docs of one second.
       const second = Math.floor(last.d / DOCS_PER_SECOND) * DOCS_PER_SECOND;
       if (last.d > second) {
         rows.push(
-          ...run(["x.rowid BETWEEN ? AND ?"], [second, last.d - 1], -1),
+          ...this.#stmt(
+            `SELECT r.manifest AS m, ${k}.start AS s, ${k}.id AS i, r.doc AS d
+             FROM recordings r JOIN recording_text x ON x.rowid = r.doc${
+              k === "g" ? " JOIN recording_tags g ON g.id = r.id" : ""
+            }
+             WHERE ${
+              [
+                "r.doc BETWEEN ? AND ?",
+                "instr(x.text, ?) > 0",
+                ...where,
+              ].join(" AND ")
+            }
+             ORDER BY r.doc DESC`,
+          ).all(second, last.d - 1, needle, ...params) as Row[],
         );
       }
     }

@@ -165,3 +165,31 @@ async function commandsLike(distinct: number) {
     await index.close();
   }
 }
+
+Deno.test("SqliteIndex pages a full-text search through many recordings of one second like ScanIndex (the rest of a second is read by doc key)", async () => {
+  const index = new SqliteIndex(":memory:");
+  const oracle = new ScanIndex();
+  try {
+    const base = CASES[0]!.manifest;
+    for (let i = 0; i < 40; i++) {
+      const m = structuredClone(base);
+      m.id = `2026/11/27/s${String(i).padStart(2, "0")}`;
+      m.sessionId = `s${i}`;
+      // Four seconds, ten recordings each; every third one lacks the word.
+      m.header.timestamp = 1_790_000_000 + Math.floor(i / 10) + (i % 10) / 20;
+      m.header.srcNodeUser = i % 2 ? "alice" : "bob";
+      const text = i % 3 === 0 ? `nothing here ${i}` : `found the needle ${i}`;
+      for (const x of [index, oracle]) {
+        await x.put(m);
+        await x.putText(m.id, text);
+      }
+    }
+    for (const q of [{ q: "needle" }, { q: "needle", user: "alice" }]) {
+      for (const limit of [1, 2, 3, 7]) {
+        await assertSamePages(oracle, { sqlite: index }, q, limit);
+      }
+    }
+  } finally {
+    await index.close();
+  }
+});
