@@ -67,7 +67,7 @@ export {
   type UpstreamHeaderOptions,
   upstreamHeaders,
 } from "./impersonation.ts";
-export type { RelayTap } from "./relay_tap.ts";
+export type { RelayTap } from "../recording/relay_tap.ts";
 export type { ByteDuplex } from "./duplex.ts";
 export {
   type ByteCounter,
@@ -116,8 +116,18 @@ export {
   type EventStreamStats,
 } from "../recording/event_stream.ts";
 export type { LogFields, Logger } from "../log.ts";
+export type {
+  Identity,
+  IdentitySource,
+  KubernetesCapRule,
+  PeerInfo,
+} from "../identity/identity.ts";
+export type { Decision } from "../policy/decision.ts";
+export type { EndReason, UpstreamRefusal } from "../recording/wire.ts";
 export {
   type ProxyMetrics,
+  RECORDING_FAILURE_REASONS,
+  type RecordingFailureReason,
   type RecordingMetrics,
   SESSION_TYPES,
   type SessionType,

@@ -47,7 +47,7 @@ import {
 } from "./routes.ts";
 import { restrictUpgradeOffer, UpgradeOfferError } from "./upgrade_offer.ts";
 import type { UpstreamRequest } from "./upstream_connect.ts";
-import type { RelayTap } from "./relay_tap.ts";
+import type { RelayTap } from "../recording/relay_tap.ts";
 import type { ByteDuplex } from "./duplex.ts";
 import {
   createProxyMetrics,

@@ -5,7 +5,7 @@ import { memoryLogger } from "../log.ts";
 import { openExec } from "../testing/ws_exec_client.ts";
 import { serveProxy } from "./node_server.ts";
 import { createProxy, type SessionContext } from "./proxy.ts";
-import type { RelayTap } from "./relay_tap.ts";
+import type { RelayTap } from "../recording/relay_tap.ts";
 import { upstreamConnector, upstreamRequester } from "./upstream_connect.ts";
 
 const RECORDED: Decision = {

@@ -7,7 +7,7 @@ import { serveProxy } from "./node_server.ts";
 import { createProxy, type SessionContext } from "./proxy.ts";
 import type { Decision } from "../policy/decision.ts";
 import { goBool, goTarget, goValues } from "../devcluster/go_request.ts";
-import type { RelayTap } from "./relay_tap.ts";
+import type { RelayTap } from "../recording/relay_tap.ts";
 import { upstreamConnector, upstreamRequester } from "./upstream_connect.ts";
 
 const FORBIDDEN_BODY =

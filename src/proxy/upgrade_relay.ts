@@ -32,7 +32,7 @@ import {
   type ResponseHead,
   ResponseHeadParser,
 } from "./http_head.ts";
-import type { RelayTap } from "./relay_tap.ts";
+import type { RelayTap } from "../recording/relay_tap.ts";
 
 /** Options of {@linkcode relayUpgrade}. */
 export interface RelayOptions {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { FakeSocket } from "../testing/fake_socket.ts";
-import type { RelayTap } from "./relay_tap.ts";
+import type { RelayTap } from "../recording/relay_tap.ts";
 import { connDuplex } from "./deno_socket.ts";
 import type { ByteDuplex } from "./duplex.ts";
 import { encodeRequestHead, relayUpgrade } from "./upgrade_relay.ts";

@@ -60,6 +60,11 @@ export { shellQuote } from "./shell_quote.ts";
 export * from "./wire.ts";
 export { RecordType, type RecordTypeId } from "../protocol/records.ts";
 export type { LogFields, Logger } from "../log.ts";
+export type { Identity, KubernetesCapRule } from "../identity/identity.ts";
+export type { ChannelMessage, ChannelTap } from "../k8s/channel_tap.ts";
+export type { TerminalSize } from "../k8s/terminal_size.ts";
+export type { K8sStatus } from "../k8s/status.ts";
+export type { RelayTap } from "./relay_tap.ts";
 export {
   RECORDING_FAILURE_REASONS,
   type RecordingFailureReason,

@@ -42,7 +42,7 @@ import {
 } from "../k8s/portforward_observer.ts";
 import { jsonLogger, type Logger } from "../log.ts";
 import { MAX_RECORD_PAYLOAD, RecordType } from "../protocol/records.ts";
-import type { RelayTap } from "../proxy/relay_tap.ts";
+import type { RelayTap } from "./relay_tap.ts";
 import { RecordingRequiredError } from "./failure_policy.ts";
 import { FailoverUpload } from "./failover_upload.ts";
 import {

@@ -49,7 +49,7 @@ import type { TerminalSize } from "../k8s/terminal_size.ts";
 import { WsChannelTap } from "../k8s/ws_channel_tap.ts";
 import { jsonLogger, type Logger } from "../log.ts";
 import { MAX_RECORD_PAYLOAD } from "../protocol/records.ts";
-import type { RelayTap } from "../proxy/relay_tap.ts";
+import type { RelayTap } from "./relay_tap.ts";
 import type { IncrementalDigest } from "./cast_encoder.ts";
 import {
   abortMessage,

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { connect as netConnect, type Socket } from "node:net";
 import type { ChannelMessage } from "../channel_tap.ts";
 import { exitCodeOf, failureStatus, type K8sStatus } from "../status.ts";
-import type { RelayTap } from "../../proxy/relay_tap.ts";
+import type { RelayTap } from "../../recording/relay_tap.ts";
 import { nodeSocketDuplex } from "../../proxy/deno_socket.ts";
 import { encodeRequestHead, relayUpgrade } from "../../proxy/upgrade_relay.ts";
 import { SpdyChannelTap } from "./spdy_channel_tap.ts";

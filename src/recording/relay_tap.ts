@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { EndReason, UpstreamRefusal } from "../recording/wire.ts";
+import type { EndReason, UpstreamRefusal } from "./wire.ts";
 
 /** Observer of one upgraded connection. */
 export interface RelayTap {
