@@ -23,10 +23,12 @@
 
 export { ConfigError, formatJsonPath, PolicyError } from "./config_error.ts";
 export {
+  type HujsonMember,
   type HujsonNode,
   HujsonSyntaxError,
   locate,
   parseHujson,
+  type Position,
   toPlainValue,
 } from "./hujson.ts";
 export {

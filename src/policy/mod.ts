@@ -30,7 +30,12 @@ export {
   type PolicyFile,
   policyFileSchema,
 } from "./parse_policy.ts";
-export { formatJsonPath, PolicyError } from "../config/config_error.ts";
+export {
+  ConfigError,
+  formatJsonPath,
+  PolicyError,
+} from "../config/config_error.ts";
+export type { Identity, KubernetesCapRule } from "../identity/identity.ts";
 export { evaluate, matchDst, matchSrc, type ProxySelf } from "./evaluate.ts";
 export {
   type PolicyWatcher,

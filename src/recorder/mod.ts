@@ -114,6 +114,28 @@ export {
   type SessionRecord,
 } from "../protocol/records.ts";
 export type { LogFields, Logger } from "../log.ts";
+export type { IncrementalDigest } from "../recording/cast_encoder.ts";
+export type {
+  Ack,
+  CastHeader,
+  ChannelDigest,
+  Continuation,
+  EndReason,
+  PortForwardHeader,
+  PortForwardStreamSummary,
+  PortForwardSummary,
+  SessionEnd,
+  UpstreamRefusal,
+} from "../recording/wire.ts";
+export type { Registry } from "../metrics/registry.ts";
+export type { Counter, CounterChild } from "../metrics/counter.ts";
+export type { Gauge, GaugeChild } from "../metrics/gauge.ts";
+export type {
+  Histogram,
+  HistogramChild,
+  HistogramOptions,
+} from "../metrics/histogram.ts";
+export type { Family, LabelValues, MetricOptions } from "../metrics/_family.ts";
 export { applyRetention, type RetentionOptions } from "./retention.ts";
 export { stripAnsi } from "./text_index.ts";
 export { TextIndexer, type TextIndexerOptions } from "./text_indexer.ts";
