@@ -38,31 +38,15 @@ import {
   type RecordingId,
 } from "./recording_id.ts";
 import type { RecordingManifest, RecordingStorage } from "./storage.ts";
-import { ingestRecords } from "./records_ingest.ts";
+import {
+  type IngestLimits,
+  ingestRecords,
+  type IngestResult,
+} from "./records_ingest.ts";
 import type { IngestMetrics } from "../metrics/recorder_metrics.ts";
 import type { ManifestSigner } from "./integrity/signing_key.ts";
 
-/** Size limits of an upload. */
-export interface IngestLimits {
-  /** Largest header record payload. */
-  maxHeaderBytes: number;
-  /** Largest upload body. */
-  maxRecordingBytes: number;
-  /** Largest text index per recording, in characters. */
-  maxTextChars: number;
-}
-
-/** How one upload ended, for logs and tests. */
-export interface IngestResult {
-  /** Recording id, when storage was opened. */
-  id?: string;
-  /** `complete`, `partial`, `refused`, or `rejected` (nothing kept). */
-  outcome: "complete" | "partial" | "refused" | "rejected";
-  /** Body bytes read. */
-  bodyBytes: number;
-  /** The error or partial reason. */
-  reason?: string;
-}
+export type { IngestLimits, IngestResult } from "./records_ingest.ts";
 
 /** Options of {@linkcode Ingestor}. */
 export interface IngestOptions {

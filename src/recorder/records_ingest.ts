@@ -36,7 +36,6 @@ import {
 import type { IncrementalDigest } from "../recording/cast_encoder.ts";
 import type { Ack, CastHeader, SessionEnd } from "../recording/wire.ts";
 import { castHeaderProblem } from "./cast_lines.ts";
-import type { IngestLimits, IngestResult } from "./ingest.ts";
 import { partId, type RecordingId } from "./recording_id.ts";
 import { openJoined, readParts } from "./parts.ts";
 import {
@@ -50,6 +49,28 @@ import type { IngestMetrics } from "../metrics/recorder_metrics.ts";
 import { EvidenceChain } from "./integrity/evidence_chain.ts";
 import { sealManifest } from "./integrity/seal.ts";
 import type { ManifestSigner } from "./integrity/signing_key.ts";
+
+/** Size limits of an upload. */
+export interface IngestLimits {
+  /** Largest header record payload. */
+  maxHeaderBytes: number;
+  /** Largest upload body. */
+  maxRecordingBytes: number;
+  /** Largest text index per recording, in characters. */
+  maxTextChars: number;
+}
+
+/** How one upload ended, for logs and tests. */
+export interface IngestResult {
+  /** Recording id, when storage was opened. */
+  id?: string;
+  /** `complete`, `partial`, `refused`, or `rejected` (nothing kept). */
+  outcome: "complete" | "partial" | "refused" | "rejected";
+  /** Body bytes read. */
+  bodyBytes: number;
+  /** The error or partial reason. */
+  reason?: string;
+}
 
 /** What {@linkcode ingestRecords} works with. */
 export interface RecordsIngestContext {
