@@ -109,3 +109,53 @@ export { RecordingRequiredError, RecordingSession } from "./recording/mod.ts";
 export type { CastHeader, SessionEnd } from "./recording/wire.ts";
 export { ConfigError, parseHujsonFile } from "./config/mod.ts";
 export { jsonLogger, type LogFields, type Logger } from "./log.ts";
+export type { OpenPortForwardTap, PortForwardContext } from "./proxy/proxy.ts";
+export type { ExecRequest } from "./proxy/exec_request.ts";
+export type { RelayTap } from "./recording/relay_tap.ts";
+export type {
+  EventedRequest,
+  EventInFlight,
+  RequestEvents,
+  RequestEventsOptions,
+} from "./proxy/events/request_events.ts";
+export type {
+  EventStream,
+  EventStreamOptions,
+  EventStreamStats,
+} from "./recording/event_stream.ts";
+export {
+  type ProxyMetrics,
+  RECORDING_FAILURE_REASONS,
+  type RecordingFailureReason,
+  type RecordingMetrics,
+  SESSION_TYPES,
+  type SessionType,
+} from "./metrics/proxy_metrics.ts";
+export type { Route, RouteKind } from "./proxy/routes.ts";
+export type { QueryPair } from "./proxy/request_target.ts";
+export type { Registry } from "./metrics/registry.ts";
+export type { Counter, CounterChild } from "./metrics/counter.ts";
+export type { Gauge, GaugeChild } from "./metrics/gauge.ts";
+export type {
+  Histogram,
+  HistogramChild,
+  HistogramOptions,
+} from "./metrics/histogram.ts";
+export type { Family, LabelValues, MetricOptions } from "./metrics/_family.ts";
+export type { AclRule, DstPattern, GrantRule } from "./policy/policy.ts";
+export type { ProxySelf } from "./policy/evaluate.ts";
+export type { RecorderAttempt } from "./recording/recorder_client.ts";
+export type {
+  ChannelDigest,
+  Continuation,
+  EndReason,
+  PortForwardHeader,
+  PortForwardStreamSummary,
+  PortForwardSummary,
+  UpstreamRefusal,
+} from "./recording/wire.ts";
+export type {
+  ParsedHujsonFile,
+  ParseHujsonFileOptions,
+} from "./config/hujson_file.ts";
+export type { HujsonMember, HujsonNode, Position } from "./config/hujson.ts";
