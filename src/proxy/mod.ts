@@ -38,7 +38,8 @@ export {
   type UpgradeRequest,
 } from "./proxy.ts";
 export { createAuthorize } from "./authorize.ts";
-export { type ExecRequest, parseExecRequest } from "./exec_request.ts";
+export type { ExecRequest } from "./exec_request.ts";
+export { parseExecRequest } from "./routes.ts";
 export {
   canonicalTarget,
   type DroppedPair,

@@ -25,7 +25,12 @@
  */
 
 import type { ExecRequest } from "./exec_request.ts";
-import { kubeBool, queryValues, type RequestTarget } from "./request_target.ts";
+import {
+  kubeBool,
+  parseRequestTarget,
+  queryValues,
+  type RequestTarget,
+} from "./request_target.ts";
 
 /** What kind of request a target is. */
 export type RouteKind = "exec" | "attach" | "portforward" | "proxy" | "other";
@@ -161,4 +166,23 @@ export function portForwardPorts(
   target: Pick<RequestTarget, "query">,
 ): string[] {
   return queryValues(target, "ports");
+}
+
+/**
+ * Parses an exec or attach request target.
+ * @param target Path and query, e.g. `/api/v1/namespaces/default/pods/demo/exec?command=sh`.
+ * @returns The request, or undefined for any other route.
+ * @throws {RequestTargetError} The target cannot be read unambiguously.
+ * @example
+ * ```ts
+ * import { parseExecRequest } from "./routes.ts";
+ * const r = parseExecRequest("/api/v1/namespaces/ns/pods/p/%65xec?command=echo&command=hi&tty=yes");
+ * if (r?.command.join(" ") !== "echo hi" || !r.tty) throw new Error();
+ * ```
+ */
+export function parseExecRequest(target: string): ExecRequest | undefined {
+  const t = parseRequestTarget(target);
+  const route = classifyRoute(t.segments);
+  if (route.kind !== "exec" && route.kind !== "attach") return undefined;
+  return execRequestOf(route, t);
 }
