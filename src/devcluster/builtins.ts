@@ -12,7 +12,7 @@
  */
 
 import { PassThrough, Readable } from "node:stream";
-import type { ContainerProcess } from "./container_process.ts";
+import type { ContainerProcess } from "./container.ts";
 
 /** Names of the built-in commands. */
 export const BUILTIN_COMMANDS: readonly string[] = [

@@ -23,26 +23,9 @@ import { accessSync, constants as fsConstants, statSync } from "node:fs";
 import { PassThrough, type Readable, type Writable } from "node:stream";
 import { builtinProcess, missingCommandProcess } from "./builtins.ts";
 import { shellQuote } from "../recording/shell_quote.ts";
+import type { ContainerProcess } from "./container.ts";
 
-/** A running container process. */
-export interface ContainerProcess {
-  /** The process's stdin, or null when it has none (reads /dev/null). */
-  readonly stdin: Writable | null;
-  /** The process's stdout (with a TTY: the terminal's output). */
-  readonly stdout: Readable;
-  /** The process's stderr, or null with a TTY (merged into stdout). */
-  readonly stderr: Readable | null;
-  /**
-   * Resizes the terminal; ignored without a TTY.
-   * @param cols Columns.
-   * @param rows Rows.
-   */
-  resize(cols: number, rows: number): void;
-  /** Resolves with the exit code once the process exited and its output ended. */
-  readonly exited: Promise<number>;
-  /** Ends the process (and, with a TTY, its session) with SIGKILL. */
-  kill(): void;
-}
+export type { ContainerProcess } from "./container.ts";
 
 /** How to start a container process. */
 export interface SpawnContainerOptions {

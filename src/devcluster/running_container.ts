@@ -9,7 +9,7 @@
  */
 
 import type { Readable } from "node:stream";
-import type { ContainerProcess } from "./container_process.ts";
+import type { ContainerProcess } from "./container.ts";
 import { LogBuffer } from "./log_buffer.ts";
 
 /** One attached session's output side. */
