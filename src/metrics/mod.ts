@@ -16,7 +16,11 @@
  */
 
 export { EXPOSITION_CONTENT_TYPE } from "./_exposition.ts";
-export { type LabelValues, type MetricOptions } from "./_family.ts";
+export {
+  type Family,
+  type LabelValues,
+  type MetricOptions,
+} from "./_family.ts";
 export { Counter, CounterChild } from "./counter.ts";
 export { Gauge, GaugeChild } from "./gauge.ts";
 export {
@@ -29,10 +33,22 @@ export { Registry } from "./registry.ts";
 export {
   createProxyMetrics,
   type ProxyMetrics,
+  RECORDING_FAILURE_REASONS,
+  type RecordingFailureReason,
   type RecordingMetrics,
+  SESSION_TYPES,
+  type SessionType,
 } from "./proxy_metrics.ts";
 export {
   createRecorderMetrics,
+  INDEX_QUERY_KINDS,
+  type IndexQueryKind,
+  type IngestMetrics,
   type RecorderMetrics,
+  RECORDING_STATUSES,
+  type RecordingStatus,
 } from "./recorder_metrics.ts";
-export { metricsHandler } from "./metrics_handler.ts";
+export {
+  metricsHandler,
+  type MetricsHandlerOptions,
+} from "./metrics_handler.ts";
