@@ -62,6 +62,14 @@ import {
   type UpstreamRefusal,
 } from "./wire.ts";
 
+/**
+ * Most bytes from the pod held waiting for a frame boundary: two SPDY
+ * frames of the largest size (24-bit lengths, 16 MiB each). Past it the
+ * recording fails (fail closed: the connection ends; fail open: the forward
+ * goes on unrecorded).
+ */
+export const MAX_UNSYNCED_BYTES = 32 * 1024 * 1024;
+
 /** Options of {@linkcode PortForwardSession.start}. */
 export interface PortForwardSessionOptions {
   /** Session id (`[A-Za-z0-9_-]{1,64}`). */
@@ -84,6 +92,11 @@ export interface PortForwardSessionOptions {
   enforce: boolean;
   /** Record the streams' content (the decision's `recordPortForward`). */
   recordContent: boolean;
+  /**
+   * Most bytes from the pod held waiting for a frame boundary before the
+   * recording fails. @default {MAX_UNSYNCED_BYTES}
+   */
+  maxUnsyncedBytes?: number;
   /** Uploader token. @default {undefined} */
   uploaderToken?: string;
   /** `fetch` for the recorders. @default {globalThis.fetch} */
@@ -141,6 +154,8 @@ export class PortForwardSession implements RelayTap {
   #flushing = false;
   #held: Uint8Array[] = [];
   #released = 0;
+  /** Bytes from the pod taken in (held until released). */
+  #taken = 0;
   #points: ReleasePoint[] = [];
   #droppedBytes = 0;
   #abortPending: string | undefined;
@@ -447,6 +462,7 @@ export class PortForwardSession implements RelayTap {
       return;
     }
     this.#held.push(chunk);
+    this.#taken += chunk.length;
     let events: PortForwardEvent[];
     try {
       events = o.upstream(chunk);
@@ -456,6 +472,17 @@ export class PortForwardSession implements RelayTap {
     }
     this.#record(events);
     const upTo = this.#o.recordContent ? o.upstreamSynced : o.upstreamComplete;
+    // Bytes wait for a frame boundary (and, fail closed, for the ack). A
+    // stream that never comes back to one would hold them without end.
+    const limit = this.#o.maxUnsyncedBytes ?? MAX_UNSYNCED_BYTES;
+    if (this.#taken - upTo > limit) {
+      this.#fail(
+        `the pod's side sent ${
+          this.#taken - upTo
+        } bytes without a frame boundary the recording can release at (limit ${limit})`,
+      );
+      return;
+    }
     if (!this.#enforce) {
       this.#releaseTo(upTo);
       return;

@@ -239,3 +239,57 @@ Deno.test("PortForwardSession fail closed: a recorder that stops acknowledging e
     await rec.close();
   }
 });
+
+Deno.test("PortForwardSession bounds the pod's bytes held for a frame boundary: fail closed ends the connection, fail open goes on unrecorded", async () => {
+  for (const enforce of [true, false]) {
+    const rec = await startFakeRecorder({ token: TOKEN });
+    try {
+      const log = memoryLogger();
+      const tap = await PortForwardSession.start(
+        options([rec.url], {
+          recordContent: true,
+          enforce,
+          maxUnsyncedBytes: 1024,
+          logger: log,
+        }),
+      );
+      assert.ok(tap instanceof PortForwardSession);
+      const w = wire();
+      const p = new SpdyFrameEncoder();
+      // One 8 KiB data frame, fed in 256-byte pieces: no boundary until
+      // its end.
+      const big = p.encode({
+        kind: "data",
+        streamId: 3,
+        fin: true,
+        data: new Uint8Array(8192).fill(0x41),
+      });
+      const pieces: Uint8Array[] = [w.pod[0]!, w.pod[1]!];
+      for (let i = 0; i < big.length; i += 256) {
+        pieces.push(big.subarray(i, i + 256));
+      }
+      const got = await drive(tap, w.client, pieces);
+      await tap.end("normal").catch(() => {});
+      const toClient = total(got.toClient);
+      if (enforce) {
+        // Ended before the frame completed: never the whole frame.
+        assert.ok(toClient < w.pod[0]!.length + w.pod[1]!.length + big.length);
+      } else {
+        // Every byte forwarded, the recording given up and logged.
+        assert.equal(
+          toClient,
+          w.pod[0]!.length + w.pod[1]!.length + big.length,
+        );
+      }
+      assert.ok(
+        log.lines.some((l) =>
+          /without a frame boundary the recording can release at \(limit 1024\)/
+            .test(String(l.error))
+        ),
+        JSON.stringify(log.lines),
+      );
+    } finally {
+      await rec.close();
+    }
+  }
+});
