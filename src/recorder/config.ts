@@ -135,6 +135,17 @@ export interface RecorderConfig {
     /** Its title. @default {"execgate recordings"} */
     title: string;
   };
+  /** API events (`POST /v2/events`). */
+  events: {
+    /**
+     * The folder the event streams are stored in. Default:
+     * `<storage.dir>/events` with disk storage; with S3 storage events are
+     * kept only when this names a local folder (a volume: S3 storage of
+     * event streams is not built), else the recorder refuses events
+     * uploads.
+     */
+    dir?: string;
+  };
   /** Other recorders holding parts of failed-over sessions. @default {[]} */
   peers: { url: string; token: string; caFile?: string }[];
 }
@@ -305,6 +316,9 @@ export const recorderConfigSchema: z.ZodType<
    * their parts (`peer_parts.ts`). Each with one of its viewer tokens and,
    * for https with a private CA, the CA's PEM file.
    */
+  events: z.object({ dir: z.string().min(1).optional() }).strict().default(
+    {},
+  ),
   peers: z.array(
     z.object({
       url: z.string().url().refine(
@@ -378,6 +392,7 @@ export const RECORDER_ENV: Record<string, string> = {
   EXECGATE_RECORDER_INDEX_URL: "index.url",
   EXECGATE_RECORDER_RETENTION_DAYS: "retention.days",
   EXECGATE_RECORDER_SIGNING_KEY_FILE: "signing.privateKeyFile",
+  EXECGATE_RECORDER_EVENTS_DIR: "events.dir",
 };
 
 const LISTS = new Set(["auth.uploaderTokens", "auth.viewerTokens"]);

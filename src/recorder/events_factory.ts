@@ -1,7 +1,8 @@
 /**
  * Builds a recorder's API events store and index from its configuration:
- * streams on disk under `<storage dir>/events/` (S3 storage: not yet, the
- * recorder then refuses events uploads), indexed in the SQLite index file's
+ * streams on disk under `events.dir`, by default `<storage dir>/events/`
+ * (S3 storage: only when `events.dir` names a local folder, else the
+ * recorder refuses events uploads), indexed in the SQLite index file's
  * `api_events` table when the index is SQLite, else in memory. An index that
  * is new (or in memory) is filled from the stored streams at start
  * ({@linkcode rebuildEventIndex}).
@@ -37,10 +38,12 @@ export async function createEvents(
   log: Logger,
 ): Promise<{ store: EventStore; index: EventIndex } | undefined> {
   const s = config.storage;
-  if (s.kind !== "disk") return undefined;
+  const dir = config.events.dir ??
+    (s.kind === "disk" ? `${s.dir.replace(/\/+$/, "")}/events` : undefined);
+  if (dir === undefined) return undefined;
   const store = new DiskEventStore({
-    dir: `${s.dir.replace(/\/+$/, "")}/events`,
-    fsync: s.fsync,
+    dir,
+    fsync: s.kind === "disk" ? s.fsync : false,
   });
   const sqlite = index as { events?: () => EventIndex } | undefined;
   const events = typeof sqlite?.events === "function"

@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import { createEvents } from "./events_factory.ts";
+import { parseRecorderConfig } from "./config.ts";
+import { parseRecordingId } from "./recording_id.ts";
+import { memoryLogger } from "../log.ts";
+
+const S3 = {
+  kind: "s3",
+  bucket: "recordings",
+  endpoint: "http://127.0.0.1:1",
+  forcePathStyle: true,
+};
+
+Deno.test("createEvents keeps event streams in events.dir, also beside S3 storage, and none without a folder", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "execgate-events-" });
+  try {
+    const none = await createEvents(
+      parseRecorderConfig({ storage: S3 }),
+      undefined,
+      true,
+      memoryLogger(),
+    );
+    assert.equal(none, undefined, "S3 storage without events.dir keeps none");
+
+    const withDir = await createEvents(
+      parseRecorderConfig({ storage: S3 }, {
+        EXECGATE_RECORDER_EVENTS_DIR: `${dir}/ev`,
+      }),
+      undefined,
+      true,
+      memoryLogger(),
+    );
+    assert.ok(withDir, "events.dir makes a store");
+    const id = parseRecordingId("2026/12/02/proxy-a")!;
+    const w = await withDir.store.create(id);
+    await w.write(new Uint8Array([1, 2, 3]));
+    await w.close();
+    assert.deepEqual(await withDir.store.list(), [id.id]);
+    const files: string[] = [];
+    for await (const e of Deno.readDir(`${dir}/ev/2026/12/02`)) {
+      files.push(e.name);
+    }
+    assert.ok(files.some((f) => f.startsWith("proxy-a")), files.join());
+
+    const disk = await createEvents(
+      parseRecorderConfig({ storage: { kind: "disk", dir: `${dir}/rec` } }),
+      undefined,
+      true,
+      memoryLogger(),
+    );
+    assert.ok(disk, "disk storage keeps them under its folder by default");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
