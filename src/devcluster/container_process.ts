@@ -20,7 +20,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants as fsConstants, statSync } from "node:fs";
-import { PassThrough, type Readable, type Writable } from "node:stream";
+import { PassThrough } from "node:stream";
 import { builtinProcess, missingCommandProcess } from "./builtins.ts";
 import { shellQuote } from "../recording/shell_quote.ts";
 import type { ContainerProcess } from "./container.ts";
