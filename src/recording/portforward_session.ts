@@ -43,13 +43,7 @@ import {
 import { jsonLogger, type Logger } from "../log.ts";
 import { MAX_RECORD_PAYLOAD, RecordType } from "../protocol/records.ts";
 import type { RelayTap } from "./relay_tap.ts";
-import { RecordingRequiredError } from "./failure_policy.ts";
-import { FailoverUpload } from "./failover_upload.ts";
-import {
-  openRecorderUpload,
-  RecorderUnavailableError,
-  type RecorderUpload,
-} from "./recorder_client.ts";
+import type { FailoverUpload } from "./failover_upload.ts";
 import { RecordEncoder } from "./record_encoder.ts";
 import { type RecordingLimits, UnrecordedTap } from "./recording_session.ts";
 import type { IncrementalDigest } from "./cast_encoder.ts";
@@ -61,6 +55,7 @@ import {
   type PortForwardSummary,
   type UpstreamRefusal,
 } from "./wire.ts";
+import { DEFAULT_WINDOW_BYTES, startSessionUpload } from "./start_upload.ts";
 
 /**
  * Most bytes from the pod held waiting for a frame boundary: two SPDY
@@ -117,7 +112,6 @@ export interface PortForwardSessionOptions {
 }
 
 /** Default window of unacknowledged upload bytes. */
-const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024;
 /** Ports listed in a summary. */
 const MAX_SUMMARY_PORTS = 64;
 /** Bytes of the `PORTFORWARD_DATA` prefix (from, stream). */
@@ -212,68 +206,19 @@ export class PortForwardSession implements RelayTap {
         recordContent: options.recordContent,
       },
     });
-    const windowBytes = l.windowBytes ?? DEFAULT_WINDOW_BYTES;
-    let upload: RecorderUpload;
-    try {
-      upload = await openRecorderUpload({
-        urls: options.recorderUrls,
-        sessionId: options.sessionId,
-        token: options.uploaderToken,
-        fetch: options.fetch,
-        connectTimeoutMs: l.connectTimeoutMs,
-        ackTimeoutMs: l.ackTimeoutMs,
-        maxQueueBytes: windowBytes,
-        budget: l.budget,
-        header: encoder.begin(),
-      });
-    } catch (e) {
-      if (options.enforce) {
-        const err = e instanceof RecorderUnavailableError
-          ? new RecordingRequiredError(e.tried)
-          : new RecordingRequiredError([{
-            url: "(none)",
-            reason: (e as Error).message,
-          }]);
-        log.warn("port-forward refused: it must be recorded", {
-          sessionId: options.sessionId,
-          reason: err.message,
-        });
-        throw err;
-      }
-      log.warn("port-forward continues unrecorded: no recorder accepted it", {
-        sessionId: options.sessionId,
-        reason: (e as Error).message,
-      });
-      return new UnrecordedTap();
-    }
-    log.info("port-forward recording started", {
+    const failover = await startSessionUpload({
       sessionId: options.sessionId,
-      recorder: upload.url,
-    });
-    const failover = new FailoverUpload({
-      urls: options.recorderUrls,
-      first: upload,
-      continuation: (c) => encoder.continuation(c),
-      open: (url, header, headers, connectTimeoutMs) =>
-        openRecorderUpload({
-          urls: [url],
-          sessionId: options.sessionId,
-          token: options.uploaderToken,
-          fetch: options.fetch,
-          connectTimeoutMs,
-          ackTimeoutMs: l.ackTimeoutMs,
-          maxQueueBytes: windowBytes,
-          budget: l.budget,
-          header,
-          headers,
-        }),
-      windowBytes,
-      ackTimeoutMs: l.ackTimeoutMs ?? 10_000,
-      connectTimeoutMs: l.connectTimeoutMs ?? 5000,
-      sessionId: options.sessionId,
-      now,
+      recorderUrls: options.recorderUrls,
+      uploaderToken: options.uploaderToken,
+      fetch: options.fetch,
+      limits: l,
+      enforce: options.enforce,
+      encoder,
       log,
+      now,
+      what: "port-forward",
     });
+    if (!failover) return new UnrecordedTap();
     return new PortForwardSession(options, failover, encoder, log, startMs);
   }
 

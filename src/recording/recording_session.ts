@@ -51,18 +51,9 @@ import { jsonLogger, type Logger } from "../log.ts";
 import { MAX_RECORD_PAYLOAD } from "../protocol/records.ts";
 import type { RelayTap } from "./relay_tap.ts";
 import type { IncrementalDigest } from "./cast_encoder.ts";
-import {
-  abortMessage,
-  abortStatus,
-  RecordingRequiredError,
-} from "./failure_policy.ts";
-import {
-  openRecorderUpload,
-  RecorderUnavailableError,
-  type RecorderUpload,
-} from "./recorder_client.ts";
+import { abortMessage, abortStatus } from "./failure_policy.ts";
 import type { WindowBudget } from "./window_budget.ts";
-import { FailoverUpload } from "./failover_upload.ts";
+import type { FailoverUpload } from "./failover_upload.ts";
 import { RecordEncoder } from "./record_encoder.ts";
 import type { CastHeader, EndReason, UpstreamRefusal } from "./wire.ts";
 import { concatBytes } from "../bytes.ts";
@@ -71,6 +62,7 @@ import type {
   RecordingMetrics,
 } from "../metrics/proxy_metrics.ts";
 import type { K8sStatus } from "../k8s/status.ts";
+import { DEFAULT_WINDOW_BYTES, startSessionUpload } from "./start_upload.ts";
 
 /** Limits of a recording session; every field has a default. */
 export interface RecordingLimits {
@@ -277,69 +269,20 @@ export class RecordingSession implements RelayTap {
       defaultSize: options.defaultSize,
       digest: options.digest,
     });
-    let upload: RecorderUpload;
-    try {
-      upload = await openRecorderUpload({
-        urls: options.recorderUrls,
-        sessionId: options.sessionId,
-        token: options.uploaderToken,
-        fetch: options.fetch,
-        connectTimeoutMs: l.connectTimeoutMs,
-        ackTimeoutMs: l.ackTimeoutMs,
-        maxQueueBytes: l.windowBytes ?? DEFAULT_WINDOW_BYTES,
-        budget: l.budget,
-        header: encoder.begin(),
-      });
-    } catch (e) {
-      options.metrics?.failures.unavailable.inc();
-      const tried = e instanceof RecorderUnavailableError ? e.tried : [];
-      if (options.enforce) {
-        const err = e instanceof RecorderUnavailableError
-          ? new RecordingRequiredError(tried)
-          : new RecordingRequiredError([{
-            url: "(none)",
-            reason: (e as Error).message,
-          }]);
-        log.warn("session refused: it must be recorded", {
-          sessionId: options.sessionId,
-          reason: err.message,
-        });
-        throw err;
-      }
-      log.warn("session continues unrecorded: no recorder accepted it", {
-        sessionId: options.sessionId,
-        reason: (e as Error).message,
-      });
-      return new UnrecordedTap();
-    }
-    log.info("recording started", {
+    const failover = await startSessionUpload({
       sessionId: options.sessionId,
-      recorder: upload.url,
-    });
-    const failover = new FailoverUpload({
-      urls: options.recorderUrls,
-      first: upload,
-      continuation: (c) => encoder.continuation(c),
-      open: (url, header, headers, connectTimeoutMs) =>
-        openRecorderUpload({
-          urls: [url],
-          sessionId: options.sessionId,
-          token: options.uploaderToken,
-          fetch: options.fetch,
-          connectTimeoutMs,
-          ackTimeoutMs: l.ackTimeoutMs,
-          maxQueueBytes: l.windowBytes ?? DEFAULT_WINDOW_BYTES,
-          budget: l.budget,
-          header,
-          headers,
-        }),
-      windowBytes: l.windowBytes ?? DEFAULT_WINDOW_BYTES,
-      ackTimeoutMs: l.ackTimeoutMs ?? 10_000,
-      connectTimeoutMs: l.connectTimeoutMs ?? 5000,
-      sessionId: options.sessionId,
-      now,
+      recorderUrls: options.recorderUrls,
+      uploaderToken: options.uploaderToken,
+      fetch: options.fetch,
+      limits: l,
+      enforce: options.enforce,
+      encoder,
       log,
+      now,
+      what: "session",
+      onUnavailable: () => options.metrics?.failures.unavailable.inc(),
     });
+    if (!failover) return new UnrecordedTap();
     return new RecordingSession(options, failover, encoder, log);
   }
 
@@ -884,4 +827,3 @@ export class RecordingSession implements RelayTap {
 }
 
 /** Default window of unacknowledged upload bytes. */
-const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024;
