@@ -8,7 +8,7 @@
 import { createRecorder, type Recorder, type RecorderDeps } from "./app.ts";
 import type { RecorderConfig } from "./config.ts";
 import { createStorage } from "./storage_factory.ts";
-import { createEvents } from "./events_factory.ts";
+import { createEvents, rebuildEventIndex } from "./events_factory.ts";
 import { createIndex } from "./index_factory.ts";
 import { jsonLogger, type Logger } from "../log.ts";
 import { PeerRecorder } from "./peer_parts.ts";
@@ -229,7 +229,15 @@ export async function reindexRecorder(config: RecorderConfig): Promise<string> {
   });
   try {
     const r = await recorder.reindex();
-    return `recorder: reindexed ${index.describe}: ${JSON.stringify(r)}`;
+    // API events too: their stored streams into the same index (a repeated
+    // event id keeps the row it has, so this only adds what is missing).
+    const events = await createEvents(config, index, false, log);
+    const rebuilt = events
+      ? { events: await rebuildEventIndex(events.store, events.index) }
+      : {};
+    return `recorder: reindexed ${index.describe}: ${
+      JSON.stringify({ ...r, ...rebuilt })
+    }`;
   } finally {
     await recorder.close();
   }
