@@ -46,7 +46,7 @@ export {
   type IngestMetrics,
   type RecorderMetrics,
   RECORDING_STATUSES,
-  type RecordingStatus,
+  type UploadOutcome,
 } from "./recorder_metrics.ts";
 export {
   metricsHandler,

@@ -20,7 +20,7 @@ export const RECORDING_STATUSES = [
   "rejected",
 ] as const;
 /** An upload outcome. */
-export type RecordingStatus = typeof RECORDING_STATUSES[number];
+export type UploadOutcome = typeof RECORDING_STATUSES[number];
 
 /** Index query kinds (`kind` label of `execgate_index_query_seconds`). */
 export const INDEX_QUERY_KINDS = ["list", "text"] as const;
@@ -42,7 +42,7 @@ export interface RecorderMetrics {
   /** `execgate_uploads_active` (read from the ingestor at scrape time). */
   readonly uploadsActive: GaugeChild;
   /** `execgate_recordings_total{status}`, bound per status. */
-  readonly recordings: { readonly [S in RecordingStatus]: CounterChild };
+  readonly recordings: { readonly [S in UploadOutcome]: CounterChild };
   /** Per-chunk ingest metrics. */
   readonly ingest: IngestMetrics;
   /** `execgate_index_query_seconds{kind}`, bound per kind. */
@@ -115,7 +115,7 @@ export function createRecorderMetrics(
         status,
         recordings.labels({ status }),
       ]),
-    ) as { [S in RecordingStatus]: CounterChild },
+    ) as { [S in UploadOutcome]: CounterChild },
     ingest: {
       ingestedBytes: ingested.labels({}),
       ackLatency: ack.labels({}),

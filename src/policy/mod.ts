@@ -24,12 +24,7 @@
 export type { Decision } from "./decision.ts";
 export type { AclRule, DstPattern, GrantRule, Policy } from "./policy.ts";
 export { KUBERNETES_CAP } from "./policy.ts";
-export {
-  kubernetesCapRuleSchema,
-  parsePolicy,
-  type PolicyFile,
-  policyFileSchema,
-} from "./parse_policy.ts";
+export { parsePolicy, type PolicyFile } from "./parse_policy.ts";
 export {
   ConfigError,
   formatJsonPath,

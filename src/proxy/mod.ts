@@ -21,7 +21,6 @@ export {
   loadProxyConfig,
   parseProxyConfig,
   type ProxyConfig,
-  ProxyConfigSchema,
 } from "./config.ts";
 export {
   type Authorize,

@@ -30,7 +30,6 @@ export {
   parseRecorderConfig,
   RECORDER_ENV,
   type RecorderConfig,
-  recorderConfigSchema,
   resolveIndexConfig,
   type S3StorageConfig,
 } from "./config.ts";
