@@ -56,6 +56,7 @@ import {
   type UpstreamRefusal,
 } from "./wire.ts";
 import { DEFAULT_WINDOW_BYTES, startSessionUpload } from "./start_upload.ts";
+import { HeldOutput } from "./held_output.ts";
 
 /**
  * Most bytes from the pod held waiting for a frame boundary: two SPDY
@@ -119,11 +120,6 @@ const DATA_PREFIX_BYTES = 5;
 
 const enc = new TextEncoder();
 
-interface ReleasePoint {
-  upTo: number;
-  ack: number;
-}
-
 /**
  * Records one port-forward. Create it with
  * {@linkcode PortForwardSession.start} before the request goes upstream;
@@ -146,11 +142,10 @@ export class PortForwardSession implements RelayTap {
   #gate: TransformStreamDefaultController<Uint8Array> | undefined;
   #gateOpen = false;
   #flushing = false;
-  #held: Uint8Array[] = [];
-  #released = 0;
+  /** Bytes from the pod held back, and when each may go. */
+  #held = new HeldOutput();
   /** Bytes from the pod taken in (held until released). */
   #taken = 0;
-  #points: ReleasePoint[] = [];
   #droppedBytes = 0;
   #abortPending: string | undefined;
   #abortedWith: string | undefined;
@@ -261,7 +256,7 @@ export class PortForwardSession implements RelayTap {
 
   /** Pod bytes released to the client so far. */
   get releasedBytes(): number {
-    return this.#released;
+    return this.#held.released;
   }
 
   /** @inheritdoc */
@@ -406,7 +401,7 @@ export class PortForwardSession implements RelayTap {
       if (!this.#enforce) controller.enqueue(chunk);
       return;
     }
-    this.#held.push(chunk);
+    this.#held.hold(chunk);
     this.#taken += chunk.length;
     let events: PortForwardEvent[];
     try {
@@ -432,7 +427,7 @@ export class PortForwardSession implements RelayTap {
       this.#releaseTo(upTo);
       return;
     }
-    this.#points.push({ upTo, ack: this.#upload.writtenBytes });
+    this.#held.mark(upTo, this.#upload.writtenBytes);
     this.#pump();
     return this.#upload.whenRoom(this.#window);
   }
@@ -586,52 +581,38 @@ export class PortForwardSession implements RelayTap {
 
   #pump(): void {
     if (!this.#gateOpen || this.#state !== "recording") return;
-    const acked = this.#upload.ackedBytes;
-    while (this.#points.length > 0 && this.#points[0]!.ack <= acked) {
-      this.#releaseTo(this.#points.shift()!.upTo);
-    }
+    this.#held.releaseAcked(this.#upload.ackedBytes, this.#toClient);
   }
 
   #releaseTo(upTo: number): void {
-    let n = upTo - this.#released;
-    if (n <= 0 || !this.#gateOpen) return;
-    const gate = this.#gate!;
-    while (n > 0) {
-      const c = this.#held[0]!;
-      let piece = c;
-      if (c.length <= n) this.#held.shift();
-      else {
-        piece = c.subarray(0, n);
-        this.#held[0] = c.subarray(n);
-      }
-      n -= piece.length;
-      this.#released += piece.length;
-      try {
-        this.#seen?.upstream(piece);
-      } catch {
-        this.#seen = undefined;
-      }
-      try {
-        gate.enqueue(piece);
-      } catch {
-        this.#gateOpen = false;
-        return;
-      }
-    }
+    if (upTo <= this.#held.released || !this.#gateOpen) return;
+    this.#held.releaseTo(upTo, this.#toClient);
   }
+
+  /** A released piece to the client, seen by the client-side observer. */
+  #toClient = (piece: Uint8Array): boolean => {
+    try {
+      this.#seen?.upstream(piece);
+    } catch {
+      this.#seen = undefined;
+    }
+    return this.#enqueue(piece);
+  };
+
+  /** A piece to the client; false once the client is gone. */
+  #enqueue = (piece: Uint8Array): boolean => {
+    try {
+      this.#gate!.enqueue(piece);
+      return true;
+    } catch {
+      this.#gateOpen = false;
+      return false;
+    }
+  };
 
   #releaseAll(): void {
     if (!this.#gateOpen) return;
-    for (const c of this.#held.splice(0)) {
-      this.#released += c.length;
-      try {
-        this.#gate!.enqueue(c);
-      } catch {
-        this.#gateOpen = false;
-        return;
-      }
-    }
-    this.#points = [];
+    this.#held.releaseAll(this.#enqueue);
   }
 
   #fail(detail: string): void {
@@ -662,8 +643,7 @@ export class PortForwardSession implements RelayTap {
   /** Ends the connection after what the client saw, with a reason. */
   #stop(state: "failed" | "terminated", why: string): void {
     this.#state = state;
-    this.#held = [];
-    this.#points = [];
+    this.#held.clear();
     this.#abortedWith = why;
     if (this.#gate) this.#sendAbort(why);
     else this.#abortPending = why;
@@ -675,7 +655,7 @@ export class PortForwardSession implements RelayTap {
     const gate = this.#gate!;
     const seen = this.#seen;
     // Bytes of our own only where the client is at a whole frame.
-    const bytes = seen && seen.upstreamSynced === this.#released
+    const bytes = seen && seen.upstreamSynced === this.#held.released
       ? seen.abortBytes(`execgate: port-forward ended: ${why}`)
       : undefined;
     this.#gateOpen = false;

@@ -63,6 +63,7 @@ import type {
 } from "../metrics/proxy_metrics.ts";
 import type { K8sStatus } from "../k8s/status.ts";
 import { DEFAULT_WINDOW_BYTES, startSessionUpload } from "./start_upload.ts";
+import { HeldOutput } from "./held_output.ts";
 
 /** Limits of a recording session; every field has a default. */
 export interface RecordingLimits {
@@ -182,12 +183,6 @@ export class UnrecordedTap implements RelayTap {
   }
 }
 
-/** A release point: upstream bytes up to `upTo` once `ack` bytes are acked. */
-interface ReleasePoint {
-  upTo: number;
-  ack: number;
-}
-
 /**
  * Records one exec/attach session. Create it with
  * {@linkcode RecordingSession.start} before the request goes upstream; hand
@@ -216,10 +211,8 @@ export class RecordingSession implements RelayTap {
   #gate: TransformStreamDefaultController<Uint8Array> | undefined;
   #gateOpen = false;
   #flushing = false;
-  #held: Uint8Array[] = [];
-  /** Upstream offset of the first held byte (= bytes released or dropped). */
-  #released = 0;
-  #points: ReleasePoint[] = [];
+  /** Client-bound bytes held back, and when each may go. */
+  #held = new HeldOutput();
   #resize: Uint8Array[] = [];
   #resizeBytes = 0;
   #status: Uint8Array[] = [];
@@ -334,7 +327,7 @@ export class RecordingSession implements RelayTap {
 
   /** Upstream bytes released to the client so far. */
   get releasedBytes(): number {
-    return this.#released;
+    return this.#held.released;
   }
 
   /**
@@ -499,7 +492,7 @@ export class RecordingSession implements RelayTap {
       if (!this.#enforce) controller.enqueue(chunk);
       return;
     }
-    this.#held.push(chunk);
+    this.#held.hold(chunk);
     let messages: ChannelMessage[];
     try {
       messages = tap.upstream(chunk);
@@ -516,10 +509,7 @@ export class RecordingSession implements RelayTap {
       this.#releaseTo(tap.upstreamComplete);
       return;
     }
-    this.#points.push({
-      upTo: tap.upstreamComplete,
-      ack: this.#upload.writtenBytes,
-    });
+    this.#held.mark(tap.upstreamComplete, this.#upload.writtenBytes);
     this.#pump();
     return this.#upload.whenRoom(this.#window);
   }
@@ -648,37 +638,33 @@ export class RecordingSession implements RelayTap {
   /** Fail closed: releases every point the recorder has acknowledged. */
   #pump(): void {
     if (!this.#gateOpen || this.#state === "failed") return;
-    const acked = this.#upload.ackedBytes;
-    while (this.#points.length > 0 && this.#points[0]!.ack <= acked) {
-      this.#releaseTo(this.#points.shift()!.upTo);
+    if (this.#held.releaseAcked(this.#upload.ackedBytes, this.#toClient)) {
+      this.#seen?.released();
     }
   }
 
   /** Enqueues held bytes up to upstream offset `upTo`, chunk by chunk. */
   #releaseTo(upTo: number): void {
-    let n = upTo - this.#released;
-    if (n <= 0) return;
-    const gate = this.#gate!;
-    while (n > 0) {
-      const c = this.#held[0]!;
-      let piece = c;
-      if (c.length <= n) this.#held.shift();
-      else {
-        piece = c.subarray(0, n);
-        this.#held[0] = c.subarray(n);
-      }
-      n -= piece.length;
-      this.#released += piece.length;
-      this.#seeReleased(piece);
-      try {
-        gate.enqueue(piece);
-      } catch {
-        this.#gateOpen = false; // the client is gone
-        return;
-      }
-    }
-    this.#seen?.released();
+    if (upTo <= this.#held.released) return;
+    if (this.#held.releaseTo(upTo, this.#toClient)) this.#seen?.released();
   }
+
+  /** A released piece to the client, seen by the client-side decoder. */
+  #toClient = (piece: Uint8Array): boolean => {
+    this.#seeReleased(piece);
+    return this.#enqueue(piece);
+  };
+
+  /** A piece to the client; false once the client is gone. */
+  #enqueue = (piece: Uint8Array): boolean => {
+    try {
+      this.#gate!.enqueue(piece);
+      return true;
+    } catch {
+      this.#gateOpen = false; // the client is gone
+      return false;
+    }
+  };
 
   /** Feeds released bytes to the decoder of what the client saw. */
   #seeReleased(piece: Uint8Array): void {
@@ -694,16 +680,7 @@ export class RecordingSession implements RelayTap {
   /** Fail open after a failure: everything held goes out. */
   #releaseAll(): void {
     if (!this.#gateOpen) return;
-    for (const c of this.#held.splice(0)) {
-      this.#released += c.length;
-      try {
-        this.#gate!.enqueue(c);
-      } catch {
-        this.#gateOpen = false;
-        return;
-      }
-    }
-    this.#points = [];
+    this.#held.releaseAll(this.#enqueue);
   }
 
   /**
@@ -747,8 +724,7 @@ export class RecordingSession implements RelayTap {
       return;
     }
     this.#state = "failed";
-    this.#held = [];
-    this.#points = [];
+    this.#held.clear();
     this.#abortedWith = `recording failed: ${detail}`;
     this.#log.error("recording failed; ending the session", {
       sessionId,
@@ -769,8 +745,7 @@ export class RecordingSession implements RelayTap {
     if (this.#state !== "recording" && this.#state !== "passthrough") return;
     const detail = `ended by ${by}: ${reason}`;
     this.#state = "terminated";
-    this.#held = [];
-    this.#points = [];
+    this.#held.clear();
     this.#abortedWith = `session ${detail}`;
     this.#log.info("session ended by a moderator", {
       sessionId: this.#o.sessionId,
