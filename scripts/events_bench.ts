@@ -46,7 +46,19 @@ await Deno.writeTextFile(
     storage: { kind: "disk", dir: `${recDir}/data` },
   }),
 );
-const spawned = await spawnRecorderProcess(`${recDir}/recorder.json`);
+// BENCH_CPU_PROF=DIR: a V8 CPU profile of the recorder process (run the
+// bench itself with --cpu-prof for the proxy's).
+const profDir = Deno.env.get("BENCH_CPU_PROF");
+const spawned = await spawnRecorderProcess(
+  `${recDir}/recorder.json`,
+  profDir
+    ? [
+      "--cpu-prof",
+      `--cpu-prof-dir=${profDir}`,
+      "--cpu-prof-name=recorder.cpuprofile",
+    ]
+    : [],
+);
 const rec = {
   url: spawned.url,
   async close() {
@@ -121,24 +133,33 @@ const countEvents = async () => {
     cursor = encodeURIComponent(page.next);
   }
 };
-const before = await countEvents();
-let done = 0;
-const end = performance.now() + seconds * 1000;
-await Promise.all(
-  Array.from({ length: concurrency }, async () => {
-    while (performance.now() < end) {
-      await get(USERS.alice);
-      done++;
-    }
-  }),
-);
-const elapsed = seconds;
-const stored = (await countEvents()) - before;
-console.log(
-  `throughput fail closed: ${
-    (done / elapsed).toFixed(0)
-  } requests/s over ${elapsed} s from ${concurrency} loops; ${stored} events stored for ${done} requests`,
-);
+// Throughput of each mode from the same loops: the "none" run is the
+// ceiling of this one process (client, proxy and simulated cluster).
+const throughput = async (token: string) => {
+  let done = 0;
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        await get(token);
+        done++;
+      }
+    }),
+  );
+  return done;
+};
+for (const [m, tok] of modes) {
+  const before = m === "fail closed" ? await countEvents() : 0;
+  const done = await throughput(tok);
+  const stored = m === "fail closed"
+    ? `; ${(await countEvents()) - before} events stored for ${done} requests`
+    : "";
+  console.log(
+    `throughput ${m}: ${
+      (done / seconds).toFixed(0)
+    } requests/s over ${seconds} s from ${concurrency} loops${stored}`,
+  );
+}
 
 client.close();
 await stack.close();

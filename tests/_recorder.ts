@@ -145,12 +145,14 @@ export async function asciinemaAccepts(
  */
 export async function spawnRecorderProcess(
   configFile: string,
+  denoFlags: readonly string[] = [],
 ): Promise<{ child: Deno.ChildProcess; url: string }> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "-A",
       "--unstable-net",
+      ...denoFlags,
       new URL("../main.ts", import.meta.url).pathname,
       "recorder",
       "--config",

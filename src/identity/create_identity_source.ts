@@ -40,6 +40,11 @@ export interface IdentitySourceDeps {
   readTextFile?: (path: string) => Promise<string>;
   /** LocalAPI transport for `tailscale`. @default {unixSocketLocalApi(socket)} */
   localApi?: LocalApiGet;
+  /**
+   * SHA-256 of a presented bearer token (`tokens`).
+   * @default {WebCrypto, asynchronous}
+   */
+  sha256?: (token: string) => Uint8Array | Promise<Uint8Array>;
 }
 
 /**
@@ -65,6 +70,7 @@ export async function createIdentitySource(
       const read = deps.readTextFile ?? Deno.readTextFile;
       return createTokenIdentitySource(
         await parseTokenFile(await read(config.file), config.file),
+        deps.sha256 ? { sha256: deps.sha256 } : {},
       );
     }
     case "mtls":

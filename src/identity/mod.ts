@@ -47,5 +47,6 @@ export {
   loadTokenIdentitySource,
   parseTokenFile,
   type TokenEntry,
+  type TokenIdentityOptions,
 } from "./tokens.ts";
 export { certificateToIdentity, createMtlsIdentitySource } from "./mtls.ts";

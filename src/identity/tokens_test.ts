@@ -6,6 +6,7 @@ import {
   loadTokenIdentitySource,
   parseTokenFile,
 } from "./tokens.ts";
+import { nodeSha256Of } from "../adapter/deno/sha256.ts";
 
 const FILE = `{
   // people
@@ -53,25 +54,41 @@ Deno.test("tokens source maps a bearer token to its identity", async () => {
   });
 });
 
-Deno.test("tokens source yields no identity for missing, malformed or unknown tokens", async () => {
-  const source = createTokenIdentitySource(
-    await parseTokenFile(FILE, "tokens.hujson"),
-  );
-  for (
-    const h of [
-      undefined,
-      "",
-      "Bearer",
-      "Basic YWxpY2U6eA==",
-      "Bearer alice-token2",
-      "Bearer alice-toke",
-      "Bearer alice-token extra",
-      "alice-token",
-    ]
-  ) {
-    assert.equal(await source.identify(bearer(h)), undefined, String(h));
-  }
-});
+for (
+  const [name, options] of [
+    ["WebCrypto", {}],
+    ["the native synchronous digest", { sha256: nodeSha256Of }],
+  ] as const
+) {
+  Deno.test(`tokens source yields no identity for missing, malformed or unknown tokens (${name})`, async () => {
+    const source = createTokenIdentitySource(
+      await parseTokenFile(FILE, "tokens.hujson"),
+      options,
+    );
+    assert.equal(
+      (await source.identify(bearer("Bearer alice-token")))?.loginName,
+      "alice@example.com",
+    );
+    assert.deepEqual(
+      (await source.identify(bearer("Bearer ci-secret")))?.tags,
+      ["tag:ci"],
+    );
+    for (
+      const h of [
+        undefined,
+        "",
+        "Bearer",
+        "Basic YWxpY2U6eA==",
+        "Bearer alice-token2",
+        "Bearer alice-toke",
+        "Bearer alice-token extra",
+        "alice-token",
+      ]
+    ) {
+      assert.equal(await source.identify(bearer(h)), undefined, String(h));
+    }
+  });
+}
 
 Deno.test("tokens source returns a copy callers may change", async () => {
   const source = createTokenIdentitySource(

@@ -23,6 +23,7 @@ import type { PolicyWatcher } from "../policy/mod.ts";
 import { createAuthorize } from "./authorize.ts";
 import type { ProxyConfig } from "./config.ts";
 import { listenProxy } from "../adapter/deno/listener.ts";
+import { nodeSha256Of } from "../adapter/deno/sha256.ts";
 import { type ServedProxy, serveProxy } from "./node_server.ts";
 import { createProxy, type OpenTap } from "./proxy.ts";
 import {
@@ -103,6 +104,7 @@ export async function startProxy(
     : await inClusterUpstream(env, read);
   const source = await createIdentitySource(config.identity, {
     readTextFile: read,
+    sha256: nodeSha256Of,
   });
   let watcher: PolicyWatcher | undefined;
   if (config.policy) {

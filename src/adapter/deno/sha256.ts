@@ -30,3 +30,22 @@ export function nodeSha256(): IncrementalDigest {
     hex: () => h.digest("hex"),
   };
 }
+
+const enc = new TextEncoder();
+
+/**
+ * The native one-shot SHA-256 of bytes or of a string's UTF-8, synchronous
+ * (what the proxy's token identity hashes each request's bearer token with).
+ * @param data What to hash.
+ * @returns The 32-byte digest.
+ * @example
+ * ```ts
+ * import { nodeSha256Of } from "./sha256.ts";
+ * if (nodeSha256Of("abc")[0] !== 0xba) throw new Error();
+ * ```
+ */
+export function nodeSha256Of(data: Uint8Array | string): Uint8Array {
+  const h = createHash("sha256");
+  h.update(typeof data === "string" ? enc.encode(data) : data);
+  return new Uint8Array(h.digest());
+}
