@@ -53,7 +53,7 @@ import { TextIndexer } from "./text_indexer.ts";
 import { CopyFilesView } from "./views/copy_files.ts";
 import type { RecordingIndex } from "./index/recording_index.ts";
 import { reindex, type ReindexResult } from "./index/reindex.ts";
-import { applyRetention } from "./retention.ts";
+import { applyEventRetention, applyRetention } from "./retention.ts";
 import type { RecordingId } from "./recording_id.ts";
 import { jsonLogger, type Logger } from "../log.ts";
 import {
@@ -583,14 +583,21 @@ export function createRecorder(
       config.retention.days === undefined
         ? Promise.resolve(0)
         // Texts being derived land first: a deletion is never undone by one.
-        : indexer.idle().then(() =>
-          applyRetention({
+        : indexer.idle().then(async () =>
+          await applyRetention({
             storage,
             ...(index ? { index } : {}),
             days: config.retention.days!,
             ...(deps.now ? { now: deps.now } : {}),
             log,
-          })
+          }) + (events
+            ? await applyEventRetention({
+              ...events,
+              days: config.retention.days!,
+              ...(deps.now ? { now: deps.now } : {}),
+              log,
+            })
+            : 0)
         ),
     async sweepStale() {
       if (!index) return 0;
