@@ -2,12 +2,19 @@
  * The {@linkcode EventStore} on disk: `<dir>/YYYY/MM/DD/<stream id>.records`
  * (the recorder puts it in `events/` of its storage folder, which the
  * recordings' listing ignores). Each write is handed to the file before it
- * is acknowledged; with `fsync` it is also synced. An adapter: `Deno.*`.
+ * is acknowledged; with `fsync` it is also synced. A stream's last write
+ * time is its file's modification time; "open" means open by this store
+ * (this recorder process). An adapter: `Deno.*`.
  *
  * @module
  */
 
-import type { EventStore, EventStreamWriter } from "./events_store.ts";
+import {
+  type EventStore,
+  type EventStreamStat,
+  type EventStreamWriter,
+  openError,
+} from "./events_store.ts";
 import { parseRecordingId, type RecordingId } from "./recording_id.ts";
 
 /** Options of {@linkcode DiskEventStore}. */
@@ -22,6 +29,8 @@ export interface DiskEventStoreOptions {
 export class DiskEventStore implements EventStore {
   #dir: string;
   #fsync: boolean;
+  /** The streams this store's writers have open. */
+  #open = new Set<string>();
 
   /** @param options The folder. */
   constructor(options: DiskEventStoreOptions) {
@@ -43,6 +52,8 @@ export class DiskEventStore implements EventStore {
       append: true,
     });
     const fsync = this.#fsync;
+    const open = this.#open;
+    open.add(id.id);
     let closed = false;
     return {
       async write(chunk) {
@@ -53,6 +64,7 @@ export class DiskEventStore implements EventStore {
       close() {
         if (!closed) {
           closed = true;
+          open.delete(id.id);
           file.close();
         }
         return Promise.resolve();
@@ -94,6 +106,29 @@ export class DiskEventStore implements EventStore {
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return undefined;
       throw e;
+    }
+  }
+
+  async stat(id: RecordingId): Promise<EventStreamStat | undefined> {
+    try {
+      const s = await Deno.stat(this.#path(id));
+      return {
+        lastWriteMs: s.mtime?.getTime() ?? Date.now(),
+        open: this.#open.has(id.id),
+        bytes: s.size,
+      };
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+  }
+
+  async remove(id: RecordingId): Promise<void> {
+    if (this.#open.has(id.id)) throw openError(id);
+    try {
+      await Deno.remove(this.#path(id));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
   }
 }

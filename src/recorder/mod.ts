@@ -94,7 +94,11 @@ export {
   PeerRecorder,
   type PeerRecorderOptions,
 } from "./peer_parts.ts";
-export type { EventStore, EventStreamWriter } from "./events_store.ts";
+export type {
+  EventStore,
+  EventStreamStat,
+  EventStreamWriter,
+} from "./events_store.ts";
 export type {
   EventIndex,
   EventPage,
@@ -135,7 +139,12 @@ export type {
   HistogramOptions,
 } from "../metrics/histogram.ts";
 export type { Family, LabelValues, MetricOptions } from "../metrics/_family.ts";
-export { applyRetention, type RetentionOptions } from "./retention.ts";
+export {
+  applyEventRetention,
+  applyRetention,
+  type EventRetentionOptions,
+  type RetentionOptions,
+} from "./retention.ts";
 export { stripAnsi } from "./text_index.ts";
 export { TextIndexer, type TextIndexerOptions } from "./text_indexer.ts";
 export { type ChainState, EvidenceChain } from "./integrity/evidence_chain.ts";

@@ -79,6 +79,21 @@ export interface EventIndex {
    * @returns One page, newest first.
    */
   query(q: EventQuery): Promise<EventPage>;
+  /**
+   * Deletes the rows of events older than a time (retention), at most
+   * `limit` of them, oldest first.
+   * @param timeMs Rows whose request time is before this go (Unix ms).
+   * @param limit Most rows deleted.
+   * @returns How many were deleted (`limit`: call again for more).
+   */
+  deleteBefore(timeMs: number, limit: number): Promise<number>;
+  /**
+   * Deletes every row of one stream, and its responses still waiting for
+   * their request (its stream was deleted).
+   * @param stream The stream (`YYYY/MM/DD/<stream id>`).
+   * @returns How many request rows were deleted.
+   */
+  deleteStream(stream: string): Promise<number>;
 }
 
 /**
@@ -216,5 +231,28 @@ export class MemoryEventIndex implements EventIndex {
       items,
       ...(all.length > q.limit ? { next: eventCursor(items.at(-1)!) } : {}),
     });
+  }
+
+  deleteBefore(timeMs: number, limit: number): Promise<number> {
+    const old = [...this.#rows.values()]
+      .filter((e) => e.request.timeMs < timeMs)
+      .sort((a, b) => a.request.timeMs - b.request.timeMs)
+      .slice(0, limit);
+    for (const e of old) this.#rows.delete(e.request.id);
+    return Promise.resolve(old.length);
+  }
+
+  deleteStream(stream: string): Promise<number> {
+    let n = 0;
+    for (const [id, e] of this.#rows) {
+      if (e.stream === stream) {
+        this.#rows.delete(id);
+        n++;
+      }
+    }
+    for (const key of this.#orphans.keys()) {
+      if (key.startsWith(stream + "/")) this.#orphans.delete(key);
+    }
+    return Promise.resolve(n);
   }
 }

@@ -124,6 +124,29 @@ export class PostgresEventIndex implements EventIndex {
     );
   }
 
+  async deleteBefore(timeMs: number, limit: number): Promise<number> {
+    const r = await this.#sql.unsafe(
+      `DELETE FROM api_events WHERE id IN
+         (SELECT id FROM api_events WHERE time < $1 ORDER BY time LIMIT $2)`,
+      [timeMs, limit],
+    );
+    return r.count;
+  }
+
+  async deleteStream(stream: string): Promise<number> {
+    const r = await this.#sql.unsafe(
+      "DELETE FROM api_events WHERE stream = $1",
+      [stream],
+    );
+    // Orphans are keyed `<stream>/<id>` (COLLATE "C"); ids have no `/`, so
+    // the range holds exactly this stream's.
+    await this.#sql.unsafe(
+      "DELETE FROM api_event_orphans WHERE id > $1 AND id < $2",
+      [stream + "/", stream + "0"],
+    );
+    return r.count;
+  }
+
   async query(q: EventQuery): Promise<EventPage> {
     const where: string[] = [];
     const params: (string | number)[] = [];

@@ -122,6 +122,26 @@ export class SqliteEventIndex implements EventIndex {
     return Promise.resolve();
   }
 
+  deleteBefore(timeMs: number, limit: number): Promise<number> {
+    const r = this.#stmt(
+      `DELETE FROM api_events WHERE id IN
+         (SELECT id FROM api_events WHERE time < ? ORDER BY time LIMIT ?)`,
+    ).run(timeMs, limit);
+    return Promise.resolve(Number(r.changes));
+  }
+
+  deleteStream(stream: string): Promise<number> {
+    const r = this.#stmt("DELETE FROM api_events WHERE stream = ?").run(
+      stream,
+    );
+    // Orphans are keyed `<stream>/<id>`; ids have no `/`, so the range
+    // holds exactly this stream's.
+    this.#stmt(
+      "DELETE FROM api_event_orphans WHERE id > ? AND id < ?",
+    ).run(stream + "/", stream + "0");
+    return Promise.resolve(Number(r.changes));
+  }
+
   query(q: EventQuery): Promise<EventPage> {
     const where: string[] = [];
     const params: (string | number)[] = [];

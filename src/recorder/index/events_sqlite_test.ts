@@ -89,6 +89,58 @@ Deno.test("SqliteEventIndex answers like MemoryEventIndex, page by page", async 
     }
     const one = await ev.query({ q: "x40", limit: 5 });
     assert.deepEqual(one.items[0]!.response, { status: 404 });
+    // Retention: the oldest rows before a time, in batches, then a
+    // stream's rows and its waiting responses.
+    for (const i of [ev, memory]) {
+      await i.putResponse("2026/12/02/gone", "g1", { status: 1 });
+      await i.put([{
+        ...all[0]!,
+        stream: "2026/12/02/gone",
+        request: { ...all[0]!.request, id: "g2" },
+      }]);
+    }
+    const cut = all[10]!.request.timeMs;
+    assert.equal(await ev.deleteBefore(cut, 4), 4);
+    assert.equal(await memory.deleteBefore(cut, 4), 4);
+    assert.deepEqual(
+      await ev.query({ limit: 100 }),
+      await memory.query({ limit: 100 }),
+    );
+    assert.equal(
+      await ev.deleteBefore(cut, 100),
+      await memory.deleteBefore(cut, 100),
+    );
+    assert.equal(await ev.deleteBefore(cut, 100), 0);
+    assert.deepEqual(
+      await ev.query({ limit: 100 }),
+      await memory.query({ limit: 100 }),
+    );
+    assert.ok(
+      (await ev.query({ limit: 100 })).items.every((e) =>
+        e.request.timeMs >= cut
+      ),
+    );
+    assert.equal(await ev.deleteStream("2026/12/02/gone"), 0);
+    assert.equal(await memory.deleteStream("2026/12/02/gone"), 0);
+    assert.equal(
+      await ev.deleteStream("2026/12/02/s"),
+      await memory.deleteStream("2026/12/02/s"),
+    );
+    assert.deepEqual((await ev.query({ limit: 100 })).items, []);
+    // The deleted stream's waiting response is gone: g1 arriving later
+    // gets none.
+    for (const i of [ev, memory]) {
+      await i.put([{
+        ...all[0]!,
+        stream: "2026/12/02/gone",
+        request: { ...all[0]!.request, id: "g1" },
+      }]);
+    }
+    assert.deepEqual(
+      await ev.query({ limit: 100 }),
+      await memory.query({ limit: 100 }),
+    );
+    assert.equal((await ev.query({ limit: 5 })).items[0]?.response, undefined);
   } finally {
     await sqlite.close();
   }
