@@ -91,6 +91,41 @@ Deno.test(
       });
 
       await t.step(
+        "kubectl cp --retries: the sh -c tar | tail download is listed",
+        async () => {
+          const blob = binary(40_000, 3);
+          await Deno.writeFile(`${pod}/retry.bin`, blob);
+          const r = await kubectl(stack, "alice", [
+            "cp",
+            "--retries=3",
+            "demo:retry.bin",
+            `${local}/retry.bin`,
+          ]);
+          assert.equal(r.code, 0, r.stderr);
+          assert.deepEqual(await Deno.readFile(`${local}/retry.bin`), blob);
+          await waitUploads(2);
+          const items = (await rec.list("limit=100")).filter((x) =>
+            x.header.command?.includes("retry.bin")
+          );
+          assert.equal(items.length, 1, JSON.stringify(items));
+          const m = items[0]!;
+          assert.deepEqual(m.header.argv?.slice(0, 2), ["sh", "-c"]);
+          assert.match(
+            m.header.argv![2]!,
+            /^tar cf - retry\.bin \| tail -c\+[01]$/,
+          );
+          const files = JSON.parse(
+            await get(`/v1/recordings/${m.id}/files`),
+          ) as CopyFiles;
+          assert.deepEqual(files.detectedBy, ["command", "stdout"]);
+          assert.deepEqual(
+            files.listing!.members.map((x) => [x.path, x.size, x.sha256]),
+            [["retry.bin", blob.length, sha(blob)]],
+          );
+        },
+      );
+
+      await t.step(
         "a directory out of the pod, then found by a file name",
         async () => {
           const files = new Map<string, Uint8Array>([
@@ -114,7 +149,7 @@ Deno.test(
           for (const [p, b] of files) {
             assert.deepEqual(await Deno.readFile(`${local}/${p}`), b, p);
           }
-          await waitUploads(2);
+          await waitUploads(3);
           const m = await recordingOf("tar cf - data");
           const copy = JSON.parse(
             await get(`/v1/recordings/${m.id}/files`),

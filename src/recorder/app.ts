@@ -335,6 +335,7 @@ export function createRecorder(
           ...events,
           logger: log,
           ackIntervalMs: config.ackIntervalMs,
+          maxStreamBytes: config.events.maxStreamBytes,
           ...(deps.now ? { now: deps.now } : {}),
         })
         : jsonError(

@@ -65,6 +65,7 @@ export {
 } from "./views/tar_listing.ts";
 export {
   copyByCommand,
+  copyResumedFrom,
   type CopyDirection,
   type CopyFiles,
   type CopyFilesSource,

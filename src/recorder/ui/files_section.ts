@@ -60,7 +60,18 @@ export function filesSection(
       </section>
     `;
   }
-  const l = files.listing!;
+  if (files.resumedFrom !== undefined || !files.listing) {
+    return html`
+      <section id="files">
+        <h3>Files copied out</h3>
+        <p
+          id="files-resumed">A resumed copy out of the pod (kubectl cp --retries): its stdout is the archive from byte ${files
+            .resumedFrom ??
+            0}, whose members began in the session before it, so it is not listed.</p>
+      </section>
+    `;
+  }
+  const l = files.listing;
   return html`<section id="files"><h3>Files copied out</h3>
 <p id="files-summary">${l.memberCount} members, ${l.contentBytes} bytes of content, from ${l.bytes} bytes of stdout (told by the ${
     files.detectedBy.join(" and ")

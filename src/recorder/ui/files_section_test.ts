@@ -72,3 +72,17 @@ Deno.test("filesSection says a copy into the pod happened and its size", async (
   assert.equal(filesSection(undefined), "");
   assert.equal(modeText({ type: "other", mode: 0o4755 }), "?rwxr-xr-x 4755");
 });
+
+Deno.test("filesSection says where a resumed kubectl cp --retries download starts", async () => {
+  const out = await render(filesSection({
+    direction: "download",
+    detectedBy: ["command"],
+    resumedFrom: 2048,
+  }));
+  assert.match(out, /<h3>Files copied out<\/h3>/);
+  assert.match(
+    out,
+    /kubectl cp --retries\): its stdout is the archive from byte 2048/,
+  );
+  assert.doesNotMatch(out, /files-table/);
+});

@@ -14,6 +14,12 @@
  *   `tar cf -` the listing replaces the archive's bytes decoded as text (up
  *   to where the archive ended or stopped being one), while stdout that
  *   only starts with a tar header stays text as well;
+ * - `kubectl cp --retries=N` downloads with `sh -c "tar cf - PATH | tail
+ *   -c+K"`: K ≤ 1 (the first attempt) is the whole archive, a download like
+ *   `tar cf -`; a larger K resumes a broken copy at byte K−1 of the archive,
+ *   so its stdout starts mid-archive and cannot be listed: it is a download
+ *   with `resumedFrom` (its stdout stays text), the start of the archive is
+ *   in the session before it;
  * - an **upload** (`tar` with `x…f -`) is shown with the end record's
  *   `stdinBytes`, the size of what the client sent (absent in recordings
  *   made before the proxy counted stdin).
@@ -50,6 +56,43 @@ export interface CopyFiles {
   listing?: TarListing;
   /** An upload's size: bytes the client sent on stdin (content not recorded). */
   stdinBytes?: number;
+  /**
+   * A resumed download (`kubectl cp --retries`): the archive offset its
+   * stdout starts at (not listed: the members began in an earlier session).
+   */
+  resumedFrom?: number;
+}
+
+/** `tar cf - PATH | tail -c+K`, as kubectl's `cp --retries` sends it to `sh -c`. */
+const RETRYING_DOWNLOAD =
+  /^tar cf - [^;&|`$()<>\n]+ \| tail -c\+([0-9]{1,15})$/;
+
+/**
+ * The archive offset a `kubectl cp --retries` download resumes at.
+ * @param argv The session's argv.
+ * @returns `K − 1` for `sh -c "tar cf - PATH | tail -c+K"` with K > 1,
+ * else `undefined` (K ≤ 1 is a whole archive: {@linkcode copyByCommand}).
+ * @example
+ * ```ts
+ * import { copyResumedFrom } from "./copy_files.ts";
+ * if (copyResumedFrom(["sh", "-c", "tar cf - /d | tail -c+1025"]) !== 1024) throw new Error();
+ * if (copyResumedFrom(["sh", "-c", "tar cf - /d | tail -c+0"]) !== undefined) throw new Error();
+ * ```
+ */
+export function copyResumedFrom(
+  argv: readonly unknown[] | undefined,
+): number | undefined {
+  const k = retryingDownload(argv);
+  return k !== undefined && k > 1 ? k - 1 : undefined;
+}
+
+function retryingDownload(argv: readonly unknown[] | undefined) {
+  if (!Array.isArray(argv) || argv.length !== 3) return undefined;
+  const [sh, c, script] = argv;
+  if (sh !== "sh" && sh !== "/bin/sh") return undefined;
+  if (c !== "-c" || typeof script !== "string") return undefined;
+  const m = RETRYING_DOWNLOAD.exec(script);
+  return m ? Number(m[1]) : undefined;
 }
 
 /**
@@ -63,11 +106,14 @@ export interface CopyFiles {
  * if (copyByCommand(["tar", "cf", "-", "/tmp/x"]) !== "download") throw new Error();
  * if (copyByCommand(["tar", "-xmf", "-", "-C", "/tmp"]) !== "upload") throw new Error();
  * if (copyByCommand(["sh", "-c", "tar cf - x"]) !== undefined) throw new Error();
+ * if (copyByCommand(["sh", "-c", "tar cf - x | tail -c+0"]) !== "download") throw new Error();
  * ```
  */
 export function copyByCommand(
   argv: readonly unknown[] | undefined,
 ): CopyDirection | undefined {
+  const k = retryingDownload(argv);
+  if (k !== undefined) return k <= 1 ? "download" : undefined;
   if (!Array.isArray(argv) || argv.length < 3) return undefined;
   const [cmd, opts, file] = argv;
   if (typeof cmd !== "string" || typeof opts !== "string") return undefined;
@@ -118,6 +164,7 @@ export async function scanCopyRecords(
   const text = new OutputTextIndex(options.maxTextChars);
   const lister = new TarLister(options);
   let byCommand: CopyDirection | undefined;
+  let resumedFrom: number | undefined;
   let stdinBytes: number | undefined;
   // Stdout until the lister saw its first header: is it an archive?
   let held: Uint8Array[] | undefined = [];
@@ -157,7 +204,9 @@ export async function scanCopyRecords(
       }
       for (const rec of recs) {
         if (rec.type === RecordType.HEADER) {
-          byCommand = copyByCommand(readHeader(rec.payload)?.argv);
+          const argv = readHeader(rec.payload)?.argv;
+          byCommand = copyByCommand(argv);
+          resumedFrom = copyResumedFrom(argv);
         } else if (rec.type === RecordType.STDERR) {
           text.add(rec.type, rec.payload);
         } else if (rec.type === RecordType.STDOUT) {
@@ -202,6 +251,8 @@ export async function scanCopyRecords(
       detectedBy: ["command"],
       ...(stdinBytes !== undefined ? { stdinBytes } : {}),
     };
+  } else if (resumedFrom !== undefined) {
+    files = { direction: "download", detectedBy: ["command"], resumedFrom };
   } else if (byCommand === "download" || archive) {
     const detectedBy: CopyFiles["detectedBy"] = [];
     if (byCommand === "download") detectedBy.push("command");

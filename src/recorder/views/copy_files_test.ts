@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { encodeRecord, RecordType } from "../../protocol/records.ts";
 import { scanRecords } from "../_scan_records.ts";
-import { copyByCommand, CopyFilesView, scanCopyRecords } from "./copy_files.ts";
+import {
+  copyByCommand,
+  CopyFilesView,
+  copyResumedFrom,
+  scanCopyRecords,
+} from "./copy_files.ts";
 
 const enc = new TextEncoder();
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -63,13 +68,51 @@ Deno.test("copyByCommand tells kubectl cp's tar commands", () => {
       [["tar", "czf", "-", "x"], undefined],
       [["tar", "cf", "out.tar", "x"], undefined],
       [["tar", "cxf", "-"], undefined],
+      // kubectl cp --retries: the first attempt is the whole archive, a
+      // resumed one starts mid-archive (copyResumedFrom).
+      [["sh", "-c", "tar cf - x | tail -c+0"], "download"],
+      [["/bin/sh", "-c", "tar cf - /a b | tail -c+1"], "download"],
       [["sh", "-c", "tar cf - x | tail -c+5"], undefined],
+      [["sh", "-c", "tar cf - x; cat /etc/shadow | tail -c+0"], undefined],
+      [["sh", "-c", "tar cf - x | tail -c+0 | cat"], undefined],
+      [["bash", "-c", "tar cf - x | tail -c+0"], undefined],
       [["tar"], undefined],
       [["star", "cf", "-", "x"], undefined],
     ] as const
   ) assert.equal(copyByCommand([...argv]), want, argv.join(" "));
   assert.equal(copyByCommand(undefined), undefined);
   assert.equal(copyByCommand([1, 2, 3]), undefined);
+  assert.equal(
+    copyResumedFrom(["sh", "-c", "tar cf - x | tail -c+5"]),
+    4,
+  );
+  assert.equal(
+    copyResumedFrom(["sh", "-c", "tar cf - x | tail -c+1"]),
+    undefined,
+  );
+  assert.equal(copyResumedFrom(["tar", "cf", "-", "x"]), undefined);
+});
+
+Deno.test("scanCopyRecords lists kubectl cp --retries' first attempt and keeps a resumed one as text, saying where it resumed", async () => {
+  const content = new Uint8Array(3000).map((_, i) => (i * 13) & 0xff);
+  const tar = await tarOf("r.bin", content);
+  const first = await scanCopyRecords(
+    records(["sh", "-c", "tar cf - r.bin | tail -c+0"], tar),
+    { maxTextChars: 10_000 },
+  );
+  assert.deepEqual(first.files?.detectedBy, ["command", "stdout"]);
+  assert.equal(first.files?.listing?.members[0]?.sha256, sha(content));
+  const rest = enc.encode("the-rest-of-an-archive hidden-word\n");
+  const resumed = await scanCopyRecords(
+    records(["sh", "-c", "tar cf - r.bin | tail -c+2049"], rest),
+    { maxTextChars: 10_000 },
+  );
+  assert.deepEqual(resumed.files, {
+    direction: "download",
+    detectedBy: ["command"],
+    resumedFrom: 2048,
+  });
+  assert.ok(resumed.text.includes("hidden-word"), resumed.text);
 });
 
 Deno.test("scanCopyRecords lists a download and indexes the listing, not the archive", async () => {
