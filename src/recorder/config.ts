@@ -145,6 +145,14 @@ export interface RecorderConfig {
      * uploads.
      */
     dir?: string;
+    /**
+     * Size bound of one stored events stream, in bytes: past it the
+     * recorder ends the stream (acknowledging every event it stored) and
+     * the proxy goes on, without losing an event, on a new one; so old
+     * streams close and retention can delete them. At least 4096.
+     * @default {67108864}
+     */
+    maxStreamBytes: number;
   };
   /** Other recorders holding parts of failed-over sessions. @default {[]} */
   peers: { url: string; token: string; caFile?: string }[];
@@ -316,9 +324,10 @@ export const recorderConfigSchema: z.ZodType<
    * their parts (`peer_parts.ts`). Each with one of its viewer tokens and,
    * for https with a private CA, the CA's PEM file.
    */
-  events: z.object({ dir: z.string().min(1).optional() }).strict().default(
-    {},
-  ),
+  events: z.object({
+    dir: z.string().min(1).optional(),
+    maxStreamBytes: z.number().int().min(4096).default(64 * 1024 * 1024),
+  }).strict().default({}),
   peers: z.array(
     z.object({
       url: z.string().url().refine(
@@ -393,6 +402,7 @@ export const RECORDER_ENV: Record<string, string> = {
   EXECGATE_RECORDER_RETENTION_DAYS: "retention.days",
   EXECGATE_RECORDER_SIGNING_KEY_FILE: "signing.privateKeyFile",
   EXECGATE_RECORDER_EVENTS_DIR: "events.dir",
+  EXECGATE_RECORDER_EVENTS_MAX_STREAM_BYTES: "events.maxStreamBytes",
 };
 
 const LISTS = new Set(["auth.uploaderTokens", "auth.viewerTokens"]);
@@ -403,6 +413,7 @@ const NUMBERS = new Set([
   "limits.maxRecordingBytes",
   "ackIntervalMs",
   "retention.days",
+  "events.maxStreamBytes",
 ]);
 const BOOLEANS = new Set([
   "storage.fsync",

@@ -38,6 +38,13 @@ export interface EventsIngestOptions {
   logger: Logger;
   /** Largest record payload (one event). @default {1048576} */
   maxEventBytes?: number;
+  /**
+   * Size bound of one stored stream: at the first record that would take it
+   * past this (never its first event), the recorder stores no more,
+   * acknowledges what it stored and ends the stream with its `done` line;
+   * the proxy sends the rest on a new stream. @default {67108864}
+   */
+  maxStreamBytes?: number;
   /** Keepalive interval of the ack stream. @default {1000} */
   ackIntervalMs?: number;
   /** Clock, Unix ms. @default {Date.now} */
@@ -93,15 +100,33 @@ export function handleEventsUpload(
     o.ackIntervalMs ?? 1000,
   );
   const reader = body.getReader();
+  const maxBytes = o.maxStreamBytes ?? 64 * 1024 * 1024;
   const run = async () => {
     let writer: EventStreamWriter | undefined;
+    /** Events stored, and whether the stream reached its size bound. */
+    let stored = 0;
+    let full = false;
     try {
-      while (true) {
+      while (!full) {
         const { value, done } = await reader.read();
         if (done) break;
-        const records = decoder.push(value);
+        let records = decoder.push(value);
         if (records.length === 0) continue;
         if (!writer) writer = await start(records[0]!, id, o.store);
+        // The size bound, at a record boundary: the records from the one
+        // that would pass it on are not stored (nor acknowledged).
+        for (let i = 0; i < records.length; i++) {
+          const r = records[i]!;
+          const end = r.offset + RECORD_HEADER_BYTES + r.payload.length;
+          if (r.type === RecordType.HEADER || end <= maxBytes || stored === 0) {
+            if (r.type !== RecordType.HEADER) stored++;
+            continue;
+          }
+          full = true;
+          records = records.slice(0, i);
+          break;
+        }
+        if (records.length === 0) break;
         const events: StoredEvent[] = [];
         const responses: { id: string; r: Record<string, unknown> }[] = [];
         for (const r of records) {
@@ -125,6 +150,17 @@ export function handleEventsUpload(
         for (const x of responses) await o.index.putResponse(id.id, x.id, x.r);
         acked = end;
         send({ ack: acked });
+      }
+      if (full) {
+        o.logger.info("events stream ended at its size bound", {
+          stream: id.id,
+          bytes: acked,
+          maxStreamBytes: maxBytes,
+        });
+        send({ ack: acked, done: true, id: id.id, full: true });
+        close();
+        await reader.cancel().catch(() => {});
+        return;
       }
       if (decoder.pending > 0) {
         throw new Error(

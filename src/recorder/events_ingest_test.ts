@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   encodeRecord,
   EVENTS_UPLOAD_PATH,
+  RecordDecoder,
   RecordType,
 } from "../protocol/records.ts";
 import { memoryLogger } from "../log.ts";
@@ -12,6 +13,8 @@ import { MemoryEventStore } from "./events_store.ts";
 import { rebuildEventIndex } from "./events_factory.ts";
 import { MemoryEventIndex } from "./index/events_index.ts";
 import { DiskStorage } from "./disk_storage.ts";
+import { DiskEventStore } from "./events_disk_store.ts";
+import { SqliteIndex } from "./index/sqlite_index.ts";
 import { testHeader, upload } from "./_test_util.ts";
 
 const UP = "uploader-token-0123456789";
@@ -302,6 +305,160 @@ Deno.test(
     } finally {
       await s.close();
       await b.close();
+    }
+  },
+);
+
+Deno.test(
+  "EventStream across streams the recorder ends at events.maxStreamBytes: every event stored exactly once, fail-closed senders acknowledged, each file within the bound",
+  opts,
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "execgate-evrot-" });
+    const BOUND = 4096;
+    const store = new DiskEventStore({ dir: `${dir}/events` });
+    const sqlite = new SqliteIndex(`${dir}/index.sqlite`);
+    const index = sqlite.events();
+    const rlog = memoryLogger();
+    const r = createRecorder(
+      parseRecorderConfig({
+        auth: { uploaderTokens: [UP], viewerTokens: [VIEW] },
+        ackIntervalMs: 100,
+        events: { maxStreamBytes: BOUND },
+      }),
+      {
+        storage: new DiskStorage({ dir: `${dir}/rec` }),
+        events: { store, index },
+        logger: rlog,
+      },
+    );
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      r.app.fetch,
+    );
+    const url = `http://127.0.0.1:${server.addr.port}`;
+    const log = memoryLogger();
+    const s = new EventStream({
+      urls: [url],
+      proxyHostname: "p",
+      token: UP,
+      logger: log,
+    });
+    const N = 400;
+    const ids = Array.from({ length: N }, (_, i) => `r${i}`);
+    try {
+      // Bursts of concurrent senders, every third one fail closed, so cuts
+      // fall between queued, in-flight and waiting records.
+      for (let b = 0; b < N; b += 50) {
+        await Promise.all(
+          ids.slice(b, b + 50).map((id, i) =>
+            s.send(event(id, { target: `/api/v1/pods/${id}` }), {
+              wait: i % 3 === 0,
+            })
+          ),
+        );
+      }
+      await s.close();
+      assert.equal(s.stats.lost, 0);
+      assert.equal(s.stats.sent, N);
+      const files = await store.list();
+      assert.ok(files.length >= 10, `rotated: ${files.length} streams`);
+      assert.equal(s.stats.streams, files.length);
+      // The evidence: each event exactly once over all streams, each stream
+      // a HEADER and then events, within the bound.
+      const seen = new Map<string, number>();
+      for (const f of files) {
+        const bytes = await Deno.readFile(`${dir}/events/${f}.records`);
+        assert.ok(bytes.length <= BOUND, `${f}: ${bytes.length} bytes`);
+        const recs = new RecordDecoder().push(bytes);
+        assert.equal(recs[0]!.type, RecordType.HEADER);
+        for (const rec of recs.slice(1)) {
+          const e = JSON.parse(new TextDecoder().decode(rec.payload));
+          seen.set(e.id, (seen.get(e.id) ?? 0) + 1);
+        }
+      }
+      assert.deepEqual([...seen.keys()].sort(), [...ids].sort());
+      assert.ok([...seen.values()].every((n) => n === 1), "stored once each");
+      // And the index holds every one.
+      const found = new Set<string>();
+      let cursor: string | undefined;
+      do {
+        const page = await index.query({
+          limit: 1000,
+          ...(cursor ? { cursor } : {}),
+        });
+        for (const e of page.items) found.add(e.request.id);
+        cursor = page.next;
+      } while (cursor);
+      assert.equal(found.size, N);
+      assert.ok(
+        rlog.lines.some((l) =>
+          l.msg === "events stream ended at its size bound"
+        ),
+      );
+      assert.ok(
+        log.lines.some((l) => l.msg === "events stream ended by the recorder"),
+      );
+      assert.ok(!log.lines.some((l) => l.msg === "events stream broke"));
+    } finally {
+      await s.close();
+      await server.shutdown();
+      await r.close();
+      await sqlite.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "EventStream: a recorder that ends a stream without taking an event refuses the waiting sender, no new stream for ever",
+  opts,
+  async () => {
+    const lines = new TextEncoder();
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      (req) => {
+        const reader = req.body!.getReader();
+        const body = new ReadableStream<Uint8Array>({
+          async start(c) {
+            // Ack the HEADER record, then end at the first event.
+            const first = (await reader.read()).value!;
+            const headerLen = 13 + new DataView(first.buffer, first.byteOffset)
+              .getUint32(9);
+            c.enqueue(lines.encode(JSON.stringify({ ack: headerLen }) + "\n"));
+            let got = first.length;
+            while (got <= headerLen) {
+              const { value, done } = await reader.read();
+              if (done) break;
+              got += value.length;
+            }
+            c.enqueue(
+              lines.encode(
+                JSON.stringify({ ack: headerLen, done: true, full: true }) +
+                  "\n",
+              ),
+            );
+            c.close();
+            await reader.cancel().catch(() => {});
+          },
+        });
+        return new Response(body);
+      },
+    );
+    const log = memoryLogger();
+    const s = new EventStream({
+      urls: [`http://127.0.0.1:${server.addr.port}`],
+      proxyHostname: "p",
+      logger: log,
+    });
+    try {
+      await assert.rejects(
+        s.send(event("x1"), { wait: true }),
+        /without taking an event/,
+      );
+      assert.equal(s.stats.streams, 1);
+    } finally {
+      await s.close();
+      await server.shutdown();
     }
   },
 );

@@ -12,6 +12,12 @@
  * - **Lazily opened, reopened on failure**: the first event opens the
  *   upload (the first recorder of the list that accepts its header); one that
  *   breaks is dropped and the next event opens a new one (a new stream id).
+ * - **Ended by the recorder at its size bound** (`events.maxStreamBytes`):
+ *   its final `done` ack stands at a record boundary; the records it does
+ *   not cover, and those queued behind them, go first and in order on a new
+ *   stream, so none is lost or stored twice (a waiting sender still
+ *   resolves only once its record is acknowledged there). A stream ended
+ *   without one event taken counts as broken, so this cannot loop.
  * - **Waiting (fail closed)**: {@linkcode EventStream.send} with
  *   `wait: true` resolves only once the recorder acknowledged every byte up
  *   to the end of this event's record, and rejects with the reason
@@ -85,19 +91,38 @@ export interface EventStreamStats {
 
 const enc = new TextEncoder();
 
+/** One event record on its way: queued for an upload, or in flight on it. */
+interface Outgoing {
+  /** The record (header and payload). */
+  record: Uint8Array[];
+  /** Its bytes. */
+  size: number;
+  /** Offset of its end in the upload it is in flight on. */
+  end: number;
+  /** Whether it was counted in `sent` already (a re-sent one is not again). */
+  counted: boolean;
+  /** A waiting (fail-closed) sender. */
+  waiter?: { resolve: () => void; reject: (e: Error) => void };
+}
+
 /** The events upload of one recorder list. */
 export class EventStream {
   #o: EventStreamOptions;
   #upload: RecorderUpload | undefined;
-  #opening: Promise<RecorderUpload> | undefined;
-  /** Fail-open records waiting for an upload to open. */
-  #pending: Uint8Array[][] = [];
+  #opening: Promise<void> | undefined;
+  /** Records pushed on `#upload`, not yet acknowledged, in stream order. */
+  #inFlight: Outgoing[] = [];
+  #inFlightBytes = 0;
+  /** Records waiting for an upload to open (and those to re-send). */
+  #pending: Outgoing[] = [];
   #pendingBytes = 0;
   #sent = 0;
   #lost = 0;
   #burst = 0;
   #streams = 0;
   #closed = false;
+  /** Uploads that had an event (not only their header) acknowledged. */
+  #took = new WeakSet<RecorderUpload>();
 
   /**
    * Creates the stream; its upload is opened on the first event.
@@ -131,31 +156,31 @@ export class EventStream {
       payload,
     ];
     const size = record[0]!.length + payload.length;
+    const out: Outgoing = { record, size, end: 0, counted: false };
     if (!opts.wait) {
-      this.#sendLater(record, size);
+      const max = this.#o.maxQueueBytes ?? 4 * 1024 * 1024;
+      if (this.#inFlightBytes + this.#pendingBytes + size > max) {
+        this.#lose(1, "the events queue is full");
+        return;
+      }
+      this.#enqueue(out);
       return;
     }
-    let upload: RecorderUpload;
-    try {
-      upload = await this.#open();
-    } catch (e) {
-      throw new EventNotAcknowledgedError((e as Error).message);
-    }
-    upload.push(record);
-    this.#sent++;
-    const end = upload.writtenBytes;
-    try {
-      await upload.whenAcked(end);
-    } catch (e) {
-      throw new EventNotAcknowledgedError((e as Error).message);
-    }
+    await new Promise<void>((resolve, reject) => {
+      out.waiter = {
+        resolve,
+        reject: (e) => reject(new EventNotAcknowledgedError(e.message)),
+      };
+      this.#enqueue(out);
+    });
     this.#recovered();
   }
 
   /** Ends the upload (the recorder finalises the stream). */
   async close(): Promise<void> {
     this.#closed = true;
-    const u = this.#upload ?? await this.#opening?.catch(() => undefined);
+    await this.#opening;
+    const u = this.#upload;
     this.#upload = undefined;
     if (!u || u.error) return;
     await u.finish().catch((e) =>
@@ -166,48 +191,134 @@ export class EventStream {
     );
   }
 
-  #sendLater(record: Uint8Array[], size: number): void {
-    const max = this.#o.maxQueueBytes ?? 4 * 1024 * 1024;
+  /** Puts a record on the open upload, or queues it for the next one. */
+  #enqueue(out: Outgoing): void {
     const u = this.#upload;
-    const inFlight = (u && !u.error ? u.queuedBytes : 0) + this.#pendingBytes;
-    if (inFlight + size > max) {
-      this.#lose(1, "the events queue is full");
+    if (u && !u.error && this.#pending.length === 0) {
+      this.#push(u, out);
       return;
     }
-    if (u && !u.error) {
-      u.push(record);
+    this.#pending.push(out);
+    this.#pendingBytes += out.size;
+    this.#open();
+  }
+
+  #push(u: RecorderUpload, out: Outgoing): void {
+    u.push(out.record);
+    out.end = u.writtenBytes;
+    this.#inFlight.push(out);
+    this.#inFlightBytes += out.size;
+    if (!out.counted) {
+      out.counted = true;
       this.#sent++;
+    }
+  }
+
+  /** Opens an upload for the pending records (one opening at a time). */
+  #open(): void {
+    if (this.#opening) return;
+    if (this.#closed) {
+      this.#drop(this.#takePending(), "the events stream is closed");
       return;
     }
-    this.#pending.push(record);
-    this.#pendingBytes += size;
-    this.#open().then((up) => this.#flush(up), (e) => {
-      const n = this.#pending.length;
-      this.#pending = [];
-      this.#pendingBytes = 0;
-      if (n > 0) this.#lose(n, (e as Error).message);
+    this.#opening = this.#connect().then((u) => {
+      this.#opening = undefined;
+      if (u !== this.#upload) {
+        // It broke or ended before its first event: no second try here.
+        this.#drop(
+          this.#takePending(),
+          u.error?.message ?? "the events stream ended at once",
+        );
+        return;
+      }
+      for (const out of this.#takePending()) this.#push(u, out);
+    }, (e) => {
+      this.#opening = undefined;
+      this.#drop(this.#takePending(), (e as Error).message);
     });
   }
 
-  #flush(u: RecorderUpload): void {
-    const records = this.#pending;
+  #takePending(): Outgoing[] {
+    const p = this.#pending;
     this.#pending = [];
     this.#pendingBytes = 0;
-    if (records.length === 0) return;
-    for (const r of records) u.push(r);
-    this.#sent += records.length;
+    return p;
   }
 
-  /** The open upload, or a new one (shared by concurrent callers). */
-  #open(): Promise<RecorderUpload> {
-    if (this.#upload && !this.#upload.error) {
-      return Promise.resolve(this.#upload);
+  /** Records that will not be acknowledged: refused or counted lost. */
+  #drop(outs: Outgoing[], why: string): void {
+    let lost = 0;
+    for (const out of outs) {
+      if (out.waiter) out.waiter.reject(new Error(why));
+      else lost++;
     }
-    if (this.#closed) {
-      return Promise.reject(new Error("the events stream is closed"));
+    if (lost > 0) this.#lose(lost, why);
+  }
+
+  /** The recorder acknowledged `acked` bytes of upload `u`. */
+  #onAck(u: RecorderUpload, acked: number): void {
+    if (u !== this.#upload) return;
+    let n = 0;
+    while (n < this.#inFlight.length && this.#inFlight[n]!.end <= acked) n++;
+    if (n === 0) return;
+    for (const out of this.#inFlight.splice(0, n)) {
+      this.#inFlightBytes -= out.size;
+      out.waiter?.resolve();
     }
-    this.#opening ??= this.#connect().finally(() => this.#opening = undefined);
-    return this.#opening;
+    this.#recovered();
+  }
+
+  /**
+   * The recorder ended upload `u` on its own (`done` before we finished it:
+   * the stream reached the recorder's size bound). It took exactly the
+   * records its final ack covers; the rest go again, first, on a new stream.
+   */
+  #onDone(u: RecorderUpload, streamId: string, ack: number): void {
+    if (u !== this.#upload || this.#closed) return;
+    this.#onAck(u, ack);
+    this.#upload = undefined;
+    const rest = this.#inFlight;
+    this.#inFlight = [];
+    this.#inFlightBytes = 0;
+    // The recorder stores at least one event per stream: one that took
+    // none would make us open streams for ever.
+    const progressed = this.#took.has(u);
+    void u.finish().catch(() => {});
+    this.#o.logger.info("events stream ended by the recorder", {
+      recorder: u.url,
+      streamId,
+      acknowledgedBytes: ack,
+      resent: rest.length,
+    });
+    if (!progressed) {
+      this.#drop(
+        rest,
+        `the recorder ended events stream ${streamId} without taking an event`,
+      );
+      return;
+    }
+    this.#pending = [...rest, ...this.#pending];
+    this.#pendingBytes += rest.reduce((n, o) => n + o.size, 0);
+    if (this.#pending.length > 0) this.#open();
+  }
+
+  /** Upload `u` broke: what it had not acknowledged is refused or lost. */
+  #onFailure(u: RecorderUpload, streamId: string, err: Error): void {
+    if (u !== this.#upload) return;
+    this.#upload = undefined;
+    const rest = this.#inFlight;
+    this.#inFlight = [];
+    this.#inFlightBytes = 0;
+    if (!this.#closed) {
+      this.#o.logger.warn("events stream broke", {
+        recorder: u.url,
+        streamId,
+        unacknowledgedBytes: u.queuedBytes,
+        error: err.message,
+      });
+    }
+    this.#drop(rest, err.message);
+    if (this.#pending.length > 0) this.#open();
   }
 
   async #connect(): Promise<RecorderUpload> {
@@ -255,18 +366,14 @@ export class EventStream {
     }
     this.#streams++;
     this.#upload = upload;
-    upload.onAck(() => this.#recovered());
-    o.logger.info("events stream open", { recorder: upload.url, streamId });
-    void upload.failure.then((err) => {
-      if (this.#upload === upload) this.#upload = undefined;
-      if (this.#closed) return;
-      o.logger.warn("events stream broke", {
-        recorder: upload.url,
-        streamId,
-        unacknowledgedBytes: upload.queuedBytes,
-        error: err.message,
-      });
+    const headerEnd = upload.writtenBytes;
+    upload.onAck((acked) => {
+      if (acked > headerEnd) this.#took.add(upload);
+      this.#onAck(upload, acked);
     });
+    upload.onDone((ack) => this.#onDone(upload, streamId, ack.ack ?? 0));
+    o.logger.info("events stream open", { recorder: upload.url, streamId });
+    void upload.failure.then((err) => this.#onFailure(upload, streamId, err));
     return upload;
   }
 

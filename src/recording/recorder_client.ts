@@ -301,6 +301,7 @@ export class RecorderUpload {
   #roomWaiters: { limit: number; resolve: () => void }[] = [];
   #ackListeners: ((acked: number) => void)[] = [];
   #terminateListeners: ((t: { by: string; reason: string }) => void)[] = [];
+  #doneListeners: ((ack: Ack) => void)[] = [];
   #doneWaiters: { resolve: (a: Ack) => void; reject: (e: Error) => void }[] =
     [];
   #ackWaiters: {
@@ -492,6 +493,18 @@ export class RecorderUpload {
    */
   onTerminate(fn: (t: { by: string; reason: string }) => void): void {
     this.#terminateListeners.push(fn);
+  }
+
+  /**
+   * Registers a listener told when the recorder's final `done` line arrives,
+   * also one sent before {@linkcode RecorderUpload.finish}: the recorder
+   * then ended the upload on its own (an events stream at its size bound),
+   * and bytes past that line's `ack` were not taken.
+   * @param fn Called once with the final acknowledgement (synchronous; it
+   *   must not throw).
+   */
+  onDone(fn: (ack: Ack) => void): void {
+    this.#doneListeners.push(fn);
   }
 
   /**
@@ -781,6 +794,7 @@ export class RecorderUpload {
       this.#finalAck = ack;
       this.#settleBudget();
       this.#stopTimer();
+      for (const fn of this.#doneListeners.splice(0)) fn(ack);
     }
   }
 
