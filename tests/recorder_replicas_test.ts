@@ -16,6 +16,7 @@ import {
 } from "../src/protocol/records.ts";
 import { SESSION_HEADER } from "../src/recording/wire.ts";
 import { spawnRecorderProcess } from "./_recorder.ts";
+import { runVerify } from "../src/recorder/integrity/verify_command.ts";
 
 const UP = "uploader-token-0123456789";
 const VIEW = "viewer-token-0123456789";
@@ -148,6 +149,18 @@ Deno.test(
       })).json();
       assert.equal(man.status, "partial");
       assert.ok(man.finishedAt, "recovered: finalised by the survivor");
+      // Sealed by the survivor's sweep (chain only: no signing key here).
+      const v = await runVerify([`s3://${s3.bucket}/${cut.id}`], {
+        EXECGATE_RECORDER_S3_ENDPOINT: s3.endpoint,
+        EXECGATE_RECORDER_S3_FORCE_PATH_STYLE: "true",
+        EXECGATE_RECORDER_S3_REGION: "us-east-1",
+        AWS_ACCESS_KEY_ID: "S3RVER",
+        AWS_SECRET_ACCESS_KEY: "S3RVER",
+      });
+      assert.equal(v.exitCode, 0, v.output);
+      assert.match(v.output, /WARN partial: .*recovered from its segments/);
+      assert.match(v.output, /OK evidence: \d+ bytes match the chain/);
+      assert.match(v.output, /WARN not signed/);
       const cast = await (await fetch(`${b.url}/v1/recordings/${cut.id}/cast`, {
         headers: { authorization: `Bearer ${VIEW}` },
       })).text();

@@ -3,7 +3,8 @@
  * a real recorder process signing with them, a real `kubectl exec` through
  * the proxy recorded, then `execgate verify` run as a process on the disk
  * folder, the bundle download and a cast download, with bytes flipped in
- * each, and a key rotation.
+ * each, and a key rotation. Then recordings cut by a recorder killed
+ * mid-upload, sealed by the recorder that recovers them at restart.
  */
 
 import assert from "node:assert/strict";
@@ -13,6 +14,12 @@ import {
   UPLOADER_TOKEN,
   VIEWER_TOKEN,
 } from "./_recorder.ts";
+import { testBody, testHeader } from "../src/recorder/_test_util.ts";
+import {
+  RECORDS_CONTENT_TYPE,
+  RECORDS_UPLOAD_PATH,
+} from "../src/protocol/records.ts";
+import { SESSION_HEADER } from "../src/recording/wire.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -256,6 +263,137 @@ Deno.test(
       rec.child.kill("SIGTERM");
       await rec.child.status;
       await stack.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "execgate verify: a recording cut by a killed recorder is sealed when recovered at restart, signed with its key or chain only; a flipped byte names its segment",
+  opts,
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "execgate-verify-crash-" });
+    const recordings = `${dir}/recordings`;
+    const port = freePort();
+    const startRecorder = async (signed: boolean) => {
+      const file = `${dir}/recorder-${signed}.json`;
+      await Deno.writeTextFile(
+        file,
+        JSON.stringify({
+          listen: { hostname: "127.0.0.1", port },
+          auth: {
+            uploaderTokens: [UPLOADER_TOKEN],
+            viewerTokens: [VIEWER_TOKEN],
+          },
+          storage: { kind: "disk", dir: recordings },
+          ackIntervalMs: 50,
+          ...(signed ? { signing: { privateKeyFile: `${dir}/k.key` } } : {}),
+        }),
+      );
+      return await spawnRecorderProcess(file);
+    };
+    /**
+     * Uploads 1.5 MiB of output (two chain segments) without an end record,
+     * waits until the recorder acknowledged every byte, then kills it hard.
+     * @returns The recording id.
+     */
+    const uploadAndKill = async (
+      rec: Awaited<ReturnType<typeof startRecorder>>,
+      sessionId: string,
+    ): Promise<string> => {
+      const half = "x".repeat(0.75 * MiB);
+      const { body } = testBody(testHeader(sessionId), [
+        [0.1, "o", half],
+        [0.2, "o", half],
+      ], false);
+      let ctl!: ReadableStreamDefaultController<Uint8Array>;
+      const stream = new ReadableStream<Uint8Array>({
+        start: (c) => void (ctl = c),
+      });
+      ctl.enqueue(body);
+      const res = await fetch(rec.url + RECORDS_UPLOAD_PATH, {
+        method: "POST",
+        headers: {
+          "content-type": RECORDS_CONTENT_TYPE,
+          authorization: `Bearer ${UPLOADER_TOKEN}`,
+          [SESSION_HEADER]: sessionId,
+        },
+        body: stream,
+        duplex: "half",
+      } as RequestInit);
+      const acks = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      let id: string | undefined;
+      while (!new RegExp(`"ack":${body.length}\\b`).test(text)) {
+        const r = await acks.read();
+        if (r.done) throw new Error(`the upload ended: ${text}`);
+        text += r.value;
+        id ??= /"id":"([^"]+)"/.exec(text)?.[1];
+      }
+      rec.child.kill("SIGKILL");
+      await rec.child.status;
+      ctl.error(new Error("recorder gone"));
+      await acks.cancel().catch(() => {});
+      assert.ok(id, text);
+      return id;
+    };
+    let rec: Awaited<ReturnType<typeof startRecorder>> | undefined;
+    try {
+      const k = await execgate("recorder", "keygen", "--out", `${dir}/k`);
+      assert.equal(k.code, 0, k.out);
+      const keyId = /key (ed25519:[0-9a-f]{16})/.exec(k.out)![1]!;
+      const key = ["--key", `${dir}/k.pub`];
+      // A first recorder is killed mid-upload; the one restarted with the key
+      // recovers (and signs) it, and is killed mid-upload in turn; the one
+      // restarted without a key recovers that one with the chain only.
+      rec = await startRecorder(false);
+      const signedId = await uploadAndKill(rec, "crash-signed");
+      rec = await startRecorder(true);
+      const chainId = await uploadAndKill(rec, "crash-chain");
+      rec = await startRecorder(false);
+      rec.child.kill("SIGTERM");
+      await rec.child.status;
+      rec = undefined;
+
+      const base = `${recordings}/${signedId}`;
+      let v = await execgate("verify", base, ...key);
+      assert.equal(v.code, 0, v.out);
+      assert.match(v.out, new RegExp(`recording ${signedId} \\(partial\\)`));
+      assert.match(
+        v.out,
+        /WARN partial: the recorder stopped before the session ended; recovered at restart/,
+      );
+      assert.match(
+        v.out,
+        /OK evidence: \d+ bytes match the chain \(2 segments/,
+      );
+      assert.match(v.out, /OK header: the manifest's is the evidence's header/);
+      assert.match(v.out, new RegExp(`OK signature: valid, key ${keyId}`));
+      assert.match(v.out, /\nverified\n$/);
+
+      await flip(`${base}.records`, MiB + 1);
+      v = await execgate("verify", base, ...key);
+      assert.equal(v.code, 1, v.out);
+      assert.match(
+        v.out,
+        /FAIL evidence bytes 1048576 to \d+ \(segment 1\) do not match the chain/,
+      );
+      assert.match(v.out, /\nFAILED\n$/);
+
+      v = await execgate("verify", `${recordings}/${chainId}`);
+      assert.equal(v.code, 0, v.out);
+      assert.match(v.out, /WARN partial: .*recovered at restart/);
+      assert.match(
+        v.out,
+        /OK evidence: \d+ bytes match the chain \(2 segments/,
+      );
+      assert.match(v.out, /WARN not signed: the recorder had no signing key/);
+      assert.match(v.out, /\nverified\n$/);
+    } finally {
+      if (rec) {
+        rec.child.kill("SIGKILL");
+        await rec.child.status;
+      }
       await Deno.remove(dir, { recursive: true });
     }
   },

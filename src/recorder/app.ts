@@ -28,6 +28,7 @@
 
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import type { IncrementalDigest } from "../recording/cast_encoder.ts";
+import { Sha256 } from "../recording/sha256.ts";
 import {
   RECORDS_CONTENT_TYPE,
   RECORDS_UPLOAD_PATH,
@@ -295,6 +296,13 @@ export function createRecorder(
   };
   const uploader = requireRole(authority, "uploader");
   const viewer = requireRole(authority, "viewer");
+  // Recovered recordings are sealed as ingest seals them (same digest, key).
+  const recovering = {
+    seal: {
+      digest: deps.digest ?? (() => new Sha256()),
+      ...(deps.signer ? { signer: deps.signer } : {}),
+    },
+  };
   const copies = new CopyFilesView(
     storage,
     deps.digest ? { digest: deps.digest } : {},
@@ -611,7 +619,7 @@ export function createRecorder(
         if (now && now.status !== "recording") stale.push(id);
       }
       if (stale.length === 0) return 0;
-      await storage.recover();
+      await storage.recover(recovering);
       for (const id of stale) {
         const m = await storage.get(id);
         if (m) await index.put(m);
@@ -624,7 +632,7 @@ export function createRecorder(
       return stale.length;
     },
     async recover() {
-      const n = await storage.recover();
+      const n = await storage.recover(recovering);
       // A new index, or recordings that changed behind its back: rebuild.
       if (index && (deps.indexFresh || n > 0)) await rebuild();
       return n;

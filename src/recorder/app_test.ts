@@ -21,6 +21,8 @@ import {
   RECORDS_UPLOAD_PATH,
   RecordType,
 } from "../protocol/records.ts";
+import { generateSigningKey } from "./integrity/signing_key.ts";
+import { runVerify } from "./integrity/verify_command.ts";
 
 const UP = "uploader-token-0123456789";
 const VIEW = "viewer-token-0123456789";
@@ -533,8 +535,14 @@ Deno.test("Recorder restarted on the same folder recovers a recording cut by a c
     ctl.error(new Error("recorder gone"));
     await acks.return(undefined).catch(() => {});
 
-    // A new recorder on the same folder.
-    const f = await start({}, dir);
+    // A new recorder on the same folder, with a signing key: it seals what
+    // it recovers.
+    const key = await generateSigningKey();
+    await Deno.writeTextFile(`${dir}/.k.key`, key.privatePem);
+    await Deno.writeTextFile(`${dir}/.k.pub`, key.publicPem);
+    const f = await start({
+      signing: { privateKeyFile: `${dir}/.k.key` },
+    }, dir);
     try {
       const list = JSON.parse((await get(f, "/v1/recordings", VIEW)).body)
         .items as { sessionId: string; status: string; id: string }[];
@@ -554,6 +562,22 @@ Deno.test("Recorder restarted on the same folder recovers a recording cut by a c
           (await get(f, "/v1/recordings?q=before%20the%20crash", VIEW)).body,
         ).items.map((m: { sessionId: string }) => m.sessionId),
         ["crash"],
+      );
+      // The recovered recording verifies, signed by the restarted recorder.
+      const v = await runVerify([
+        `${dir}/${byId.crash!.id}`,
+        "--key",
+        `${dir}/.k.pub`,
+      ]);
+      assert.equal(v.exitCode, 0, v.output);
+      assert.match(v.output, /recording .*crash \(partial\)/);
+      assert.match(
+        v.output,
+        /WARN partial: the recorder stopped before the session ended; recovered at restart/,
+      );
+      assert.match(
+        v.output,
+        new RegExp(`OK signature: valid, key ${key.keyId}`),
       );
     } finally {
       await f.close();

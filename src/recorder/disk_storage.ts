@@ -31,7 +31,9 @@ import {
   type RecordingManifest,
   type RecordingStorage,
   type RecordingWriter,
+  type RecoverOptions,
 } from "./storage.ts";
+import { sealStoredEvidence } from "./integrity/seal.ts";
 import { scanCast } from "./_scan_cast.ts";
 import { scanRecords } from "./_scan_records.ts";
 import { RecordDecoder, RecordType } from "../protocol/records.ts";
@@ -274,7 +276,7 @@ export class DiskStorage implements RecordingStorage {
     }
   }
 
-  async recover(): Promise<number> {
+  async recover(options: RecoverOptions = {}): Promise<number> {
     let n = 0;
     for (const id of await this.#ids()) {
       if (this.#live.has(id.id) || await exists(this.#path(id, ".json"))) {
@@ -305,7 +307,7 @@ export class DiskStorage implements RecordingStorage {
       const stat = await Deno.stat(path);
       const now = this.#now();
       await this.writeText(id, scan.text);
-      await this.writeManifest(id, {
+      const manifest: RecordingManifest = {
         id: id.id,
         sessionId: id.sessionId,
         status: "partial",
@@ -318,7 +320,18 @@ export class DiskStorage implements RecordingStorage {
         partialReason:
           "the recorder stopped before the session ended; recovered at restart",
         ...(scan.textTruncated ? { textTruncated: true } : {}),
-      });
+      };
+      // Sealed over the evidence as trimmed, read back from the file.
+      await this.writeManifest(
+        id,
+        ev.format && options.seal
+          ? await sealStoredEvidence(
+            manifest,
+            (await Deno.open(path)).readable,
+            options.seal,
+          )
+          : manifest,
+      );
       n++;
     }
     return n;

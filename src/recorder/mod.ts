@@ -85,6 +85,8 @@ export {
   type RecordingStatus,
   type RecordingStorage,
   type RecordingWriter,
+  type RecoverOptions,
+  type RecoverySeal,
 } from "./storage.ts";
 export { createStorage } from "./storage_factory.ts";
 export { type CreatedIndex, createIndex } from "./index_factory.ts";
@@ -149,7 +151,11 @@ export {
 export { stripAnsi } from "./text_index.ts";
 export { TextIndexer, type TextIndexerOptions } from "./text_indexer.ts";
 export { type ChainState, EvidenceChain } from "./integrity/evidence_chain.ts";
-export { sealManifest, signedBytes } from "./integrity/seal.ts";
+export {
+  sealManifest,
+  sealStoredEvidence,
+  signedBytes,
+} from "./integrity/seal.ts";
 export {
   type GeneratedKey,
   generateSigningKey,

@@ -44,6 +44,7 @@ import type {
   RecordingManifest,
   RecordingPart,
   RecordingStorage,
+  RecoverOptions,
 } from "./storage.ts";
 import {
   type PartSource,
@@ -502,8 +503,8 @@ export class JoinedStorage implements RecordingStorage {
     return this.#inner.writeText(id, text);
   }
 
-  recover(): Promise<number> {
-    return this.#inner.recover();
+  recover(options?: RecoverOptions): Promise<number> {
+    return this.#inner.recover(options);
   }
 
   async remove(id: RecordingId): Promise<void> {

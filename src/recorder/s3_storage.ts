@@ -59,7 +59,10 @@ import {
   type RecordingManifest,
   type RecordingStorage,
   type RecordingWriter,
+  type RecoverOptions,
 } from "./storage.ts";
+import { EvidenceChain } from "./integrity/evidence_chain.ts";
+import { sealManifest } from "./integrity/seal.ts";
 import { scanCast } from "./_scan_cast.ts";
 import { scanRecords } from "./_scan_records.ts";
 
@@ -228,8 +231,17 @@ export class S3Storage implements RecordingStorage {
     }
   }
 
-  /** @internal Joins the segments into one evidence object with a bounded-memory multipart upload. */
-  async join(id: RecordingId, ext: string, limit = Infinity): Promise<void> {
+  /**
+   * @internal Joins the segments into one evidence object with a
+   * bounded-memory multipart upload; `onBytes` sees every byte joined, in
+   * order.
+   */
+  async join(
+    id: RecordingId,
+    ext: string,
+    limit = Infinity,
+    onBytes?: (chunk: Uint8Array) => void,
+  ): Promise<void> {
     const segs = await this.segments(id, ext);
     let left = limit;
     const streamOf = this.#getStream.bind(this);
@@ -262,6 +274,7 @@ export class S3Storage implements RecordingStorage {
             ? r.value.slice(0, left)
             : r.value;
           left -= piece.length;
+          onBytes?.(piece);
           controller.enqueue(piece);
           return;
         }
@@ -425,7 +438,8 @@ export class S3Storage implements RecordingStorage {
     await this.put(this.key(id, ".txt"), text, "text/plain; charset=utf-8");
   }
 
-  async recover(): Promise<number> {
+  async recover(options: RecoverOptions = {}): Promise<number> {
+    const seal = options.seal;
     let n = 0;
     for (const m of await this.list()) {
       const id = parseRecordingId(m.id);
@@ -438,24 +452,41 @@ export class S3Storage implements RecordingStorage {
         ? await scanRecords(stored, this.#maxText)
         : await scanCast(stored, this.#maxText);
       const now = this.now();
+      // The chain sees the bytes as they are joined: exactly the object
+      // stored (as ingest chains what it hands to storage).
+      const chain = seal && m.format === "records"
+        ? new EvidenceChain(seal.digest)
+        : undefined;
       // One whole object of the complete records or lines (a torn last one
       // dropped).
-      await this.join(id, ext, scan.completeBytes);
+      await this.join(
+        id,
+        ext,
+        scan.completeBytes,
+        chain && ((b) => chain.update(b)),
+      );
       await this.put(
         this.key(id, ".txt"),
         scan.text,
         "text/plain; charset=utf-8",
       );
-      await this.putManifest(id, {
+      const chained = chain?.finish();
+      const manifest: RecordingManifest = {
         ...m,
         status: "partial",
-        castBytes: scan.completeBytes,
+        castBytes: chained?.bytes ?? scan.completeBytes,
         updatedAt: now,
         finishedAt: now,
         partialReason:
           "the recorder stopped before the session ended; recovered from its segments",
         ...(scan.textTruncated ? { textTruncated: true } : {}),
-      });
+      };
+      await this.putManifest(
+        id,
+        chained
+          ? await sealManifest(manifest, chained, seal?.signer)
+          : manifest,
+      );
       await this.deleteKeys(
         (await this.segments(id, ext)).map((s) => s.key),
       );

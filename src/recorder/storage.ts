@@ -22,7 +22,9 @@
  * @module
  */
 
+import type { IncrementalDigest } from "../recording/cast_encoder.ts";
 import type { CastHeader, SessionEnd } from "../recording/wire.ts";
+import type { ManifestSigner } from "./integrity/signing_key.ts";
 import type { RecordingId } from "./recording_id.ts";
 
 /** Where a recording stands. */
@@ -187,6 +189,30 @@ export interface RecordingWriter {
   abort(): Promise<void>;
 }
 
+/**
+ * How {@linkcode RecordingStorage.recover} seals what it recovers: the same
+ * tamper evidence ingest gives a final manifest (`integrity/seal.ts`).
+ */
+export interface RecoverySeal {
+  /**
+   * Makes the incremental SHA-256 of the evidence chain
+   * (`integrity/evidence_chain.ts`, default segment size, as at ingest).
+   */
+  digest: () => IncrementalDigest;
+  /** The recorder's key; without one the manifest carries the chain only. */
+  signer?: ManifestSigner;
+}
+
+/** Options of {@linkcode RecordingStorage.recover}. */
+export interface RecoverOptions {
+  /**
+   * Seals each recovered record stream (`format: "records"`) over the
+   * evidence it kept; a v1 `.cast` is never sealed, as at ingest. Without
+   * it, recovered manifests have no `integrity` (and `verify` fails them).
+   */
+  seal?: RecoverySeal;
+}
+
 /** A recording storage backend. */
 export interface RecordingStorage {
   /**
@@ -241,11 +267,14 @@ export interface RecordingStorage {
   writeText(id: RecordingId, text: string): Promise<void>;
   /**
    * Finalises recordings left unfinished by a recorder that stopped: marks
-   * them `partial`, trims a torn last record (or line) and builds their
-   * text index.
+   * them `partial`, trims a torn last record (or line), builds their text
+   * index and, with `options.seal`, seals their manifest over the evidence
+   * kept (the chain is computed at recovery: it covers the bytes as they
+   * were found then).
+   * @param options How to seal. @default {{}}
    * @returns How many recordings were recovered.
    */
-  recover(): Promise<number>;
+  recover(options?: RecoverOptions): Promise<number>;
   /**
    * Deletes every object of a recording (retention, or an upload refused at
    * its header). Never called for a live one.

@@ -6,6 +6,13 @@ import { encodeRecord, RecordType } from "../protocol/records.ts";
 import { concatBytes } from "../bytes.ts";
 import { castOfRecords } from "./views/cast_view.ts";
 import { DiskStorage } from "./disk_storage.ts";
+import { nodeSha256 } from "../adapter/deno/sha256.ts";
+import {
+  generateSigningKey,
+  signerFromText,
+  verifierFromText,
+} from "./integrity/signing_key.ts";
+import { verifyRecording } from "./integrity/verify.ts";
 
 const enc = new TextEncoder();
 const DAY = new Date(Date.UTC(2026, 10, 27, 12));
@@ -230,6 +237,7 @@ for (const kind of STORAGE_KINDS) {
       assert.equal(m?.status, "partial");
       assert.equal(m?.format, "records");
       assert.equal(m?.header.sessionId, "cut2");
+      assert.equal(m?.integrity, undefined, "not sealed: no seal was given");
       const kept = concatBytes([header, out]);
       assert.equal(m?.castBytes, kept.length);
       const stored = new Uint8Array(
@@ -246,6 +254,132 @@ for (const kind of STORAGE_KINDS) {
       assert.equal(await restarted.recover(), 0, "recovery is idempotent");
     } finally {
       await fx.close();
+    }
+  });
+}
+
+for (const kind of STORAGE_KINDS) {
+  Deno.test(`RecordingStorage (${kind.name}) seals a record stream it recovers over the evidence it kept: verify passes signed and chain-only, a flipped byte names its segment`, async () => {
+    const MiB = 1024 * 1024;
+    const key = await generateSigningKey();
+    const signer = await signerFromText(key.privatePem);
+    const verifier = await verifierFromText(key.publicPem);
+    for (const signed of [true, false]) {
+      const fx = await kind.make();
+      try {
+        let clock = DAY.getTime();
+        const st = fx.open({ now: () => clock });
+        const sid = signed ? "sealed-signed" : "sealed-chain";
+        const id = makeRecordingId(sid, DAY);
+        const header = encodeRecord(
+          RecordType.HEADER,
+          0,
+          enc.encode(JSON.stringify(testHeader(sid))),
+        );
+        // 1.5 MiB of output: the kept evidence spans two chain segments.
+        const out = concatBytes([1, 2].map((n) =>
+          encodeRecord(
+            RecordType.STDOUT,
+            n * 100_000,
+            new Uint8Array(0.75 * MiB).fill(0x78),
+          )
+        ));
+        const torn = encodeRecord(
+          RecordType.STDOUT,
+          200_000,
+          enc.encode("torn"),
+        ).subarray(0, 15);
+        const w = await st.create(
+          id,
+          manifest(sid, { format: "records" }),
+          header,
+        );
+        await w.write(out);
+        await w.write(torn);
+        await w.sync(true);
+        // The process dies. A new recorder starts and recovers.
+        clock += 3_600_000;
+        const restarted = fx.open({ now: () => clock });
+        assert.equal(
+          await restarted.recover({
+            seal: { digest: nodeSha256, ...(signed ? { signer } : {}) },
+          }),
+          1,
+        );
+        const m = (await restarted.get(id))!;
+        const kept = concatBytes([header, out]);
+        assert.equal(m.status, "partial");
+        assert.equal(m.castBytes, kept.length);
+        assert.equal(m.integrity?.bytes, kept.length, "the chain: kept bytes");
+        assert.equal(m.integrity?.segments.length, 2);
+        assert.equal(m.integrity?.keyId, signed ? key.keyId : undefined);
+        const stored = new Uint8Array(
+          await new Response(await restarted.openStored(id)).arrayBuffer(),
+        );
+        assert.deepEqual(stored, kept, "torn record trimmed");
+        const verify = (ev: Uint8Array) =>
+          verifyRecording({
+            manifest: m,
+            openEvidence: () => Promise.resolve(ReadableStream.from([ev])),
+            keys: signed ? [verifier] : [],
+            digest: nodeSha256,
+          });
+        const good = await verify(stored);
+        assert.equal(good.ok, true, JSON.stringify(good.lines));
+        const said = good.lines.map((l) => `${l.level} ${l.message}`);
+        assert.ok(
+          said.includes(
+            "warn partial: the recorder stopped before the session ended; " +
+              `recovered ${
+                kind.name === "disk" ? "at restart" : "from its segments"
+              }; what is verified is the evidence the recorder kept, not the whole session`,
+          ),
+          said.join("\n"),
+        );
+        assert.ok(
+          said.includes(
+            `ok evidence: ${kept.length} bytes match the chain (2 segments of ${MiB} bytes)`,
+          ),
+          said.join("\n"),
+        );
+        if (signed) {
+          assert.ok(
+            said.some((l) =>
+              l.startsWith(`ok signature: valid, key ${key.keyId}`)
+            ),
+            said.join("\n"),
+          );
+        } else {
+          assert.ok(
+            said.some((l) => l.startsWith("warn not signed:")),
+            said.join("\n"),
+          );
+        }
+        const flipped = stored.slice();
+        flipped[MiB + 1]! ^= 1;
+        const bad = await verify(flipped);
+        assert.equal(bad.ok, false);
+        assert.ok(
+          bad.lines.some((l) =>
+            l.level === "fail" &&
+            l.message.startsWith(
+              `evidence bytes ${MiB} to ${
+                kept.length - 1
+              } (segment 1) do not match the chain`,
+            )
+          ),
+          JSON.stringify(bad.lines),
+        );
+        assert.equal(
+          await restarted.recover({ seal: { digest: nodeSha256, signer } }),
+          0,
+          "a sealed recording is not recovered again",
+        );
+        await st.close();
+        await restarted.close();
+      } finally {
+        await fx.close();
+      }
     }
   });
 }

@@ -13,9 +13,13 @@
  * @module
  */
 
-import type { RecordingIntegrity, RecordingManifest } from "../storage.ts";
+import type {
+  RecordingIntegrity,
+  RecordingManifest,
+  RecoverySeal,
+} from "../storage.ts";
 import { canonicalJson } from "./canonical_json.ts";
-import { CHAIN_ALG, type ChainState } from "./evidence_chain.ts";
+import { CHAIN_ALG, type ChainState, EvidenceChain } from "./evidence_chain.ts";
 import type { ManifestSigner } from "./signing_key.ts";
 
 /** The manifest fields a signature covers, in no particular order. */
@@ -98,4 +102,42 @@ export async function sealManifest(
   if (!signer) return sealed;
   const signature = await signer.sign(signedBytes(sealed));
   return { ...sealed, integrity: { ...integrity, signature: b64(signature) } };
+}
+
+/**
+ * Seals a manifest over evidence stored before its chain was computed (a
+ * recording recovered after its recorder stopped): the stream is chained
+ * exactly as ingest chains the bytes it stores (default segment size), and
+ * `castBytes` is set to the bytes the chain saw, as at ingest.
+ * @param m The final manifest.
+ * @param evidence The stored evidence, whole (read to its end).
+ * @param seal The digest and, when the recorder has one, its key.
+ * @returns A copy of the manifest with `integrity`.
+ * @throws When the evidence cannot be read.
+ * @example
+ * ```ts
+ * import { sealStoredEvidence } from "./seal.ts";
+ * import { Sha256 } from "../../recording/sha256.ts";
+ * const m = await sealStoredEvidence(
+ *   { id: "2026/01/02/s", sessionId: "s", status: "partial", header: {} as never,
+ *     castBytes: 0, startedAt: 0, updatedAt: 0 },
+ *   ReadableStream.from([new Uint8Array(3)]),
+ *   { digest: () => new Sha256() },
+ * );
+ * if (m.integrity?.bytes !== 3 || m.castBytes !== 3) throw new Error();
+ * ```
+ */
+export async function sealStoredEvidence(
+  m: RecordingManifest,
+  evidence: ReadableStream<Uint8Array>,
+  seal: RecoverySeal,
+): Promise<RecordingManifest> {
+  const chain = new EvidenceChain(seal.digest);
+  for await (const chunk of evidence) chain.update(chunk);
+  const chained = chain.finish();
+  return await sealManifest(
+    { ...m, castBytes: chained.bytes },
+    chained,
+    seal.signer,
+  );
 }

@@ -109,7 +109,7 @@ export async function verifyRecording(
     fail(
       `the manifest has no integrity block: the recording was stored without tamper evidence (or it was removed), nothing can be verified${
         m.status === "partial"
-          ? " (a recording recovered after its recorder stopped is never sealed)"
+          ? " (older recorders did not seal a recording they recovered after a crash)"
           : m.format !== "records"
           ? " (a v1 .cast upload is never sealed)"
           : ""
@@ -265,6 +265,16 @@ export async function verifyRecording(
         );
       }
     }
+  }
+
+  // Why the recording is not whole (signed with the rest: the signature's
+  // line says whether the reason can be trusted).
+  if (m.status === "partial") {
+    warn(
+      `partial: ${
+        m.partialReason ?? "no reason given"
+      }; what is verified is the evidence the recorder kept, not the whole session`,
+    );
   }
 
   // 3. A given cast is the evidence's.

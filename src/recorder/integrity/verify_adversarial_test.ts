@@ -117,7 +117,7 @@ Deno.test("verifyRecording fails a malformed integrity block instead of trusting
   assert.equal(r.ok, false);
   assert.match(
     r.lines[0]!.message,
-    /no integrity block.*recovered after its recorder stopped/,
+    /no integrity block.*older recorders did not seal a recording they recovered after a crash/,
   );
 });
 
