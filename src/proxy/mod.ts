@@ -103,6 +103,7 @@ export {
 export { type RunningProxy, startProxy, type StartProxyDeps } from "./start.ts";
 export { openRecordings, type OpenRecordingsDeps } from "./open_recordings.ts";
 export {
+  EventBodyRefusedError,
   type EventedRequest,
   type EventInFlight,
   EventRefusedError,

@@ -57,6 +57,7 @@ import {
   type SessionType,
 } from "../metrics/proxy_metrics.ts";
 import {
+  EventBodyRefusedError,
   type EventInFlight,
   EventRefusedError,
   type RequestEvents,
@@ -671,6 +672,9 @@ export function createProxy(deps: ProxyDeps): Proxy {
         upgrade: c.env.upgrade !== undefined,
       });
     } catch (e) {
+      if (e instanceof EventBodyRefusedError) {
+        return refuse(c, e.status, e.message);
+      }
       if (!(e instanceof EventRefusedError)) throw e;
       return refuse(
         c,

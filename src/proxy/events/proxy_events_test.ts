@@ -195,25 +195,21 @@ Deno.test(
   },
 );
 
+const HUGE = JSON.stringify({
+  kind: "Pod",
+  metadata: { name: "esc" },
+  spec: { x: "\u0001".repeat(150_000) },
+});
+const DEEP = "[".repeat(200_000) + "]".repeat(200_000);
+const NESTED = `{"kind":"Pod","a":${"[".repeat(5000)}${"]".repeat(5000)}}`;
+
 Deno.test(
-  "proxy events: a caller's body can neither break the shared stream nor the proxy (escapes past the event bound, nesting past the parser)",
+  "proxy events: fail open, a caller's body can neither break the shared stream nor the proxy (escapes past the event bound, nesting past the parser)",
   opts,
   async () => {
-    const s = await stack(true, true, 1024 * 1024);
+    const s = await stack(false, true, 1024 * 1024);
     try {
-      const huge = JSON.stringify({
-        kind: "Pod",
-        metadata: { name: "esc" },
-        spec: { x: "\u0001".repeat(150_000) },
-      });
-      const deep = "[".repeat(200_000) + "]".repeat(200_000);
-      for (
-        const body of [
-          huge,
-          deep,
-          `{"kind":"Pod","a":${"[".repeat(5000)}${"]".repeat(5000)}}`,
-        ]
-      ) {
+      for (const body of [HUGE, DEEP, NESTED]) {
         const res = await s.fetch("/api/v1/namespaces/default/pods", {
           method: "POST",
           body,
@@ -222,7 +218,11 @@ Deno.test(
         await res.arrayBuffer();
         assert.equal(s.seen.at(-1)!.body, body, "forwarded exactly");
       }
-      const page = await s.index.query({ limit: 10 });
+      let page = await s.index.query({ limit: 10 });
+      for (let i = 0; i < 200 && page.items.length < 3; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        page = await s.index.query({ limit: 10 });
+      }
       assert.equal(page.items.length, 3, "each stored, the stream intact");
       const bodies = page.items.map((e) =>
         e.request.body as {
@@ -233,6 +233,102 @@ Deno.test(
       );
       assert.ok(bodies.some((b) => b.jsonOmitted === "too large for an event"));
       assert.ok(bodies.every((b) => b.bytes > 0));
+    } finally {
+      await s.close();
+    }
+  },
+);
+
+Deno.test(
+  "proxy events: fail closed refuses a pod body its event cannot hold whole (past the bound, padded, YAML, too large once hashed), forwarding nothing",
+  opts,
+  async () => {
+    const s = await stack(true, true, 4096);
+    try {
+      const padded = JSON.stringify({
+        kind: "Pod",
+        metadata: { name: "pad", annotations: { pad: "x".repeat(5000) } },
+        spec: { containers: [{ name: "c", command: ["sh", "-c", "evil"] }] },
+      });
+      const yaml =
+        "kind: Pod\nmetadata: {name: y}\nspec:\n  containers: [{name: c, command: [sh, -c, evil]}]\n";
+      const cases: [string, string, string, number, RegExp][] = [
+        [
+          "/api/v1/namespaces/default/pods",
+          "POST",
+          padded,
+          413,
+          /create of pods sends more than 4096 bytes \(events\.maxBodyBytes/,
+        ],
+        [
+          "/api/v1/namespaces/default/pods",
+          "POST",
+          yaml,
+          415,
+          /not one JSON document/,
+        ],
+        [
+          "/api/v1/namespaces/default/pods",
+          "POST",
+          DEEP.slice(0, 4000).padEnd(4000, "]"),
+          415,
+          /not one JSON document/,
+        ],
+        [
+          "/apis/apps/v1/namespaces/default/replicasets",
+          "POST",
+          padded,
+          413,
+          /create of replicasets/,
+        ],
+        [
+          "/api/v1/namespaces/default/pods/p/ephemeralcontainers",
+          "PATCH",
+          yaml,
+          415,
+          /patch of pods\/ephemeralcontainers/,
+        ],
+      ];
+      for (const [path, method, body, status, message] of cases) {
+        const res = await s.fetch(path, { method, body });
+        assert.equal(res.status, status, `${method} ${path}`);
+        const st = await res.json();
+        assert.equal(st.kind, "Status");
+        assert.equal(st.code, status);
+        assert.match(st.message, message);
+        assert.match(st.message, /nothing was forwarded$/);
+      }
+      assert.equal(s.seen.length, 0, "nothing reached the upstream");
+      // Secret values hashed may not fit either: refused, not cut.
+      const s2 = await stack(true, true, 1024 * 1024);
+      try {
+        const many = Object.fromEntries(
+          Array.from({ length: 20_000 }, (_, i) => [`k${i}`, ""]),
+        );
+        const res = await s2.fetch("/api/v1/namespaces/default/pods", {
+          method: "POST",
+          body: JSON.stringify({
+            kind: "Pod",
+            spec: { x: { kind: "Secret", data: many } },
+          }),
+        });
+        assert.equal(res.status, 413);
+        assert.match(
+          (await res.json()).message,
+          /too large for one event once Secret values are hashed/,
+        );
+        // The caller's stream is intact: the next request is recorded.
+        const ok = await s2.fetch("/api/v1/namespaces/default/pods", {
+          method: "POST",
+          body: NESTED,
+        });
+        assert.equal(ok.status, 201);
+        await ok.arrayBuffer();
+        assert.equal(s2.seen.length, 1);
+        assert.equal(s2.seen[0]!.body, NESTED);
+      } finally {
+        await s2.close();
+      }
     } finally {
       await s.close();
     }

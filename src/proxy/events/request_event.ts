@@ -143,12 +143,18 @@ const CAPTURED = new Set([
   "cronjobs",
   "daemonsets",
   "statefulsets",
+  // They start pods from a template as well: a command set there runs.
+  "replicasets",
+  "replicationcontrollers",
+  "podtemplates",
 ]);
 
 /**
  * Whether an event keeps the request body: `create`, `update` and `patch`
  * of pods, pods/ephemeralcontainers, deployments, jobs, cronjobs,
- * daemonsets and statefulsets.
+ * daemonsets, statefulsets, replicasets, replicationcontrollers and
+ * podtemplates (everything that puts a pod spec, hence a command, in the
+ * cluster).
  * @param verb The verb.
  * @param route The route.
  * @returns True to capture.

@@ -42,6 +42,31 @@ export class EventRefusedError extends Error {
   override name = "EventRefusedError";
 }
 
+/**
+ * Refusal of a fail-closed request whose body its event cannot hold whole:
+ * a body that starts pods (the resources {@linkcode capturesBody} names)
+ * longer than the capture bound, not JSON (YAML, protobuf), or too large
+ * for an event once its Secret values are hashed. Forwarding it would run
+ * a command the audit record does not show (a pod manifest padded past the
+ * bound, or sent as YAML, would hide its `command`). Nothing was sent.
+ */
+export class EventBodyRefusedError extends Error {
+  /** Always `"EventBodyRefusedError"`. */
+  override name = "EventBodyRefusedError";
+  /** The HTTP status to answer: 413 (too large) or 415 (not JSON). */
+  readonly status: 413 | 415;
+
+  /**
+   * Creates the refusal.
+   * @param status 413 or 415.
+   * @param message What and why (the `Status` message).
+   */
+  constructor(status: 413 | 415, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
 /** Options of {@linkcode RequestEvents}. */
 export interface RequestEventsOptions {
   /** The recorder URLs of the decision's recorder tags, in order. */
@@ -175,6 +200,20 @@ export class RequestEvents {
       };
     }
     event = bounded(event);
+    if (enforce && event.body) {
+      const why = bodyNotHeld(event.body, o.maxBodyBytes ?? 65536);
+      if (why) {
+        const what = `this ${verb} of ${
+          route.subresource
+            ? `${route.resource}/${route.subresource}`
+            : route.resource
+        }`;
+        throw new EventBodyRefusedError(
+          why.status,
+          `execgate: the API events of this caller hold the whole body of requests that start pods, and ${what} ${why.text}; nothing was forwarded`,
+        );
+      }
+    }
     const urls = o.recorderUrls(decision.recorders);
     if (urls.length === 0) {
       const why = decision.recorders.length === 0
@@ -342,6 +381,35 @@ function counting(
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
+}
+
+/** Why an event does not hold a body whole, or undefined when it does. */
+function bodyNotHeld(
+  b: NonNullable<RequestEventRecord["body"]>,
+  max: number,
+): { status: 413 | 415; text: string } | undefined {
+  if (b.truncated) {
+    return {
+      status: 413,
+      text:
+        `sends more than ${max} bytes (events.maxBodyBytes of the proxy's configuration)`,
+    };
+  }
+  if (b.jsonOmitted !== undefined) {
+    return {
+      status: 413,
+      text:
+        `sends a body too large for one event once Secret values are hashed (${b.jsonOmitted})`,
+    };
+  }
+  if (b.json === undefined && b.bytes > 0) {
+    return {
+      status: 415,
+      text:
+        "sends a body that is not one JSON document the proxy can read (YAML, protobuf, or nested past the parser's depth cannot be recorded: send JSON, as kubectl does)",
+    };
+  }
+  return undefined;
 }
 
 function randomId(): string {
