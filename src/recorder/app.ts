@@ -334,6 +334,8 @@ export function createRecorder(
   );
 
   const events = deps.events;
+  /** The events streams being taken (awaited by close). */
+  const eventStreams = new Set<Promise<void>>();
   app.post(
     EVENTS_UPLOAD_PATH,
     uploader,
@@ -344,6 +346,8 @@ export function createRecorder(
           logger: log,
           ackIntervalMs: config.ackIntervalMs,
           maxStreamBytes: config.events.maxStreamBytes,
+          signal: closing.signal,
+          running: eventStreams,
           ...(deps.now ? { now: deps.now } : {}),
         })
         : jsonError(
@@ -640,6 +644,8 @@ export function createRecorder(
     async close() {
       closing.abort();
       await ingestor.shutdown();
+      // Open events streams end (error line to the proxy) once stored.
+      await Promise.all([...eventStreams]);
       await indexer.close();
       await index?.close();
       await storage.close();

@@ -139,10 +139,9 @@ export interface RecorderConfig {
   events: {
     /**
      * The folder the event streams are stored in. Default:
-     * `<storage.dir>/events` with disk storage; with S3 storage events are
-     * kept only when this names a local folder (a volume: S3 storage of
-     * event streams is not built), else the recorder refuses events
-     * uploads.
+     * `<storage.dir>/events` with disk storage; with S3 storage, the
+     * bucket (`<prefix>events/`, segments flushed like a live recording's)
+     * unless this names a local folder.
      */
     dir?: string;
     /**

@@ -1,8 +1,9 @@
 /**
  * Builds a recorder's API events store and index from its configuration:
  * streams on disk under `events.dir`, by default `<storage dir>/events/`
- * (S3 storage: only when `events.dir` names a local folder, else the
- * recorder refuses events uploads), indexed in the SQLite index file's
+ * with disk storage and, with S3 storage, in the bucket under
+ * `<prefix>events/` (`events_s3_store.ts`; a local `events.dir` still
+ * wins when it is set), indexed in the SQLite index file's
  * `api_events` table when the index is SQLite, else in memory. An index that
  * is new (or in memory) is filled from the stored streams at start
  * ({@linkcode rebuildEventIndex}).
@@ -14,6 +15,8 @@ import { RecordDecoder, RecordType } from "../protocol/records.ts";
 import type { Logger } from "../log.ts";
 import type { RecorderConfig } from "./config.ts";
 import { DiskEventStore } from "./events_disk_store.ts";
+import { S3Storage } from "./s3_storage.ts";
+import type { RecordingStorage } from "./storage.ts";
 import type { EventStore } from "./events_store.ts";
 import {
   type EventIndex,
@@ -29,22 +32,35 @@ import { parseRecordingId } from "./recording_id.ts";
  * @param index The recording index, when there is one.
  * @param fresh Whether that index is new (fill its events from storage).
  * @param log Where a rebuild is told.
- * @returns Store and index.
+ * @param storage The recording storage: with S3 storage (and no
+ *   `events.dir`), the event streams go in its bucket.
+ * @returns Store and index, or undefined when there is nowhere to keep them.
  */
 export async function createEvents(
   config: RecorderConfig,
   index: RecordingIndex | undefined,
   fresh: boolean,
   log: Logger,
+  storage?: RecordingStorage,
 ): Promise<{ store: EventStore; index: EventIndex } | undefined> {
   const s = config.storage;
   const dir = config.events.dir ??
     (s.kind === "disk" ? `${s.dir.replace(/\/+$/, "")}/events` : undefined);
-  if (dir === undefined) return undefined;
-  const store = new DiskEventStore({
-    dir,
-    fsync: s.kind === "disk" ? s.fsync : false,
-  });
+  let store: EventStore;
+  if (dir !== undefined) {
+    store = new DiskEventStore({
+      dir,
+      fsync: s.kind === "disk" ? s.fsync : false,
+    });
+  } else if (storage instanceof S3Storage) {
+    store = storage.eventStore({
+      onFlushError: (stream, e) =>
+        log.warn("events stream could not be stored in the bucket", {
+          stream,
+          error: e.message,
+        }),
+    });
+  } else return undefined;
   const sqlite = index as { events?: () => EventIndex } | undefined;
   const events = typeof sqlite?.events === "function"
     ? sqlite.events()

@@ -3,6 +3,9 @@ import { createEvents } from "./events_factory.ts";
 import { parseRecorderConfig } from "./config.ts";
 import { parseRecordingId } from "./recording_id.ts";
 import { memoryLogger } from "../log.ts";
+import { startS3 } from "./_test_util.ts";
+import { S3Storage } from "./s3_storage.ts";
+import { S3EventStore } from "./events_s3_store.ts";
 
 const S3 = {
   kind: "s3",
@@ -11,7 +14,7 @@ const S3 = {
   forcePathStyle: true,
 };
 
-Deno.test("createEvents keeps event streams in events.dir, also beside S3 storage, and none without a folder", async () => {
+Deno.test("createEvents keeps event streams in events.dir, also beside S3 storage, else in the S3 bucket, and none without either", async () => {
   const dir = await Deno.makeTempDir({ prefix: "execgate-events-" });
   try {
     const none = await createEvents(
@@ -20,7 +23,31 @@ Deno.test("createEvents keeps event streams in events.dir, also beside S3 storag
       true,
       memoryLogger(),
     );
-    assert.equal(none, undefined, "S3 storage without events.dir keeps none");
+    assert.equal(
+      none,
+      undefined,
+      "S3 storage without events.dir and without the storage to write to keeps none",
+    );
+    const bucket = await startS3("recordings");
+    try {
+      const s3 = await createEvents(
+        parseRecorderConfig({ storage: S3 }),
+        undefined,
+        true,
+        memoryLogger(),
+        new S3Storage({
+          client: bucket.client,
+          bucket: bucket.bucket,
+          prefix: "rec/",
+        }),
+      );
+      assert.ok(
+        s3?.store instanceof S3EventStore,
+        "S3 storage keeps them in its bucket",
+      );
+    } finally {
+      await bucket.close();
+    }
 
     const withDir = await createEvents(
       parseRecorderConfig({ storage: S3 }, {

@@ -49,6 +49,18 @@ export interface EventsIngestOptions {
   ackIntervalMs?: number;
   /** Clock, Unix ms. @default {Date.now} */
   now?: () => number;
+  /**
+   * The recorder is shutting down: the stream ends with an error line (the
+   * proxy goes on on another recorder or a new stream) once what it took is
+   * stored. @default {never}
+   */
+  signal?: AbortSignal;
+  /**
+   * Where the handling of each stream is kept until it has stored what it
+   * took (its writer closed): the recorder awaits them before it closes
+   * its storage. @default {none}
+   */
+  running?: Set<Promise<void>>;
 }
 
 const enc = new TextEncoder();
@@ -151,6 +163,16 @@ export function handleEventsUpload(
         acked = end;
         send({ ack: acked });
       }
+      if (o.signal?.aborted) {
+        throw new Error(
+          "The recorder is shutting down: the events stream ends here (every event it acknowledged is stored)",
+        );
+      }
+      // `done` says the stream is stored: the writer flushes first (on S3,
+      // its last segment).
+      const w = writer;
+      writer = undefined;
+      await w?.close();
       if (full) {
         o.logger.info("events stream ended at its size bound", {
           stream: id.id,
@@ -189,7 +211,14 @@ export function handleEventsUpload(
       void reader.cancel().catch(() => {});
     },
   });
-  void run();
+  const onAbort = () => void reader.cancel().catch(() => {});
+  o.signal?.addEventListener("abort", onAbort, { once: true });
+  if (o.signal?.aborted) onAbort();
+  const running = run().finally(() => {
+    o.signal?.removeEventListener("abort", onAbort);
+    o.running?.delete(running);
+  });
+  o.running?.add(running);
   return new Response(ack, {
     headers: { "content-type": "application/x-ndjson" },
   });

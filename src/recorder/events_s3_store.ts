@@ -75,7 +75,10 @@ export class S3EventStore implements EventStore {
   readonly #onFlushError: ((id: string, error: Error) => void) | undefined;
   #open = new Set<string>();
 
-  /** @param options Client, bucket, prefix, flush bounds. */
+  /**
+   * Creates the store; nothing is sent to the bucket until the first call.
+   * @param options Client, bucket, prefix, flush bounds.
+   */
   constructor(options: S3EventStoreOptions) {
     this.#s3 = options.client;
     this.#bucket = options.bucket;

@@ -42,6 +42,7 @@ export {
   type RecordingId,
 } from "./recording_id.ts";
 export { S3Storage, type S3StorageOptions } from "./s3_storage.ts";
+export { S3EventStore, type S3EventStoreOptions } from "./events_s3_store.ts";
 export {
   nodeSha256,
   reindexRecorder,
@@ -65,11 +66,11 @@ export {
 } from "./views/tar_listing.ts";
 export {
   copyByCommand,
-  copyResumedFrom,
   type CopyDirection,
   type CopyFiles,
   type CopyFilesSource,
   CopyFilesView,
+  copyResumedFrom,
   type CopyScan,
   type CopyScanOptions,
   scanCopyRecords,

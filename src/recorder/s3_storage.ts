@@ -65,6 +65,7 @@ import { EvidenceChain } from "./integrity/evidence_chain.ts";
 import { sealManifest } from "./integrity/seal.ts";
 import { scanCast } from "./_scan_cast.ts";
 import { scanRecords } from "./_scan_records.ts";
+import { S3EventStore, type S3EventStoreOptions } from "./events_s3_store.ts";
 
 /** Options of {@linkcode S3Storage}. */
 export interface S3StorageOptions {
@@ -336,9 +337,67 @@ export class S3Storage implements RecordingStorage {
     }
   }
 
+  /**
+   * The keys under the prefix but for the API events' (`<prefix>events/`,
+   * many small segments): the listing jumps past them with `StartAfter`
+   * (`events0`: `0` follows `/`), one request, instead of paging through
+   * them. (Not `Delimiter`: s3rver answers it without the common prefixes.)
+   */
+  async #recordingKeys(): Promise<{ key: string; size: number }[]> {
+    const out: { key: string; size: number }[] = [];
+    const events = `${this.#prefix}events/`;
+    let token: string | undefined;
+    let startAfter: string | undefined;
+    for (;;) {
+      const r = await this.#s3.send(
+        new ListObjectsV2Command({
+          Bucket: this.#bucket,
+          Prefix: this.#prefix,
+          ...(token ? { ContinuationToken: token } : {}),
+          ...(!token && startAfter ? { StartAfter: startAfter } : {}),
+        }),
+      );
+      let jumped = false;
+      for (const o of r.Contents ?? []) {
+        if (!o.Key) continue;
+        if (o.Key.startsWith(events)) {
+          startAfter = `${this.#prefix}events0`;
+          jumped = true;
+          break;
+        }
+        out.push({ key: o.Key, size: o.Size ?? 0 });
+      }
+      if (jumped) token = undefined;
+      else if (r.IsTruncated && r.NextContinuationToken) {
+        token = r.NextContinuationToken;
+      } else break;
+    }
+    return out;
+  }
+
+  /**
+   * The API events store of this bucket: streams under `<prefix>events/`
+   * (which {@linkcode S3Storage.list} skips), written with this storage's
+   * client, segment size and flush interval.
+   * @param options Where a failed flush by the timer is told.
+   * @returns The store.
+   */
+  eventStore(
+    options: Pick<S3EventStoreOptions, "onFlushError"> = {},
+  ): S3EventStore {
+    return new S3EventStore({
+      client: this.#s3,
+      bucket: this.#bucket,
+      prefix: `${this.#prefix}events/`,
+      segmentBytes: this.segmentBytes,
+      flushIntervalMs: this.flushIntervalMs,
+      ...options,
+    });
+  }
+
   async list(): Promise<RecordingManifest[]> {
     const ids: RecordingId[] = [];
-    for (const { key } of await this.#listKeys(this.#prefix)) {
+    for (const { key } of await this.#recordingKeys()) {
       if (!key.endsWith(".json")) continue;
       const id = parseRecordingId(key.slice(this.#prefix.length, -5));
       if (id) ids.push(id);

@@ -123,7 +123,7 @@ export async function serveRecorder(
   const peers = deps.peers ?? await peerRecorders(config, log);
   const signer = deps.signer ?? await loadSigner(config);
   const events = deps.events ??
-    await createEvents(config, built.index, built.fresh, log);
+    await createEvents(config, built.index, built.fresh, log, storage);
   const recorder = createRecorder(config, {
     ...(events ? { events } : {}),
     digest: nodeSha256,
@@ -231,7 +231,7 @@ export async function reindexRecorder(config: RecorderConfig): Promise<string> {
     const r = await recorder.reindex();
     // API events too: their stored streams into the same index (a repeated
     // event id keeps the row it has, so this only adds what is missing).
-    const events = await createEvents(config, index, false, log);
+    const events = await createEvents(config, index, false, log, storage);
     const rebuilt = events
       ? { events: await rebuildEventIndex(events.store, events.index) }
       : {};
