@@ -379,6 +379,11 @@ Deno.test(
       );
       assert.ok(lost, "the loss is logged");
       assert.ok(sampleValue(e, "execgate_events_dropped_total") >= 1);
+      // Nothing waits any more once the events are counted lost.
+      await scrapeUntil(
+        url,
+        (e) => sampleValue(e, "execgate_events_queued") === 0,
+      );
     } finally {
       await stack.close();
     }

@@ -13,6 +13,7 @@ import { EventStream } from "../recording/event_stream.ts";
 import type { ProxyConfig } from "./config.ts";
 import { RequestEvents } from "./events/request_events.ts";
 import type { CounterChild } from "../metrics/counter.ts";
+import type { GaugeChild } from "../metrics/gauge.ts";
 
 /** Seams of {@linkcode openEvents}. */
 export interface OpenEventsDeps {
@@ -21,7 +22,7 @@ export interface OpenEventsDeps {
   /** Fetch towards recorders. @default {http1Fetch, trusting `recorderAuth.caFile`} */
   fetch?: typeof fetch;
   /** Where lost events are counted (the proxy's `metrics.events`). @default {none} */
-  metrics?: { dropped: CounterChild };
+  metrics?: { dropped: CounterChild; queued: GaugeChild };
 }
 
 /**
@@ -46,6 +47,9 @@ export async function openEvents(
   const opened: EventStream[] = [];
   deps.metrics?.dropped.collect(() =>
     opened.reduce((n, s) => n + s.stats.lost, 0)
+  );
+  deps.metrics?.queued.collect(() =>
+    opened.reduce((n, s) => n + s.stats.queued, 0)
   );
   return new RequestEvents({
     proxyHostname: config.hostname,

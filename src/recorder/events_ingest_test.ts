@@ -114,6 +114,7 @@ Deno.test(
       await s.send(event("e3", { verb: "delete" }), { wait: true });
       assert.equal((await rec.query("")).items.length, 3);
       assert.equal(s.stats.streams, 1, "one stream for all of them");
+      assert.equal(s.stats.queued, 0, "every event acknowledged");
     } finally {
       await s.close();
       await rec.close();
@@ -170,6 +171,14 @@ Deno.test(
     }
     // Past the bound at once (dropped without waiting for the connection).
     assert.ok(s.stats.lost >= 8, String(s.stats.lost));
+    assert.equal(s.stats.queued + s.stats.lost, 10, "queued or lost");
+    assert.ok(s.stats.queued >= 1, "the first ones wait for an upload");
+    // Then the connection fails: the queued ones are lost too.
+    for (let i = 0; i < 100 && s.stats.queued > 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(s.stats.queued, 0);
+    assert.equal(s.stats.lost, 10);
     await s.close();
   },
 );

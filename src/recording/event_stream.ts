@@ -87,6 +87,8 @@ export interface EventStreamStats {
   lost: number;
   /** Uploads opened so far. */
   streams: number;
+  /** Events not yet acknowledged: waiting for an upload, or in flight. */
+  queued: number;
 }
 
 const enc = new TextEncoder();
@@ -132,9 +134,14 @@ export class EventStream {
     this.#o = options;
   }
 
-  /** Counters of the stream: events sent and lost, uploads opened. */
+  /** Counters of the stream: events sent, lost and queued, uploads opened. */
   get stats(): EventStreamStats {
-    return { sent: this.#sent, lost: this.#lost, streams: this.#streams };
+    return {
+      sent: this.#sent,
+      lost: this.#lost,
+      streams: this.#streams,
+      queued: this.#inFlight.length + this.#pending.length,
+    };
   }
 
   /**
