@@ -346,6 +346,7 @@ export function createRecorder(
           logger: log,
           ackIntervalMs: config.ackIntervalMs,
           maxStreamBytes: config.events.maxStreamBytes,
+          maxStreamAgeMs: config.events.maxStreamAgeMs,
           signal: closing.signal,
           running: eventStreams,
           ...(deps.now ? { now: deps.now } : {}),

@@ -152,6 +152,13 @@ export interface RecorderConfig {
      * @default {67108864}
      */
     maxStreamBytes: number;
+    /**
+     * Age bound of one events stream, ms: past it the recorder ends the
+     * stream the same way at its next keepalive, so a quiet proxy's stream
+     * closes too (retention never deletes an open one). At least 1000.
+     * @default {3600000}
+     */
+    maxStreamAgeMs: number;
   };
   /** Other recorders holding parts of failed-over sessions. @default {[]} */
   peers: { url: string; token: string; caFile?: string }[];
@@ -326,6 +333,7 @@ export const recorderConfigSchema: z.ZodType<
   events: z.object({
     dir: z.string().min(1).optional(),
     maxStreamBytes: z.number().int().min(4096).default(64 * 1024 * 1024),
+    maxStreamAgeMs: z.number().int().min(1000).default(3_600_000),
   }).strict().default({}),
   peers: z.array(
     z.object({
@@ -402,6 +410,7 @@ export const RECORDER_ENV: Record<string, string> = {
   EXECGATE_RECORDER_SIGNING_KEY_FILE: "signing.privateKeyFile",
   EXECGATE_RECORDER_EVENTS_DIR: "events.dir",
   EXECGATE_RECORDER_EVENTS_MAX_STREAM_BYTES: "events.maxStreamBytes",
+  EXECGATE_RECORDER_EVENTS_MAX_STREAM_AGE_MS: "events.maxStreamAgeMs",
 };
 
 const LISTS = new Set(["auth.uploaderTokens", "auth.viewerTokens"]);
@@ -413,6 +422,7 @@ const NUMBERS = new Set([
   "ackIntervalMs",
   "retention.days",
   "events.maxStreamBytes",
+  "events.maxStreamAgeMs",
 ]);
 const BOOLEANS = new Set([
   "storage.fsync",

@@ -45,6 +45,14 @@ export interface EventsIngestOptions {
    * the proxy sends the rest on a new stream. @default {67108864}
    */
   maxStreamBytes?: number;
+  /**
+   * Age bound of one stream, ms from its start: past it the recorder ends
+   * the stream on its next keepalive tick, as at the size bound (what it
+   * took is stored and acknowledged, the proxy sends the rest on a new
+   * stream), so a quiet proxy's stream closes too and retention can delete
+   * it. @default {3600000}
+   */
+  maxStreamAgeMs?: number;
   /** Keepalive interval of the ack stream. @default {1000} */
   ackIntervalMs?: number;
   /** Clock, Unix ms. @default {Date.now} */
@@ -107,10 +115,20 @@ export function handleEventsUpload(
       out.close();
     } catch { /* already */ }
   };
-  const keepalive = setInterval(
-    () => send({ ack: acked }),
-    o.ackIntervalMs ?? 1000,
-  );
+  const startedAt = now();
+  const maxAge = o.maxStreamAgeMs ?? 3_600_000;
+  /** Set when the stream reached its age bound (reading stops there). */
+  let aged = false;
+  const keepalive = setInterval(() => {
+    if (!aged && now() - startedAt >= maxAge) {
+      aged = true;
+      // What was read is stored and acknowledged; the rest the proxy sends
+      // again on its next stream.
+      void reader.cancel().catch(() => {});
+      return;
+    }
+    send({ ack: acked });
+  }, o.ackIntervalMs ?? 1000);
   const reader = body.getReader();
   const maxBytes = o.maxStreamBytes ?? 64 * 1024 * 1024;
   const run = async () => {
@@ -173,12 +191,19 @@ export function handleEventsUpload(
       const w = writer;
       writer = undefined;
       await w?.close();
-      if (full) {
-        o.logger.info("events stream ended at its size bound", {
-          stream: id.id,
-          bytes: acked,
-          maxStreamBytes: maxBytes,
-        });
+      if (full || aged) {
+        o.logger.info(
+          full
+            ? "events stream ended at its size bound"
+            : "events stream ended at its age bound",
+          {
+            stream: id.id,
+            bytes: acked,
+            ...(full
+              ? { maxStreamBytes: maxBytes }
+              : { maxStreamAgeMs: maxAge }),
+          },
+        );
         send({ ack: acked, done: true, id: id.id, full: true });
         close();
         await reader.cancel().catch(() => {});

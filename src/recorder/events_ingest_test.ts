@@ -15,6 +15,7 @@ import { MemoryEventIndex } from "./index/events_index.ts";
 import { DiskStorage } from "./disk_storage.ts";
 import { DiskEventStore } from "./events_disk_store.ts";
 import { SqliteIndex } from "./index/sqlite_index.ts";
+import { parseRecordingId } from "./recording_id.ts";
 import { testHeader, upload } from "./_test_util.ts";
 
 const UP = "uploader-token-0123456789";
@@ -468,6 +469,80 @@ Deno.test(
     } finally {
       await s.close();
       await server.shutdown();
+    }
+  },
+);
+
+Deno.test(
+  "EventStream across a stream the recorder ends at events.maxStreamAgeMs: a quiet stream closes, the next event goes on a new one",
+  opts,
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "execgate-evage-" });
+    const store = new DiskEventStore({ dir: `${dir}/events` });
+    const index = new MemoryEventIndex();
+    const rlog = memoryLogger();
+    let clock = 1_790_000_000_000;
+    const r = createRecorder(
+      parseRecorderConfig({
+        auth: { uploaderTokens: [UP], viewerTokens: [VIEW] },
+        ackIntervalMs: 20,
+        events: { maxStreamAgeMs: 60_000 },
+      }),
+      {
+        storage: new DiskStorage({ dir: `${dir}/rec` }),
+        events: { store, index },
+        logger: rlog,
+        now: () => clock,
+      },
+    );
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      r.app.fetch,
+    );
+    const log = memoryLogger();
+    const s = new EventStream({
+      urls: [`http://127.0.0.1:${server.addr.port}`],
+      proxyHostname: "p",
+      token: UP,
+      logger: log,
+    });
+    try {
+      await s.send(event("old"), { wait: true });
+      clock += 61_000;
+      // The next keepalive tick ends the stream (polled, not timed).
+      for (
+        let i = 0;
+        i < 500 &&
+        !log.lines.some((l) => l.msg === "events stream ended by the recorder");
+        i++
+      ) await new Promise((res) => setTimeout(res, 10));
+      assert.ok(
+        rlog.lines.some((l) =>
+          l.msg === "events stream ended at its age bound" &&
+          l.maxStreamAgeMs === 60_000
+        ),
+      );
+      const first = await store.list();
+      assert.equal(first.length, 1);
+      const st = await store.stat(parseRecordingId(first[0]!)!);
+      assert.equal(st?.open, false, "closed: retention may delete it");
+      await s.send(event("new"), { wait: true });
+      await s.close();
+      const all = await store.list();
+      assert.equal(all.length, 2, "the next event opened a new stream");
+      assert.equal(s.stats.streams, 2);
+      assert.equal(s.stats.lost, 0);
+      assert.deepEqual(
+        (await index.query({ limit: 10 })).items.map((e) => e.request.id)
+          .sort(),
+        ["new", "old"],
+      );
+      assert.ok(!log.lines.some((l) => l.msg === "events stream broke"));
+    } finally {
+      await s.close();
+      await server.shutdown();
+      await r.close();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 );
