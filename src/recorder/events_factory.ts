@@ -66,7 +66,7 @@ export async function createEvents(
     ? sqlite.events()
     : new MemoryEventIndex();
   if (fresh || events instanceof MemoryEventIndex) {
-    const n = await rebuildEventIndex(store, events);
+    const n = await rebuildEventIndex(store, events, log);
     if (n > 0) log.info("API events indexed from storage", { events: n });
   }
   return { store, index: events };
@@ -74,43 +74,68 @@ export async function createEvents(
 
 /**
  * Puts every stored event into an index (the evidence is the truth; a torn
- * last record of a stream is skipped).
+ * last record of a stream is skipped, and a stream that cannot be read to
+ * its end, a missing S3 segment, is indexed up to there and logged).
  * @param store The streams.
  * @param index The index.
+ * @param log Told of a stream that could not be read to its end.
  * @returns How many request events were put.
  */
 export async function rebuildEventIndex(
   store: EventStore,
   index: EventIndex,
+  log?: Pick<Logger, "warn">,
 ): Promise<number> {
   let n = 0;
   for (const raw of await store.list()) {
-    const id = parseRecordingId(raw);
-    const body = id && await store.open(id);
-    if (!id || !body) continue;
-    const d = new RecordDecoder();
     const batch: StoredEvent[] = [];
     const responses: Record<string, unknown>[] = [];
-    try {
-      for await (const chunk of body) {
-        for (const r of d.push(chunk)) {
-          if (r.type !== RecordType.EVENT) continue;
-          const e = JSON.parse(new TextDecoder().decode(r.payload));
-          if (e?.phase === "request" && typeof e.id === "string") {
-            batch.push({ request: e, stream: id.id, offset: r.offset });
-          } else if (e?.phase === "response" && typeof e.id === "string") {
-            responses.push(e);
-          }
-        }
-      }
-    } catch {
-      // A torn or damaged tail: what came before it is indexed.
-    }
+    await readStream(store, raw, log, (e, stream, offset) => {
+      if (e.phase === "request") batch.push({ request: e, stream, offset });
+      else responses.push(e);
+    });
     await index.put(batch);
     for (const r of responses) {
-      await index.putResponse(id.id, r.id as string, r);
+      await index.putResponse(raw, r.id as string, r);
     }
     n += batch.length;
   }
   return n;
+}
+
+/** Calls `each` with every request or response record of a stored stream. */
+async function readStream(
+  store: EventStore,
+  raw: string,
+  log: Pick<Logger, "warn"> | undefined,
+  each: (
+    e: StoredEvent["request"] & { phase: string },
+    stream: string,
+    offset: number,
+  ) => void,
+): Promise<void> {
+  const id = parseRecordingId(raw);
+  if (!id) return;
+  try {
+    const body = await store.open(id);
+    if (!body) return;
+    const d = new RecordDecoder();
+    for await (const chunk of body) {
+      for (const r of d.push(chunk)) {
+        if (r.type !== RecordType.EVENT) continue;
+        const e = JSON.parse(new TextDecoder().decode(r.payload));
+        if (
+          (e?.phase === "request" || e?.phase === "response") &&
+          typeof e.id === "string"
+        ) each(e, id.id, r.offset);
+      }
+    }
+  } catch (e) {
+    // A torn or damaged tail, or a stream that cannot be read (a missing
+    // segment): what came before is indexed, the rest is said.
+    log?.warn("events stream not indexed past a problem", {
+      stream: raw,
+      error: (e as Error)?.message ?? String(e),
+    });
+  }
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createEvents } from "./events_factory.ts";
+import { createEvents, rebuildEventIndex } from "./events_factory.ts";
 import { parseRecorderConfig } from "./config.ts";
 import { parseRecordingId } from "./recording_id.ts";
 import { memoryLogger } from "../log.ts";
@@ -79,4 +79,44 @@ Deno.test("createEvents keeps event streams in events.dir, also beside S3 storag
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("rebuildEventIndex indexes the other streams when one cannot be read, and says which", async () => {
+  const { MemoryEventStore } = await import("./events_store.ts");
+  const { MemoryEventIndex } = await import("./index/events_index.ts");
+  const { encodeRecord, RecordType } = await import("../protocol/records.ts");
+  const enc = new TextEncoder();
+  const store = new MemoryEventStore();
+  for (const name of ["2026/12/02/ev-a", "2026/12/02/ev-b"]) {
+    const w = await store.create(parseRecordingId(name)!);
+    await w.write(encodeRecord(RecordType.HEADER, 0, enc.encode("{}")));
+    await w.write(
+      encodeRecord(
+        RecordType.EVENT,
+        1,
+        enc.encode(
+          JSON.stringify({ phase: "request", id: name.slice(-4), timeMs: 1 }),
+        ),
+      ),
+    );
+    await w.close();
+  }
+  const open = store.open.bind(store);
+  store.open = (id) =>
+    id.id.endsWith("ev-a")
+      ? Promise.reject(new Error("bytes 10 to 20 are missing"))
+      : open(id);
+  const log = memoryLogger();
+  const index = new MemoryEventIndex();
+  const n = await rebuildEventIndex(store, index, log);
+  assert.equal(n, 1);
+  assert.deepEqual(
+    (await index.query({ limit: 5 })).items.map((e) => e.request.id),
+    ["ev-b"],
+  );
+  const warn = log.lines.find((l) =>
+    l.msg === "events stream not indexed past a problem"
+  );
+  assert.equal(warn?.stream, "2026/12/02/ev-a");
+  assert.match(String(warn?.error), /bytes 10 to 20 are missing/);
 });

@@ -233,7 +233,7 @@ export async function reindexRecorder(config: RecorderConfig): Promise<string> {
     // event id keeps the row it has, so this only adds what is missing).
     const events = await createEvents(config, index, false, log, storage);
     const rebuilt = events
-      ? { events: await rebuildEventIndex(events.store, events.index) }
+      ? { events: await rebuildEventIndex(events.store, events.index, log) }
       : {};
     return `recorder: reindexed ${index.describe}: ${
       JSON.stringify({ ...r, ...rebuilt })
