@@ -336,6 +336,8 @@ export function createRecorder(
   const events = deps.events;
   /** The events streams being taken (awaited by close). */
   const eventStreams = new Set<Promise<void>>();
+  /** Which stored stream each events stream continues (response joins). */
+  const eventLineage = new Map<string, string[]>();
   app.post(
     EVENTS_UPLOAD_PATH,
     uploader,
@@ -349,6 +351,7 @@ export function createRecorder(
           maxStreamAgeMs: config.events.maxStreamAgeMs,
           signal: closing.signal,
           running: eventStreams,
+          lineage: eventLineage,
           ...(deps.now ? { now: deps.now } : {}),
         })
         : jsonError(

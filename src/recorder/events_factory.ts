@@ -75,7 +75,9 @@ export async function createEvents(
 /**
  * Puts every stored event into an index (the evidence is the truth; a torn
  * last record of a stream is skipped, and a stream that cannot be read to
- * its end, a missing S3 segment, is indexed up to there and logged).
+ * its end, a missing S3 segment, is indexed up to there and logged): the
+ * requests of every stream, then the responses, each joined in its own
+ * stream or in those it continues (as the ingest joins them).
  * @param store The streams.
  * @param index The index.
  * @param log Told of a stream that could not be read to its end.
@@ -86,19 +88,55 @@ export async function rebuildEventIndex(
   index: EventIndex,
   log?: Pick<Logger, "warn">,
 ): Promise<number> {
+  // Two passes: every stream's requests first, then the responses, so one
+  // that answers a request of the stream its own continues (its header's
+  // `continues`) joins it whatever order the streams are listed in.
+  const streams = await store.list();
+  const known = new Set(streams);
+  const continues = new Map<string, string>();
+  const claims: { raw: string; c: string; startedAt: number }[] = [];
   let n = 0;
-  for (const raw of await store.list()) {
+  const withResponses: string[] = [];
+  for (const raw of streams) {
     const batch: StoredEvent[] = [];
-    const responses: Record<string, unknown>[] = [];
+    let responses = 0;
     await readStream(store, raw, log, (e, stream, offset) => {
       if (e.phase === "request") batch.push({ request: e, stream, offset });
-      else responses.push(e);
+      else responses++;
+    }, (c, startedAt) => {
+      if (known.has(c) && c !== raw) claims.push({ raw, c, startedAt });
     });
     await index.put(batch);
-    for (const r of responses) {
-      await index.putResponse(raw, r.id as string, r);
-    }
     n += batch.length;
+    if (responses > 0) withResponses.push(raw);
+  }
+  // The first stream to claim one continues it, as at ingest: the one that
+  // started first (a header without a start time comes last).
+  claims.sort((a, b) => a.startedAt - b.startedAt);
+  const taken = new Set<string>();
+  for (const { raw, c } of claims) {
+    if (taken.has(c) || continues.has(raw)) continue;
+    taken.add(c);
+    continues.set(raw, c);
+  }
+  const earlierOf = (raw: string) => {
+    const chain: string[] = [];
+    for (
+      let c = continues.get(raw);
+      c !== undefined && chain.length < 8 && !chain.includes(c);
+      c = continues.get(c)
+    ) chain.push(c);
+    return chain;
+  };
+  for (const raw of withResponses) {
+    const responses: Record<string, unknown>[] = [];
+    await readStream(store, raw, log, (e) => {
+      if (e.phase === "response") responses.push(e);
+    });
+    const earlier = earlierOf(raw);
+    for (const r of responses) {
+      await index.putResponse(raw, r.id as string, r, earlier);
+    }
   }
   return n;
 }
@@ -113,6 +151,7 @@ async function readStream(
     stream: string,
     offset: number,
   ) => void,
+  onContinues?: (streamId: string, startedAt: number) => void,
 ): Promise<void> {
   const id = parseRecordingId(raw);
   if (!id) return;
@@ -122,6 +161,15 @@ async function readStream(
     const d = new RecordDecoder();
     for await (const chunk of body) {
       for (const r of d.push(chunk)) {
+        if (r.type === RecordType.HEADER && onContinues) {
+          const h = JSON.parse(new TextDecoder().decode(r.payload));
+          if (typeof h?.continues === "string") {
+            onContinues(
+              h.continues,
+              Number.isFinite(h.startedAt) ? h.startedAt : Infinity,
+            );
+          }
+        }
         if (r.type !== RecordType.EVENT) continue;
         const e = JSON.parse(new TextDecoder().decode(r.payload));
         if (

@@ -29,7 +29,11 @@ import type { EventStore, EventStreamWriter } from "./events_store.ts";
 import type { EventIndex, StoredEvent } from "./index/events_index.ts";
 import { jsonError } from "./ingest.ts";
 import { concatBytes } from "../bytes.ts";
-import { makeRecordingId, type RecordingId } from "./recording_id.ts";
+import {
+  makeRecordingId,
+  parseRecordingId,
+  type RecordingId,
+} from "./recording_id.ts";
 
 /** Seams and bounds of {@linkcode handleEventsUpload}. */
 export interface EventsIngestOptions {
@@ -69,7 +73,19 @@ export interface EventsIngestOptions {
    * its storage. @default {none}
    */
   running?: Set<Promise<void>>;
+  /**
+   * The streams each stream continues (newest first), shared by the
+   * recorder's streams: a stream whose header says `continues` (the
+   * proxy's stream after one that ended) may answer the requests of the
+   * one it names, if that is stored here and no other stream claimed it.
+   * @default {a new map per stream: nothing continues}
+   */
+  lineage?: Map<string, string[]>;
 }
+
+/** Most streams a lineage reaches back, and most lineages kept. */
+const MAX_LINEAGE = 8;
+const MAX_LINEAGES = 10_000;
 
 const enc = new TextEncoder();
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -133,6 +149,8 @@ export function handleEventsUpload(
   const maxBytes = o.maxStreamBytes ?? 64 * 1024 * 1024;
   const run = async () => {
     let writer: EventStreamWriter | undefined;
+    /** The streams this one continues (it may answer their requests). */
+    let earlier: string[] = [];
     /** Events stored, and whether the stream reached its size bound. */
     let stored = 0;
     let full = false;
@@ -142,7 +160,13 @@ export function handleEventsUpload(
         if (done) break;
         let records = decoder.push(value);
         if (records.length === 0) continue;
-        if (!writer) writer = await start(records[0]!, id, o.store);
+        if (!writer) {
+          const started = await start(records[0]!, id, o.store);
+          writer = started.writer;
+          earlier = await lineageOf(started.continues, id, o);
+          // The recorder's id of this stream, for the proxy's next one.
+          send({ ack: acked, id: id.id });
+        }
         // The size bound, at a record boundary: the records from the one
         // that would pass it on are not stored (nor acknowledged).
         for (let i = 0; i < records.length; i++) {
@@ -177,7 +201,9 @@ export function handleEventsUpload(
           ),
         );
         if (events.length > 0) await o.index.put(events);
-        for (const x of responses) await o.index.putResponse(id.id, x.id, x.r);
+        for (const x of responses) {
+          await o.index.putResponse(id.id, x.id, x.r, earlier);
+        }
         acked = end;
         send({ ack: acked });
       }
@@ -253,7 +279,7 @@ async function start(
   first: SessionRecord,
   id: RecordingId,
   store: EventStore,
-): Promise<EventStreamWriter> {
+): Promise<{ writer: EventStreamWriter; continues?: string }> {
   let h: unknown;
   try {
     h = JSON.parse(utf8.decode(first.payload));
@@ -272,7 +298,39 @@ async function start(
       'Cannot accept the events stream\'s header at byte 0: expected an object with "kind": "events"',
     );
   }
-  return await store.create(id);
+  const c = (h as { continues?: unknown }).continues;
+  const writer = await store.create(id);
+  return typeof c === "string" ? { writer, continues: c } : { writer };
+}
+
+/**
+ * The streams a new stream continues: the one its header names, if that is
+ * a stored stream no other stream claimed, then that one's own.
+ */
+async function lineageOf(
+  continues: string | undefined,
+  id: RecordingId,
+  o: EventsIngestOptions,
+): Promise<string[]> {
+  if (continues === undefined || !o.lineage) return [];
+  const prev = parseRecordingId(continues);
+  const claimed = [...o.lineage.values()].some((l) => l[0] === continues);
+  if (!prev || prev.id === id.id || claimed || !await o.store.stat(prev)) {
+    o.logger.warn("events stream continues no stream of this recorder", {
+      stream: id.id,
+      continues: continues.slice(0, 200),
+    });
+    return [];
+  }
+  const chain = [prev.id, ...(o.lineage.get(prev.id) ?? [])].slice(
+    0,
+    MAX_LINEAGE,
+  );
+  o.lineage.set(id.id, chain);
+  if (o.lineage.size > MAX_LINEAGES) {
+    o.lineage.delete(o.lineage.keys().next().value!);
+  }
+  return chain;
 }
 
 interface ParsedEvent {

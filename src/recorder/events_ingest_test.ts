@@ -527,17 +527,66 @@ Deno.test(
       const st = await store.stat(parseRecordingId(first[0]!)!);
       assert.equal(st?.open, false, "closed: retention may delete it");
       await s.send(event("new"), { wait: true });
+      // The response of a request the first stream took comes on the new
+      // one (a watch that outlives a stream): it joins its request.
+      await s.send(
+        { phase: "response", id: "old", timeMs: 2, status: 200 },
+        { wait: true },
+      );
       await s.close();
       const all = await store.list();
       assert.equal(all.length, 2, "the next event opened a new stream");
       assert.equal(s.stats.streams, 2);
       assert.equal(s.stats.lost, 0);
-      assert.deepEqual(
-        (await index.query({ limit: 10 })).items.map((e) => e.request.id)
-          .sort(),
-        ["new", "old"],
+      const rows = (await index.query({ limit: 10 })).items;
+      assert.deepEqual(rows.map((e) => e.request.id).sort(), ["new", "old"]);
+      assert.equal(
+        rows.find((e) => e.request.id === "old")?.response?.status,
+        200,
       );
       assert.ok(!log.lines.some((l) => l.msg === "events stream broke"));
+      // A third stream cannot claim the first one again, so it cannot
+      // answer for its requests.
+      const second = all.find((x) => x !== first[0])!;
+      const header = enc.encode(
+        JSON.stringify({ kind: "events", continues: first[0] }),
+      );
+      const acks = await post(`http://127.0.0.1:${server.addr.port}`, [
+        encodeRecord(RecordType.HEADER, 0, header),
+        encodeRecord(
+          RecordType.EVENT,
+          1,
+          enc.encode(JSON.stringify({
+            phase: "response",
+            id: "old",
+            timeMs: 3,
+            status: 403,
+          })),
+        ),
+      ]);
+      assert.equal(acks.at(-1).done, true);
+      assert.ok(
+        rlog.lines.some((l) =>
+          l.msg === "events stream continues no stream of this recorder" &&
+          l.continues === first[0]
+        ),
+      );
+      assert.equal(
+        (await index.query({ limit: 10 })).items.find((e) =>
+          e.request.id === "old"
+        )?.response?.status,
+        200,
+        "not replaced",
+      );
+      // Rebuilt from the stored streams, the join is the same.
+      const rebuilt = new MemoryEventIndex();
+      await rebuildEventIndex(store, rebuilt);
+      const back = (await rebuilt.query({ limit: 10 })).items;
+      assert.equal(
+        back.find((e) => e.request.id === "old")?.response?.status,
+        200,
+      );
+      assert.ok(second);
     } finally {
       await s.close();
       await server.shutdown();

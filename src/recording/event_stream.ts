@@ -125,6 +125,12 @@ export class EventStream {
   #closed = false;
   /** Uploads that had an event (not only their header) acknowledged. */
   #took = new WeakSet<RecorderUpload>();
+  /**
+   * The recorder's id of the last stream that ended having taken events:
+   * the next stream's header names it (`continues`), so the responses it
+   * carries may join requests that stream took.
+   */
+  #continues: string | undefined;
 
   /**
    * Creates the stream; its upload is opened on the first event.
@@ -290,6 +296,7 @@ export class EventStream {
     // The recorder stores at least one event per stream: one that took
     // none would make us open streams for ever.
     const progressed = this.#took.has(u);
+    if (progressed && u.recordingId) this.#continues = u.recordingId;
     void u.finish().catch(() => {});
     this.#o.logger.info("events stream ended by the recorder", {
       recorder: u.url,
@@ -313,6 +320,7 @@ export class EventStream {
   #onFailure(u: RecorderUpload, streamId: string, err: Error): void {
     if (u !== this.#upload) return;
     this.#upload = undefined;
+    if (this.#took.has(u) && u.recordingId) this.#continues = u.recordingId;
     const rest = this.#inFlight;
     this.#inFlight = [];
     this.#inFlightBytes = 0;
@@ -338,6 +346,7 @@ export class EventStream {
       proxy: o.proxyHostname,
       streamId,
       startedAt: now,
+      ...(this.#continues ? { continues: this.#continues } : {}),
     }));
     let upload: RecorderUpload;
     try {
@@ -373,6 +382,7 @@ export class EventStream {
     }
     this.#streams++;
     this.#upload = upload;
+    this.#continues = undefined;
     const headerEnd = upload.writtenBytes;
     upload.onAck((acked) => {
       if (acked > headerEnd) this.#took.add(upload);

@@ -62,16 +62,21 @@ export interface EventIndex {
   put(events: readonly StoredEvent[]): Promise<void>;
   /**
    * Puts a response record, joined to the request of the same id in the
-   * same stream only (one whose request is not there yet is kept and joined
-   * when it comes): no stream can answer for another's requests.
+   * same stream, or in one of the `earlier` streams this one continues (the
+   * proxy's stream after the recorder ended one at its bound: a response
+   * may follow its request there). One whose request is not there yet is
+   * kept and joined when it comes in the same stream. No other stream can
+   * answer for a stream's requests.
    * @param stream The events stream it came in.
    * @param id The request's id.
    * @param response The record.
+   * @param earlier The streams `stream` continues, newest first. @default {[]}
    */
   putResponse(
     stream: string,
     id: string,
     response: Record<string, unknown>,
+    earlier?: readonly string[],
   ): Promise<void>;
   /**
    * Finds events.
@@ -206,10 +211,13 @@ export class MemoryEventIndex implements EventIndex {
     stream: string,
     id: string,
     response: Record<string, unknown>,
+    earlier: readonly string[] = [],
   ): Promise<void> {
     const row = this.#rows.get(id);
     if (row) {
-      if (row.stream === stream) row.response = response;
+      if (row.stream === stream || earlier.includes(row.stream)) {
+        row.response = response;
+      }
     } else if (this.#orphans.size < 10_000) {
       this.#orphans.set(`${stream}/${id}`, response);
     }

@@ -105,11 +105,12 @@ export class PostgresEventIndex implements EventIndex {
     stream: string,
     id: string,
     response: Record<string, unknown>,
+    earlier: readonly string[] = [],
   ): Promise<void> {
     const json = noNul(JSON.stringify(response));
     const r = await this.#sql.unsafe(
-      "UPDATE api_events SET response = $1 WHERE id = $2 AND stream = $3",
-      [json, id, stream],
+      "UPDATE api_events SET response = $1 WHERE id = $2 AND stream = ANY($3::text[])",
+      [json, id, [stream, ...earlier.slice(0, 8)]],
     );
     if (r.count > 0) return;
     const known = await this.#sql.unsafe(

@@ -50,6 +50,24 @@ Deno.test("PostgresEventIndex answers like MemoryEventIndex, page by page, in th
       await i.put([spoof]);
       await i.putResponse("2026/12/02/other", "e0005", { status: 999 });
     }
+    // A stream continuing "s" answers its requests; one naming another
+    // stream does not.
+    for (const i of [ev, memory]) {
+      await i.putResponse("2026/12/02/next", "e0002", { status: 201 }, [
+        "2026/12/02/s",
+      ]);
+      await i.putResponse("2026/12/02/other", "e0003", { status: 999 }, [
+        "2026/12/02/x",
+      ]);
+    }
+    assert.deepEqual(
+      (await ev.query({ q: 'X2"', limit: 5 })).items[0]?.response,
+      { status: 201 },
+    );
+    assert.equal(
+      (await ev.query({ q: 'X3"', limit: 5 })).items[0]?.response,
+      undefined,
+    );
     assert.equal(
       (await ev.query({ verb: "spoofed", limit: 5 })).items.length,
       0,

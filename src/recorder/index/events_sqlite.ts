@@ -39,6 +39,9 @@ export const EVENTS_MIGRATION = `CREATE TABLE IF NOT EXISTS api_events (
    CREATE INDEX IF NOT EXISTS api_events_user ON api_events (user, time, id);
    CREATE TABLE IF NOT EXISTS api_event_orphans (id TEXT PRIMARY KEY, response TEXT NOT NULL);`;
 
+/** Most earlier streams a response may join a request of. */
+const MAX_EARLIER = 8;
+
 /** The events of a SQLite index file. */
 export class SqliteEventIndex implements EventIndex {
   readonly describe: string;
@@ -107,11 +110,15 @@ export class SqliteEventIndex implements EventIndex {
     stream: string,
     id: string,
     response: Record<string, unknown>,
+    earlier: readonly string[] = [],
   ): Promise<void> {
     const json = JSON.stringify(response);
+    const streams = [stream, ...earlier.slice(0, MAX_EARLIER)];
     const r = this.#stmt(
-      "UPDATE api_events SET response = ? WHERE id = ? AND stream = ?",
-    ).run(json, id, stream);
+      `UPDATE api_events SET response = ? WHERE id = ? AND stream IN (${
+        streams.map(() => "?").join(", ")
+      })`,
+    ).run(json, id, ...streams);
     const known = this.#stmt("SELECT 1 AS one FROM api_events WHERE id = ?")
       .get(id);
     if (Number(r.changes) === 0 && !known) {

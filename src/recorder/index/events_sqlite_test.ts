@@ -76,6 +76,24 @@ Deno.test("SqliteEventIndex answers like MemoryEventIndex, page by page", async 
       (await ev.query({ q: 'X5"', limit: 5 })).items[0]?.response,
       undefined,
     );
+    // A stream continuing "s" answers its requests; one naming another
+    // stream does not.
+    for (const i of [ev, memory]) {
+      await i.putResponse("2026/12/02/next", "e0002", { status: 201 }, [
+        "2026/12/02/s",
+      ]);
+      await i.putResponse("2026/12/02/other", "e0003", { status: 999 }, [
+        "2026/12/02/x",
+      ]);
+    }
+    assert.deepEqual(
+      (await ev.query({ q: 'X2"', limit: 5 })).items[0]?.response,
+      { status: 201 },
+    );
+    assert.equal(
+      (await ev.query({ q: 'X3"', limit: 5 })).items[0]?.response,
+      undefined,
+    );
     for (const q of QUERIES) {
       let cursor: string | undefined;
       for (let page = 0; page < 30; page++) {
