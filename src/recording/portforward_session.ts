@@ -8,7 +8,8 @@
  * pod ─▶ gate ──────────────────────────────────────▶ client   (bytes held until released)
  *         └ observer → PORTFORWARD events [+ PORTFORWARD_DATA] → upload ─▶ recorder
  *                              release ◀── ack ◀──────────────────┘
- * client ─▶ observer ─▶ pod   (stream opens, FINs, byte counts; content only with recordPortForward)
+ * client ─▶ observer ─▶ pod   (stream opens, FINs, byte counts; content only with recordPortForward,
+ *                             then held until acknowledged when fail closed)
  * ```
  *
  * - Accepted before started: {@linkcode PortForwardSession.start} resolves
@@ -25,7 +26,9 @@
  *   recorder leaves the forward running unrecorded (logged).
  * - Content (`recordContent`): each data stream's bytes both ways as
  *   `PORTFORWARD_DATA` records, released fail closed only once
- *   acknowledged, like the events. Without it only counts are recorded.
+ *   acknowledged, like the events: the pod's to the client, and the
+ *   client's to the pod (a chunk of the client's goes on once every record
+ *   written up to it is acknowledged). Without it only counts are recorded.
  * - The `END` record carries the duration and every stream's byte totals
  *   (`PortForwardSummary`); streams still open are closed `atEnd` first.
  *
@@ -304,10 +307,17 @@ export class PortForwardSession implements RelayTap {
 
   /** @inheritdoc */
   clientObserver(): TransformStream<Uint8Array, Uint8Array> {
+    // Fail closed with content: what the client sends reaches the pod only
+    // once the recorder acknowledged its record (as the pod's bytes reach
+    // the client), so no request to the pod goes unrecorded.
+    const hold = this.#enforce && this.#o.recordContent;
     return new TransformStream<Uint8Array, Uint8Array>({
       transform: (chunk, controller) => {
-        controller.enqueue(chunk);
-        if (this.#state !== "recording" || !this.#observer) return;
+        if (this.#state !== "recording" || !this.#observer) {
+          controller.enqueue(chunk);
+          return;
+        }
+        if (!hold) controller.enqueue(chunk);
         let events: PortForwardEvent[];
         try {
           this.#seen?.client(chunk);
@@ -316,7 +326,16 @@ export class PortForwardSession implements RelayTap {
           this.#fail(`protocol error from the client: ${(e as Error).message}`);
           return;
         }
-        if (this.#record(events) && this.#enforce) {
+        const recorded = this.#record(events);
+        if (hold) {
+          return this.#upload.whenAcked(this.#upload.writtenBytes).then(
+            () => {
+              if (this.#state === "recording") controller.enqueue(chunk);
+            },
+            () => {}, // the failure policy has run: the forward ends
+          );
+        }
+        if (recorded && this.#enforce) {
           return this.#upload.whenRoom(this.#window);
         }
       },

@@ -240,6 +240,53 @@ Deno.test("PortForwardSession fail closed: a recorder that stops acknowledging e
   }
 });
 
+Deno.test("PortForwardSession fail closed with recordContent: the client's bytes reach the pod only once their record is acknowledged", async () => {
+  const rec = await startFakeRecorder({ token: TOKEN });
+  try {
+    const tap = await PortForwardSession.start(
+      options([rec.url], {
+        recordContent: true,
+        limits: { ackTimeoutMs: 300 },
+      }),
+    );
+    assert.ok(tap instanceof PortForwardSession);
+    const w = wire();
+    tap.upgraded("portforward.k8s.io");
+    const gate = tap.upstreamGate();
+    const observer = tap.clientObserver();
+    const toPod = Array.fromAsync(observer.readable);
+    void Array.fromAsync(gate.readable);
+    const cw = observer.writable.getWriter();
+    // The stream opens go through (acknowledged)…
+    for (const b of w.client.slice(0, 3)) await cw.write(b);
+    // …then the recorder stops acknowledging: the data frame is held, and
+    // when the recording fails it never reaches the pod.
+    rec.stall();
+    await cw.write(w.client[3]!).catch(() => {});
+    await cw.close().catch(() => {});
+    await gate.writable.close().catch(() => {});
+    await tap.end("normal");
+    assert.match(tap.abortedWith ?? "", /recording failed/);
+    const frames = new SpdyFrameDecoder().push(
+      new Uint8Array((await toPod).flatMap((c) => [...c])),
+    ).map((d) => d.frame);
+    assert.equal(
+      frames.filter((f) => f.kind === "syn_stream").length,
+      2,
+      "the opens went through",
+    );
+    assert.equal(
+      frames.some((f) =>
+        f.kind === "data" && new TextDecoder().decode(f.data) === "ping"
+      ),
+      false,
+      "the unacknowledged data did not reach the pod",
+    );
+  } finally {
+    await rec.close();
+  }
+});
+
 Deno.test("PortForwardSession bounds the pod's bytes held for a frame boundary: fail closed ends the connection, fail open goes on unrecorded", async () => {
   for (const enforce of [true, false]) {
     const rec = await startFakeRecorder({ token: TOKEN });
