@@ -88,6 +88,37 @@ async function evidence(dir: string, id: string) {
   return { records, events, data };
 }
 
+/**
+ * Waits (bounded, polled) until the live recording holds `n` data-stream
+ * closes: kubectl closes a stream some time after curl's connection ends,
+ * and stopping it before would end those streams `atEnd`.
+ */
+async function whenStreamsClosed(
+  rec: {
+    dir: string;
+    list(q?: string): Promise<{ id: string; status: string }[]>;
+  },
+  n: number,
+) {
+  for (let i = 0; i < 200; i++) {
+    const live = (await rec.list()).find((m) => m.status === "recording");
+    if (live) {
+      const { events } = await evidence(rec.dir, live.id).catch(() => ({
+        events: [] as PortForwardEventRecord[],
+      }));
+      const opened = new Set(
+        events.filter((e) => e.event === "open" && e.streamType === "data")
+          .map((e) => e.stream),
+      );
+      const closed = events.filter((e) =>
+        e.event === "close" && opened.has(e.stream)
+      );
+      if (closed.length >= n) return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Waits (bounded) until the recorder has finished `n + 1` uploads. */
 async function finished(
   rec: { finished(n: number): Promise<unknown> },
@@ -131,6 +162,7 @@ Deno.test(
             assert.equal(a.body, PAGE);
             b = await fetchThrough(local, "/bytes?n=100000&seed=1");
             assert.equal(b.body.length > 0, true);
+            await whenStreamsClosed(rec, 2);
           } finally {
             await pf.stop();
           }
