@@ -31,7 +31,6 @@
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
@@ -43,6 +42,7 @@ import {
 } from "./events_store.ts";
 import { parseRecordingId, type RecordingId } from "./recording_id.ts";
 import { concatBytes } from "../bytes.ts";
+import { listS3Keys, type S3Key } from "./_s3_keys.ts";
 
 /** Options of {@linkcode S3EventStore}. */
 export interface S3EventStoreOptions {
@@ -94,31 +94,8 @@ export class S3EventStore implements EventStore {
     }`;
   }
 
-  async #listKeys(
-    prefix: string,
-  ): Promise<{ key: string; size: number; modified: number }[]> {
-    const out: { key: string; size: number; modified: number }[] = [];
-    let token: string | undefined;
-    do {
-      const r = await this.#s3.send(
-        new ListObjectsV2Command({
-          Bucket: this.#bucket,
-          Prefix: prefix,
-          ContinuationToken: token,
-        }),
-      );
-      for (const o of r.Contents ?? []) {
-        if (o.Key) {
-          out.push({
-            key: o.Key,
-            size: o.Size ?? 0,
-            modified: o.LastModified?.getTime() ?? 0,
-          });
-        }
-      }
-      token = r.IsTruncated ? r.NextContinuationToken : undefined;
-    } while (token);
-    return out;
+  #listKeys(prefix: string): Promise<S3Key[]> {
+    return listS3Keys(this.#s3, this.#bucket, prefix);
   }
 
   /** A stream's segments in offset order, each with its offset. */

@@ -66,6 +66,7 @@ import { sealManifest } from "./integrity/seal.ts";
 import { scanCast } from "./_scan_cast.ts";
 import { scanRecords } from "./_scan_records.ts";
 import { S3EventStore, type S3EventStoreOptions } from "./events_s3_store.ts";
+import { listS3Keys, type S3Key } from "./_s3_keys.ts";
 
 /** Options of {@linkcode S3Storage}. */
 export interface S3StorageOptions {
@@ -189,23 +190,8 @@ export class S3Storage implements RecordingStorage {
     }
   }
 
-  async #listKeys(prefix: string): Promise<{ key: string; size: number }[]> {
-    const out: { key: string; size: number }[] = [];
-    let token: string | undefined;
-    do {
-      const r = await this.#s3.send(
-        new ListObjectsV2Command({
-          Bucket: this.#bucket,
-          Prefix: prefix,
-          ContinuationToken: token,
-        }),
-      );
-      for (const o of r.Contents ?? []) {
-        if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0 });
-      }
-      token = r.IsTruncated ? r.NextContinuationToken : undefined;
-    } while (token);
-    return out;
+  #listKeys(prefix: string): Promise<S3Key[]> {
+    return listS3Keys(this.#s3, this.#bucket, prefix);
   }
 
   /** @internal The segment keys of a recording's evidence, in order. */
