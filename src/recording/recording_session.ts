@@ -52,7 +52,6 @@ import { MAX_RECORD_PAYLOAD } from "../protocol/records.ts";
 import type { RelayTap } from "./relay_tap.ts";
 import type { IncrementalDigest } from "./cast_encoder.ts";
 import { abortMessage, abortStatus } from "./failure_policy.ts";
-import type { WindowBudget } from "./window_budget.ts";
 import type { FailoverUpload } from "./failover_upload.ts";
 import { RecordEncoder } from "./record_encoder.ts";
 import type { CastHeader, EndReason, UpstreamRefusal } from "./wire.ts";
@@ -62,33 +61,14 @@ import type {
   RecordingMetrics,
 } from "../metrics/proxy_metrics.ts";
 import type { K8sStatus } from "../k8s/status.ts";
-import { DEFAULT_WINDOW_BYTES, startSessionUpload } from "./start_upload.ts";
+import {
+  DEFAULT_WINDOW_BYTES,
+  type RecordingLimits,
+  startSessionUpload,
+} from "./start_upload.ts";
 import { HeldOutput } from "./held_output.ts";
 
-/** Limits of a recording session; every field has a default. */
-export interface RecordingLimits {
-  /** How long one recorder may take to accept and acknowledge the header. @default {5000} */
-  connectTimeoutMs?: number;
-  /**
-   * Longest ack silence, or time without ack progress while bytes are
-   * outstanding, before the recording counts as failed.
-   * @default {10000}
-   */
-  ackTimeoutMs?: number;
-  /**
-   * Unacknowledged upload bytes in flight (the window): sized so that
-   * window / recorder round trip is well above the link speed.
-   * @default {4194304}
-   */
-  windowBytes?: number;
-  /**
-   * A bound on unacknowledged bytes shared with other sessions (see
-   * `window_budget.ts`). @default {none: each session has its window only}
-   */
-  budget?: WindowBudget;
-  /** Largest channel message. @default {16777216} */
-  maxMessageBytes?: number;
-}
+export type { RecordingLimits } from "./start_upload.ts";
 
 /** Options of {@linkcode RecordingSession.start}. */
 export interface RecordingSessionOptions {

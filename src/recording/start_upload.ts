@@ -19,7 +19,32 @@ import {
   RecorderUnavailableError,
   type RecorderUpload,
 } from "./recorder_client.ts";
-import type { RecordingLimits } from "./recording_session.ts";
+import type { WindowBudget } from "./window_budget.ts";
+
+/** Limits of a recording session; every field has a default. */
+export interface RecordingLimits {
+  /** How long one recorder may take to accept and acknowledge the header. @default {5000} */
+  connectTimeoutMs?: number;
+  /**
+   * Longest ack silence, or time without ack progress while bytes are
+   * outstanding, before the recording counts as failed.
+   * @default {10000}
+   */
+  ackTimeoutMs?: number;
+  /**
+   * Unacknowledged upload bytes in flight (the window): sized so that
+   * window / recorder round trip is well above the link speed.
+   * @default {4194304}
+   */
+  windowBytes?: number;
+  /**
+   * A bound on unacknowledged bytes shared with other sessions (see
+   * `window_budget.ts`). @default {none: each session has its window only}
+   */
+  budget?: WindowBudget;
+  /** Largest channel message. @default {16777216} */
+  maxMessageBytes?: number;
+}
 
 /** The window when the limits name none: 4 MiB unacknowledged. */
 export const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024;
