@@ -36,7 +36,7 @@
 
 import type { RecordingId } from "./recording_id.ts";
 import type { RecordingManifest, RecordingStorage } from "./storage.ts";
-import { scanCopyRecords } from "./views/copy_files.ts";
+import { copyByCommand, scanCopyRecords } from "./views/copy_files.ts";
 import type { IncrementalDigest } from "../recording/cast_encoder.ts";
 import { scanCast } from "./_scan_cast.ts";
 import {
@@ -283,8 +283,19 @@ export class TextIndexer {
     if (running && !deliver) return running;
     const p = (async () => {
       await running?.catch(() => {});
+      const m = await this.#storage.get(id);
       const stored = await this.#storage.openStored(id);
       if (!stored) return undefined;
+      // A `kubectl cp` download's live text is its listing so far, as its
+      // final one will be, not the archive's bytes read as text.
+      if (m?.format === "records" && copyByCommand(m.header?.argv)) {
+        const copy = await scanCopyRecords(stored, {
+          maxTextChars: this.#o.maxTextChars,
+          ...(this.#o.digest ? { digest: this.#o.digest } : {}),
+        });
+        await deliver?.(copy.text, copy.textTruncated);
+        return copy.text;
+      }
       const scan = await liveRecordsText(stored, this.#o.maxTextChars);
       await deliver?.(scan.text, scan.truncated);
       return scan.text;

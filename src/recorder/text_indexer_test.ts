@@ -171,3 +171,33 @@ Deno.test("TextIndexer.follow stops following a recording storage no longer show
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("TextIndexer: a live kubectl cp download's text is its listing so far, not the archive read as text", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const st = new DiskStorage({ dir });
+    // A tar of one text file, as `tar cf -` writes it.
+    const src = await Deno.makeTempDir();
+    await Deno.writeTextFile(`${src}/notes.txt`, "zz-inside-the-archive\n");
+    const tar = (await new Deno.Command("/usr/bin/tar", {
+      args: ["-cf", "-", "-C", src, "notes.txt"],
+      stdout: "piped",
+    }).output()).stdout;
+    await Deno.remove(src, { recursive: true });
+    const argv = ["tar", "cf", "-", "notes.txt"];
+    const header = { ...testHeader("cp-live"), argv };
+    const id = makeRecordingId("cp-live", DAY);
+    const w = await st.create(
+      id,
+      manifest(id, { header }),
+      encodeRecord(RecordType.HEADER, 0, enc.encode(JSON.stringify(header))),
+    );
+    await w.write(encodeRecord(RecordType.STDOUT, 1, tar));
+    const indexer = new TextIndexer(st, { maxTextChars: 10_000 });
+    const text = (await indexer.text(id))!;
+    assert.match(text, /^notes\.txt file 22 bytes sha256 [0-9a-f]{64}\n/);
+    assert.ok(!text.includes("zz-inside-the-archive"), text);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
