@@ -17,7 +17,9 @@
  * - Followed recordings ({@linkcode TextIndexer.follow}, the recorder
  *   follows its own uploads when it has an index) are derived again every
  *   `liveIntervalMs` (5 s) while their evidence grows, one at a time, each
- *   read stopping at `maxTextChars`, and handed to `onText`. A pass waits
+ *   read stopping at `maxTextChars` (a `kubectl cp` download's is read
+ *   whole: its text is the archive's listing so far), and handed to
+ *   `onText`. A pass waits
  *   at least nine times its own duration before the next, so following
  *   takes at most a tenth of the time whatever the number of live
  *   sessions: the delay is 5 s on a quiet recorder and grows under load.
