@@ -148,16 +148,31 @@ const throughput = async (token: string) => {
   );
   return done;
 };
+// CPU seconds of this process (client, proxy, cluster) and of the
+// recorder's, from /proc (user + system, clock ticks of 10 ms).
+const cpuOf = async (pid: number | "self") => {
+  const f = (await Deno.readTextFile(`/proc/${pid}/stat`)).split(") ")[1]!
+    .split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+};
 for (const [m, tok] of modes) {
   const before = m === "fail closed" ? await countEvents() : 0;
+  const cpu0 = [await cpuOf("self"), await cpuOf(spawned.child.pid)];
   const done = await throughput(tok);
+  const cpu1 = [await cpuOf("self"), await cpuOf(spawned.child.pid)];
   const stored = m === "fail closed"
     ? `; ${(await countEvents()) - before} events stored for ${done} requests`
     : "";
+  const perReq = (i: number) =>
+    ((cpu1[i]! - cpu0[i]!) * 1e6 / Math.max(1, done)).toFixed(0);
   console.log(
     `throughput ${m}: ${
       (done / seconds).toFixed(0)
-    } requests/s over ${seconds} s from ${concurrency} loops${stored}`,
+    } requests/s over ${seconds} s from ${concurrency} loops${stored}; CPU µs per request: this process ${
+      perReq(0)
+    } (${(cpu1[0]! - cpu0[0]!).toFixed(1)} s), recorder ${perReq(1)} (${
+      (cpu1[1]! - cpu0[1]!).toFixed(1)
+    } s)`,
   );
 }
 
