@@ -77,6 +77,25 @@ async function withBucket(
 }
 
 /**
+ * The recorder's `storage` config for a test bucket on s3rver.
+ * @param s3 The server.
+ * @param prefix Key prefix. @default {"rec/"}
+ * @returns The `storage` section.
+ */
+export function s3StorageConfig(s3: TestS3, prefix = "rec/") {
+  return {
+    kind: "s3" as const,
+    bucket: s3.bucket,
+    prefix,
+    endpoint: s3.endpoint,
+    region: "us-east-1",
+    forcePathStyle: true,
+    accessKeyId: "S3RVER",
+    secretAccessKey: "S3RVER",
+  };
+}
+
+/**
  * A client for s3rver.
  * @param endpoint `http://127.0.0.1:PORT`.
  * @returns The client.

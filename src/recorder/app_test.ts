@@ -593,21 +593,12 @@ Deno.test("Recorder restarted on the same folder recovers a recording cut by a c
 });
 
 Deno.test("Recorder configured for S3 stores, lists and serves recordings; a second replica on the bucket lists them too", async () => {
-  const { startS3 } = await import("./_test_util.ts");
+  const { startS3, s3StorageConfig } = await import("./_test_util.ts");
   const s3 = await startS3("execgate-test");
   const config = parseRecorderConfig({
     listen: { hostname: "127.0.0.1", port: 0 },
     auth: { uploaderTokens: [UP], viewerTokens: [VIEW] },
-    storage: {
-      kind: "s3",
-      bucket: "execgate-test",
-      prefix: "rec/",
-      endpoint: s3.endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      accessKeyId: "S3RVER",
-      secretAccessKey: "S3RVER",
-    },
+    storage: s3StorageConfig(s3),
   });
   const a = await serveRecorder(config);
   const b = await serveRecorder(config);

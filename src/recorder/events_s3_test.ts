@@ -11,7 +11,7 @@ import { memoryLogger } from "../log.ts";
 import { EventStream } from "../recording/event_stream.ts";
 import { parseRecorderConfig } from "./config.ts";
 import { serveRecorder } from "./serve.ts";
-import { startS3 } from "./_test_util.ts";
+import { s3StorageConfig, startS3 } from "./_test_util.ts";
 
 const UP = "uploader-token-0123456789";
 const VIEW = "viewer-token-0123456789";
@@ -21,16 +21,7 @@ Deno.test("S3 recorder keeps API event streams in its bucket under <prefix>event
   const config = parseRecorderConfig({
     listen: { hostname: "127.0.0.1", port: 0 },
     auth: { uploaderTokens: [UP], viewerTokens: [VIEW] },
-    storage: {
-      kind: "s3",
-      bucket: "execgate-events",
-      prefix: "rec/",
-      endpoint: s3.endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      accessKeyId: "S3RVER",
-      secretAccessKey: "S3RVER",
-    },
+    storage: s3StorageConfig(s3),
     ackIntervalMs: 100,
   });
   const get = async (url: string, path: string) => {

@@ -3,7 +3,7 @@ import { parseRecorderConfig } from "../config.ts";
 import { DiskStorage } from "../disk_storage.ts";
 import { serveRecorder } from "../serve.ts";
 import { buildSession, uploadRecords } from "../_test_records.ts";
-import { startS3 } from "../_test_util.ts";
+import { s3StorageConfig, startS3 } from "../_test_util.ts";
 import { generateSigningKey, signerFromText } from "./signing_key.ts";
 import type { ManifestSigner } from "./signing_key.ts";
 import { runVerify } from "./verify_command.ts";
@@ -394,16 +394,11 @@ Deno.test("verify: an S3 object verifies from s3://bucket/id with the recorder's
     AWS_SECRET_ACCESS_KEY: "S3RVER",
   };
   try {
-    const r = await recorder(await signerFromText(k.privatePem), dir, {
-      kind: "s3",
-      bucket: "execgate-verify",
-      prefix: "rec/",
-      endpoint: s3.endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      accessKeyId: "S3RVER",
-      secretAccessKey: "S3RVER",
-    });
+    const r = await recorder(
+      await signerFromText(k.privatePem),
+      dir,
+      s3StorageConfig(s3),
+    );
     let id: string;
     try {
       id = await record(r, "in-s3");
