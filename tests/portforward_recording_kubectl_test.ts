@@ -427,14 +427,17 @@ Deno.test(
           const local = pf.localPorts.get(WEB_PORTS.http)!;
           assert.equal((await fetchThrough(local, "/")).body, PAGE);
           // A slow download in flight when the recorder goes.
+          const out = await Deno.makeTempFile({ dir: stack.dir });
           const slow = curl([
             "--limit-rate",
             "1M",
             "-o",
-            "/dev/null",
+            out,
             `http://127.0.0.1:${local}/bytes?n=${64 * 1024 * 1024}&seed=2`,
           ]);
-          // The download's data stream is open (the second one).
+          // The download's data stream is open (the second one) and bytes
+          // flow: fail closed, its opening reached the pod only once
+          // acknowledged, so wait for the first bytes at curl (polled).
           await rec.until((u) =>
             u.records.filter((r) =>
               r.type === RecordType.PORTFORWARD &&
@@ -443,6 +446,9 @@ Deno.test(
               )
             ).length >= 2
           );
+          for (let i = 0; i < 400 && (await Deno.stat(out)).size === 0; i++) {
+            await new Promise((r) => setTimeout(r, 25));
+          }
           rec.giveUp("the disk is full");
           const cut = await slow;
           assert.notEqual(cut.code, 0, "the download must not complete");

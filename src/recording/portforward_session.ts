@@ -8,8 +8,8 @@
  * pod ─▶ gate ──────────────────────────────────────▶ client   (bytes held until released)
  *         └ observer → PORTFORWARD events [+ PORTFORWARD_DATA] → upload ─▶ recorder
  *                              release ◀── ack ◀──────────────────┘
- * client ─▶ observer ─▶ pod   (stream opens, FINs, byte counts; content only with recordPortForward,
- *                             then held until acknowledged when fail closed)
+ * client ─▶ observer ─▶ pod   (stream opens, FINs, byte counts; content only with recordPortForward;
+ *                             fail closed, a chunk that wrote a record waits for its ack)
  * ```
  *
  * - Accepted before started: {@linkcode PortForwardSession.start} resolves
@@ -307,17 +307,24 @@ export class PortForwardSession implements RelayTap {
 
   /** @inheritdoc */
   clientObserver(): TransformStream<Uint8Array, Uint8Array> {
-    // Fail closed with content: what the client sends reaches the pod only
-    // once the recorder acknowledged its record (as the pod's bytes reach
-    // the client), so no request to the pod goes unrecorded.
-    const hold = this.#enforce && this.#o.recordContent;
+    // Fail closed: a chunk of the client's that wrote a record (a stream's
+    // open or FIN, and with recordPortForward its content) reaches the pod
+    // only once the recorder acknowledged every record up to it, as the
+    // pod's bytes reach the client: no stream is opened on the pod, and no
+    // recorded byte sent to it, before the recording holds it. Chunks that
+    // wrote nothing (content not recorded) pass at once.
+    // Set once a held chunk's record was never acknowledged (the recording
+    // failed, fail closed): nothing more goes to the pod, so it sees a clean
+    // prefix of the client's bytes and no frame torn in the middle.
+    let cut = false;
     return new TransformStream<Uint8Array, Uint8Array>({
       transform: (chunk, controller) => {
+        if (cut) return;
         if (this.#state !== "recording" || !this.#observer) {
           controller.enqueue(chunk);
           return;
         }
-        if (!hold) controller.enqueue(chunk);
+        if (!this.#enforce) controller.enqueue(chunk);
         let events: PortForwardEvent[];
         try {
           this.#seen?.client(chunk);
@@ -327,17 +334,20 @@ export class PortForwardSession implements RelayTap {
           return;
         }
         const recorded = this.#record(events);
-        if (hold) {
-          return this.#upload.whenAcked(this.#upload.writtenBytes).then(
-            () => {
-              if (this.#state === "recording") controller.enqueue(chunk);
-            },
-            () => {}, // the failure policy has run: the forward ends
-          );
+        if (!this.#enforce) return;
+        if (!recorded) {
+          controller.enqueue(chunk);
+          return;
         }
-        if (recorded && this.#enforce) {
-          return this.#upload.whenRoom(this.#window);
-        }
+        return this.#upload.whenAcked(this.#upload.writtenBytes).then(
+          () => {
+            if (this.#state === "recording") controller.enqueue(chunk);
+            else cut = true;
+          },
+          () => {
+            cut = true; // the failure policy has run: the forward ends
+          },
+        );
       },
     });
   }

@@ -287,6 +287,44 @@ Deno.test("PortForwardSession fail closed with recordContent: the client's bytes
   }
 });
 
+Deno.test("PortForwardSession fail closed, content not recorded: a stream's opening reaches the pod only once acknowledged, its unrecorded data at once", async () => {
+  const rec = await startFakeRecorder({ token: TOKEN });
+  try {
+    const tap = await PortForwardSession.start(
+      options([rec.url], { limits: { ackTimeoutMs: 300 } }),
+    );
+    assert.ok(tap instanceof PortForwardSession);
+    const w = wire();
+    tap.upgraded("portforward.k8s.io");
+    const gate = tap.upstreamGate();
+    const observer = tap.clientObserver();
+    const toPod = Array.fromAsync(observer.readable);
+    void Array.fromAsync(gate.readable);
+    const cw = observer.writable.getWriter();
+    // The error stream opens and finishes (acknowledged).
+    for (const b of w.client.slice(0, 2)) await cw.write(b);
+    // The recorder stops acknowledging: the data stream's SYN is held and,
+    // when the recording fails, never reaches the pod; nothing after it
+    // does either.
+    rec.stall();
+    await cw.write(w.client[2]!).catch(() => {});
+    await cw.write(w.client[3]!).catch(() => {});
+    await cw.close().catch(() => {});
+    await gate.writable.close().catch(() => {});
+    await tap.end("normal");
+    assert.match(tap.abortedWith ?? "", /recording failed/);
+    const frames = new SpdyFrameDecoder().push(
+      new Uint8Array((await toPod).flatMap((c) => [...c])),
+    ).map((d) => d.frame);
+    assert.deepEqual(
+      frames.map((f) => [f.kind, "streamId" in f ? f.streamId : 0]),
+      [["syn_stream", 1], ["data", 1]],
+    );
+  } finally {
+    await rec.close();
+  }
+});
+
 Deno.test("PortForwardSession bounds the pod's bytes held for a frame boundary: fail closed ends the connection, fail open goes on unrecorded", async () => {
   for (const enforce of [true, false]) {
     const rec = await startFakeRecorder({ token: TOKEN });
