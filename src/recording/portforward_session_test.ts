@@ -240,14 +240,19 @@ Deno.test("PortForwardSession fail closed: a recorder that stops acknowledging e
   }
 });
 
-Deno.test("PortForwardSession fail closed with recordContent: the client's bytes reach the pod only once their record is acknowledged", async () => {
+/**
+ * A fail-closed forward whose recorder stops acknowledging after the
+ * client's first `acked` chunks of {@linkcode wire}: the rest is written
+ * while it stalls. Returns the SPDY frames that reached the pod.
+ */
+async function stalledAfter(
+  over: Partial<PortForwardSessionOptions>,
+  acked: number,
+) {
   const rec = await startFakeRecorder({ token: TOKEN });
   try {
     const tap = await PortForwardSession.start(
-      options([rec.url], {
-        recordContent: true,
-        limits: { ackTimeoutMs: 300 },
-      }),
+      options([rec.url], { ...over, limits: { ackTimeoutMs: 300 } }),
     );
     assert.ok(tap instanceof PortForwardSession);
     const w = wire();
@@ -257,72 +262,47 @@ Deno.test("PortForwardSession fail closed with recordContent: the client's bytes
     const toPod = Array.fromAsync(observer.readable);
     void Array.fromAsync(gate.readable);
     const cw = observer.writable.getWriter();
-    // The stream opens go through (acknowledged)…
-    for (const b of w.client.slice(0, 3)) await cw.write(b);
-    // …then the recorder stops acknowledging: the data frame is held, and
-    // when the recording fails it never reaches the pod.
+    for (const b of w.client.slice(0, acked)) await cw.write(b);
     rec.stall();
-    await cw.write(w.client[3]!).catch(() => {});
+    for (const b of w.client.slice(acked)) await cw.write(b).catch(() => {});
     await cw.close().catch(() => {});
     await gate.writable.close().catch(() => {});
     await tap.end("normal");
     assert.match(tap.abortedWith ?? "", /recording failed/);
-    const frames = new SpdyFrameDecoder().push(
+    return new SpdyFrameDecoder().push(
       new Uint8Array((await toPod).flatMap((c) => [...c])),
     ).map((d) => d.frame);
-    assert.equal(
-      frames.filter((f) => f.kind === "syn_stream").length,
-      2,
-      "the opens went through",
-    );
-    assert.equal(
-      frames.some((f) =>
-        f.kind === "data" && new TextDecoder().decode(f.data) === "ping"
-      ),
-      false,
-      "the unacknowledged data did not reach the pod",
-    );
   } finally {
     await rec.close();
   }
+}
+
+Deno.test("PortForwardSession fail closed with recordContent: the client's bytes reach the pod only once their record is acknowledged", async () => {
+  // The stream opens go through (acknowledged); the data frame is held
+  // and, when the recording fails, never reaches the pod.
+  const frames = await stalledAfter({ recordContent: true }, 3);
+  assert.equal(
+    frames.filter((f) => f.kind === "syn_stream").length,
+    2,
+    "the opens went through",
+  );
+  assert.equal(
+    frames.some((f) =>
+      f.kind === "data" && new TextDecoder().decode(f.data) === "ping"
+    ),
+    false,
+    "the unacknowledged data did not reach the pod",
+  );
 });
 
 Deno.test("PortForwardSession fail closed, content not recorded: a stream's opening reaches the pod only once acknowledged, its unrecorded data at once", async () => {
-  const rec = await startFakeRecorder({ token: TOKEN });
-  try {
-    const tap = await PortForwardSession.start(
-      options([rec.url], { limits: { ackTimeoutMs: 300 } }),
-    );
-    assert.ok(tap instanceof PortForwardSession);
-    const w = wire();
-    tap.upgraded("portforward.k8s.io");
-    const gate = tap.upstreamGate();
-    const observer = tap.clientObserver();
-    const toPod = Array.fromAsync(observer.readable);
-    void Array.fromAsync(gate.readable);
-    const cw = observer.writable.getWriter();
-    // The error stream opens and finishes (acknowledged).
-    for (const b of w.client.slice(0, 2)) await cw.write(b);
-    // The recorder stops acknowledging: the data stream's SYN is held and,
-    // when the recording fails, never reaches the pod; nothing after it
-    // does either.
-    rec.stall();
-    await cw.write(w.client[2]!).catch(() => {});
-    await cw.write(w.client[3]!).catch(() => {});
-    await cw.close().catch(() => {});
-    await gate.writable.close().catch(() => {});
-    await tap.end("normal");
-    assert.match(tap.abortedWith ?? "", /recording failed/);
-    const frames = new SpdyFrameDecoder().push(
-      new Uint8Array((await toPod).flatMap((c) => [...c])),
-    ).map((d) => d.frame);
-    assert.deepEqual(
-      frames.map((f) => [f.kind, "streamId" in f ? f.streamId : 0]),
-      [["syn_stream", 1], ["data", 1]],
-    );
-  } finally {
-    await rec.close();
-  }
+  // The error stream opens and finishes (acknowledged); the data stream's
+  // SYN is held and never reaches the pod, nor anything after it.
+  const frames = await stalledAfter({}, 2);
+  assert.deepEqual(
+    frames.map((f) => [f.kind, "streamId" in f ? f.streamId : 0]),
+    [["syn_stream", 1], ["data", 1]],
+  );
 });
 
 Deno.test("PortForwardSession bounds the pod's bytes held for a frame boundary: fail closed ends the connection, fail open goes on unrecorded", async () => {
