@@ -103,6 +103,10 @@ export {
 export { type RunningProxy, startProxy, type StartProxyDeps } from "./start.ts";
 export { openRecordings, type OpenRecordingsDeps } from "./open_recordings.ts";
 export {
+  recorderCredentials,
+  type RecorderCredentialsDeps,
+} from "./recorder_credentials.ts";
+export {
   EventBodyRefusedError,
   type EventedRequest,
   type EventInFlight,

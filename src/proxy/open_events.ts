@@ -7,7 +7,10 @@
  * @module
  */
 
-import { http1Fetch } from "../adapter/deno/http1_fetch.ts";
+import {
+  recorderCredentials,
+  type RecorderCredentialsDeps,
+} from "./recorder_credentials.ts";
 import type { Logger } from "../log.ts";
 import { EventStream } from "../recording/event_stream.ts";
 import type { ProxyConfig } from "./config.ts";
@@ -16,11 +19,7 @@ import type { CounterChild } from "../metrics/counter.ts";
 import type { GaugeChild } from "../metrics/gauge.ts";
 
 /** Seams of {@linkcode openEvents}. */
-export interface OpenEventsDeps {
-  /** @default {Deno.readTextFile} */
-  readTextFile?: (path: string) => Promise<string>;
-  /** Fetch towards recorders. @default {http1Fetch, trusting `recorderAuth.caFile`} */
-  fetch?: typeof fetch;
+export interface OpenEventsDeps extends RecorderCredentialsDeps {
   /** Where lost events are counted (the proxy's `metrics.events`). @default {none} */
   metrics?: { dropped: CounterChild; queued: GaugeChild };
 }
@@ -37,12 +36,9 @@ export async function openEvents(
   logger: Logger,
   deps: OpenEventsDeps = {},
 ): Promise<RequestEvents> {
-  const read = deps.readTextFile ?? ((p: string) => Deno.readTextFile(p));
-  const auth = config.recorderAuth;
-  const token = auth.token ??
-    (auth.tokenFile ? (await read(auth.tokenFile)).trim() : undefined);
-  const doFetch = deps.fetch ??
-    http1Fetch(auth.caFile ? { caCerts: [await read(auth.caFile)] } : {});
+  // One raw HTTP/1.1 connection per upload (see http1_fetch.ts for the
+  // measurement against the global fetch).
+  const { token, fetch: doFetch } = await recorderCredentials(config, deps);
   // One stream per recorder list, kept for the count of events it lost.
   const opened: EventStream[] = [];
   deps.metrics?.dropped.collect(() =>

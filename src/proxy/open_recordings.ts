@@ -9,7 +9,10 @@
  */
 
 import { nodeSha256 } from "../adapter/deno/sha256.ts";
-import { http1Fetch } from "../adapter/deno/http1_fetch.ts";
+import {
+  recorderCredentials,
+  type RecorderCredentialsDeps,
+} from "./recorder_credentials.ts";
 import { SpdyChannelTap } from "../k8s/spdy/spdy_channel_tap.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -27,13 +30,7 @@ import {
 import { portForwardOpener } from "./open_portforward.ts";
 
 /** Seams of {@linkcode openRecordings}. */
-export interface OpenRecordingsDeps {
-  /**
-   * Reads `recorderAuth`'s token and CA files. @default {Deno.readTextFile}
-   */
-  readTextFile?: (path: string) => Promise<string>;
-  /** Fetch towards recorders. @default {http1Fetch, trusting `recorderAuth.caFile`} */
-  fetch?: typeof fetch;
+export interface OpenRecordingsDeps extends RecorderCredentialsDeps {
   /** Where recordings are counted (the proxy's `metrics.recording`). @default {none} */
   metrics?: RecordingMetrics;
 }
@@ -50,14 +47,9 @@ export async function openRecordings(
   logger: Logger,
   deps: OpenRecordingsDeps = {},
 ): Promise<OpenTap> {
-  const read = deps.readTextFile ?? ((p: string) => Deno.readTextFile(p));
-  const auth = config.recorderAuth;
-  const token = auth.token ??
-    (auth.tokenFile ? (await read(auth.tokenFile)).trim() : undefined);
   // One raw HTTP/1.1 connection per upload (see http1_fetch.ts for the
   // measurement against the global fetch).
-  const doFetch = deps.fetch ??
-    http1Fetch(auth.caFile ? { caCerts: [await read(auth.caFile)] } : {});
+  const { token, fetch: doFetch } = await recorderCredentials(config, deps);
   const limits = {
     connectTimeoutMs: config.recording.connectTimeoutMs,
     ackTimeoutMs: config.recording.ackTimeoutMs,
