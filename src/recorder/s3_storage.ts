@@ -47,7 +47,6 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
@@ -329,36 +328,13 @@ export class S3Storage implements RecordingStorage {
    * (`events0`: `0` follows `/`), one request, instead of paging through
    * them. (Not `Delimiter`: s3rver answers it without the common prefixes.)
    */
-  async #recordingKeys(): Promise<{ key: string; size: number }[]> {
-    const out: { key: string; size: number }[] = [];
-    const events = `${this.#prefix}events/`;
-    let token: string | undefined;
-    let startAfter: string | undefined;
-    for (;;) {
-      const r = await this.#s3.send(
-        new ListObjectsV2Command({
-          Bucket: this.#bucket,
-          Prefix: this.#prefix,
-          ...(token ? { ContinuationToken: token } : {}),
-          ...(!token && startAfter ? { StartAfter: startAfter } : {}),
-        }),
-      );
-      let jumped = false;
-      for (const o of r.Contents ?? []) {
-        if (!o.Key) continue;
-        if (o.Key.startsWith(events)) {
-          startAfter = `${this.#prefix}events0`;
-          jumped = true;
-          break;
-        }
-        out.push({ key: o.Key, size: o.Size ?? 0 });
-      }
-      if (jumped) token = undefined;
-      else if (r.IsTruncated && r.NextContinuationToken) {
-        token = r.NextContinuationToken;
-      } else break;
-    }
-    return out;
+  #recordingKeys(): Promise<S3Key[]> {
+    return listS3Keys(
+      this.#s3,
+      this.#bucket,
+      this.#prefix,
+      `${this.#prefix}events/`,
+    );
   }
 
   /**
