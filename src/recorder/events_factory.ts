@@ -26,6 +26,8 @@ import {
 import type { RecordingIndex } from "./index/recording_index.ts";
 import { parseRecordingId } from "./recording_id.ts";
 
+const utf8 = new TextDecoder();
+
 /**
  * The events of a recorder, or undefined when its storage cannot keep them.
  * @param config The resolved configuration.
@@ -162,7 +164,7 @@ async function readStream(
     for await (const chunk of body) {
       for (const r of d.push(chunk)) {
         if (r.type === RecordType.HEADER && onContinues) {
-          const h = JSON.parse(new TextDecoder().decode(r.payload));
+          const h = JSON.parse(utf8.decode(r.payload));
           if (typeof h?.continues === "string") {
             onContinues(
               h.continues,
@@ -171,7 +173,7 @@ async function readStream(
           }
         }
         if (r.type !== RecordType.EVENT) continue;
-        const e = JSON.parse(new TextDecoder().decode(r.payload));
+        const e = JSON.parse(utf8.decode(r.payload));
         if (
           (e?.phase === "request" || e?.phase === "response") &&
           typeof e.id === "string"
